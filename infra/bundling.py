@@ -1,0 +1,288 @@
+"""Build Lambda bundles with pip for the Lambda platform: no Docker, no containers.
+
+A bundle is `functions/<name>/` and `functions/common/` beside the function's third-party
+dependencies, installed with `--only-binary=:all:` for the target platform and then slimmed.
+Dependencies are cached under `.build/deps/` by (function, platform, Python, requirements hash),
+so repeated synths copy instead of reinstalling.
+
+Run `python -m infra.bundling inference --arch arm64 --out build/inference-arm64` to build one
+and print its sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+DEPS_CACHE = REPO_ROOT / ".build" / "deps"
+SHARED_PACKAGES = ("common",)
+ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+# Packages the Lambda Python runtime already provides; bundling them only adds weight.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+
+# Paths (relative to the bundle root, glob patterns) that serving never imports.
+SLIM_PATTERNS = (
+    "**/__pycache__",
+    "**/tests",
+    "**/test",
+    "**/*.pyi",
+    "**/*.pyx",
+    "**/*.pxd",
+    "**/*.h",
+    "numpy/f2py",
+    "numpy/_pyinstaller",
+    "numpy/typing",
+    "numpy/doc",
+    "numpy/_core/include",
+    "numpy/random/lib",
+    "numpy/random/_examples",
+    "onnxruntime/tools",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    "onnxruntime/datasets",
+    "onnxruntime/backend",
+    # The Python binding is self-contained: it never loads the C-API library (25 MB).
+    "onnxruntime/capi/libonnxruntime.so*",
+    "*.dist-info/RECORD",
+    "*.dist-info/INSTALLER",
+    "*.dist-info/REQUESTED",
+    "*.dist-info/licenses",
+    "bin",
+)
+
+
+@dataclass(frozen=True)
+class BundleTarget:
+    architecture: str = "arm64"
+    python_version: str = "3.13"
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
+            )
+
+    @classmethod
+    def host(cls) -> BundleTarget:
+        """This machine's platform: a bundle that can be run here, as the local cloud does."""
+        machine = platform.machine()
+        architecture = "arm64" if machine in ("aarch64", "arm64") else "x86_64"
+        return cls(
+            architecture=architecture, python_version=f"{sys.version_info.major}.{sys.version_info.minor}"
+        )
+
+    @property
+    def pip_platforms(self) -> list[str]:
+        arch = ARCHITECTURES[self.architecture]
+        # onnxruntime >= 1.2x ships manylinux_2_28 wheels only; Lambda's Amazon Linux 2023 has glibc 2.34.
+        return [f"manylinux_2_28_{arch}", f"manylinux_2_17_{arch}", f"manylinux2014_{arch}"]
+
+    @property
+    def slug(self) -> str:
+        return f"{self.architecture}-py{self.python_version}"
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    function: str
+    target: BundleTarget
+    path: Path
+    unzipped_bytes: int
+    zipped_bytes: int
+    files: int
+
+    def summary(self) -> str:
+        return (
+            f"bundle {self.function} ({self.target.slug}): {self.unzipped_bytes / 1e6:.1f} MB unzipped, "
+            f"{self.zipped_bytes / 1e6:.1f} MB zipped, {self.files} files -> {self.path}"
+        )
+
+
+class BundleError(RuntimeError):
+    pass
+
+
+def _requirements_file(function: str) -> Path | None:
+    path = FUNCTIONS_DIR / function / "requirements.txt"
+    return path if path.is_file() else None
+
+
+def _deps_key(function: str, target: BundleTarget) -> str:
+    digest = hashlib.sha256()
+    requirements = _requirements_file(function)
+    if requirements is not None:
+        digest.update(requirements.read_bytes())
+    digest.update(repr((SLIM_PATTERNS, RUNTIME_PROVIDED)).encode())
+    return f"{function}-{target.slug}-{digest.hexdigest()[:12]}"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def slim(root: Path, patterns: Iterable[str] = SLIM_PATTERNS) -> None:
+    for pattern in patterns:
+        for match in sorted(root.glob(pattern), key=lambda p: len(p.parts), reverse=True):
+            _remove(match)
+    for name in RUNTIME_PROVIDED:
+        for match in list(root.glob(name)) + list(root.glob(f"{name}-*.dist-info")):
+            _remove(match)
+
+
+def install_dependencies(function: str, target: BundleTarget) -> Path:
+    """pip-install the function's requirements for the target platform, slimmed; cached."""
+    cached = DEPS_CACHE / _deps_key(function, target)
+    if cached.is_dir():
+        return cached
+    DEPS_CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=DEPS_CACHE))
+    requirements = _requirements_file(function)
+    try:
+        if requirements is not None:
+            command = [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--only-binary=:all:",
+                "--implementation",
+                "cp",
+                "--python-version",
+                target.python_version,
+                "--target",
+                str(staging),
+                *[arg for p in target.pip_platforms for arg in ("--platform", p)],
+                "-r",
+                str(requirements),
+            ]
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise BundleError(
+                    f"pip could not install {requirements} for {target.slug}:\n{result.stderr.strip()}"
+                )
+        slim(staging)
+        os.replace(staging, cached)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return cached
+
+
+def install_runtime_provided(target: BundleTarget) -> Path:
+    """What the Lambda Python runtime itself provides (boto3 and botocore, in /var/runtime).
+
+    The local runtime and the bundle tests put this folder on sys.path after the bundle, as
+    Lambda does, so a bundle is proven self-contained against the real runtime's contents.
+    """
+    cached = DEPS_CACHE.parent / "runtime" / target.slug
+    if cached.is_dir():
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cached.parent))
+    try:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            target.python_version,
+            "--target",
+            str(staging),
+            *[arg for p in target.pip_platforms for arg in ("--platform", p)],
+            "boto3",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BundleError(f"pip could not install the runtime-provided boto3:\n{result.stderr.strip()}")
+        os.replace(staging, cached)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return cached
+
+
+def _copy_source(source: Path, destination: Path) -> None:
+    shutil.copytree(
+        source,
+        destination,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"),
+        dirs_exist_ok=True,
+    )
+
+
+def measure(root: Path) -> tuple[int, int, int]:
+    """Unzipped bytes, deflated zip bytes and file count of a directory, as Lambda would see it."""
+    unzipped = 0
+    files = 0
+    with tempfile.TemporaryFile() as handle:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    unzipped += path.stat().st_size
+                    files += 1
+                    archive.write(path, path.relative_to(root).as_posix())
+        zipped = handle.tell()
+    return unzipped, zipped, files
+
+
+def build_bundle(function: str, out_dir: Path, *, target: BundleTarget) -> BundleReport:
+    source = FUNCTIONS_DIR / function
+    if not (source / "handler.py").is_file():
+        raise BundleError(f"{source} has no handler.py: is {function!r} a function under functions/?")
+    dependencies = install_dependencies(function, target)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(dependencies, out_dir, symlinks=True)
+    for package in SHARED_PACKAGES:
+        _copy_source(FUNCTIONS_DIR / package, out_dir / package)
+    _copy_source(source, out_dir / function)
+    unzipped, zipped, files = measure(out_dir)
+    return BundleReport(function, target, out_dir, unzipped, zipped, files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build a Lambda bundle without Docker and print its size.")
+    parser.add_argument("function", help="a folder under functions/, e.g. inference")
+    parser.add_argument("--arch", default="arm64", choices=[*sorted(ARCHITECTURES), "host"])
+    parser.add_argument("--python", default="3.13", help="Lambda Python version, e.g. 3.13")
+    parser.add_argument("--out", type=Path, help="output folder (default build/<function>-<arch>-py<ver>)")
+    args = parser.parse_args(argv)
+    target = BundleTarget.host() if args.arch == "host" else BundleTarget(args.arch, args.python)
+    out = args.out or REPO_ROOT / "build" / f"{args.function}-{target.slug}"
+    try:
+        report = build_bundle(args.function, out, target=target)
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

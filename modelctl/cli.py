@@ -1,0 +1,40 @@
+"""`modelctl`: the operator's CLI. One command group; each command lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from modelctl.errors import ModelctlError
+from modelctl.train_cmd import train
+
+app = typer.Typer(
+    name="modelctl",
+    help="Train, publish and release models served by the inference Lambda.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Train, publish and release models served by the inference Lambda."""
+
+
+app.command()(train)
+
+
+def main() -> None:
+    """Entry point: usage errors are the framework's; ModelctlError becomes one line and exit 1."""
+    try:
+        app()
+    except ModelctlError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""The inference handler in-process, with real API Gateway REST proxy events."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from common.metadata import ModelMetadata
+from localcloud.events import rest_proxy_event
+from tests.helpers import FakeLambdaContext, json_body
+
+Invoke = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture()
+def handler_module(
+    trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModuleType]:
+    artifact_dir, _ = trained_model
+    monkeypatch.setenv("MODEL_URI", str(artifact_dir))
+    monkeypatch.setenv("MAX_ROWS", "50")
+    monkeypatch.setenv("MAX_BODY_BYTES", "60000")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "inference")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ModelServingTest")
+    sys.modules.pop("inference.handler", None)
+    module = importlib.import_module("inference.handler")
+    yield module
+    sys.modules.pop("inference.handler", None)
+
+
+@pytest.fixture()
+def log_stream(handler_module: ModuleType) -> io.StringIO:
+    """The handler's Logger writes to the stdout it saw at init; point it at a buffer we can read."""
+    stream = io.StringIO()
+    handler_module.logger.registered_handler.setStream(stream)
+    return stream
+
+
+@pytest.fixture()
+def invoke(handler_module: ModuleType) -> Invoke:
+    def _invoke(
+        method: str = "POST",
+        path: str = "/predict",
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: str | bytes | None = None,
+        context: FakeLambdaContext | None = None,
+    ) -> dict[str, Any]:
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        event = rest_proxy_event(
+            method,
+            path,
+            body=payload,
+            headers={"Content-Type": "application/json"} if headers is None else headers,
+        )
+        result: dict[str, Any] = handler_module.handler(event, context or FakeLambdaContext())
+        return result
+
+    return _invoke
+
+
+def test_predict_list_rows_matches_scikit_learn(invoke: Invoke, holdout: Any) -> None:
+    X, estimator, metadata = holdout
+    response = invoke(body={"instances": X[:40].tolist()})
+    assert response["statusCode"] == 200
+    body = json_body(response)
+    assert body["model_version"] == metadata.version
+    assert body["predictions"] == estimator.predict(X[:40].astype(np.float64)).tolist()
+    np.testing.assert_allclose(
+        np.array(body["probabilities"]), estimator.predict_proba(X[:40].astype(np.float64)), atol=1e-5
+    )
+
+
+def test_predict_whole_holdout_in_batches_matches_scikit_learn(invoke: Invoke, holdout: Any) -> None:
+    X, estimator, _ = holdout
+    predictions: list[int] = []
+    for start in range(0, len(X), 50):
+        predictions += json_body(invoke(body={"instances": X[start : start + 50].tolist()}))["predictions"]
+    assert predictions == estimator.predict(X.astype(np.float64)).tolist()
+
+
+def test_predict_object_rows_in_any_key_order(invoke: Invoke, holdout: Any) -> None:
+    X, estimator, metadata = holdout
+    names = metadata.feature_names
+    rows = [dict(reversed(list(zip(names, map(float, row), strict=True)))) for row in X[:3]]
+    body = json_body(invoke(body={"instances": rows}))
+    assert body["predictions"] == estimator.predict(X[:3].astype(np.float64)).tolist()
+
+
+def test_predict_sets_version_headers(invoke: Invoke, trained_model: tuple[Path, ModelMetadata]) -> None:
+    _, metadata = trained_model
+    response = invoke(
+        body={"instances": [metadata.sample_rows[0]]}, context=FakeLambdaContext(function_version="12")
+    )
+    headers = (
+        response["headers"]
+        if response.get("headers")
+        else {k: v[0] for k, v in response["multiValueHeaders"].items()}
+    )
+    assert headers["X-Model-Version"] == metadata.version
+    assert headers["X-Function-Version"] == "12"
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_base64_body_is_decoded(
+    handler_module: ModuleType, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    _, metadata = trained_model
+    event = rest_proxy_event("POST", "/predict", body=b"x", headers={"Content-Type": "application/json"})
+    event["body"] = base64.b64encode(json.dumps({"instances": [metadata.sample_rows[0]]}).encode()).decode()
+    event["isBase64Encoded"] = True
+    assert handler_module.handler(event, FakeLambdaContext())["statusCode"] == 200
+
+
+def test_health_reports_versions(invoke: Invoke, trained_model: tuple[Path, ModelMetadata]) -> None:
+    _, metadata = trained_model
+    response = invoke("GET", "/health", context=FakeLambdaContext(function_version="3"))
+    assert response["statusCode"] == 200
+    body = json_body(response)
+    assert body["model_version"] == metadata.version
+    assert body["function_version"] == "3"
+
+
+ROW = [1.0] * 30
+
+BAD_BODIES: list[tuple[str, Any, int, str]] = [
+    ("invalid json", "{not json", 400, "invalid_json"),
+    ("not an object", "[1, 2]", 400, "invalid_body"),
+    ("missing instances", {"rows": [ROW]}, 400, "unknown_field"),
+    ("no fields", {}, 400, "missing_field"),
+    ("unknown field beside instances", {"instances": [ROW], "extra": 1}, 400, "unknown_field"),
+    ("instances not a list", {"instances": {"a": 1}}, 400, "invalid_instances"),
+    ("empty instances", {"instances": []}, 400, "empty_instances"),
+    ("too many rows", {"instances": [ROW] * 51}, 400, "too_many_rows"),
+    ("short row", {"instances": [ROW[:29]]}, 400, "wrong_row_length"),
+    ("long row", {"instances": [[*ROW, 1.0]]}, 400, "wrong_row_length"),
+    ("string value", {"instances": [["1.0", *ROW[1:]]]}, 400, "invalid_value"),
+    ("boolean value", {"instances": [[True, *ROW[1:]]]}, 400, "invalid_value"),
+    ("null value", {"instances": [[None, *ROW[1:]]]}, 400, "invalid_value"),
+    ("nested value", {"instances": [[[1.0], *ROW[1:]]]}, 400, "invalid_value"),
+    ("object value", {"instances": [[{"v": 1}, *ROW[1:]]]}, 400, "invalid_value"),
+    ("row is a number", {"instances": [1.0]}, 400, "invalid_row"),
+    ("NaN literal", '{"instances": [[NaN' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
+    ("Infinity literal", '{"instances": [[Infinity' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
+    ("-Infinity literal", '{"instances": [[-Infinity' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
+    ("overflowing number", '{"instances": [[1e400' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
+    ("beyond float32", '{"instances": [[1e39' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
+    ("huge integer", '{"instances": [[' + "9" * 400 + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
+    ("body over the size cap", {"instances": [ROW] * 40, "pad": "x" * 70000}, 413, "body_too_large"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "status", "code"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+def test_bad_input_gets_a_4xx_naming_the_problem(
+    invoke: Invoke, case: str, body: Any, status: int, code: str
+) -> None:
+    raw = body if isinstance(body, str) else json.dumps(body)
+    response = invoke(raw=raw)
+    assert response["statusCode"] == status, case
+    error = json_body(response)["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert "Traceback" not in response["body"]
+
+
+def test_dict_rows_name_missing_and_unknown_features(
+    invoke: Invoke, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    _, metadata = trained_model
+    row = dict(zip(metadata.feature_names, ROW, strict=True))
+    del row[metadata.feature_names[3]]
+    error = json_body(invoke(body={"instances": [row]}))["error"]
+    assert error["code"] == "missing_feature" and metadata.feature_names[3] in error["message"]
+    row = dict(zip(metadata.feature_names, ROW, strict=True)) | {"colour": 1.0}
+    error = json_body(invoke(body={"instances": [row]}))["error"]
+    assert error["code"] == "unknown_feature" and "colour" in error["message"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_wrong_content_type_is_415(invoke: Invoke, content_type: str | None) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = invoke(raw=json.dumps({"instances": [ROW]}), headers=headers)
+    assert response["statusCode"] == 415
+    assert json_body(response)["error"]["code"] == "unsupported_media_type"
+
+
+def test_content_type_with_charset_and_any_case_is_accepted(invoke: Invoke) -> None:
+    response = invoke(
+        raw=json.dumps({"instances": [ROW]}), headers={"content-type": "Application/JSON; charset=utf-8"}
+    )
+    assert response["statusCode"] == 200
+
+
+def test_empty_body_is_400(invoke: Invoke) -> None:
+    response = invoke(raw="")
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["code"] == "empty_body"
+
+
+def test_unknown_path_is_404_and_wrong_method_is_405(invoke: Invoke) -> None:
+    missing = invoke("GET", "/nope")
+    assert missing["statusCode"] == 404
+    assert json_body(missing)["error"]["code"] == "not_found"
+    wrong = invoke("GET", "/predict")
+    assert wrong["statusCode"] == 405
+    assert json_body(wrong)["error"]["code"] == "method_not_allowed"
+
+
+def test_internal_error_is_500_with_request_id_and_logged(
+    invoke: Invoke, handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
+) -> None:
+    def explode(rows: Any) -> Any:
+        raise RuntimeError("onnx exploded")
+
+    monkeypatch.setattr(handler_module.service.model, "predict", explode)
+    context = FakeLambdaContext()
+    response = invoke(body={"instances": [ROW]}, context=context)
+    assert response["statusCode"] == 500
+    error = json_body(response)["error"]
+    assert error["code"] == "internal_error"
+    assert error["request_id"] == context.aws_request_id
+    assert "onnx exploded" not in response["body"]
+    logged = log_stream.getvalue()
+    assert "onnx exploded" in logged and "Traceback" in logged
+
+
+def test_log_lines_carry_model_and_function_version(
+    invoke: Invoke,
+    trained_model: tuple[Path, ModelMetadata],
+    log_stream: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, metadata = trained_model
+    invoke(body={"instances": [ROW]}, context=FakeLambdaContext(function_version="9"))
+    invoke(raw="{bad", context=FakeLambdaContext(function_version="9"))
+    log_lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert [line["message"] for line in log_lines] == ["prediction served", "request rejected"]
+    for line in log_lines:
+        assert line["model_version"] == metadata.version
+        assert line["function_version"] == "9"
+    metric_lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert metric_lines[0]["Predictions"] == [1.0]
+    assert metric_lines[0]["ModelVersion"] == metadata.version
+    assert metric_lines[1]["InvalidRequests"] == [1.0]

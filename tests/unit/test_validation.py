@@ -1,0 +1,111 @@
+"""Request parsing: property-based, because every body a client can send must map to 2xx or 4xx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.errors import RequestError
+from common.validation import (
+    RequestLimits,
+    check_content_type,
+    decode_body,
+    parse_instances,
+    parse_json_object,
+)
+
+FEATURES = ["a", "b", "c"]
+LIMITS = RequestLimits(max_rows=5, max_body_bytes=4096)
+
+
+def parse(text: str) -> np.ndarray:
+    body = decode_body(text, is_base64=False, limits=LIMITS)
+    return parse_instances(parse_json_object(body), feature_names=FEATURES, limits=LIMITS)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=200), json_values.map(lambda v: json.dumps(v))))
+def test_any_text_parses_or_raises_a_request_error(text: str) -> None:
+    try:
+        rows = parse(text)
+    except RequestError as exc:
+        assert 400 <= exc.status < 500
+        assert exc.message
+    else:
+        assert rows.dtype == np.float32 and rows.shape[1] == 3 and np.isfinite(rows).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=3, max_size=3),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_valid_rows_round_trip_exactly(rows: list[list[float]]) -> None:
+    parsed = parse(json.dumps({"instances": rows}))
+    np.testing.assert_array_equal(parsed, np.asarray(rows, dtype=np.float32))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["instances", "x", "Instances"]), json_values, max_size=3))
+def test_any_document_shape_parses_or_raises_a_request_error(document: dict[str, Any]) -> None:
+    try:
+        parse_instances(document, feature_names=FEATURES, limits=LIMITS)
+    except RequestError as exc:
+        assert 400 <= exc.status < 500
+
+
+def test_error_messages_name_row_and_feature() -> None:
+    with pytest.raises(RequestError) as caught:
+        parse(json.dumps({"instances": [[1, 2, 3], [1, "x", 3]]}))
+    assert "instances[1]" in caught.value.message and "'b'" in caught.value.message
+
+
+def test_integers_are_numbers_but_booleans_are_not() -> None:
+    assert parse(json.dumps({"instances": [[1, 2, 3]]})).tolist() == [[1.0, 2.0, 3.0]]
+    with pytest.raises(RequestError):
+        parse(json.dumps({"instances": [[1, False, 3]]}))
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON"]
+)
+def test_json_content_types_pass(content_type: str) -> None:
+    check_content_type(content_type)
+
+
+def test_invalid_base64_and_utf8_are_400() -> None:
+    with pytest.raises(RequestError) as caught:
+        decode_body("not base64!!", is_base64=True, limits=LIMITS)
+    assert caught.value.code == "invalid_body"
+    import base64
+
+    with pytest.raises(RequestError) as caught:
+        decode_body(base64.b64encode(b"\xff\xfe").decode(), is_base64=True, limits=LIMITS)
+    assert caught.value.code == "invalid_encoding"
+
+
+def test_deeply_nested_json_is_400_not_a_crash() -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_json_object("[" * 100_000 + "]" * 100_000)
+    assert caught.value.code == "invalid_json"
