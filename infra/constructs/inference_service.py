@@ -1,0 +1,379 @@
+"""The inference service: Lambda function, its `live` alias, the REST API in front of it, alarms.
+
+API Gateway always invokes the alias `live`, never `$LATEST`: the alias decides which published
+version(s) serve traffic (a primary version, plus at most one weighted extra version during a
+canary), so a release is an alias update that `modelctl` can make and undo without a deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import ServingConfig
+from infra.constructs.model_store import MODELS_PREFIX
+from infra.constructs.retention import retention
+
+HANDLER = "inference.handler.handler"
+ALIAS_NAME = "live"
+PREDICT_PATH = "predict"
+HEALTH_PATH = "health"
+RUNTIMES = {
+    "3.12": lambda_.Runtime.PYTHON_3_12,
+    "3.13": lambda_.Runtime.PYTHON_3_13,
+    "3.14": lambda_.Runtime.PYTHON_3_14,
+}
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+CORS_HEADERS = ["Content-Type", "X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
+# Errors API Gateway answers itself (missing key, throttling, bad body) use the function's envelope.
+GATEWAY_ERROR_TEMPLATE = (
+    '{"error":{"code":"$context.error.responseType","message":$context.error.messageString,'
+    '"request_id":"$context.requestId"}}'
+)
+
+
+def predict_request_schema(max_rows: int) -> dict[str, Any]:
+    """The shape API Gateway checks before invoking the function (JSON Schema draft 4).
+
+    Only the envelope: an object with exactly `instances`, an array of 1..max_rows rows, each an
+    array or an object. Feature counts, names and numbers are checked by the function, which knows
+    the model. Exported so the local cloud's gateway can apply the same check.
+    """
+    return {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "PredictRequest",
+        "type": "object",
+        "required": ["instances"],
+        "additionalProperties": False,
+        "properties": {
+            "instances": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_rows,
+                "items": {"type": ["array", "object"]},
+            }
+        },
+    }
+
+
+def invalid_body_message(max_rows: int) -> str:
+    return (
+        'the body must be a JSON object {"instances": [...]} with 1 to '
+        f"{max_rows} rows, each an array of numbers or an object of feature: number"
+    )
+
+
+def access_log_format() -> apigw.AccessLogFormat:
+    fields = {
+        "requestId": apigw.AccessLogField.context_request_id(),
+        "requestTime": apigw.AccessLogField.context_request_time(),
+        "ip": apigw.AccessLogField.context_identity_source_ip(),
+        "caller": apigw.AccessLogField.context_identity_caller(),
+        "user": apigw.AccessLogField.context_identity_user(),
+        "apiKeyId": apigw.AccessLogField.context_identity_api_key_id(),
+        "httpMethod": apigw.AccessLogField.context_http_method(),
+        "resourcePath": apigw.AccessLogField.context_resource_path(),
+        "protocol": apigw.AccessLogField.context_protocol(),
+        "status": apigw.AccessLogField.context_status(),
+        "responseLength": apigw.AccessLogField.context_response_length(),
+        "responseLatency": apigw.AccessLogField.context_response_latency(),
+        "integrationLatency": apigw.AccessLogField.context_integration_latency(),
+        "integrationStatus": apigw.AccessLogField.context_integration_status(),
+        "errorType": apigw.AccessLogField.context_error_response_type(),
+        "errorMessage": apigw.AccessLogField.context_error_message(),
+        "xrayTraceId": apigw.AccessLogField.context_xray_trace_id(),
+    }
+    return apigw.AccessLogFormat.custom(json.dumps(fields, separators=(",", ":")))
+
+
+class InferenceService(Construct):
+    """Function + `live` alias + REST API (`POST /predict`, `GET /health`) + alarms on the alias."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        code: lambda_.Code,
+        model_bucket: s3.IBucket,
+        model_uri: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.model_bucket = model_bucket
+        self.function = self._function(code=code, model_bucket=model_bucket, model_uri=model_uri)
+        self.version = self.function.current_version
+        self.alias = lambda_.Alias(
+            self,
+            "LiveAlias",
+            alias_name=ALIAS_NAME,
+            version=self.version,
+            description="What API Gateway invokes; modelctl shifts its weights between versions",
+            provisioned_concurrent_executions=config.provisioned_concurrency or None,
+        )
+        self.api_key: apigw.IApiKey | None = None
+        self.usage_plan: apigw.UsagePlan | None = None
+        self.api = self._api()
+        self.errors_alarm, self.error_rate_alarm, self.duration_alarm = self._alarms()
+
+    def cors_preflight_methods(self) -> list[apigw.Method]:
+        """The OPTIONS methods CDK adds for CORS (none when no origin is configured)."""
+        return [
+            child
+            for child in self.api.node.find_all()
+            if isinstance(child, apigw.Method) and child.http_method == "OPTIONS"
+        ]
+
+    # -- function ---------------------------------------------------------------------------------
+
+    def _function(self, *, code: lambda_.Code, model_bucket: s3.IBucket, model_uri: str) -> lambda_.Function:
+        config = self.config
+        self.function_log_group = logs.LogGroup(
+            self,
+            "FunctionLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        # An explicit role: only this log group, the model prefix and X-Ray (no managed policies).
+        self.role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Inference function: write its logs, read models/*, send X-Ray traces",
+        )
+        self.function_log_group.grant_write(self.role)
+        function = lambda_.Function(
+            self,
+            "Function",
+            description=f"Model inference ({config.service_name})",
+            runtime=RUNTIMES[config.python_version],
+            architecture=ARCHITECTURES[config.architecture],
+            handler=HANDLER,
+            code=code,
+            memory_size=config.memory_mb,
+            timeout=cdk.Duration.seconds(config.timeout_seconds),
+            role=self.role,
+            log_group=self.function_log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            # Old versions stay: the alias may still weight them (canary) and rollback needs them.
+            current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.RETAIN),
+            environment={
+                "MODEL_URI": model_uri,
+                "MAX_ROWS": str(config.max_rows),
+                "MAX_BODY_BYTES": str(config.max_body_bytes),
+                "POWERTOOLS_SERVICE_NAME": config.service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "LOG_LEVEL": config.log_level,
+            },
+        )
+        # Any version under models/ may be pinned by some published function version.
+        model_bucket.grant_read(self.role, f"{MODELS_PREFIX}*")
+        return function
+
+    # -- API --------------------------------------------------------------------------------------
+
+    def _api(self) -> apigw.RestApi:
+        config = self.config
+        self.access_log_group = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        cors = (
+            apigw.CorsOptions(
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=CORS_HEADERS,
+                max_age=cdk.Duration.hours(1),
+            )
+            if config.cors_origins
+            else None
+        )
+        api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{config.project}-inference",
+            description=f"Model inference API ({config.project})",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=config.api_gateway_cloudwatch_role,
+            cloud_watch_role_removal_policy=(
+                cdk.RemovalPolicy.RETAIN if config.api_gateway_cloudwatch_role else None
+            ),
+            api_key_source_type=apigw.ApiKeySourceType.HEADER if config.api_auth == "api_key" else None,
+            default_cors_preflight_options=cors,
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage_name,
+                throttling_rate_limit=config.throttle_rate_limit,
+                throttling_burst_limit=config.throttle_burst_limit,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
+                access_log_format=access_log_format(),
+            ),
+        )
+        api.node.try_remove_child("Endpoint")  # the stack's ApiUrl output has a stable name
+        self._gateway_responses(api)
+
+        integration = apigw.LambdaIntegration(self.alias, proxy=True, allow_test_invoke=False)
+        method_options: dict[str, Any] = {
+            "authorization_type": (
+                apigw.AuthorizationType.IAM if config.api_auth == "iam" else apigw.AuthorizationType.NONE
+            ),
+            "api_key_required": config.api_auth == "api_key",
+        }
+        # Both flags on: the body is checked against the model below; no parameters are required.
+        self.request_validator = api.add_request_validator(
+            "RequestValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        request_models: dict[str, apigw.IModel] | None = None
+        if config.validate_request_body:
+            self.predict_model = api.add_model(
+                "PredictRequest",
+                content_type="application/json",
+                model_name="PredictRequest",
+                schema=_json_schema(predict_request_schema(config.max_rows)),
+            )
+            request_models = {"application/json": self.predict_model}
+        self.predict_method = api.root.add_resource(PREDICT_PATH).add_method(
+            "POST",
+            integration,
+            request_validator=self.request_validator,
+            request_models=request_models,
+            **method_options,
+        )
+        self.health_method = api.root.add_resource(HEALTH_PATH).add_method(
+            "GET", integration, request_validator=self.request_validator, **method_options
+        )
+
+        if config.api_auth == "api_key":
+            self.usage_plan = api.add_usage_plan(
+                "UsagePlan",
+                description="Throttle per API key (the stage throttles all callers together)",
+                throttle=apigw.ThrottleSettings(
+                    rate_limit=config.throttle_rate_limit, burst_limit=config.throttle_burst_limit
+                ),
+                api_stages=[apigw.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)],
+            )
+            self.api_key = apigw.ApiKey(
+                self,
+                "ApiKey",
+                description="Default client key; add more keys to the usage plan",
+                enabled=True,
+            )
+            self.usage_plan.add_api_key(self.api_key)
+        return api
+
+    def _gateway_responses(self, api: apigw.RestApi) -> None:
+        headers: dict[str, str] = {}
+        if len(self.config.cors_origins) == 1:
+            # A gateway response carries one fixed origin; several origins are answered by the function.
+            headers["Access-Control-Allow-Origin"] = f"'{self.config.cors_origins[0]}'"
+        template = {"application/json": GATEWAY_ERROR_TEMPLATE}
+        for name, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            api.add_gateway_response(
+                name, type=response_type, templates=template, response_headers=headers or None
+            )
+        invalid_body = json.dumps(
+            {
+                "error": {
+                    "code": "invalid_body",
+                    "message": invalid_body_message(self.config.max_rows),
+                    "request_id": "$context.requestId",
+                }
+            },
+            separators=(",", ":"),
+        )
+        api.add_gateway_response(
+            "BadRequestBody",
+            type=apigw.ResponseType.BAD_REQUEST_BODY,
+            status_code="400",
+            templates={"application/json": invalid_body},
+            response_headers=headers or None,
+        )
+
+    # -- alarms -----------------------------------------------------------------------------------
+
+    def _alarms(self) -> tuple[cw.Alarm, cw.Alarm, cw.Alarm]:
+        config = self.config
+        period = cdk.Duration.seconds(config.alarm_period_seconds)
+        periods = config.alarm_evaluation_periods
+        # Alias metrics carry the dimension Resource=<function>:live: only traffic through the alias.
+        errors = self.alias.metric_errors(period=period, statistic="Sum")
+        invocations = self.alias.metric_invocations(period=period, statistic="Sum")
+        error_rate = cw.MathExpression(
+            expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+            using_metrics={"errors": errors, "invocations": invocations},
+            label="Error rate (%) of the live alias",
+            period=period,
+        )
+        duration = self.alias.metric_duration(period=period, statistic="p99")
+        common: dict[str, Any] = {
+            "evaluation_periods": periods,
+            "datapoints_to_alarm": periods,
+            "comparison_operator": cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            "treat_missing_data": cw.TreatMissingData.NOT_BREACHING,
+        }
+        errors_alarm = cw.Alarm(
+            self,
+            "ErrorsAlarm",
+            metric=errors,
+            threshold=config.alarm_errors_threshold,
+            alarm_description=f"{ALIAS_NAME}: at least {config.alarm_errors_threshold} errors per "
+            f"{config.alarm_period_seconds} s for {periods} periods",
+            **common,
+        )
+        error_rate_alarm = cw.Alarm(
+            self,
+            "ErrorRateAlarm",
+            metric=error_rate,
+            threshold=config.alarm_error_rate_percent,
+            alarm_description=f"{ALIAS_NAME}: error rate at least {config.alarm_error_rate_percent}% "
+            f"for {periods} periods",
+            **common,
+        )
+        duration_alarm = cw.Alarm(
+            self,
+            "P99DurationAlarm",
+            metric=duration,
+            threshold=config.alarm_p99_duration_ms,
+            alarm_description=f"{ALIAS_NAME}: p99 duration at least {config.alarm_p99_duration_ms} ms "
+            f"for {periods} periods",
+            **common,
+        )
+        return errors_alarm, error_rate_alarm, duration_alarm
+
+
+def _json_schema(schema: dict[str, Any]) -> apigw.JsonSchema:
+    """The schema of `predict_request_schema` as CDK's JsonSchema (the two are kept identical by a test)."""
+    instances = schema["properties"]["instances"]
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4,
+        title=schema["title"],
+        type=apigw.JsonSchemaType.OBJECT,
+        required=list(schema["required"]),
+        additional_properties=False,
+        properties={
+            "instances": apigw.JsonSchema(
+                type=apigw.JsonSchemaType.ARRAY,
+                min_items=instances["minItems"],
+                max_items=instances["maxItems"],
+                items=apigw.JsonSchema(type=[apigw.JsonSchemaType.ARRAY, apigw.JsonSchemaType.OBJECT]),
+            )
+        },
+    )

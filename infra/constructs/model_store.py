@@ -1,0 +1,87 @@
+"""The model store: an S3 bucket of immutable model artifacts under `models/<version>/`.
+
+Stateful: it lives in its own stack, its construct IDs (and so its logical IDs) must not change,
+and it is retained when its stack is deleted. Publishing an artifact adds `models/<version>/`
+without pruning, so every version a Lambda version still pins stays readable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from infra.constructs.retention import retention
+
+MODELS_PREFIX = "models/"
+
+
+def model_key_prefix(model_version: str) -> str:
+    return f"{MODELS_PREFIX}{model_version}/"
+
+
+class ModelStore(Construct):
+    """Model bucket, its access-log bucket, and the upload of one artifact to `models/<version>/`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        artifact_dir: Path,
+        model_version: str,
+        access_log_expiration_days: int,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not artifact_dir.is_dir():
+            raise FileNotFoundError(f"model artifact folder {artifact_dir} does not exist")
+
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,  # server access logs support SSE-S3 only
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs", expiration=cdk.Duration.days(access_log_expiration_days)
+                )
+            ],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="model-bucket/",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.model_version = model_version
+        self.model_key_prefix = model_key_prefix(model_version)
+        self.deployment = s3deploy.BucketDeployment(
+            self,
+            "ArtifactDeployment",
+            sources=[s3deploy.Source.asset(str(artifact_dir))],
+            destination_bucket=self.bucket,
+            destination_key_prefix=self.model_key_prefix,
+            prune=False,  # older versions stay: published Lambda versions keep pointing at them
+            retain_on_delete=True,
+            extract=True,
+            log_group=logs.LogGroup(self, "DeploymentLogs", retention=retention(log_retention_days)),
+        )
+
+    @property
+    def model_uri(self) -> str:
+        """`s3://<bucket>/models/<version>/`, as the inference function's MODEL_URI expects."""
+        return f"s3://{self.bucket.bucket_name}/{self.model_key_prefix}"

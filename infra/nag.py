@@ -1,0 +1,225 @@
+"""cdk-nag: the rule packs the app runs, and every acknowledged finding with its reason.
+
+cdk-nag 3 is a CDK policy-validation plugin (not an Aspect any more): `add_checks` registers the
+AwsSolutions and Serverless packs with `Validations.of(app)`, and any finding that is not
+acknowledged (error or warning) fails `cdk synth` and is listed in cdk.out's
+`policy-validation-report.json`. Acknowledgments use `Validations.of(construct).acknowledge`
+(cdk-nag 3 removed `NagSuppressions`), always on the narrowest construct and, for rules that
+report several findings (IAM4, IAM5), one finding at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
+from constructs import IConstruct
+
+from infra.config import PYTHON_VERSIONS
+from infra.constructs import InferenceService, ModelStore
+
+BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
+# What aws-cdk-lib's BucketDeployment handler is granted: read the CDK assets bucket, write the
+# destination prefix. Anything else showing up after an upgrade fails the synth instead of being
+# acknowledged silently.
+_BUCKET_DEPLOYMENT_WILDCARDS = re.compile(
+    r"^(Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\*"
+    r"|Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::cdk-[a-z0-9]+-assets-[^/]+/\*"
+    r"|Resource::<[A-Za-z0-9]+\.Arn>/\*)$"
+)
+
+
+def rule_packs(scope: IConstruct | None = None) -> list[NagPack]:
+    """The packs the app runs; acknowledged rules are also written to the template metadata."""
+    return [
+        AwsSolutionsChecks(scope, verbose=True, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(scope, verbose=True),
+    ]
+
+
+def add_checks(app: cdk.App) -> None:
+    cdk.Validations.of(app).add_plugins(*rule_packs(app))
+
+
+def acknowledge(scope: IConstruct, findings: Mapping[str, str]) -> None:
+    for rule_id, reason in findings.items():
+        cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+
+
+# -- finding ids, computed the way cdk-nag computes them --------------------------------------------
+
+
+def flatten_cfn_reference(node: Any) -> str:
+    """cdk-nag's flattening of an intrinsic into the string used in finding ids."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(flatten_cfn_reference(item) for item in items)
+        if "Fn::Sub" in node:
+            return flatten_cfn_reference(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return flatten_cfn_reference(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{flatten_cfn_reference(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))
+
+
+def resource_finding(scope: IConstruct, value: str) -> str:
+    """The IAM5 finding id of a policy resource (a token such as a bucket ARN is resolved first)."""
+    return f"AwsSolutions-IAM5[Resource::{flatten_cfn_reference(cdk.Stack.of(scope).resolve(value))}]"
+
+
+def wildcard_findings(policy: iam.CfnPolicy) -> list[str]:
+    """The IAM5 findings of one policy: wildcard actions and resources of its Allow statements."""
+    document = cdk.Stack.of(policy).resolve(policy.policy_document)
+    found: list[str] = []
+    for statement in document.get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        for action in _as_list(statement.get("Action")):
+            if "*" in action:
+                found.append(f"Action::{action}")
+        for resource in _as_list(statement.get("Resource")):
+            flat = flatten_cfn_reference(resource)
+            if "*" in flat:
+                found.append(f"Resource::{flat}")
+    return list(dict.fromkeys(found))
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _policies_under(scope: IConstruct) -> Iterable[iam.CfnPolicy]:
+    return (child for child in scope.node.find_all() if isinstance(child, iam.CfnPolicy))
+
+
+# -- the model store --------------------------------------------------------------------------------
+
+
+def suppress_model_store(store: ModelStore) -> None:
+    acknowledge(
+        store.access_logs_bucket,
+        {
+            "AwsSolutions-S1": "This bucket receives the model bucket's server access logs; logging it "
+            "to itself would loop, and another log bucket would only move the finding.",
+        },
+    )
+    stack = cdk.Stack.of(store)
+    for handler in stack.node.children:
+        if handler.node.id.startswith(BUCKET_DEPLOYMENT_PREFIX):
+            _suppress_bucket_deployment_handler(handler)
+
+
+IAM4 = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{}]"
+_HANDLER = "aws-cdk-lib's BucketDeployment handler (a CDK-managed singleton, not configurable here)"
+BUCKET_DEPLOYMENT_REASONS = {
+    IAM4.format(
+        "AWSLambdaBasicExecutionRole"
+    ): f"{_HANDLER} logs with the AWS managed basic execution policy.",
+    "AwsSolutions-L1": f"{_HANDLER}: aws-cdk-lib pins the runtime its AWS CLI layer supports.",
+    "Serverless-LambdaLatestVersion": f"{_HANDLER}: aws-cdk-lib pins the runtime (see AwsSolutions-L1).",
+    "Serverless-LambdaDLQ": f"{_HANDLER} is a custom resource handler; failures fail the deploy.",
+    "Serverless-LambdaTracing": f"{_HANDLER} runs once per deploy; CloudFormation reports its failures.",
+}
+BUCKET_DEPLOYMENT_IAM5_REASON = (
+    f"{_HANDLER}: copies the artifact from the CDK assets bucket to models/<version>/ with the grants "
+    "aws-cdk-lib generates for that (each wildcard is checked against an allow-list first)."
+)
+MODEL_READ_REASON = (
+    "grant_read on the model store, limited to objects under models/: every published function version "
+    "pins one immutable artifact there, so the role reads that prefix and never writes."
+)
+XRAY_REASON = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (tracing: ACTIVE)."
+)
+SYNC_ONLY_REASON = (
+    "Invoked synchronously by API Gateway only: errors go back to the caller. A DLQ or failure destination "
+    "applies to asynchronous invocations, which never happen."
+)
+API_LOGGING_ROLE_REASON = (
+    "API Gateway's account-level logging role: AWS documents this managed policy for it "
+    "(created because serving.api_gateway_cloudwatch_role is true)."
+)
+AUTH_REASONS = {
+    "api_key": "Clients authenticate with API keys tied to a usage plan (serving.api_auth=api_key); "
+    "set api_auth=iam for SigV4 authorization.",
+    "none": "serving.api_auth=none was chosen explicitly: a public endpoint protected by throttling only.",
+}
+CALLERS = {"api_key": "API keys", "iam": "IAM (SigV4)", "none": "no authentication (api_auth=none)"}
+PREFLIGHT_REASON = (
+    "CORS preflight (OPTIONS) requests carry no credentials by design; the mock integration only returns "
+    "CORS headers."
+)
+
+
+def _suppress_bucket_deployment_handler(handler: IConstruct) -> None:
+    """The singleton Lambda that aws-cdk-lib's BucketDeployment creates; its props are not ours."""
+    acknowledge(handler, BUCKET_DEPLOYMENT_REASONS)
+    for policy in _policies_under(handler):
+        for finding in wildcard_findings(policy):
+            if not _BUCKET_DEPLOYMENT_WILDCARDS.match(finding):
+                raise ValueError(f"unexpected wildcard in {policy.node.path}: {finding}; review it first")
+            acknowledge(handler, {f"AwsSolutions-IAM5[{finding}]": BUCKET_DEPLOYMENT_IAM5_REASON})
+
+
+# -- the inference service --------------------------------------------------------------------------
+
+
+def suppress_inference_service(service: InferenceService) -> None:
+    config = service.config
+    model_objects = f"{service.model_bucket.bucket_arn}/models/*"
+    acknowledge(
+        service.role,
+        {
+            "AwsSolutions-IAM5[Action::s3:GetObject*]": MODEL_READ_REASON,
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]": MODEL_READ_REASON,
+            "AwsSolutions-IAM5[Action::s3:List*]": MODEL_READ_REASON,
+            resource_finding(service.role, model_objects): MODEL_READ_REASON,
+            "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+        },
+    )
+    if config.python_version != PYTHON_VERSIONS[-1]:
+        pinned = (
+            f"serving.python_version={config.python_version} was pinned in the config (newest supported: "
+            f"{PYTHON_VERSIONS[-1]}), e.g. while a dependency has no wheels for the newest runtime."
+        )
+        acknowledge(service.function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
+    acknowledge(service.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+    limits = "stage throttling" + (" and the API-key usage plan" if config.api_auth == "api_key" else "")
+    acknowledge(
+        service.api.deployment_stage,
+        {
+            "AwsSolutions-APIG3": "No WAF web ACL (its cost is not justified yet): callers are limited by "
+            f"{limits}; a web ACL can be associated with the stage later without changes here.",
+        },
+    )
+    cloud_watch_role = service.api.node.try_find_child("CloudWatchRole")
+    if cloud_watch_role is not None:
+        acknowledge(
+            cloud_watch_role, {IAM4.format("AmazonAPIGatewayPushToCloudWatchLogs"): API_LOGGING_ROLE_REASON}
+        )
+    cognito = f"Machine-to-machine API without a Cognito user pool: callers use {CALLERS[config.api_auth]}."
+    for method in (service.predict_method, service.health_method):
+        findings = {"AwsSolutions-COG4": cognito}
+        if config.api_auth in AUTH_REASONS:  # IAM authorization satisfies APIG4
+            findings["AwsSolutions-APIG4"] = AUTH_REASONS[config.api_auth]
+        acknowledge(method, findings)
+    for preflight in service.cors_preflight_methods():
+        acknowledge(
+            preflight, {"AwsSolutions-APIG4": PREFLIGHT_REASON, "AwsSolutions-COG4": PREFLIGHT_REASON}
+        )

@@ -1,0 +1,121 @@
+"""Deployable units: the stateful model store, and the stateless serving stack that uses it.
+
+Stacks only compose constructs, declare outputs and record their cdk-nag exceptions. The model
+store is kept in its own stack so the serving stack can be replaced or destroyed freely.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import nag
+from infra.bundling import BundleTarget
+from infra.config import ServingConfig
+from infra.constructs import InferenceService, ModelStore, bundled_function_code, model_key_prefix
+
+INFERENCE_FUNCTION = "inference"
+
+
+class ModelStoreStack(cdk.Stack):
+    """Stateful: the model bucket (retained) and the upload of the configured artifact."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        env: cdk.Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=env,
+            description="Model store: immutable model artifacts under models/<version>/ (stateful, retained)",
+        )
+        self.model_store = ModelStore(
+            self,
+            "ModelStore",
+            artifact_dir=config.model_artifact_dir,
+            model_version=config.model_version,
+            access_log_expiration_days=config.log_retention_days,
+            log_retention_days=config.log_retention_days,
+        )
+        # An explicit, documented export: the serving stack imports the bucket by this name, so the
+        # contract between the stacks is one stable string (and cdk-nag findings are deterministic).
+        self.model_bucket_export_name = f"{self.stack_name}-ModelBucketName"
+        cdk.CfnOutput(
+            self,
+            "ModelBucketName",
+            value=self.model_store.bucket.bucket_name,
+            description="Bucket of model artifacts",
+            export_name=self.model_bucket_export_name,
+        )
+        cdk.CfnOutput(
+            self,
+            "ModelUri",
+            value=self.model_store.model_uri,
+            description="Artifact uploaded by this deployment",
+        )
+        nag.suppress_model_store(self.model_store)
+
+
+class ServingStack(cdk.Stack):
+    """Stateless: the inference function, its `live` alias, the REST API and the alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        model_store: ModelStoreStack,
+        code: lambda_.Code | None = None,
+        env: cdk.Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=env,
+            description="Model serving: REST API -> Lambda alias live -> ONNX inference function",
+        )
+        if code is None:
+            target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
+            code = bundled_function_code(INFERENCE_FUNCTION, target=target)
+        self.add_stack_dependency(model_store, "the model artifact is uploaded before a version can load it")
+        model_bucket = s3.Bucket.from_bucket_name(
+            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
+        )
+        self.service = InferenceService(
+            self,
+            "Inference",
+            config=config,
+            code=code,
+            model_bucket=model_bucket,
+            model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
+        )
+        outputs = {
+            "ApiUrl": (self.service.api.url, "Base URL of the stage: POST <url>predict, GET <url>health"),
+            "FunctionName": (self.service.function.function_name, "Inference function"),
+            "AliasName": (self.service.alias.alias_name, "Alias API Gateway invokes"),
+            "AliasArn": (self.service.alias.function_arn, "ARN of the live alias"),
+            "ModelBucketName": (model_bucket.bucket_name, "Bucket of model artifacts"),
+            "ModelVersion": (config.model_version, "Model the deployed function version serves"),
+            "ErrorsAlarmName": (self.service.errors_alarm.alarm_name, "Errors on the live alias"),
+            "ErrorRateAlarmName": (self.service.error_rate_alarm.alarm_name, "Error rate on the live alias"),
+            "P99DurationAlarmName": (
+                self.service.duration_alarm.alarm_name,
+                "p99 duration on the live alias",
+            ),
+        }
+        if self.service.api_key is not None:
+            outputs["ApiKeyId"] = (
+                self.service.api_key.key_id,
+                "aws apigateway get-api-key --include-value --api-key <id> gives the key",
+            )
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(self, name, value=value, description=description)
+        nag.suppress_inference_service(self.service)
