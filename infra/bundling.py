@@ -32,6 +32,8 @@ ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 
 # Packages the Lambda Python runtime already provides; bundling them only adds weight.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# What install_runtime_provided puts beside a bundle when it runs here (the local cloud, tests).
+RUNTIME_PACKAGES = ("boto3==1.44.5", "awslambdaric==4.2.2")
 
 # Paths (relative to the bundle root, glob patterns) that serving never imports.
 SLIM_PATTERNS = (
@@ -188,12 +190,15 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
 
 
 def install_runtime_provided(target: BundleTarget) -> Path:
-    """What the Lambda Python runtime itself provides (boto3 and botocore, in /var/runtime).
+    """What the Lambda Python runtime itself provides in /var/runtime: boto3 and the Runtime
+    Interface Client that runs handlers.
 
     The local runtime and the bundle tests put this folder on sys.path after the bundle, as
     Lambda does, so a bundle is proven self-contained against the real runtime's contents.
     """
-    cached = DEPS_CACHE.parent / "runtime" / target.slug
+    packages = list(RUNTIME_PACKAGES)
+    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:8]
+    cached = DEPS_CACHE.parent / "runtime" / f"{target.slug}-{key}"
     if cached.is_dir():
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -215,11 +220,12 @@ def install_runtime_provided(target: BundleTarget) -> Path:
             "--target",
             str(staging),
             *[arg for p in target.pip_platforms for arg in ("--platform", p)],
-            "boto3",
+            *packages,
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise BundleError(f"pip could not install the runtime-provided boto3:\n{result.stderr.strip()}")
+            detail = result.stderr.strip()
+            raise BundleError(f"pip could not install the runtime-provided packages:\n{detail}")
         os.replace(staging, cached)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -251,10 +257,35 @@ def measure(root: Path) -> tuple[int, int, int]:
     return unzipped, zipped, files
 
 
+DIGEST_FILE = ".bundle-digest"
+
+
+def source_digest(function: str, target: BundleTarget) -> str:
+    """A hash of everything that goes into a bundle: its code, the shared code and its dependencies."""
+    digest = hashlib.sha256(_deps_key(function, target).encode())
+    for root in (FUNCTIONS_DIR / function, *(FUNCTIONS_DIR / p for p in SHARED_PACKAGES)):
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(path.relative_to(FUNCTIONS_DIR).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_bundle_cached(function: str, out_dir: Path, *, target: BundleTarget) -> Path:
+    """Build only when the sources changed since the bundle in `out_dir` was built."""
+    marker = out_dir / DIGEST_FILE
+    wanted = source_digest(function, target)
+    if marker.is_file() and marker.read_text().strip() == wanted:
+        return out_dir
+    build_bundle(function, out_dir, target=target)
+    return out_dir
+
+
 def build_bundle(function: str, out_dir: Path, *, target: BundleTarget) -> BundleReport:
     source = FUNCTIONS_DIR / function
     if not (source / "handler.py").is_file():
         raise BundleError(f"{source} has no handler.py: is {function!r} a function under functions/?")
+    digest = source_digest(function, target)
     dependencies = install_dependencies(function, target)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -263,6 +294,7 @@ def build_bundle(function: str, out_dir: Path, *, target: BundleTarget) -> Bundl
         _copy_source(FUNCTIONS_DIR / package, out_dir / package)
     _copy_source(source, out_dir / function)
     unzipped, zipped, files = measure(out_dir)
+    (out_dir / DIGEST_FILE).write_text(digest + "\n")
     return BundleReport(function, target, out_dir, unzipped, zipped, files)
 
 
