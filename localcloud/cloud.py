@@ -1,0 +1,190 @@
+"""The whole system on one machine: moto for the AWS APIs, our runtime for functions and gateway."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
+from localcloud.aws import AwsClients
+from localcloud.functions import FunctionRuntime
+from localcloud.gateway import LocalGateway, api_from_deployment
+from localcloud.moto_process import MotoServer, start_moto_server
+from localcloud.provision import Deployment, Provisioner
+from localcloud.router import CodeStore, LambdaRouter
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+
+
+@dataclass
+class LocalCloudSettings:
+    state_dir: Path = REPO_ROOT / ".local-cloud"
+    cdk_out: Path = REPO_ROOT / "cdk.out"
+    region: str = "us-east-1"
+    gateway_port: int = 0
+    moto_port: int | None = None
+    max_workers_per_version: int = 4
+    extra_function_env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalCloud:
+    """Start with `with LocalCloud(settings) as cloud:`; everything it started is stopped on exit."""
+
+    def __init__(self, settings: LocalCloudSettings | None = None) -> None:
+        self.settings = settings or LocalCloudSettings()
+        self.moto: MotoServer | None = None
+        self.runtime: FunctionRuntime | None = None
+        self.gateway: LocalGateway | None = None
+        self.deployment: Deployment | None = None
+        self.clients: AwsClients | None = None
+        self.router: LambdaRouter | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> LocalCloud:
+        settings = self.settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.moto = start_moto_server(
+                tls_dir=settings.state_dir / "tls",
+                port=settings.moto_port,
+                log_path=settings.state_dir / "moto.log",
+            )
+            self._export_endpoint()
+            self.clients = AwsClients(region=settings.region, endpoint_url=self.moto.endpoint)
+            self.deployment = self.provision()
+            target = BundleTarget.host()
+            base_env = {
+                **FAKE_CREDENTIALS,
+                "AWS_ENDPOINT_URL": self.moto.endpoint,
+                "AWS_CA_BUNDLE": str(self.moto.cafile),
+                "AWS_REGION": settings.region,
+                "AWS_DEFAULT_REGION": settings.region,
+                # No X-Ray daemon runs locally: tracing stays off rather than emitting to nowhere.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                **settings.extra_function_env,
+            }
+            self.runtime = FunctionRuntime(
+                runtime_dirs=[install_runtime_provided(target)],
+                base_env=base_env,
+                max_workers_per_version=settings.max_workers_per_version,
+                log_sink=self._log_sink(),
+            )
+            code_store = CodeStore(settings.state_dir / "code", cafile=self.moto.cafile)
+            for function in self.deployment.of_type("AWS::Lambda::Function"):
+                if "code_sha256" in function.local:
+                    code_store.register(function.local["code_sha256"], Path(function.local["code_dir"]))
+            self.router = LambdaRouter(self.clients, self.runtime, code_store)
+            self.gateway = LocalGateway(
+                api_from_deployment(self.deployment),
+                lambda function, qualifier, event: self._router().invoke(function, qualifier, event),
+                port=settings.gateway_port,
+            )
+            self.gateway.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def provision(self) -> Deployment:
+        """Create (or find) every resource of the synthesized stacks; idempotent."""
+        assert self.clients is not None
+        target = BundleTarget.host()
+        bundles = self.settings.state_dir / "bundles"
+
+        def build(function: str) -> Path:
+            return build_bundle_cached(function, bundles / f"{function}-{target.slug}", target=target)
+
+        provisioner = Provisioner(
+            self.clients, cdk_out=self.settings.cdk_out, state_dir=self.settings.state_dir, code_builder=build
+        )
+        return provisioner.provision()
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what callers need -------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        assert self.gateway is not None
+        return self.gateway.url
+
+    @property
+    def endpoint(self) -> str:
+        assert self.moto is not None
+        return self.moto.endpoint
+
+    @property
+    def api_key(self) -> str | None:
+        assert self.gateway is not None
+        return next(iter(sorted(self.gateway.api.api_keys)), None)
+
+    def environment(self) -> dict[str, str]:
+        """What a shell needs to point boto3 and `modelctl` at this local cloud."""
+        assert self.moto is not None
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_CA_BUNDLE": str(self.moto.cafile),
+            "AWS_DEFAULT_REGION": self.settings.region,
+        }
+
+    def serving_function(self) -> tuple[str, str]:
+        """(function name, alias name) behind the API's routes."""
+        assert self.gateway is not None
+        route = self.gateway.api.routes[0]
+        return route.function, route.qualifier
+
+    def _router(self) -> LambdaRouter:
+        assert self.router is not None
+        return self.router
+
+    def _export_endpoint(self) -> None:
+        """boto3 in this process (and in `modelctl` run from it) talks to moto, never to AWS."""
+        values = self.environment()
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _log_sink(self) -> Any:
+        logs = self.settings.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+
+        def sink(label: str, line: str) -> None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+            with (logs / f"{safe}.log").open("a", encoding="utf-8") as handle:
+                handle.write(line.rstrip("\n") + "\n")
+
+        return sink

@@ -1,0 +1,238 @@
+"""The local API Gateway: REST API routes from the synthesized template, proxy events to the alias.
+
+It behaves like a deployed REST API stage: `/<stage>/<path>`, an API key checked where the method
+requires one, `403 Missing Authentication Token` for a path with no resource, the Lambda proxy
+response turned back into HTTP, and 502/504 when the function fails or times out.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from localcloud.events import rest_proxy_event
+from localcloud.provision import Deployment, ProvisionedResource
+from localcloud.router import RoutedInvocation
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+_INTEGRATION_ARN = re.compile(r"functions/(arn:aws:lambda:[^/]+)/invocations")
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # resource path, e.g. /predict or /items/{id}
+    method: str  # GET, POST, ..., or ANY
+    function: str
+    qualifier: str
+    api_key_required: bool
+    pattern: re.Pattern[str]
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in (method, "ANY") and bool(self.pattern.fullmatch(path))
+
+
+@dataclass(frozen=True)
+class ApiDefinition:
+    stage: str
+    routes: list[Route]
+    api_keys: frozenset[str]
+
+    def resource_exists(self, path: str) -> bool:
+        return any(route.pattern.fullmatch(path) for route in self.routes)
+
+    def route(self, method: str, path: str) -> Route | None:
+        return next((r for r in self.routes if r.matches(method, path)), None)
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    pattern = ""
+    for segment in path.strip("/").split("/"):
+        if not segment:
+            continue
+        if segment.endswith("+}"):
+            pattern += "/.+"
+        elif segment.startswith("{"):
+            pattern += "/[^/]+"
+        else:
+            pattern += "/" + re.escape(segment)
+    return re.compile(pattern or "/")
+
+
+def api_from_deployment(deployment: Deployment) -> ApiDefinition:
+    """Rebuild the REST API's routes from the provisioned template resources."""
+    resources = {r.physical_id: r for r in deployment.of_type("AWS::ApiGateway::Resource")}
+    roots = {r.attributes["RootResourceId"] for r in deployment.of_type("AWS::ApiGateway::RestApi")}
+
+    def path_of(resource_id: str) -> str:
+        if resource_id in roots:
+            return ""
+        resource: ProvisionedResource = resources[resource_id]
+        return f"{path_of(resource.local['ParentId'])}/{resource.local['PathPart']}"
+
+    routes = []
+    for method in deployment.of_type("AWS::ApiGateway::Method"):
+        integration = method.local.get("Integration", {})
+        match = _INTEGRATION_ARN.search(str(integration.get("Uri", "")))
+        if integration.get("Type") != "AWS_PROXY" or match is None:
+            continue
+        arn_parts = match.group(1).split(":")
+        function = arn_parts[6]
+        qualifier = arn_parts[7] if len(arn_parts) > 7 else "$LATEST"
+        path = path_of(method.local["ResourceId"]) or "/"
+        routes.append(
+            Route(
+                path=path,
+                method=str(method.local["HttpMethod"]).upper(),
+                function=function,
+                qualifier=qualifier,
+                api_key_required=bool(method.local.get("ApiKeyRequired", False)),
+                pattern=_compile(path),
+            )
+        )
+    stages = deployment.of_type("AWS::ApiGateway::Stage")
+    stage = str(stages[0].local.get("StageName", "prod")) if stages else "prod"
+    keys = frozenset(str(k.local["value"]) for k in deployment.of_type("AWS::ApiGateway::ApiKey"))
+    return ApiDefinition(stage=stage, routes=routes, api_keys=keys)
+
+
+Invoker = Callable[[str, str, bytes], RoutedInvocation]
+
+
+class LocalGateway:
+    def __init__(
+        self, api: ApiDefinition, invoke: Invoker, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.api = api
+        self.invoke = invoke
+        handler = type("GatewayRequestHandler", (_Handler,), {"gateway": self})
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.api.stage}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="local-gateway", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        path, _, query = raw_path.partition("?")
+        prefix = f"/{self.api.stage}"
+        if not (path == prefix or path.startswith(prefix + "/")):
+            return _json(403, {"message": "Missing Authentication Token"})
+        resource_path = path[len(prefix) :] or "/"
+        route = self.api.route(method, resource_path)
+        if route is None:
+            return _json(403, {"message": "Missing Authentication Token"})
+        if route.api_key_required:
+            key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None)
+            if key not in self.api.api_keys:
+                return _json(403, {"message": "Forbidden"})
+        request_id = str(uuid.uuid4())
+        event = rest_proxy_event(
+            method,
+            resource_path,
+            body=body,
+            headers=headers,
+            query=query,
+            stage=self.api.stage,
+            request_id=request_id,
+        )
+        event["resource"] = route.path
+        routed = self.invoke(route.function, route.qualifier, json.dumps(event).encode())
+        result = routed.result
+        base_headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": result.executed_version}
+        if result.status == "timeout":
+            return _json(504, {"message": "Endpoint request timed out"}, base_headers)
+        if result.status != "ok":
+            detail = _error_message(result.payload)
+            return _json(
+                502,
+                {"message": "Internal server error", "localCloud": f"{result.status}: {detail}"},
+                base_headers,
+            )
+        try:
+            response: dict[str, Any] = json.loads(result.payload)
+            status = int(response.get("statusCode", 200))
+        except (ValueError, TypeError, AttributeError):
+            return _json(
+                502,
+                {"message": "Internal server error", "localCloud": "malformed Lambda proxy response"},
+                base_headers,
+            )
+        out_headers = {**base_headers, **{k: str(v) for k, v in (response.get("headers") or {}).items()}}
+        for key, values in (response.get("multiValueHeaders") or {}).items():
+            out_headers[key] = ", ".join(str(v) for v in values)
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else str(payload).encode()
+        return status, out_headers, data
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        error = json.loads(payload)
+        return f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
+    except (ValueError, AttributeError):
+        return payload.decode(errors="replace")[:200]
+
+
+def _json(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    return status, {**(headers or {}), "Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    gateway: LocalGateway
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._reply(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
+            self.close_connection = True
+            return
+        body = self.rfile.read(length) if length else b""
+        headers = {key: value for key, value in self.headers.items()}
+        try:
+            status, out_headers, data = self.gateway.handle(self.command, self.path, headers, body)
+        except Exception as exc:  # the gateway itself must answer, whatever went wrong behind it
+            status, out_headers, data = _json(
+                502, {"message": "Internal server error", "localCloud": repr(exc)}
+            )
+        self._reply(status, out_headers, data)
+
+    def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815

@@ -1,0 +1,200 @@
+"""End to end through the local cloud: HTTP -> gateway -> alias weights -> warm workers -> model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.metadata import ModelMetadata
+from localcloud.cloud import LocalCloud
+from localcloud.events import rest_proxy_event
+from tests.e2e.conftest import http
+from tests.helpers import FakeLambdaContext
+
+
+def publish_model_version(cloud: LocalCloud, artifact_dir: Path) -> str:
+    """Upload an artifact to the model store and publish a function version that pins it
+    (what `modelctl publish` does), returning the new version number."""
+    assert cloud.clients is not None and cloud.deployment is not None
+    function, _ = cloud.serving_function()
+    bucket = cloud.deployment.output("ModelBucketName")
+    lam = cloud.clients.lambda_
+    for name in ("model.onnx", "metadata.json"):
+        cloud.clients.s3.upload_file(str(artifact_dir / name), bucket, f"models/{artifact_dir.name}/{name}")
+    current = lam.get_function_configuration(FunctionName=function)
+    variables = dict(current["Environment"]["Variables"])
+    variables["MODEL_URI"] = f"s3://{bucket}/models/{artifact_dir.name}/"
+    lam.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
+    return str(lam.publish_version(FunctionName=function)["Version"])
+
+
+@pytest.fixture(scope="module")
+def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.data import load_builtin
+    from training.pipelines import build_pipeline
+    from training.train import train_model
+
+    root = tmp_path_factory.mktemp("second_model")
+    return train_model(load_builtin(), build_pipeline("random_forest"), output_root=root).artifact_dir
+
+
+@pytest.fixture(scope="module")
+def canary_version(local_cloud: LocalCloud, second_model: Path) -> str:
+    return publish_model_version(local_cloud, second_model)
+
+
+def set_weights(cloud: LocalCloud, primary: str, extra: dict[str, float]) -> None:
+    assert cloud.clients is not None
+    function, alias = cloud.serving_function()
+    routing: Any = {"AdditionalVersionWeights": extra}
+    cloud.clients.lambda_.update_alias(
+        FunctionName=function, Name=alias, FunctionVersion=primary, RoutingConfig=routing
+    )
+
+
+def served_versions(api: Any, row: list[float], count: int, workers: int = 8) -> Counter[str]:
+    def one(_: int) -> str:
+        response = api.predict([row])
+        assert response.status == 200, response.body
+        return str(response.headers["X-Function-Version"])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return Counter(pool.map(one, range(count)))
+
+
+def test_predictions_over_http_equal_the_handler_in_process(
+    api: Any, holdout: Any, trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X, _, metadata = holdout
+    response = api.predict(X[:25].tolist())
+    assert response.status == 200
+    assert response.headers["X-Model-Version"] == metadata.version
+
+    artifact_dir, _ = trained_model
+    import importlib
+    import sys
+
+    monkeypatch.setenv("MODEL_URI", str(artifact_dir))
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "E2E")
+    sys.modules.pop("inference.handler", None)
+    handler = importlib.import_module("inference.handler")
+    event = rest_proxy_event(
+        "POST",
+        "/predict",
+        body=json.dumps({"instances": X[:25].tolist()}),
+        headers={"Content-Type": "application/json"},
+    )
+    in_process = json.loads(handler.handler(event, FakeLambdaContext())["body"])
+    sys.modules.pop("inference.handler", None)
+    assert response.json() == in_process
+
+
+def test_api_key_is_required_and_unknown_paths_are_403(local_cloud: LocalCloud, api: Any) -> None:
+    no_key = http(
+        f"{api.url}/predict", body={"instances": [[1.0] * 30]}, headers={"Content-Type": "application/json"}
+    )
+    assert no_key.status == 403 and no_key.json() == {"message": "Forbidden"}
+    assert api.get("/nope").status == 403
+    health = api.get("/health")
+    assert health.status == 200 and health.json()["function_version"] == health.headers["X-Function-Version"]
+
+
+def test_bad_input_reaches_the_client_as_the_handler_shapes_it(api: Any) -> None:
+    response = api.predict([[1.0] * 3])
+    assert response.status == 400
+    assert response.json()["error"]["code"] == "wrong_row_length"
+
+
+def test_weighted_alias_splits_traffic_per_request(
+    local_cloud: LocalCloud, api: Any, canary_version: str, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    """GIVEN the alias at 90/10 WHEN 2,000 requests arrive THEN ~10% are served by the canary."""
+    _, metadata = trained_model
+    primary = "1"
+    set_weights(local_cloud, primary, {canary_version: 0.1})
+    try:
+        counts = served_versions(api, metadata.sample_rows[0], 2000)
+    finally:
+        set_weights(local_cloud, primary, {})
+    assert set(counts) == {primary, canary_version}
+    share = counts[canary_version] / 2000
+    assert abs(share - 0.10) <= 0.03, counts
+
+
+def test_rollback_takes_effect_on_the_next_request(
+    local_cloud: LocalCloud, api: Any, canary_version: str, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    _, metadata = trained_model
+    set_weights(local_cloud, "1", {canary_version: 0.5})
+    assert canary_version in served_versions(api, metadata.sample_rows[0], 100)
+    set_weights(local_cloud, "1", {})  # the rollback: one UpdateAlias call
+    after = served_versions(api, metadata.sample_rows[0], 300)
+    assert after == Counter({"1": 300})
+
+
+def test_canary_version_serves_its_own_pinned_model(
+    local_cloud: LocalCloud, api: Any, canary_version: str, second_model: Path
+) -> None:
+    set_weights(local_cloud, canary_version, {})
+    try:
+        response = api.predict([[1.0] * 30])
+    finally:
+        set_weights(local_cloud, "1", {})
+    assert response.headers["X-Function-Version"] == canary_version
+    assert response.json()["model_version"] == second_model.name
+
+
+def test_killed_worker_is_replaced_and_traffic_continues(
+    local_cloud: LocalCloud, api: Any, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    _, metadata = trained_model
+    assert api.predict([metadata.sample_rows[0]]).status == 200
+    assert local_cloud.router is not None and local_cloud.runtime is not None
+    function, _ = local_cloud.serving_function()
+    pool = local_cloud.runtime.pool(local_cloud.router.spec(function, "1"))
+    victims = pool.worker_pids()
+    assert victims
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while set(pool.worker_pids()) & set(victims):
+        assert time.monotonic() < deadline, "the pool did not notice its workers died"
+        time.sleep(0.01)
+    statuses = [api.predict([metadata.sample_rows[0]]).status for _ in range(20)]
+    assert statuses == [200] * 20
+    assert not set(pool.worker_pids()) & set(victims)
+
+
+def test_provisioning_twice_changes_nothing(local_cloud: LocalCloud) -> None:
+    local_cloud.provision()
+    assert local_cloud.provision().changes == 0
+
+
+def test_nothing_is_left_listening_after_shutdown(cloud_assembly: Path, tmp_path: Path) -> None:
+    from localcloud.cloud import LocalCloudSettings
+
+    cloud = LocalCloud(LocalCloudSettings(state_dir=tmp_path / "lc", cdk_out=cloud_assembly)).start()
+    assert cloud.moto is not None and cloud.gateway is not None
+    ports = [cloud.moto.port, cloud.gateway.port]
+    assert http(f"{cloud.api_url}/health", headers={"x-api-key": cloud.api_key or ""}).status == 200
+    assert cloud.runtime is not None
+    pids = [pid for pool in cloud.runtime.pools() for pid in pool.worker_pids()]
+    moto_pid = cloud.moto.process.pid
+    cloud.stop()
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"
+    for pid in [*pids, moto_pid]:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        )
