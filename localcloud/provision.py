@@ -675,6 +675,70 @@ def _layer(
     return ProvisionedResource(logical_id, resource["Type"], arn, note="layers are not run locally")
 
 
+@handles("AWS::Lambda::EventSourceMapping")
+def _event_source_mapping(
+    p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
+) -> ProvisionedResource:
+    """Recorded, not created in moto: moto would try to run the function in Docker on every
+    message. The local cloud's own poller delivers the batches (settings in `local`)."""
+    physical_id = hashlib.sha1(f"{p.stack_name}/{logical_id}".encode()).hexdigest()[:36]
+    return ProvisionedResource(logical_id, resource["Type"], physical_id, local=props)
+
+
+# --- DynamoDB, SNS ------------------------------------------------------------------------------
+
+
+@handles("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
+def _table(
+    p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
+) -> ProvisionedResource:
+    name = props.get("TableName") or physical_name(p.stack_name, logical_id, max_length=255)
+    dynamodb = p.clients.client("dynamodb")
+    changed = False
+    try:
+        description = dynamodb.describe_table(TableName=name)["Table"]
+    except ClientError:
+        arguments: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if "ProvisionedThroughput" in props:
+            arguments["ProvisionedThroughput"] = {
+                k: int(v) for k, v in props["ProvisionedThroughput"].items()
+            }
+        for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if index_kind in props:
+                arguments[index_kind] = props[index_kind]
+        if "StreamSpecification" in props:
+            arguments["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        description = dynamodb.create_table(**arguments)["TableDescription"]
+        if props.get("TimeToLiveSpecification", {}).get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"]
+            )
+        changed = True
+    attributes = {"Arn": description["TableArn"], "StreamArn": description.get("LatestStreamArn", "")}
+    return ProvisionedResource(logical_id, resource["Type"], name, attributes=attributes, changed=changed)
+
+
+@handles("AWS::SNS::Topic")
+def _topic(
+    p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
+) -> ProvisionedResource:
+    name = props.get("TopicName") or physical_name(p.stack_name, logical_id, max_length=256)
+    sns = p.clients.client("sns")
+    arn = f"arn:aws:sns:{p.region}:{ACCOUNT}:{name}"
+    existing = {t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]}
+    changed = arn not in existing
+    if changed:
+        arn = sns.create_topic(Name=name)["TopicArn"]
+    return ProvisionedResource(
+        logical_id, resource["Type"], arn, attributes={"TopicArn": arn, "TopicName": name}, changed=changed
+    )
+
+
 # --- API Gateway (REST): recorded for the local gateway ------------------------------------------
 
 

@@ -44,7 +44,6 @@ metrics = Metrics()
 tracer = Tracer()
 service = build_service()
 logger.append_keys(model_version=service.model_version)
-metrics.set_default_dimensions(ModelVersion=service.model_version)
 app = create_app(service, logger=logger, metrics=metrics)
 _function_version_keyed = False
 
@@ -54,7 +53,10 @@ _function_version_keyed = False
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _function_version_keyed
     if not _function_version_keyed:
+        # One process serves one version (which pins one model): key logs and metrics by it once,
+        # so release gates can scope model metrics (InternalErrors, InferenceTime) to a version.
         logger.append_keys(function_version=context.function_version)
+        metrics.set_default_dimensions(FunctionVersion=context.function_version)
         _function_version_keyed = True
     logger.set_correlation_id(context.aws_request_id)
     return app.resolve(event, context)

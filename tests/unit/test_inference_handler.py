@@ -251,5 +251,6 @@ def test_log_lines_carry_model_and_function_version(
         assert line["function_version"] == "9"
     metric_lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert metric_lines[0]["Predictions"] == [1.0]
-    assert metric_lines[0]["ModelVersion"] == metadata.version
+    assert metric_lines[0]["FunctionVersion"] == "9"
+    assert metric_lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["FunctionVersion", "service"]]
     assert metric_lines[1]["InvalidRequests"] == [1.0]
