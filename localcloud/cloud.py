@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TextIO
 
 from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
 from localcloud.aws import AwsClients
 from localcloud.functions import FunctionRuntime
 from localcloud.gateway import LocalGateway, api_from_deployment
+from localcloud.metrics import AlarmEvaluator, AlarmVerdict, MetricsPipeline
 from localcloud.moto_process import MotoServer, start_moto_server
 from localcloud.provision import Deployment, Provisioner
 from localcloud.router import CodeStore, LambdaRouter
@@ -46,6 +49,8 @@ class LocalCloud:
         self.deployment: Deployment | None = None
         self.clients: AwsClients | None = None
         self.router: LambdaRouter | None = None
+        self.metrics: MetricsPipeline | None = None
+        self.alarms: AlarmEvaluator | None = None
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -62,6 +67,10 @@ class LocalCloud:
             self._export_endpoint()
             self.clients = AwsClients(region=settings.region, endpoint_url=self.moto.endpoint)
             self.deployment = self.provision()
+            self.metrics = MetricsPipeline(self.clients.cloudwatch.put_metric_data)
+            self.metrics.start()
+            self.alarms = AlarmEvaluator(self.clients.cloudwatch, self.metrics.store)
+            self.alarms.start()
             target = BundleTarget.host()
             base_env = {
                 **FAKE_CREDENTIALS,
@@ -83,7 +92,9 @@ class LocalCloud:
             for function in self.deployment.of_type("AWS::Lambda::Function"):
                 if "code_sha256" in function.local:
                     code_store.register(function.local["code_sha256"], Path(function.local["code_dir"]))
-            self.router = LambdaRouter(self.clients, self.runtime, code_store)
+            self.router = LambdaRouter(
+                self.clients, self.runtime, code_store, on_invocation=self.metrics.record_invocation
+            )
             self.gateway = LocalGateway(
                 api_from_deployment(self.deployment),
                 lambda function, qualifier, event: self._router().invoke(function, qualifier, event),
@@ -116,6 +127,12 @@ class LocalCloud:
         if self.runtime is not None:
             self.runtime.close()
             self.runtime = None
+        if self.alarms is not None:
+            self.alarms.stop()
+            self.alarms = None
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
@@ -167,6 +184,12 @@ class LocalCloud:
         route = self.gateway.api.routes[0]
         return route.function, route.qualifier
 
+    def evaluate_alarms(self) -> list[AlarmVerdict]:
+        """Ship pending metrics and evaluate every alarm now (it also runs every few seconds)."""
+        assert self.metrics is not None and self.alarms is not None
+        self.metrics.flush()
+        return self.alarms.evaluate()
+
     def _router(self) -> LambdaRouter:
         assert self.router is not None
         return self.router
@@ -178,13 +201,23 @@ class LocalCloud:
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
 
-    def _log_sink(self) -> Any:
+    def _log_sink(self) -> Callable[[str, str], None]:
+        """Function output goes to .local-cloud/logs/<function>:<version>.log, and its EMF lines
+        become metrics, as CloudWatch Logs turns them into metrics on AWS."""
         logs = self.settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        handles: dict[str, TextIO] = {}
+        lock = threading.Lock()
+        metrics = self.metrics
 
         def sink(label: str, line: str) -> None:
+            if metrics is not None:
+                metrics.record_log_line(line)
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-            with (logs / f"{safe}.log").open("a", encoding="utf-8") as handle:
+            with lock:
+                handle = handles.get(safe)
+                if handle is None:
+                    handle = handles[safe] = (logs / f"{safe}.log").open("a", encoding="utf-8", buffering=1)
                 handle.write(line.rstrip("\n") + "\n")
 
         return sink

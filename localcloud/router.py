@@ -13,6 +13,7 @@ import random
 import ssl
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,9 @@ class LambdaRouter:
         code_store: CodeStore,
         *,
         rng: random.Random | None = None,
+        on_invocation: Callable[..., None] | None = None,
     ) -> None:
+        self.on_invocation = on_invocation
         self.clients = clients
         self.runtime = runtime
         self.code_store = code_store
@@ -128,4 +131,12 @@ class LambdaRouter:
         version = self.choose_version(function, qualifier)
         spec = self.spec(function, version)
         result = self.runtime.invoke(spec, event, invoked_qualifier=qualifier)
+        if self.on_invocation is not None:
+            self.on_invocation(
+                function=spec.function_name,
+                qualifier=qualifier,
+                executed_version=result.executed_version,
+                duration_ms=result.duration_ms,
+                error=result.status != "ok",
+            )
         return RoutedInvocation(qualifier=qualifier, result=result)

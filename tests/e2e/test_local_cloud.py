@@ -198,3 +198,38 @@ def test_nothing_is_left_listening_after_shutdown(cloud_assembly: Path, tmp_path
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         )
+
+
+def test_invocations_become_cloudwatch_metrics_and_alarms_are_evaluated(
+    local_cloud: LocalCloud, api: Any, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    import datetime
+
+    _, metadata = trained_model
+    for _ in range(5):
+        assert api.predict([metadata.sample_rows[0]]).status == 200
+    verdicts = {v.name: v for v in local_cloud.evaluate_alarms()}
+    assert local_cloud.deployment is not None and local_cloud.clients is not None
+    for output in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName"):
+        name = local_cloud.deployment.output(output)
+        assert verdicts[name].state == "OK", verdicts[name].reason
+    function, alias = local_cloud.serving_function()
+    now = datetime.datetime.now(datetime.UTC)
+    stats = local_cloud.clients.cloudwatch.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Invocations",
+        Statistics=["Sum"],
+        Period=3600,
+        Dimensions=[
+            {"Name": "FunctionName", "Value": function},
+            {"Name": "Resource", "Value": f"{function}:{alias}"},
+            {"Name": "ExecutedVersion", "Value": "1"},
+        ],
+        StartTime=now - datetime.timedelta(hours=1),
+        EndTime=now + datetime.timedelta(minutes=1),
+    )
+    assert sum(point["Sum"] for point in stats["Datapoints"]) >= 5
+    model_metrics = local_cloud.clients.cloudwatch.list_metrics(
+        Namespace="ModelServing", MetricName="Predictions"
+    )
+    assert model_metrics["Metrics"], "the function's EMF lines did not become metrics"
