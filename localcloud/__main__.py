@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -51,7 +52,9 @@ def _sample_row(cloud: LocalCloud) -> list[float] | None:
 
 def up(args: argparse.Namespace) -> int:
     console = Console()
-    settings = LocalCloudSettings(gateway_port=args.port)
+    settings = LocalCloudSettings(gateway_port=args.port, resume=not args.fresh)
+    if args.fresh and (settings.state_dir / "snapshot").exists():
+        shutil.rmtree(settings.state_dir / "snapshot")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -66,7 +69,9 @@ def up(args: argparse.Namespace) -> int:
         console.print(
             Panel(_examples(cloud, _sample_row(cloud)), title="local cloud is up (Ctrl-C stops it)")
         )
-        console.print(f"state and function logs: {settings.state_dir}/")
+        for line in cloud.restored:
+            console.print(f"restored from the last run: {line}")
+        console.print(f"state and function logs: {settings.state_dir}/ (saved on stop; --fresh starts clean)")
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     finally:
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="start, provision and serve until Ctrl-C")
     up_parser.add_argument("--port", type=int, default=8080, help="gateway port on 127.0.0.1 (default 8080)")
+    up_parser.add_argument("--fresh", action="store_true", help="ignore the state the last run saved")
     up_parser.set_defaults(run=up)
     args = parser.parse_args(argv)
     return int(args.run(args))

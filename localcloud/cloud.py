@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from localcloud.metrics import AlarmEvaluator, AlarmVerdict, MetricsPipeline
 from localcloud.moto_process import MotoServer, start_moto_server
 from localcloud.provision import Deployment, Provisioner
 from localcloud.router import CodeStore, LambdaRouter
+from localcloud.snapshot import restore_snapshot, save_snapshot
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKE_CREDENTIALS = {
@@ -35,6 +37,7 @@ class LocalCloudSettings:
     gateway_port: int = 0
     moto_port: int | None = None
     max_workers_per_version: int = 4
+    resume: bool = True  # restore the snapshot the last stop saved (see localcloud/snapshot.py)
     extra_function_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -51,6 +54,7 @@ class LocalCloud:
         self.router: LambdaRouter | None = None
         self.metrics: MetricsPipeline | None = None
         self.alarms: AlarmEvaluator | None = None
+        self.restored: list[str] = []
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -67,6 +71,8 @@ class LocalCloud:
             self._export_endpoint()
             self.clients = AwsClients(region=settings.region, endpoint_url=self.moto.endpoint)
             self.deployment = self.provision()
+            if settings.resume:
+                self.restored = restore_snapshot(self.clients, self.deployment, self.snapshot_dir)
             self.metrics = MetricsPipeline(self.clients.cloudwatch.put_metric_data)
             self.metrics.start()
             self.alarms = AlarmEvaluator(self.clients.cloudwatch, self.metrics.store)
@@ -120,7 +126,21 @@ class LocalCloud:
         )
         return provisioner.provision()
 
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.settings.state_dir / "snapshot"
+
+    def save(self) -> None:
+        """Write the state a later start restores (S3 objects, versions, aliases, table items)."""
+        if self.moto is not None and self.clients is not None and self.deployment is not None:
+            save_snapshot(self.clients, self.deployment, self.snapshot_dir)
+
     def stop(self) -> None:
+        if self.settings.resume:
+            try:
+                self.save()
+            except Exception as exc:  # never let a failed save keep processes running
+                print(f"local cloud: could not save a snapshot: {exc}", file=sys.stderr)
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None

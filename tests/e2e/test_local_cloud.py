@@ -17,7 +17,7 @@ import pytest
 from common.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from localcloud.events import rest_proxy_event
-from tests.e2e.conftest import http
+from tests.e2e.conftest import Api, http
 from tests.helpers import FakeLambdaContext
 
 
@@ -233,3 +233,31 @@ def test_invocations_become_cloudwatch_metrics_and_alarms_are_evaluated(
         Namespace="ModelServing", MetricName="Predictions"
     )
     assert model_metrics["Metrics"], "the function's EMF lines did not become metrics"
+
+
+def test_a_second_start_resumes_published_versions_aliases_and_objects(
+    cloud_assembly: Path, tmp_path: Path, second_model: Path
+) -> None:
+    """GIVEN a local cloud where a model was published and the alias moved WHEN it stops and starts
+    again THEN the version, its pinned model and the alias weights are back."""
+    from localcloud.cloud import LocalCloudSettings
+
+    settings = LocalCloudSettings(state_dir=tmp_path / "lc", cdk_out=cloud_assembly)
+    with LocalCloud(settings) as first:
+        version = publish_model_version(first, second_model)
+        set_weights(first, "1", {version: 0.25})
+    with LocalCloud(settings) as second:
+        assert second.clients is not None
+        function, alias = second.serving_function()
+        restored = second.clients.lambda_.get_alias(FunctionName=function, Name=alias)
+        assert restored["RoutingConfig"]["AdditionalVersionWeights"] == {version: 0.25}
+        second_api = Api(second)
+        set_weights(second, version, {})
+        response = second_api.predict([[1.0] * 30])
+        assert response.headers["X-Function-Version"] == version
+        assert response.json()["model_version"] == second_model.name
+    fresh = LocalCloudSettings(state_dir=tmp_path / "lc", cdk_out=cloud_assembly, resume=False)
+    with LocalCloud(fresh) as third:
+        assert third.clients is not None
+        function, alias = third.serving_function()
+        assert third.clients.lambda_.get_alias(FunctionName=function, Name=alias)["FunctionVersion"] == "1"
