@@ -15,8 +15,9 @@ from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_pr
 from localcloud.aws import AwsClients
 from localcloud.functions import FunctionRuntime
 from localcloud.gateway import LocalGateway, api_from_deployment
+from localcloud.lambda_api import LambdaFront
 from localcloud.metrics import AlarmEvaluator, AlarmVerdict, MetricsPipeline
-from localcloud.moto_process import MotoServer, start_moto_server
+from localcloud.moto_process import MotoServer, free_port, start_moto_server
 from localcloud.provision import Deployment, Provisioner
 from localcloud.router import CodeStore, LambdaRouter
 from localcloud.snapshot import restore_snapshot, save_snapshot
@@ -55,6 +56,8 @@ class LocalCloud:
         self.metrics: MetricsPipeline | None = None
         self.alarms: AlarmEvaluator | None = None
         self.restored: list[str] = []
+        self.lambda_front: LambdaFront | None = None
+        self._lambda_port = 0
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -63,11 +66,16 @@ class LocalCloud:
         settings = self.settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         try:
+            lambda_port = free_port()
             self.moto = start_moto_server(
                 tls_dir=settings.state_dir / "tls",
                 port=settings.moto_port,
                 log_path=settings.state_dir / "moto.log",
+                # moto's Step Functions interpreter calls AWS at http://localhost:$MOTO_PORT: our front.
+                extra_env={"MOTO_PORT": str(lambda_port)},
             )
+            self.moto.configure({"stepfunctions": {"execute_state_machine": True}})
+            self._lambda_port = lambda_port
             self._export_endpoint()
             self.clients = AwsClients(region=settings.region, endpoint_url=self.moto.endpoint)
             self.deployment = self.provision()
@@ -81,6 +89,7 @@ class LocalCloud:
             base_env = {
                 **FAKE_CREDENTIALS,
                 "AWS_ENDPOINT_URL": self.moto.endpoint,
+                "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_port}",
                 "AWS_CA_BUNDLE": str(self.moto.cafile),
                 "AWS_REGION": settings.region,
                 "AWS_DEFAULT_REGION": settings.region,
@@ -101,6 +110,14 @@ class LocalCloud:
             self.router = LambdaRouter(
                 self.clients, self.runtime, code_store, on_invocation=self.metrics.record_invocation
             )
+            self.lambda_front = LambdaFront(
+                lambda function, qualifier, event: self._router().invoke(function, qualifier, event),
+                moto_host=self.moto.host,
+                moto_port=self.moto.port,
+                cafile=str(self.moto.cafile),
+                port=self._lambda_port,
+            )
+            self.lambda_front.start()
             self.gateway = LocalGateway(
                 api_from_deployment(self.deployment),
                 lambda function, qualifier, event: self._router().invoke(function, qualifier, event),
@@ -144,6 +161,9 @@ class LocalCloud:
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
+        if self.lambda_front is not None:
+            self.lambda_front.stop()
+            self.lambda_front = None
         if self.runtime is not None:
             self.runtime.close()
             self.runtime = None
@@ -194,6 +214,7 @@ class LocalCloud:
         return {
             **FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{self._lambda_port}",
             "AWS_CA_BUNDLE": str(self.moto.cafile),
             "AWS_DEFAULT_REGION": self.settings.region,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -60,6 +61,17 @@ class MotoServer:
     def endpoint(self) -> str:
         return f"https://{self.host}:{self.port}"
 
+    def configure(self, config: dict[str, object]) -> None:
+        """moto's own settings (e.g. {"stepfunctions": {"execute_state_machine": True}})."""
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/config",
+            data=json.dumps(config).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10, context=client_context(self.cafile)):
+            pass
+
     def reset(self) -> None:
         """Forget every resource (moto's own reset API)."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
@@ -77,12 +89,18 @@ class MotoServer:
             self.process.wait(timeout=timeout_s)
 
 
-def start_moto_server(*, tls_dir: Path, port: int | None = None, log_path: Path | None = None) -> MotoServer:
+def start_moto_server(
+    *,
+    tls_dir: Path,
+    port: int | None = None,
+    log_path: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> MotoServer:
     """Start `moto_server` on 127.0.0.1 over HTTPS and return once it answers."""
     cert, key = ensure_certificate(tls_dir)
     chosen = port or free_port()
     log = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
-    env = {**os.environ, "MOTO_DOCKER_NETWORK_MODE": "none"}
+    env = {**os.environ, "MOTO_DOCKER_NETWORK_MODE": "none", **(extra_env or {})}
     process = subprocess.Popen(
         [
             sys.executable,

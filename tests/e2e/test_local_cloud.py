@@ -261,3 +261,64 @@ def test_a_second_start_resumes_published_versions_aliases_and_objects(
         assert third.clients is not None
         function, alias = third.serving_function()
         assert third.clients.lambda_.get_alias(FunctionName=function, Name=alias)["FunctionVersion"] == "1"
+
+
+def test_lambda_invoke_api_runs_the_version_the_alias_chooses(local_cloud: LocalCloud) -> None:
+    """boto3's Invoke (AWS_ENDPOINT_URL_LAMBDA) runs our workers; other Lambda calls reach moto."""
+    import boto3
+
+    function, alias = local_cloud.serving_function()
+    client = boto3.client("lambda", region_name="us-east-1")
+    event = rest_proxy_event("GET", "/health")
+    response = client.invoke(FunctionName=function, Qualifier=alias, Payload=json.dumps(event).encode())
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "1"
+    body = json.loads(json.loads(response["Payload"].read())["body"])
+    assert body["function_version"] == "1"
+    assert client.get_alias(FunctionName=function, Name=alias)["FunctionVersion"] == "1"
+    broken = client.invoke(FunctionName=f"{function}:1", Payload=b'{"not": "an api event"}')
+    assert (
+        broken.get("FunctionError") == "Unhandled"
+        or json.loads(broken["Payload"].read())["statusCode"] >= 400
+    )
+
+
+def test_step_functions_executions_run_lambda_tasks_on_the_local_runtime(local_cloud: LocalCloud) -> None:
+    """moto's own ASL interpreter runs the definition; its Lambda tasks reach our workers."""
+    import boto3
+
+    function, alias = local_cloud.serving_function()
+    assert local_cloud.clients is not None
+    role = local_cloud.clients.iam.create_role(RoleName="sfn-e2e", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
+    definition = {
+        "StartAt": "Health",
+        "States": {
+            "Health": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": f"{function}:{alias}",
+                    "Payload": rest_proxy_event("GET", "/health"),
+                },
+                "ResultSelector": {"status.$": "$.Payload.statusCode"},
+                "Next": "Healthy?",
+            },
+            "Healthy?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.status", "NumericEquals": 200, "Next": "Done"}],
+                "Default": "Broken",
+            },
+            "Done": {"Type": "Succeed"},
+            "Broken": {"Type": "Fail", "Error": "Unhealthy"},
+        },
+    }
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = sfn.create_state_machine(name="e2e-health", definition=json.dumps(definition), roleArn=role)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")
+    deadline = time.monotonic() + 60
+    while (status := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not finish"
+        time.sleep(0.1)
+    assert status["status"] == "SUCCEEDED", status
