@@ -739,6 +739,90 @@ def _topic(
     )
 
 
+# --- Step Functions, EventBridge ---------------------------------------------------------------
+
+
+@handles("AWS::StepFunctions::StateMachine")
+def _state_machine(
+    p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
+) -> ProvisionedResource:
+    """The deployed definition, substitutions applied; moto's interpreter runs it as written."""
+    name = props.get("StateMachineName") or physical_name(p.stack_name, logical_id, max_length=80)
+    definition = props.get("DefinitionString") or json.dumps(props.get("Definition", {}))
+    if not isinstance(definition, str):
+        definition = json.dumps(definition)
+    for key, value in props.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    sfn = p.clients.client("stepfunctions")
+    arn = f"arn:aws:states:{p.region}:{ACCOUNT}:stateMachine:{name}"
+    changed = False
+    try:
+        current = sfn.describe_state_machine(stateMachineArn=arn)
+        if (
+            json.loads(current["definition"]) != json.loads(definition)
+            or current["roleArn"] != props["RoleArn"]
+        ):
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=props["RoleArn"])
+            changed = True
+    except ClientError:
+        arn = sfn.create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=props["RoleArn"],
+            type=props.get("StateMachineType", "STANDARD"),
+        )["stateMachineArn"]
+        changed = True
+    return ProvisionedResource(
+        logical_id,
+        resource["Type"],
+        arn,
+        attributes={"Arn": arn, "Name": name},
+        local={"definition": json.loads(definition)},
+        changed=changed,
+    )
+
+
+@handles("AWS::Events::Rule")
+def _rule(
+    p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
+) -> ProvisionedResource:
+    """The rule and its targets in moto; the local scheduler fires schedule rules' targets."""
+    name = props.get("Name") or physical_name(p.stack_name, logical_id, max_length=64)
+    events = p.clients.client("events")
+    arguments: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
+    for key in ("ScheduleExpression", "Description"):
+        if key in props:
+            arguments[key] = props[key]
+    if "EventPattern" in props:
+        arguments["EventPattern"] = json.dumps(props["EventPattern"])
+    try:
+        current = events.describe_rule(Name=name)
+        changed = any(current.get(k) != v for k, v in arguments.items() if k != "Name")
+    except ClientError:
+        changed = True
+    if changed:
+        events.put_rule(**arguments)
+    targets = [
+        {
+            k: (json.dumps(v) if k == "Input" and not isinstance(v, str) else v)
+            for k, v in target.items()
+            if k in ("Id", "Arn", "RoleArn", "Input", "InputPath")
+        }
+        for target in props.get("Targets", [])
+    ]
+    if targets and changed:
+        events.put_targets(Rule=name, Targets=targets)
+    arn = f"arn:aws:events:{p.region}:{ACCOUNT}:rule/{name}"
+    return ProvisionedResource(
+        logical_id,
+        resource["Type"],
+        name,
+        attributes={"Arn": arn},
+        local={"schedule": props.get("ScheduleExpression"), "state": arguments["State"], "targets": targets},
+        changed=changed,
+    )
+
+
 # --- API Gateway (REST): recorded for the local gateway ------------------------------------------
 
 
