@@ -18,8 +18,9 @@ from localcloud.gateway import LocalGateway, api_from_deployment
 from localcloud.lambda_api import LambdaFront
 from localcloud.metrics import AlarmEvaluator, AlarmVerdict, MetricsPipeline
 from localcloud.moto_process import MotoServer, free_port, start_moto_server
-from localcloud.provision import Deployment, Provisioner
+from localcloud.provision import ACCOUNT, Deployment, Provisioner
 from localcloud.router import CodeStore, LambdaRouter
+from localcloud.scheduler import Scheduler
 from localcloud.snapshot import restore_snapshot, save_snapshot
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +58,7 @@ class LocalCloud:
         self.alarms: AlarmEvaluator | None = None
         self.restored: list[str] = []
         self.lambda_front: LambdaFront | None = None
+        self.scheduler: Scheduler | None = None
         self._lambda_port = 0
         self._saved_env: dict[str, str | None] = {}
 
@@ -118,6 +120,14 @@ class LocalCloud:
                 port=self._lambda_port,
             )
             self.lambda_front.start()
+            self.scheduler = Scheduler(
+                self.clients.client("events"),
+                self.clients.client("stepfunctions"),
+                lambda function, qualifier, event: self._router().invoke(function, qualifier, event),
+                region=settings.region,
+                account=ACCOUNT,
+            )
+            self.scheduler.start()
             self.gateway = LocalGateway(
                 api_from_deployment(self.deployment),
                 lambda function, qualifier, event: self._router().invoke(function, qualifier, event),
@@ -161,6 +171,9 @@ class LocalCloud:
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.lambda_front is not None:
             self.lambda_front.stop()
             self.lambda_front = None
