@@ -10,7 +10,7 @@ import aws_cdk as cdk
 
 from infra import nag
 from infra.config import CONTEXT_KEY, OVERRIDE_PREFIX, ServingConfig
-from infra.stacks import ModelStoreStack, ServingStack
+from infra.stacks import ModelStoreStack, ServingStack, ShadowStack
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -30,7 +30,8 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
     )
     store = ModelStoreStack(app, f"{config.project}-ModelStore", config=config, env=env)
-    ServingStack(app, f"{config.project}-Serving", config=config, model_store=store, env=env)
+    shadow = ShadowStack(app, f"{config.project}-Shadow", config=config, model_store=store, env=env)
+    ServingStack(app, f"{config.project}-Serving", config=config, model_store=store, shadow=shadow, env=env)
     nag.add_checks(app)
     return app
 

@@ -107,6 +107,26 @@ class ServingConfig:
     alarm_p99_duration_ms: int = 1000
     alarm_period_seconds: int = 60
     alarm_evaluation_periods: int = 3
+    shadow_batch_size: int = 100
+    """Mirrored messages per shadow function invocation; above 10 needs a batching window of >= 1 s."""
+    shadow_batching_window_seconds: int = 5
+    """How long the SQS event source gathers messages before invoking the shadow function (0..300)."""
+    shadow_timeout_seconds: int = 60
+    """The shadow function's timeout; the shadow queue's visibility timeout is six times this."""
+    shadow_memory_mb: int = 1024
+    shadow_max_receive_count: int = 3
+    """Receives of a message the shadow function keeps failing before SQS moves it to the DLQ."""
+    shadow_max_concurrency: int = 5
+    """Most concurrent shadow invocations, so a shadow never takes the live function's concurrency."""
+    shadow_record_expiration_days: int = 30
+    """Shadow records (and the log bucket's access logs) expire after this many days."""
+    shadow_config_ttl_seconds: int = 5
+    """How long the inference function trusts its cached copy of the active shadow configuration."""
+    live_version: str = ""
+    """The version the `live` alias names in the template. Empty: the version the stack published
+    when it was created; the template then never changes the alias, whose routing belongs to
+    `modelctl`. Set it to the live primary only to change an alias property (e.g.
+    `provisioned_concurrency`) after releases; `modelctl deploy-check` verifies it first."""
 
     def __post_init__(self) -> None:
         _check(
@@ -217,6 +237,31 @@ class ServingConfig:
             f"must be 10, 30 or a multiple of 60, got {self.alarm_period_seconds!r}",
         )
         _check_int_range("alarm_evaluation_periods", self.alarm_evaluation_periods, 1, 100)
+        self._check_shadow()
+        _check(
+            isinstance(self.live_version, str)
+            and (self.live_version == "" or (self.live_version.isdigit() and int(self.live_version) > 0)),
+            "live_version",
+            f"must be empty or a published version number such as '7', got {self.live_version!r}",
+        )
+
+    def _check_shadow(self) -> None:
+        _check_int_range("shadow_batch_size", self.shadow_batch_size, 1, 10_000)
+        _check_int_range("shadow_batching_window_seconds", self.shadow_batching_window_seconds, 0, 300)
+        _check(
+            self.shadow_batch_size <= 10 or self.shadow_batching_window_seconds >= 1,
+            "shadow_batch_size",
+            "above 10 needs shadow_batching_window_seconds >= 1 (an SQS event source rule), "
+            f"got batch size {self.shadow_batch_size} with a window of {self.shadow_batching_window_seconds}",
+        )
+        _check_int_range(
+            "shadow_timeout_seconds", self.shadow_timeout_seconds, 1, 900, hint="Lambda's maximum"
+        )
+        _check_int_range("shadow_memory_mb", self.shadow_memory_mb, 128, 10_240)
+        _check_int_range("shadow_max_receive_count", self.shadow_max_receive_count, 1, 1000)
+        _check_int_range("shadow_max_concurrency", self.shadow_max_concurrency, 2, 1000)
+        _check_int_range("shadow_record_expiration_days", self.shadow_record_expiration_days, 1, 3650)
+        _check_int_range("shadow_config_ttl_seconds", self.shadow_config_ttl_seconds, 1, 300)
 
     @property
     def model_artifact_dir(self) -> Path:

@@ -22,6 +22,7 @@ from constructs import IConstruct
 
 from infra.config import PYTHON_VERSIONS
 from infra.constructs import InferenceService, ModelStore
+from infra.constructs.shadow import ShadowLogging
 
 BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
 # What aws-cdk-lib's BucketDeployment handler is granted: read the CDK assets bucket, write the
@@ -223,3 +224,54 @@ def suppress_inference_service(service: InferenceService) -> None:
         acknowledge(
             preflight, {"AwsSolutions-APIG4": PREFLIGHT_REASON, "AwsSolutions-COG4": PREFLIGHT_REASON}
         )
+
+
+# -- shadow logging ---------------------------------------------------------------------------------
+
+
+SHADOW_MODEL_READ_REASON = (
+    "s3:GetObject on models/* of the model store: the candidate model a shadow scores with is chosen at "
+    "run time (modelctl shadow start), so any immutable artifact under models/ may be read; nothing else."
+)
+SHADOW_RECORDS_REASON = (
+    "s3:PutObject on records/* of the shadow log bucket: object names are derived from each batch's "
+    "messages (records/dt=YYYY-MM-DD/hour=HH/<hash>.jsonl.gz), so they cannot be listed in advance."
+)
+SHADOW_DLQ_REASON = (
+    "This queue IS the shadow queue's dead-letter queue (redrive after maxReceiveCount): a DLQ of the DLQ "
+    "would only move the same messages again. It has an alarm at >= 1 message and 14 days of retention."
+)
+SHADOW_ESM_REASON = (
+    "SQS event sources do not support on-failure destinations (only stream and Kafka sources do): failed "
+    "messages are reported as batch item failures and moved to the DLQ by the queue's redrive policy."
+)
+SHADOW_ASYNC_REASON = (
+    "Invoked by its SQS event source mapping only (synchronously, never asynchronously): failures go to the "
+    "shadow queue's DLQ through its redrive policy; a function DLQ would never receive anything."
+)
+
+
+def suppress_shadow_logging(shadow: ShadowLogging) -> None:
+    model_objects = shadow.model_bucket.arn_for_objects("models/*")
+    record_objects = shadow.log_bucket.arn_for_objects("records/*")
+    acknowledge(
+        shadow.role,
+        {
+            resource_finding(shadow.role, model_objects): SHADOW_MODEL_READ_REASON,
+            resource_finding(shadow.role, record_objects): SHADOW_RECORDS_REASON,
+            "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+        },
+    )
+    acknowledge(shadow.dead_letter_queue, {"Serverless-SQSRedrivePolicy": SHADOW_DLQ_REASON})
+    acknowledge(shadow.function, {"Serverless-LambdaDLQ": SHADOW_ASYNC_REASON})
+    mapping = next(
+        child for child in shadow.function.node.children if child.node.id.startswith("SqsEventSource")
+    )
+    acknowledge(mapping, {"Serverless-LambdaEventSourceMappingDestination": SHADOW_ESM_REASON})
+    config = shadow.config
+    if config.python_version != PYTHON_VERSIONS[-1]:
+        pinned = (
+            f"serving.python_version={config.python_version} was pinned in the config (newest supported: "
+            f"{PYTHON_VERSIONS[-1]}); the shadow function runs the same runtime as the inference function."
+        )
+        acknowledge(shadow.function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})

@@ -14,7 +14,14 @@ from constructs import Construct
 from infra import nag
 from infra.bundling import BundleTarget
 from infra.config import ServingConfig
-from infra.constructs import InferenceService, ModelStore, bundled_function_code, model_key_prefix
+from infra.constructs import (
+    InferenceService,
+    ModelStore,
+    ReleaseState,
+    bundled_function_code,
+    model_key_prefix,
+)
+from infra.constructs.shadow import SHADOW_FUNCTION, ShadowLogging, connect_inference_function
 
 INFERENCE_FUNCTION = "inference"
 
@@ -63,6 +70,56 @@ class ModelStoreStack(cdk.Stack):
         nag.suppress_model_store(self.model_store)
 
 
+class ShadowStack(cdk.Stack):
+    """Shadow deployment: the mirror queue (+ DLQ and its alarm), the shadow function scoring mirrored
+    requests with the candidate model, and the bucket of records (retained). Deployed before the
+    serving stack, whose inference function sends to the queue (docs/shadow.md)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        model_store: ModelStoreStack,
+        code: lambda_.Code | None = None,
+        env: cdk.Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=env,
+            description="Shadow deployment: mirror queue -> shadow function (candidate model) -> S3 records",
+        )
+        if code is None:
+            target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
+            code = bundled_function_code(SHADOW_FUNCTION, target=target)
+        self.add_stack_dependency(model_store, "the shadow function reads candidates from the model store")
+        model_bucket = s3.Bucket.from_bucket_name(
+            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
+        )
+        self.shadow = ShadowLogging(self, "Shadow", config=config, code=code, model_bucket=model_bucket)
+        # Explicit exports, as for the model bucket: the serving stack imports these stable names.
+        self.export_names = {
+            name: f"{self.stack_name}-{name}" for name in ("QueueArn", "QueueUrl", "LogBucketName")
+        }
+        shadow = self.shadow
+        outputs = {
+            "QueueUrl": (shadow.queue.queue_url, "Queue the inference function mirrors requests to"),
+            "QueueArn": (shadow.queue.queue_arn, "ARN of the shadow queue"),
+            "DeadLetterQueueUrl": (shadow.dead_letter_queue.queue_url, "Mirrored messages that failed"),
+            "LogBucketName": (shadow.log_bucket.bucket_name, "Shadow records and the active configuration"),
+            "ConfigUri": (shadow.config_uri, "The active shadow configuration (modelctl shadow start/stop)"),
+            "FunctionName": (shadow.function.function_name, "Shadow function (candidate model)"),
+            "DeadLetterAlarmName": (shadow.dead_letter_alarm.alarm_name, "Messages in the shadow DLQ"),
+        }
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(
+                self, name, value=value, description=description, export_name=self.export_names.get(name)
+            )
+        nag.suppress_shadow_logging(shadow)
+
+
 class ServingStack(cdk.Stack):
     """Stateless: the inference function, its `live` alias, the REST API and the alarms."""
 
@@ -74,6 +131,7 @@ class ServingStack(cdk.Stack):
         config: ServingConfig,
         model_store: ModelStoreStack,
         code: lambda_.Code | None = None,
+        shadow: ShadowStack | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
         super().__init__(
@@ -97,6 +155,17 @@ class ServingStack(cdk.Stack):
             model_bucket=model_bucket,
             model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
         )
+        if shadow is not None:  # mirror live requests to the shadow queue (fail-open; docs/shadow.md)
+            self.add_stack_dependency(shadow, "the inference function mirrors to the shadow queue")
+            connect_inference_function(
+                self.service.function,
+                queue_arn=cdk.Fn.import_value(shadow.export_names["QueueArn"]),
+                queue_url=cdk.Fn.import_value(shadow.export_names["QueueUrl"]),
+                log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
+                config_ttl_seconds=config.shadow_config_ttl_seconds,
+            )
+        # modelctl's release history, release in progress and lock (retained; docs/releases.md).
+        self.release_state = ReleaseState(self, "ReleaseState")
         outputs = {
             "ApiUrl": (self.service.api.url, "Base URL of the stage: POST <url>predict, GET <url>health"),
             "FunctionName": (self.service.function.function_name, "Inference function"),
@@ -111,6 +180,10 @@ class ServingStack(cdk.Stack):
                 "p99 duration on the live alias",
             ),
         }
+        outputs["ReleaseTableName"] = (
+            self.release_state.table.table_name,
+            "modelctl's release history, release in progress and lock",
+        )
         if self.service.api_key is not None:
             outputs["ApiKeyId"] = (
                 self.service.api_key.key_id,

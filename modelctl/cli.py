@@ -7,7 +7,9 @@ import sys
 import typer
 from rich.console import Console
 
+from modelctl import release_cmds
 from modelctl.errors import ModelctlError
+from modelctl.shadow import shadow_app
 from modelctl.train_cmd import train
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ def _root() -> None:
 
 
 app.command()(train)
+release_cmds.register(app)
+app.add_typer(shadow_app, name="shadow")
 
 
 def main() -> None:
@@ -32,7 +36,7 @@ def main() -> None:
     try:
         app()
     except ModelctlError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)
 
 

@@ -8,6 +8,7 @@ from infra.constructs.inference_service import (
     predict_request_schema,
 )
 from infra.constructs.model_store import MODELS_PREFIX, ModelStore, model_key_prefix
+from infra.constructs.release_state import ReleaseState
 
 __all__ = [
     "ALIAS_NAME",
@@ -16,6 +17,7 @@ __all__ = [
     "InferenceService",
     "ModelStore",
     "PipLocalBundling",
+    "ReleaseState",
     "bundled_function_code",
     "model_key_prefix",
     "predict_request_schema",

@@ -112,12 +112,27 @@ class InferenceService(Construct):
         self.config = config
         self.model_bucket = model_bucket
         self.function = self._function(code=code, model_bucket=model_bucket, model_uri=model_uri)
-        self.version = self.function.current_version
+        # Published once, when the stack is created. Its properties never change, so no later deploy
+        # publishes through it, and the alias's properties do not depend on the code or the model:
+        # CloudFormation never updates the alias again, and its routing (primary version, weights)
+        # belongs to `modelctl` (docs/releases.md). New versions come from `modelctl publish`.
+        self.version = lambda_.Version(
+            self,
+            "InitialVersion",
+            lambda_=self.function,
+            description="Published when the stack was created; later versions come from modelctl publish",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        alias_version: lambda_.IVersion = self.version
+        if config.live_version:
+            alias_version = lambda_.Version.from_version_attributes(
+                self, "LiveVersion", lambda_=self.function, version=config.live_version
+            )
         self.alias = lambda_.Alias(
             self,
             "LiveAlias",
             alias_name=ALIAS_NAME,
-            version=self.version,
+            version=alias_version,
             description="What API Gateway invokes; modelctl shifts its weights between versions",
             provisioned_concurrent_executions=config.provisioned_concurrency or None,
         )

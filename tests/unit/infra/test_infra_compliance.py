@@ -84,6 +84,7 @@ def test_synth_with_the_plugins_writes_an_empty_validation_report(synthesized: S
     assert {stack.stack_name for stack in assembly.stacks} == {
         "ModelServing-ModelStore",
         "ModelServing-Serving",
+        "ModelServing-Shadow",
     }
 
 

@@ -386,6 +386,7 @@ def test_outputs_name_what_operators_and_modelctl_need(template: Template, model
         "ErrorsAlarmName",
         "ErrorRateAlarmName",
         "P99DurationAlarmName",
+        "ReleaseTableName",
         "ApiKeyId",
     }
     assert outputs["ModelVersion"]["Value"] == model_version
@@ -396,7 +397,10 @@ def test_stacks_are_environment_agnostic_without_cdk_default_env(synthesized: Sy
     for stack in (synthesized.model_store, synthesized.serving):
         assert cdk.Token.is_unresolved(stack.account)
         assert cdk.Token.is_unresolved(stack.region)
-    assert synthesized.serving.dependencies == [synthesized.model_store]
+    assert {stack.stack_name for stack in synthesized.serving.dependencies} == {
+        synthesized.model_store.stack_name,
+        "ModelServing-Shadow",  # the inference function mirrors to the shadow queue (docs/shadow.md)
+    }
 
 
 # -- the other options ---------------------------------------------------------------------------------

@@ -1,0 +1,44 @@
+"""Release state: one DynamoDB table for `modelctl`'s history, the release in progress and its lock.
+
+Why a table and not the model bucket: the lock needs an atomic "create unless held or expired"
+(a conditional write), the release in progress is updated step by step under conditions, and the
+history is read newest first per alias (a Query on a sort key). Items (see modelctl/release/store.py):
+
+    pk = HISTORY#<function>#<alias>   sk = <UTC timestamp>#<id>   one per change, never rewritten
+    pk = ALIAS#<function>#<alias>     sk = STATE                  release in progress, rollback target
+    pk = LOCK#<function>#<alias>#<scope>  sk = LOCK               lease with an expiry (and a TTL)
+
+Stateful: retained when the stack is deleted, point-in-time recovery on, deletion protection on,
+and the construct id (so the logical id) must never change.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "ttl"
+
+
+class ReleaseState(Construct):
+    """The table `modelctl` records releases in; its name is the serving stack's ReleaseTableName."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Only lock items carry a TTL (expired leases are cleaned up); history items never do.
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
