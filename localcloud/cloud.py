@@ -13,6 +13,7 @@ from typing import TextIO
 
 from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
 from localcloud.aws import AwsClients
+from localcloud.event_sources import EventSources
 from localcloud.functions import FunctionRuntime
 from localcloud.gateway import LocalGateway, api_from_deployment
 from localcloud.lambda_api import LambdaFront
@@ -59,6 +60,7 @@ class LocalCloud:
         self.restored: list[str] = []
         self.lambda_front: LambdaFront | None = None
         self.scheduler: Scheduler | None = None
+        self.event_sources: EventSources | None = None
         self._lambda_port = 0
         self._saved_env: dict[str, str | None] = {}
 
@@ -134,6 +136,15 @@ class LocalCloud:
                 port=settings.gateway_port,
             )
             self.gateway.start()
+            # SQS event source mappings (the shadow queue -> the shadow function), through the router.
+            self.event_sources = EventSources.from_deployment(
+                self.deployment,
+                sqs=self.clients.sqs,
+                invoke=lambda function, qualifier, event: (
+                    self._router().invoke(function, qualifier, event).result
+                ),
+                log=self._event_source_log(),
+            ).start()
         except BaseException:
             self.stop()
             raise
@@ -168,6 +179,8 @@ class LocalCloud:
                 self.save()
             except Exception as exc:  # never let a failed save keep processes running
                 print(f"local cloud: could not save a snapshot: {exc}", file=sys.stderr)
+        if self.event_sources is not None:
+            self.event_sources.signal_stop()  # no new batches; one in flight ends with the runtime
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
@@ -180,6 +193,9 @@ class LocalCloud:
         if self.runtime is not None:
             self.runtime.close()
             self.runtime = None
+        if self.event_sources is not None:
+            self.event_sources.join()
+            self.event_sources = None
         if self.alarms is not None:
             self.alarms.stop()
             self.alarms = None
@@ -254,6 +270,10 @@ class LocalCloud:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
+
+    def _event_source_log(self) -> Callable[[str], None]:
+        sink = self._log_sink()
+        return lambda line: sink("event-sources", line)
 
     def _log_sink(self) -> Callable[[str, str], None]:
         """Function output goes to .local-cloud/logs/<function>:<version>.log, and its EMF lines

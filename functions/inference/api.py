@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
 from common.errors import RequestError
+from common.shadow_mirror import ShadowMirror
 from inference.service import InferenceService
 
 JSON = "application/json"
@@ -21,7 +22,9 @@ def _dumps(body: Any) -> str:
     return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
-def create_app(service: InferenceService, *, logger: Logger, metrics: Metrics) -> APIGatewayRestResolver:
+def create_app(
+    service: InferenceService, *, logger: Logger, metrics: Metrics, mirror: ShadowMirror | None = None
+) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(serializer=_dumps)
 
     def version_headers() -> dict[str, str]:
@@ -45,6 +48,18 @@ def create_app(service: InferenceService, *, logger: Logger, metrics: Metrics) -
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="PredictedRows", unit=MetricUnit.Count, value=result.rows)
         metrics.add_metric(name="InferenceTime", unit=MetricUnit.Milliseconds, value=result.inference_ms)
+        if mirror is not None and result.inputs is not None:  # shadow: never fails nor delays the request
+            mirror.offer(
+                request_id=app.lambda_context.aws_request_id,
+                inputs=result.inputs,
+                predictions=result.body["predictions"],
+                probabilities=result.body["probabilities"],
+                model_version=service.model_version,
+                function_version=app.lambda_context.function_version,
+                inference_ms=result.inference_ms,
+            )
+            for name, count in mirror.take_counters().items():
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
         logger.info("prediction served", extra={"rows": result.rows, "inference_ms": result.inference_ms})
         return Response(
             status_code=200, content_type=JSON, body=_dumps(result.body), headers=version_headers()

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from common.artifact_source import resolve_model_dir
 from common.model import OnnxClassifier
+from common.shadow_mirror import mirror_from_environment
 from common.validation import RequestLimits
 from inference.api import create_app
 from inference.service import InferenceService
@@ -44,7 +45,8 @@ metrics = Metrics()
 tracer = Tracer()
 service = build_service()
 logger.append_keys(model_version=service.model_version)
-app = create_app(service, logger=logger, metrics=metrics)
+mirror = mirror_from_environment(log=logger)  # None unless the stack wired a shadow queue
+app = create_app(service, logger=logger, metrics=metrics, mirror=mirror)
 _function_version_keyed = False
 
 

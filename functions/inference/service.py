@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from common.model import OnnxClassifier
 from common.validation import (
     RequestLimits,
@@ -21,6 +23,8 @@ class PredictResult:
     body: dict[str, Any]
     rows: int
     inference_ms: float
+    inputs: np.ndarray | None = None
+    """The validated float32 rows the model saw (what shadow mirroring sends on)."""
 
 
 class InferenceService:
@@ -46,6 +50,7 @@ class InferenceService:
             },
             rows=len(prediction.labels),
             inference_ms=inference_ms,
+            inputs=rows,
         )
 
     def health(self, function_version: str) -> dict[str, Any]:

@@ -1,0 +1,145 @@
+"""Shadow records and where they live in the log bucket.
+
+A record is one mirrored message plus what the candidate model answered for the same rows. Records
+are JSON Lines, gzip-compressed, one object per batch (per hour of request time within a batch):
+
+    records/dt=YYYY-MM-DD/hour=HH/<sha256 of the batch's sorted record ids, 32 hex>.jsonl.gz
+
+The partition is the *request's* hour, not the processing time, and the name is derived from the
+messages only: a batch delivered again (SQS is at-least-once) writes the same key with the same
+rows and overwrites itself. SQS may regroup redelivered messages into different batches, so readers
+(`modelctl shadow report`) also drop repeated record ids.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from common.shadow_message import MirrorMessage, float32_rows_text, parse_timestamp
+
+RECORD_SCHEMA_VERSION = 1
+RECORDS_PREFIX = "records/"
+OBJECT_SUFFIX = ".jsonl.gz"
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    model_version: str
+    function_version: str
+    predictions: list[Any]
+    probabilities: list[list[float]]
+    inference_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_version": self.model_version,
+            "function_version": self.function_version,
+            "predictions": self.predictions,
+            "probabilities": self.probabilities,
+            "inference_ms": self.inference_ms,
+        }
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    message: MirrorMessage
+    shadow: ShadowResult
+    message_id: str
+    processed_at: str
+
+    @property
+    def record_id(self) -> str:
+        return self.message.record_id
+
+    @property
+    def hour(self) -> datetime:
+        moment = parse_timestamp(self.message.timestamp)
+        return moment.replace(minute=0, second=0, microsecond=0)
+
+    def _head(self) -> dict[str, Any]:
+        message = self.message
+        return {
+            "schema_version": RECORD_SCHEMA_VERSION,
+            "record_id": message.record_id,
+            "request_id": message.request_id,
+            "part": message.part,
+            "parts": message.parts,
+            "row_offset": message.row_offset,
+            "timestamp": message.timestamp,
+        }
+
+    def _tail(self) -> dict[str, Any]:
+        return {
+            "live": self.message.live.to_dict(),
+            "shadow": self.shadow.to_dict(),
+            "message_id": self.message_id,
+            "processed_at": self.processed_at,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a reader of the line gets (inputs as the float32 values, as Python floats)."""
+        return {**self._head(), "inputs": self.message.inputs.tolist(), **self._tail()}
+
+    def to_json_line(self) -> str:
+        """One JSON line; the inputs in numpy's shortest float32 text (they read back exactly)."""
+        head = json.dumps(self._head(), separators=(",", ":"), allow_nan=False)
+        tail = json.dumps(self._tail(), separators=(",", ":"), allow_nan=False)
+        return f'{head[:-1]},"inputs":{float32_rows_text(self.message.inputs)},{tail[1:]}'
+
+
+# -- keys ------------------------------------------------------------------------------------------
+
+
+def hour_prefix(hour: datetime) -> str:
+    """`records/dt=YYYY-MM-DD/hour=HH/` of the hour holding `hour` (UTC)."""
+    moment = hour.astimezone(UTC)
+    return f"{RECORDS_PREFIX}dt={moment:%Y-%m-%d}/hour={moment:%H}/"
+
+
+def hour_prefixes(start: datetime, end: datetime) -> list[str]:
+    """Every hour partition that can hold a record with start <= timestamp < end."""
+    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    prefixes = []
+    while hour < end:
+        prefixes.append(hour_prefix(hour))
+        hour += timedelta(hours=1)
+    return prefixes
+
+
+def object_key(hour: datetime, record_ids: Iterable[str]) -> str:
+    """The object of a batch's records of one hour: named by its record ids, so a redelivered batch
+    overwrites the same object instead of adding a copy."""
+    digest = hashlib.sha256("\n".join(sorted(set(record_ids))).encode()).hexdigest()[:32]
+    return f"{hour_prefix(hour)}{digest}{OBJECT_SUFFIX}"
+
+
+def group_by_hour(records: Iterable[ShadowRecord]) -> dict[datetime, list[ShadowRecord]]:
+    """Records per request hour, each group sorted by record id, repeated ids dropped."""
+    groups: dict[datetime, dict[str, ShadowRecord]] = {}
+    for record in records:
+        groups.setdefault(record.hour, {}).setdefault(record.record_id, record)
+    return {hour: [group[i] for i in sorted(group)] for hour, group in sorted(groups.items())}
+
+
+# -- bodies ----------------------------------------------------------------------------------------
+
+
+def encode_jsonl_gz(records: Sequence[ShadowRecord]) -> bytes:
+    """Gzip of the JSON lines; mtime 0 so identical records give identical bytes."""
+    text = "".join(record.to_json_line() + "\n" for record in records).encode()
+    return gzip.compress(text, compresslevel=6, mtime=0)
+
+
+def iter_jsonl_gz(data: bytes) -> Iterator[dict[str, Any]]:
+    """Decode an object's records one line at a time (decompression streams with the iteration)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)

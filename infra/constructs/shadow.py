@@ -1,0 +1,222 @@
+"""Shadow logging: the queue the inference function mirrors to, the shadow function that scores each
+mirrored request with the candidate model, and the bucket of records the report reads.
+
+```
+inference (live) --SendMessage--> Queue --(event source: batch, window, partial failures)--> Function
+                                    └─ after maxReceiveCount receives: DeadLetterQueue (alarm >= 1)
+Function --PutObject records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz--> LogBucket <-- modelctl shadow report
+modelctl shadow start/stop --PutObject control/shadow.json--> LogBucket --GetObject--> inference (TTL cache)
+```
+
+Least privilege: the shadow function may receive/delete from its queue, read `models/*` and put
+`records/*`; the inference function may send to the queue and get the one configuration object.
+The log bucket holds request data: encrypted, TLS-only, private, access-logged, records expire.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import ServingConfig
+from infra.constructs.inference_service import ARCHITECTURES, RUNTIMES
+from infra.constructs.model_store import MODELS_PREFIX
+from infra.constructs.retention import retention
+
+HANDLER = "shadow.handler.handler"
+SHADOW_FUNCTION = "shadow"
+# The same strings as functions/common/shadow_config.CONFIG_KEY and shadow_record.RECORDS_PREFIX
+# (a unit test keeps them equal; the CDK app does not import the functions' code).
+CONFIG_KEY = "control/shadow.json"
+RECORDS_PREFIX = "records/"
+VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
+DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
+QUEUE_RETENTION = cdk.Duration.days(4)
+
+
+class ShadowLogging(Construct):
+    """Queue + DLQ (+ alarm), shadow function + event source mapping, log bucket (+ access logs)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        code: lambda_.Code,
+        model_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.model_bucket = model_bucket
+        self._queues()
+        self._buckets()
+        self.function = self._function(code)
+        self.event_source = event_sources.SqsEventSource(
+            self.queue,
+            batch_size=config.shadow_batch_size,
+            max_batching_window=(
+                cdk.Duration.seconds(config.shadow_batching_window_seconds)
+                if config.shadow_batching_window_seconds
+                else None
+            ),
+            report_batch_item_failures=True,
+            max_concurrency=config.shadow_max_concurrency,
+        )
+        self.function.add_event_source(self.event_source)  # also grants consuming the queue
+        self.dead_letter_alarm = self._dead_letter_alarm()
+
+    @property
+    def config_uri(self) -> str:
+        return f"s3://{self.log_bucket.bucket_name}/{CONFIG_KEY}"
+
+    def _queues(self) -> None:
+        config = self.config
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=QUEUE_RETENTION,
+            visibility_timeout=cdk.Duration.seconds(
+                VISIBILITY_TIMEOUT_FACTOR * config.shadow_timeout_seconds
+            ),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=config.shadow_max_receive_count, queue=self.dead_letter_queue
+            ),
+        )
+
+    def _buckets(self) -> None:
+        days = self.config.shadow_record_expiration_days
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,  # server access logs support SSE-S3 only
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(days))],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.log_bucket = s3.Bucket(
+            self,
+            "LogBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="shadow-log-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireShadowRecords",
+                    prefix=RECORDS_PREFIX,
+                    expiration=cdk.Duration.days(days),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def _function(self, code: lambda_.Code) -> lambda_.Function:
+        config = self.config
+        self.function_log_group = logs.LogGroup(
+            self,
+            "FunctionLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Shadow function: consume the shadow queue, read models/*, write records/*, X-Ray",
+        )
+        self.function_log_group.grant_write(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[self.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")]
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*")]
+            )
+        )
+        return lambda_.Function(
+            self,
+            "Function",
+            description="Shadow: scores mirrored requests with the candidate model, writes records to S3",
+            runtime=RUNTIMES[config.python_version],
+            architecture=ARCHITECTURES[config.architecture],
+            handler=HANDLER,
+            code=code,
+            memory_size=config.shadow_memory_mb,
+            timeout=cdk.Duration.seconds(config.shadow_timeout_seconds),
+            role=self.role,
+            log_group=self.function_log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "MODEL_BUCKET": self.model_bucket.bucket_name,
+                "LOG_BUCKET": self.log_bucket.bucket_name,
+                "POWERTOOLS_SERVICE_NAME": "shadow",
+                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "LOG_LEVEL": config.log_level,
+            },
+        )
+
+    def _dead_letter_alarm(self) -> cw.Alarm:
+        return cw.Alarm(
+            self,
+            "DeadLetterAlarm",
+            alarm_description=(
+                "Shadow messages the shadow function failed maxReceiveCount times are in the DLQ: "
+                "read them (aws sqs receive-message) and the shadow function's logs"
+            ),
+            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
+
+def connect_inference_function(
+    function: lambda_.Function,
+    *,
+    queue_arn: str,
+    queue_url: str,
+    log_bucket_name: str,
+    config_ttl_seconds: int,
+) -> None:
+    """Let the inference function mirror: send to the queue, read the one configuration object.
+
+    Takes plain values (imports of the shadow stack's exports) so the serving stack depends on the
+    shadow stack through stable export names, as it does on the model store.
+    """
+    function.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue_arn]))
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{log_bucket_name}/{CONFIG_KEY}"],
+        )
+    )
+    function.add_environment("SHADOW_QUEUE_URL", queue_url)
+    function.add_environment("SHADOW_CONFIG_URI", f"s3://{log_bucket_name}/{CONFIG_KEY}")
+    function.add_environment("SHADOW_CONFIG_TTL_SECONDS", str(config_ttl_seconds))

@@ -1,0 +1,173 @@
+"""An unreachable shadow queue leaves the live response unchanged and fast.
+
+Real botocore clients against real loopback sockets: a closed port (connection refused) and a
+"blackhole" that accepts connections and never answers (the read timeout is what ends each try).
+The request thread must never wait for either: every response is the one the model gives without a
+shadow, and each comes back far sooner than the network timeouts the sender is stuck in.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools import Logger, Metrics
+
+from common.metadata import ModelMetadata
+from common.model import OnnxClassifier
+from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.shadow_mirror import (
+    DROPPED,
+    FAILED,
+    MirrorSettings,
+    ShadowMirror,
+    SqsBatchSender,
+    fast_client_config,
+)
+from common.validation import RequestLimits
+from inference.api import create_app
+from inference.service import InferenceService
+from localcloud.events import rest_proxy_event
+from tests.helpers import FakeLambdaContext
+
+TIMEOUT_S = 1.0  # the sender's connect and read timeouts in this test: well above any request's time
+FAST_ENOUGH_S = 0.25  # each request must finish before the sender could even have timed out once
+
+
+class ActiveStore(ShadowConfigStore):
+    """The configuration is readable (the queue is what is broken)."""
+
+    def __init__(self) -> None:
+        super().__init__(s3=None, bucket="logs")  # type: ignore[arg-type]
+
+    def read(self, *, etag: str | None = None) -> tuple[ShadowConfig, str | None] | object:
+        return ShadowConfig(active=True, sample_percent=100, candidate_model_version="m-cand"), '"1"'
+
+
+class Warnings:
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def warning(self, message: str, *, extra: dict[str, Any]) -> None:
+        self.lines.append(extra)
+
+
+@pytest.fixture()
+def closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture()
+def blackhole() -> Iterator[str]:
+    """Accepts every connection, reads nothing, answers nothing."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(1)
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+def mirror_to(endpoint: str, log: Warnings) -> ShadowMirror:
+    settings = MirrorSettings(connect_timeout_s=TIMEOUT_S, read_timeout_s=TIMEOUT_S, log_interval_s=60)
+    sqs = boto3.session.Session().client(
+        "sqs", region_name="us-east-1", endpoint_url=endpoint, config=fast_client_config(settings)
+    )
+    config = ShadowConfigCache(ActiveStore(), ttl_s=60)
+    config.refresh()
+    return ShadowMirror(
+        config=config,
+        sender=SqsBatchSender(sqs, f"{endpoint}/123456789012/shadow"),
+        settings=settings,
+        log=log,
+        rng=random.Random(0),
+    ).start()
+
+
+def call(app: Any, rows: list[list[float]]) -> tuple[dict[str, Any], float]:
+    event = rest_proxy_event(
+        "POST", "/predict", body=json.dumps({"instances": rows}), headers={"Content-Type": "application/json"}
+    )
+    started = time.perf_counter()
+    response: dict[str, Any] = app.resolve(event, FakeLambdaContext(function_version="1"))
+    return response, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("endpoint_fixture", ["closed_port", "blackhole"])
+def test_an_unreachable_queue_leaves_the_live_response_unchanged_and_fast(
+    endpoint_fixture: str, request: pytest.FixtureRequest, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    endpoint: str = request.getfixturevalue(endpoint_fixture)
+    model = OnnxClassifier.load(trained_model[0])
+    service = InferenceService(model, RequestLimits())
+    metrics = Metrics(namespace="ShadowMirrorTest")
+    log = Warnings()
+    mirror = mirror_to(endpoint, log)
+    try:
+        plain = create_app(service, logger=Logger(service="plain"), metrics=metrics)
+        mirrored = create_app(service, logger=Logger(service="mirrored"), metrics=metrics, mirror=mirror)
+        rows = [list(map(float, row)) for row in model.metadata.sample_rows[:2]]
+        slowest = 0.0
+        counted: dict[str, int] = {}
+        metrics.clear_metrics()
+        deadline = time.monotonic() + 2 * TIMEOUT_S + 2
+        # Keep sending until the sender has given up at least once (and is backing off).
+        while not counted.get(FAILED) or not counted.get(DROPPED):
+            assert time.monotonic() < deadline, f"no failure or drop counted: {counted}"
+            expected, _ = call(plain, rows)
+            response, elapsed = call(mirrored, rows)
+            slowest = max(slowest, elapsed)
+            assert response["statusCode"] == expected["statusCode"] == 200
+            assert response["body"] == expected["body"]
+            # The app drains the mirror's counters into the invocation's metrics (EMF) on each request.
+            counted = {
+                name: len(metrics.metric_set.get(name, {}).get("Value", [])) for name in (FAILED, DROPPED)
+            }
+        assert slowest < FAST_ENOUGH_S, f"a request took {slowest:.3f} s while the queue was unreachable"
+        assert len(log.lines) == 1, "one warning per interval, not one per request"
+        assert log.lines[0]["shadow_failed_messages"] >= 1
+    finally:
+        mirror.close(timeout_s=0.1)
+        metrics.clear_metrics()
+
+
+def test_no_retry_means_one_connection_attempt_per_batch(blackhole: str) -> None:
+    """botocore's `max_attempts: 1` would retry once; `total_max_attempts: 1` does not retry."""
+    settings = MirrorSettings(connect_timeout_s=0.3, read_timeout_s=0.3)
+    sqs = boto3.session.Session().client(
+        "sqs", region_name="us-east-1", endpoint_url=blackhole, config=fast_client_config(settings)
+    )
+    started = time.perf_counter()
+    with pytest.raises(Exception, match="Read timeout"):
+        SqsBatchSender(sqs, f"{blackhole}/123456789012/q").send_batch(["{}"])
+    elapsed = time.perf_counter() - started
+    assert 0.3 <= elapsed < 0.55, f"{elapsed:.2f} s: more than one attempt"
