@@ -7,7 +7,7 @@ ARCH ?= arm64
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup model build synth deploy lint test local local-clean clean help
+.PHONY: setup model build synth deploy lint test bench local local-clean clean help
 
 help:
 	@echo "make local   set up, train a model if none exists, build, synthesize, run the system locally"
@@ -49,6 +49,8 @@ synth: setup model
 	@ls cdk.out/*.template.json
 
 deploy: setup model
+	cdk synth --quiet -c serving.architecture=$(ARCH)
+	$(VENV)/bin/modelctl deploy-check
 	cdk deploy --all -c serving.architecture=$(ARCH)
 
 lint: $(VENV)/.installed
@@ -57,6 +59,10 @@ lint: $(VENV)/.installed
 
 test: setup lint
 	$(PY) -m pytest
+
+# Benchmarks: one table printed, the same figures in bench/results.json (see docs/performance.md).
+bench: setup model
+	$(PY) -m bench.run
 
 PORT ?= 8080
 local: setup model synth

@@ -1,0 +1,262 @@
+"""Cold start: a fresh process from the built bundle to its first response, phase by phase.
+
+The bundle is built for this machine (`infra.bundling.build_bundle_cached`, target
+`BundleTarget.host()`), and each run is a fresh `python -I -S -B` whose sys.path is the bundle,
+then the runtime-provided folder (`install_runtime_provided`), then the standard library, as on
+Lambda. `-B` because Lambda's task root is read-only and the bundle ships no bytecode: every cold
+start compiles the Python it imports. The runner script timestamps each phase with
+`time.monotonic_ns()` (one clock for every process on Linux), so the parent's spawn time and the
+child's timestamps line up:
+
+  interpreter start  spawn -> first line of the runner (also measured alone: `-I -S -c pass`)
+  numpy              import numpy
+  onnxruntime        import onnxruntime
+  Powertools         what the handler imports from aws_lambda_powertools
+  X-Ray SDK          aws_xray_sdk.core (and botocore from the runtime folder), which Tracer() imports
+  handler init       import inference.handler minus the model load inside it
+  session creation   OnnxClassifier.load (metadata, sha256, InferenceSession), timed by wrapping it
+  first request      handler(event, context) on a real API event
+
+A second variant keeps bytecode in a warm `-X pycache_prefix` cache: what shipping .pyc files in
+the bundle would give. Runs of both variants alternate, after one discarded warm-up each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.core import REPO_ROOT, BenchResult, Measurement, Summary, judge, log, now_iso
+from bench.inprocess import function_environment, predict_event
+from bench.model import served_artifact_dir
+from bench.suite import Suite
+
+NAME = "cold_start"
+TITLE = "cold start, fresh process from the bundle to its first response"
+TARGET_MS = 300.0
+BUNDLE_DIR = REPO_ROOT / ".build" / "bench" / "bundle-host"
+MARK = "BENCH_COLD_START "
+
+RUNNER = r"""
+import time
+T = {"start": time.monotonic_ns()}
+import sys
+sys.path[:0] = sys.argv[1:3]
+import numpy
+T["numpy"] = time.monotonic_ns()
+import onnxruntime
+T["onnxruntime"] = time.monotonic_ns()
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.metrics import MetricUnit
+T["powertools"] = time.monotonic_ns()
+import aws_xray_sdk.core
+T["xray"] = time.monotonic_ns()
+import common.model
+_load = common.model.OnnxClassifier.load.__func__
+SESSION = [0]
+def _timed_load(cls, *args, **kwargs):
+    started = time.monotonic_ns()
+    try:
+        return _load(cls, *args, **kwargs)
+    finally:
+        SESSION[0] += time.monotonic_ns() - started
+common.model.OnnxClassifier.load = classmethod(_timed_load)
+import inference.handler as module
+T["handler_init"] = time.monotonic_ns()
+import json
+class Context:
+    function_name = "inference"
+    function_version = "1"
+    memory_limit_in_mb = 1024
+    aws_request_id = "cold-start"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:inference:live"
+    log_group_name = "/aws/lambda/inference"
+    log_stream_name = "bench"
+    def get_remaining_time_in_millis(self):
+        return 15000
+event = json.loads(sys.argv[3])
+T["event_ready"] = time.monotonic_ns()
+answer = module.handler(event, Context())
+T["first_response"] = time.monotonic_ns()
+bad = sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "skl2onnx", "onnx"})
+print("BENCH_COLD_START " + json.dumps({"t": T, "session_ns": SESSION[0], "status": answer["statusCode"],
+      "training_modules": bad, "modules": len(sys.modules)}), flush=True)
+"""
+
+PHASES: tuple[tuple[str, str], ...] = (
+    ("interpreter", "interpreter start (spawn to the runner's first line)"),
+    ("numpy", "import numpy"),
+    ("onnxruntime", "import onnxruntime"),
+    ("powertools", "import Powertools (Logger, Metrics, Tracer, event handler)"),
+    ("xray", "import the X-Ray SDK (Tracer() imports it, even with tracing disabled)"),
+    ("handler_init", "handler module init, without the model load"),
+    ("session", "session creation (OnnxClassifier.load: metadata, sha256, InferenceSession)"),
+    ("first_request", "first request (handler on a real API event)"),
+)
+
+
+def bundle_and_runtime() -> tuple[Path, Path]:
+    from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
+
+    target = BundleTarget.host()
+    bundle = build_bundle_cached("inference", BUNDLE_DIR, target=target)
+    return bundle, install_runtime_provided(target)
+
+
+def one_run(
+    bundle: Path, runtime: Path, env: dict[str, str], event: str, pycache: Path | None
+) -> dict[str, float]:
+    bytecode = ["-X", f"pycache_prefix={pycache}"] if pycache is not None else ["-B"]
+    command = [sys.executable, "-I", "-S", *bytecode, "-c", RUNNER, str(bundle), str(runtime), event]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spawned = time.monotonic_ns()
+    result = subprocess.run(
+        command, cwd=bundle, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    exited = time.monotonic_ns()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_ms = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
+    lines = [line for line in result.stdout.splitlines() if line.startswith(MARK)]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"cold-start runner failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    report: dict[str, Any] = json.loads(lines[-1][len(MARK) :])
+    if report["status"] != 200:
+        raise RuntimeError(f"the first request answered {report['status']}")
+    if report["training_modules"]:
+        raise RuntimeError(f"training libraries imported at serving time: {report['training_modules']}")
+    t: dict[str, int] = report["t"]
+    session_ms = report["session_ns"] / 1e6
+    ms = 1e-6
+    return {
+        "interpreter": (t["start"] - spawned) * ms,
+        "numpy": (t["numpy"] - t["start"]) * ms,
+        "onnxruntime": (t["onnxruntime"] - t["numpy"]) * ms,
+        "powertools": (t["powertools"] - t["onnxruntime"]) * ms,
+        "xray": (t["xray"] - t["powertools"]) * ms,
+        "handler_init": (t["handler_init"] - t["xray"]) * ms - session_ms,
+        "session": session_ms,
+        "first_request": (t["first_response"] - t["event_ready"]) * ms,
+        "total": (t["first_response"] - spawned) * ms,
+        "process_exit": (exited - spawned) * ms,
+        "cpu": cpu_ms,
+        "modules": float(report["modules"]),
+    }
+
+
+def empty_interpreter(env: dict[str, str]) -> float:
+    spawned = time.monotonic_ns()
+    subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], env=env, check=True, timeout=60)
+    return (time.monotonic_ns() - spawned) * 1e-6
+
+
+def run(suite: Suite) -> BenchResult:
+    quick = suite.quick
+    started = time.monotonic()
+    runs = 7 if quick else 9
+    artifact = served_artifact_dir()
+    bundle, runtime = bundle_and_runtime()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        **function_environment(artifact),
+    }
+    row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
+    event = json.dumps(predict_event([row]))
+    plain: list[dict[str, float]] = []
+    cached: list[dict[str, float]] = []
+    empty: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache_dir:
+        pycache = Path(pycache_dir)
+        log(f"{NAME}: {runs} runs x 2 variants (+1 warm-up each) from {bundle}")
+        one_run(bundle, runtime, env, event, None)  # warm-up: page cache
+        one_run(bundle, runtime, env, event, pycache)  # warm-up: fills the bytecode cache
+        for _ in range(runs):
+            empty.append(empty_interpreter(env))
+            plain.append(one_run(bundle, runtime, env, event, None))
+            cached.append(one_run(bundle, runtime, env, event, pycache))
+    total = Summary.of([r["total"] for r in plain])
+    total_cached = Summary.of([r["total"] for r in cached])
+    interpreter = Summary.of(empty)
+    measurements = [
+        Measurement(
+            key="total",
+            what="cold start to first response (-B, as shipped)",
+            unit="ms",
+            samples=total.samples,
+            median=total.median,
+            p99=total.p99,
+            target=judge(f"median <= {TARGET_MS:g} ms", [("median", total.median <= TARGET_MS)]),
+            extra={
+                "modules_loaded": plain[0]["modules"],
+                "cpu_ms_median": round(Summary.of([r["cpu"] for r in plain]).median, 1),
+                "cpu_ms_median_bytecode_cached": round(Summary.of([r["cpu"] for r in cached]).median, 1),
+            },
+        ),
+        Measurement(
+            key="empty_interpreter",
+            what="empty interpreter (python -I -S -c pass, spawn to exit)",
+            unit="ms",
+            samples=interpreter.samples,
+            median=interpreter.median,
+            p99=interpreter.p99,
+            level=1,
+            note=f"{interpreter.median / total.median:.0%} of cold start",
+        ),
+    ]
+    for key, label in PHASES:
+        phase = Summary.of([r[key] for r in plain])
+        measurements.append(
+            Measurement(
+                key=key,
+                what=label,
+                unit="ms",
+                samples=phase.samples,
+                median=phase.median,
+                p99=phase.p99,
+                level=1,
+                note=f"{phase.median / total.median:.0%} of cold start",
+            )
+        )
+    measurements.append(
+        Measurement(
+            key="total_bytecode_cached",
+            what="cold start with bytecode cached (-X pycache_prefix, warm): shipping .pyc",
+            unit="ms",
+            samples=total_cached.samples,
+            median=total_cached.median,
+            p99=total_cached.p99,
+            level=1,
+            note=f"saves {total.median - total_cached.median:.0f} ms vs -B",
+            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in cached]).median, 1)},
+        )
+    )
+    details = {
+        "runs": runs,
+        "bundle": str(bundle.relative_to(REPO_ROOT)) if bundle.is_relative_to(REPO_ROOT) else str(bundle),
+        "python": f"{sys.version_info.major}.{sys.version_info.minor} (host; Lambda runs cdk.json's version)",
+        "phases_ms_median_bytecode_cached": {
+            key: round(Summary.of([r[key] for r in cached]).median, 2) for key, _ in PHASES
+        },
+        "per_run_total_ms": [round(r["total"], 1) for r in plain],
+        "per_run_total_ms_bytecode_cached": [round(r["total"], 1) for r in cached],
+        "tracing": "POWERTOOLS_TRACE_DISABLED=true (with tracing active, Tracer init also imports and "
+        "patches the X-Ray SDK)",
+    }
+    return BenchResult(
+        name=NAME,
+        title=TITLE,
+        status="ok",
+        measurements=tuple(measurements),
+        details=details,
+        wall_s=time.monotonic() - started,
+        measured_at=now_iso(),
+    )

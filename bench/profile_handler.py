@@ -1,0 +1,140 @@
+"""Where a warm request's time goes: a deterministic profile (cProfile) of the real handler.
+
+`python -m bench.profile_handler` prints the share of each component of one warm 1-row request;
+`--pyinstrument` prints pyinstrument's call tree instead when pyinstrument is importable (it is
+not a project dependency: `pip install --target /tmp/pyi pyinstrument` and PYTHONPATH=/tmp/pyi).
+
+A deterministic profiler adds a fixed cost to every Python call, so code made of many small
+calls (logging, per-value validation) looks a bit bigger than it is. Shares are a guide; the
+ablation rows of `bench.warm_handler` (the same handler with one part removed, timed without a
+profiler) are the figures to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import pstats
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# (label, file path suffix, function name): the components of a request, outermost first.
+COMPONENTS: tuple[tuple[str, str, str], ...] = (
+    ("whole handler (Tracer decorator and inside)", "tracing/tracer.py", "decorate"),
+    ("metrics decorator and inside", "metrics/provider/base.py", "decorate"),
+    ("  metrics flush (serialize EMF, print)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
+    ("our handler body", "inference/handler.py", "handler"),
+    ("  event handler resolve (router)", "event_handler/api_gateway.py", "resolve"),
+    ("    our route: predict()", "inference/api.py", "predict"),
+    ("      per-request log line (Logger.info)", "logging/logger.py", "info"),
+    ("      metrics.add_metric x3", "metrics/metrics.py", "add_metric"),
+    ("      response JSON (_dumps)", "inference/api.py", "_dumps"),
+    ("      domain service: InferenceService.predict", "inference/service.py", "predict"),
+    ("        JSON parse (parse_json_object)", "common/validation.py", "parse_json_object"),
+    ("        row validation (parse_instances)", "common/validation.py", "parse_instances"),
+    ("        model: OnnxClassifier.predict", "common/model.py", "predict"),
+    ("          onnxruntime InferenceSession.run", "onnxruntime_inference_collection.py", "run"),
+    ("    response building (ResponseBuilder.build)", "event_handler/api_gateway.py", "build"),
+    ("    headers as CaseInsensitiveDict (event.headers)", "data_classes/common.py", "headers"),
+)
+
+
+@dataclass(frozen=True)
+class ProfileLine:
+    label: str
+    share: float  # of the whole handler's cumulative time
+    us_per_request: float  # under the profiler: inflated, compare shares instead
+
+
+def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
+    total = 0.0
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _line, function), (_cc, _nc, _tt, ct, _callers) in raw.items():
+        if function == name and filename.replace("\\", "/").endswith(suffix):
+            total += ct
+    return total
+
+
+def profile_components(call: Callable[[], object], requests: int) -> list[ProfileLine]:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        call()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    whole = _cumulative(stats, COMPONENTS[0][1], COMPONENTS[0][2]) or 1e-12
+    return [
+        ProfileLine(label, ct / whole, ct / requests * 1e6)
+        for label, suffix, name in COMPONENTS
+        if (ct := _cumulative(stats, suffix, name)) > 0
+    ]
+
+
+def top_self_time(call: Callable[[], object], requests: int, limit: int = 15) -> list[tuple[str, float]]:
+    """The functions with the most time of their own (excluding callees), as share of the total."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        call()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
+    total = sum(tt for (_cc, _nc, tt, _ct, _callers) in raw.values()) or 1e-12
+    rows = sorted(raw.items(), key=lambda item: item[1][2], reverse=True)[:limit]
+    out = []
+    for (filename, line, function), (_cc, _nc, tt, _ct, _callers) in rows:
+        short = "/".join(filename.replace("\\", "/").split("/")[-2:])
+        out.append((f"{short}:{line} {function}", tt / total))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.inprocess import BenchContext, devnull, load_handler, predict_event
+    from bench.model import served_artifact_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--pyinstrument", action="store_true", help="print pyinstrument's call tree")
+    args = parser.parse_args(argv)
+
+    import json
+
+    artifact = served_artifact_dir()
+    row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
+    sink = devnull()
+    module = load_handler(artifact, sink)
+    event = predict_event([row])
+    context = BenchContext()
+
+    def call() -> object:
+        return module.handler(event, context)
+
+    with contextlib.redirect_stdout(sink):
+        for _ in range(500):
+            call()
+        if args.pyinstrument:
+            from pyinstrument import Profiler  # type: ignore[import-not-found]  # optional
+
+            profiler = Profiler(interval=0.0001)
+            profiler.start()
+            for _ in range(args.requests):
+                call()
+            profiler.stop()
+            text = profiler.output_text(unicode=False, color=False, show_all=False)
+        else:
+            lines = profile_components(call, args.requests)
+            top = top_self_time(call, args.requests)
+            text = "\n".join(
+                [f"{line.share * 100:5.1f}%  {line.us_per_request:8.1f} us  {line.label}" for line in lines]
+                + ["", "most self time:"]
+                + [f"{share * 100:5.1f}%  {name}" for name, share in top]
+            )
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
