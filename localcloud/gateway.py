@@ -206,6 +206,7 @@ def _json(
 class _Handler(BaseHTTPRequestHandler):
     gateway: LocalGateway
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -139,6 +139,7 @@ class LambdaFront:
 class _Handler(BaseHTTPRequestHandler):
     front: LambdaFront
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

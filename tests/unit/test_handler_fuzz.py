@@ -92,14 +92,19 @@ def handler(trained_model: tuple[Path, ModelMetadata]) -> Iterator[ModuleType]:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "Fuzz",
             "POWERTOOLS_SERVICE_NAME": "inference",
-            "LOG_LEVEL": "ERROR",
         }.items():
             patch.setenv(key, value)
         sys.modules.pop("inference.handler", None)
         module = importlib.import_module("inference.handler")
+        handler = module.logger.registered_handler
         with open(os.devnull, "w") as sink:
-            module.logger.registered_handler.setStream(sink)
-            yield module
+            previous = handler.setStream(sink)
+            try:
+                yield module
+            finally:
+                # Powertools' logging handler outlives this module object: give its stream back.
+                if previous is not None:
+                    handler.setStream(previous)
         sys.modules.pop("inference.handler", None)
 
 
