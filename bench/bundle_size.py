@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ MB = 1e6
 
 def naive_install(architecture: str, python_version: str) -> Path:
     """pip install of the function's requirements for the platform, unslimmed; cached by inputs."""
-    from infra.bundling import FUNCTIONS_DIR, BundleTarget
+    from infra.bundling import FUNCTIONS_DIR, BundleTarget, pip_command
 
     target = BundleTarget(architecture, python_version)
     requirements = FUNCTIONS_DIR / "inference" / "requirements.txt"
@@ -41,25 +40,7 @@ def naive_install(architecture: str, python_version: str) -> Path:
         return destination
     staging = destination.with_name(destination.name + ".part")
     shutil.rmtree(staging, ignore_errors=True)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
-        "--python-version",
-        python_version,
-        "--target",
-        str(staging),
-        *[arg for platform in target.pip_platforms for arg in ("--platform", platform)],
-        "-r",
-        str(requirements),
-    ]
+    command = pip_command(target, staging, ["-r", str(requirements)])
     result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"naive pip install failed for {target.slug}: {result.stderr.strip()[-1500:]}")

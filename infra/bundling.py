@@ -147,6 +147,28 @@ def slim(root: Path, patterns: Iterable[str] = SLIM_PATTERNS) -> None:
             _remove(match)
 
 
+def pip_command(target: BundleTarget, destination: Path, requirements: list[str]) -> list[str]:
+    """pip install, wheels only, for the target platform and Python, into `destination`."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        target.python_version,
+        "--target",
+        str(destination),
+        *[arg for p in target.pip_platforms for arg in ("--platform", p)],
+        *requirements,
+    ]
+
+
 def install_dependencies(function: str, target: BundleTarget) -> Path:
     """pip-install the function's requirements for the target platform, slimmed; cached."""
     cached = DEPS_CACHE / _deps_key(function, target)
@@ -157,25 +179,7 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
     requirements = _requirements_file(function)
     try:
         if requirements is not None:
-            command = [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--only-binary=:all:",
-                "--implementation",
-                "cp",
-                "--python-version",
-                target.python_version,
-                "--target",
-                str(staging),
-                *[arg for p in target.pip_platforms for arg in ("--platform", p)],
-                "-r",
-                str(requirements),
-            ]
+            command = pip_command(target, staging, ["-r", str(requirements)])
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise BundleError(
@@ -204,24 +208,7 @@ def install_runtime_provided(target: BundleTarget) -> Path:
     cached.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cached.parent))
     try:
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-compile",
-            "--only-binary=:all:",
-            "--implementation",
-            "cp",
-            "--python-version",
-            target.python_version,
-            "--target",
-            str(staging),
-            *[arg for p in target.pip_platforms for arg in ("--platform", p)],
-            *packages,
-        ]
+        command = pip_command(target, staging, packages)
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             detail = result.stderr.strip()
