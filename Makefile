@@ -7,10 +7,11 @@ ARCH ?= arm64
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup model build synth deploy lint test bench local local-clean clean help
+.PHONY: setup model build synth deploy lint test bench local demo local-clean clean help
 
 help:
 	@echo "make local   set up, train a model if none exists, build, synthesize, run the system locally"
+	@echo "make demo   set up, then an unattended tour on a fresh local cloud: traffic, shadow, canary, rollback"
 	@echo "make test    set up, then lint (ruff), type-check (mypy) and run every test tier"
 	@echo "make synth   write the CloudFormation templates to cdk.out (no Docker, no AWS credentials)"
 	@echo "make model   train the default model into model_artifacts/ if none exists"
@@ -67,6 +68,10 @@ bench: setup model
 PORT ?= 8080
 local: setup model synth
 	$(PY) -m localcloud up --port $(PORT)
+
+# The scripted tour (docs/local-cloud.md): its own fresh local cloud on free ports, exits 0 when every step passed.
+demo: setup model synth
+	$(PY) -m demo
 
 local-clean:
 	rm -rf .local-cloud

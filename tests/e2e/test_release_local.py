@@ -5,7 +5,6 @@ that the local cloud evaluates against the metrics its functions really emit."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import statistics
@@ -24,6 +23,7 @@ import boto3
 import pytest
 
 from common.metadata import ModelMetadata
+from demo.models import poison, train_candidate
 from localcloud.cloud import LocalCloud
 from modelctl.release.factory import ReleaseFactory
 from tests.e2e.conftest import Api
@@ -101,59 +101,17 @@ class Release:
 
 @pytest.fixture(scope="module")
 def candidate_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.data import load_builtin
-    from training.pipelines import build_pipeline
-    from training.train import train_model
-
-    root = tmp_path_factory.mktemp("release_candidate")
-    return train_model(load_builtin(), build_pipeline("random_forest"), output_root=root).artifact_dir
+    return train_candidate(tmp_path_factory.mktemp("release_candidate"))
 
 
 @pytest.fixture(scope="module")
 def poisoned_model(
     trained_model: tuple[Path, ModelMetadata], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """The trained model with a flaw: correct for its sample rows (so it passes publish and the
-    pre-traffic check), but onnxruntime raises for any row whose first feature is negative, which
-    the handler answers with HTTP 500 and counts as InternalErrors (Lambda sees no error)."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
+    """The trained model with a flaw that passes publish and the pre-traffic check but makes rows
+    whose first feature is negative fail with HTTP 500 (see demo/models.py)."""
     source, metadata = trained_model
-    model = onnx.load(str(source / "model.onnx"))
-    graph = model.graph
-    for node in graph.node:
-        for index, name in enumerate(node.output):
-            if name == metadata.probabilities_output:
-                node.output[index] = "probabilities_raw"
-    constants = {"p_start": [0], "p_end": [1], "p_axes": [1], "p_far": [1000]}
-    graph.initializer.extend(
-        numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in constants.items()
-    )
-    graph.initializer.extend(
-        numpy_helper.from_array(np.array([0.0], dtype=np.float32), name) for name in ("p_zero", "p_table")
-    )
-    graph.node.extend(
-        [
-            helper.make_node("Slice", [metadata.input_name, "p_start", "p_end", "p_axes"], ["p_x0"]),
-            helper.make_node("Less", ["p_x0", "p_zero"], ["p_negative"]),
-            helper.make_node("Cast", ["p_negative"], ["p_flag"], to=TensorProto.INT64),
-            helper.make_node("Mul", ["p_flag", "p_far"], ["p_index"]),
-            helper.make_node("Gather", ["p_table", "p_index"], ["p_out_of_range"], axis=0),
-            helper.make_node("Add", ["probabilities_raw", "p_out_of_range"], [metadata.probabilities_output]),
-        ]
-    )
-    data = model.SerializeToString()
-    digest = hashlib.sha256(data).hexdigest()
-    version = f"m-{digest[:12]}"
-    target = tmp_path_factory.mktemp("poisoned") / version
-    target.mkdir()
-    (target / "model.onnx").write_bytes(data)
-    document = json.loads((source / "metadata.json").read_text())
-    document.update(version=version, onnx_sha256=digest, parent_version=metadata.version)
-    (target / "metadata.json").write_text(json.dumps(document))
-    return target
+    return poison(source, metadata, tmp_path_factory.mktemp("poisoned"))
 
 
 @pytest.fixture()
