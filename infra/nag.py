@@ -292,12 +292,12 @@ PRECOMPUTE_WILDCARDS: tuple[tuple[str, str], ...] = (
         "precompute` uploads or copies it); the object is named by each run's input.",
     ),
     (
-        r"Resource::arn:<AWS::Partition>:s3:::[^/]*ModelBucketName[^/]*/models/\*",
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::[^/]*ModelBucketName[^/]*/models/\*",
         "s3:GetObject on models/* of the model store: the model version a run scores with is named by each "
         "execution's input, so any immutable artifact under models/ may be read; nothing else.",
     ),
     (
-        r"Resource::arn:<AWS::Partition>:s3:::<PrecomputeWorkBucket[A-Za-z0-9]+>/\*",
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::<PrecomputeWorkBucket[A-Za-z0-9]+>/\*",
         "CDK's policy for the distributed Map's S3 ItemReader: s3:GetObject in the work bucket, because the "
         "manifest's key is a JSON path resolved at run time (it is always runs/<execution>/manifest.json).",
     ),
@@ -317,7 +317,8 @@ PRECOMPUTE_WILDCARDS: tuple[tuple[str, str], ...] = (
         "machine role; it invokes only the precompute functions.",
     ),
     (
-        r"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:(stateMachine|execution):.*",
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):states:(<AWS::Region>|[a-z0-9-]*):(<AWS::AccountId>|[0-9]*):"
+        r"(stateMachine|execution):.*",
         "CDK's grants for the distributed Map: the state machine starts, describes and stops its own child "
         "executions, whose names are generated at run time.",
     ),

@@ -143,7 +143,9 @@ def _check_columns(columns: set[str], id_column: str, feature_names: Sequence[st
         raise PlanError(f"the input lacks {len(missing)} model feature column(s): {', '.join(missing)}")
 
 
-def _number(raw: Any, *, line: int, column: str) -> float:
+def _number_text(raw: Any, *, line: int, column: str) -> str:
+    """The value as chunk text: validated as a finite number; CSV text is kept as written (the
+    worker parses it exactly as this did), other values are written with repr (round-trips)."""
     if isinstance(raw, bool):
         raise PlanError(f"row {line}, column {column!r}: {raw!r} is not a number")
     try:
@@ -152,7 +154,7 @@ def _number(raw: Any, *, line: int, column: str) -> float:
         raise PlanError(f"row {line}, column {column!r}: {raw!r} is not a number") from exc
     if not math.isfinite(value):
         raise PlanError(f"row {line}, column {column!r}: {raw!r} is not a finite number")
-    return value
+    return raw.strip() if isinstance(raw, str) else repr(value)
 
 
 class Planner:
@@ -300,7 +302,7 @@ class Planner:
             seen.add(id_)
             if in_chunk == 0:
                 writer.writerow([ID_COLUMN, *features])
-            writer.writerow([id_, *(repr(_number(row[f], line=line, column=f)) for f in features)])
+            writer.writerow([id_, *[_number_text(row[f], line=line, column=f) for f in features]])
             in_chunk += 1
             if in_chunk == request.chunk_size:
                 flush()

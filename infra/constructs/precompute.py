@@ -245,6 +245,20 @@ class Precompute(Construct):
             payload_response_only=True,
             retry_on_service_exceptions=True,
         )
+        # Throttling while many chunks run at once (Lambda concurrency, DynamoDB partitions) is
+        # retried with backoff; any other failure fails the chunk, the Map and so the run.
+        score.add_retry(
+            errors=[
+                "Lambda.TooManyRequestsException",
+                "ProvisionedThroughputExceededException",
+                "ThrottlingException",
+                "RequestLimitExceeded",
+            ],
+            interval=cdk.Duration.seconds(2),
+            max_attempts=8,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         score_chunks = sfn.DistributedMap(
             self,
             "ScoreChunks",

@@ -115,7 +115,7 @@ class PrecomputeRunner:
         if not uri.startswith("s3://") or "/" not in uri[5:]:
             raise RefusedError(f"--input {uri!r} is not an s3://bucket/key URI")
         bucket, key = uri[5:].split("/", 1)
-        target = f"{INPUTS_PREFIX}{key.rsplit('/', 1)[-1]}"
+        target = f"{INPUTS_PREFIX}{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{key.rsplit('/', 1)[-1]}"
         with aws_errors(f"copying {uri} to {prefix}"):
             self.s3.copy({"Bucket": bucket, "Key": key}, self.resources.work_bucket, target)
         return f"s3://{self.resources.work_bucket}/{target}"

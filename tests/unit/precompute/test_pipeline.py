@@ -17,7 +17,7 @@ import pytest
 from common.model import OnnxClassifier
 from common.precompute_run import ChunkTask
 from common.precompute_table import PointerConflictError, prediction_item
-from precompute_control.planner import Plan, Planner, PlanError, PlanRequest
+from precompute_control.planner import Plan, PlanError, Planner, PlanRequest
 from precompute_control.switch import IncompleteRunError, switch_served_version
 from precompute_score.scorer import ModelLoader, score_chunk
 from predictions.lookup import lookup_response
@@ -104,7 +104,7 @@ def test_parquet_input_is_planned_like_csv(world: World, tmp_path: Path) -> None
     import pyarrow.parquet as pq
 
     rows = sample_rows(world, 4)
-    columns = {"id": [f"row-{i}" for i in range(4)]}
+    columns: dict[str, list[Any]] = {"id": [f"row-{i}" for i in range(4)]}
     for j, name in enumerate(world.metadata.feature_names):
         columns[name] = [row[j] for row in rows]
     path = tmp_path / "data.parquet"
