@@ -31,8 +31,10 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
     )
     store = ModelStoreStack(app, f"{config.project}-ModelStore", config=config, env=env)
     shadow = ShadowStack(app, f"{config.project}-Shadow", config=config, model_store=store, env=env)
-    precompute = PrecomputeStack(
-        app, f"{config.project}-Precompute", config=config, model_store=store, env=env
+    precompute = (
+        PrecomputeStack(app, f"{config.project}-Precompute", config=config, model_store=store, env=env)
+        if config.precompute_enabled
+        else None
     )
     ServingStack(
         app,

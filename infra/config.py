@@ -122,6 +122,8 @@ class ServingConfig:
     """Shadow records (and the log bucket's access logs) expire after this many days."""
     shadow_config_ttl_seconds: int = 5
     """How long the inference function trusts its cached copy of the active shadow configuration."""
+    precompute_enabled: bool = True
+    """Deploy the precompute stack and GET /predictions/{id} (false: live inference only)."""
     precompute_max_items: int = 1_000_000
     """Most rows (or grid combinations) one precompute run may score; larger inputs are refused
     before any work starts (docs/precompute.md)."""
@@ -277,6 +279,7 @@ class ServingConfig:
         _check_int_range("shadow_config_ttl_seconds", self.shadow_config_ttl_seconds, 1, 300)
 
     def _check_precompute(self) -> None:
+        _check_bool("precompute_enabled", self.precompute_enabled)
         _check_int_range("precompute_max_items", self.precompute_max_items, 1, 1_000_000_000)
         _check_int_range("precompute_chunk_size", self.precompute_chunk_size, 1, 100_000)
         _check_int_range("precompute_max_concurrency", self.precompute_max_concurrency, 1, 10_000)

@@ -4,6 +4,7 @@ GET /predictions/{id} route on the serving API, cfn-lint and the shared names wi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from cfnlint.api import ManualArgs, lint
 from common import precompute_run, precompute_table
 from infra.constructs import precompute as construct
 from infra.stacks import PrecomputeStack
-from tests.unit.infra.infra_support import SynthesizedApp
+from tests.unit.infra.infra_support import SynthesizedApp, synthesize
 from tests.unit.infra.test_infra_compliance import ACCEPTED_CFN_LINT_WARNINGS
 
 
@@ -158,3 +159,13 @@ def test_cfn_lint_finds_no_errors_in_the_precompute_template(synthesized: Synthe
     matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
     problems = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id not in ACCEPTED_CFN_LINT_WARNINGS]
     assert problems == []
+
+
+def test_live_inference_only_when_precompute_is_disabled(
+    artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    app = synthesize(artifacts_dir, tmp_path_factory.mktemp("cdk.out"), precompute_enabled="false")
+    assert not any(isinstance(child, PrecomputeStack) for child in app.app.node.children)
+    assert not app.serving_template.find_resources(
+        "AWS::ApiGateway::Resource", {"Properties": {"PathPart": "{id}"}}
+    )
