@@ -122,6 +122,20 @@ class ServingConfig:
     """Shadow records (and the log bucket's access logs) expire after this many days."""
     shadow_config_ttl_seconds: int = 5
     """How long the inference function trusts its cached copy of the active shadow configuration."""
+    precompute_enabled: bool = True
+    """Deploy the precompute stack and GET /predictions/{id} (false: live inference only)."""
+    precompute_max_items: int = 1_000_000
+    """Most rows (or grid combinations) one precompute run may score; larger inputs are refused
+    before any work starts (docs/precompute.md)."""
+    precompute_chunk_size: int = 5000
+    """Rows per chunk: one scoring Lambda invocation (one item of the distributed Map) each."""
+    precompute_max_concurrency: int = 20
+    """Chunks scored at once (the distributed Map's MaxConcurrency)."""
+    precompute_memory_mb: int = 2048
+    precompute_prediction_ttl_days: int = 90
+    """Precomputed items expire this many days after they were computed (DynamoDB TTL); 0 = never."""
+    precompute_input_uri: str = ""
+    """Default input of a run started without one (e.g. by the retraining workflow after a release)."""
     live_version: str = ""
     """The version the `live` alias names in the template. Empty: the version the stack published
     when it was created; the template then never changes the alias, whose routing belongs to
@@ -238,6 +252,7 @@ class ServingConfig:
         )
         _check_int_range("alarm_evaluation_periods", self.alarm_evaluation_periods, 1, 100)
         self._check_shadow()
+        self._check_precompute()
         _check(
             isinstance(self.live_version, str)
             and (self.live_version == "" or (self.live_version.isdigit() and int(self.live_version) > 0)),
@@ -262,6 +277,19 @@ class ServingConfig:
         _check_int_range("shadow_max_concurrency", self.shadow_max_concurrency, 2, 1000)
         _check_int_range("shadow_record_expiration_days", self.shadow_record_expiration_days, 1, 3650)
         _check_int_range("shadow_config_ttl_seconds", self.shadow_config_ttl_seconds, 1, 300)
+
+    def _check_precompute(self) -> None:
+        _check_bool("precompute_enabled", self.precompute_enabled)
+        _check_int_range("precompute_max_items", self.precompute_max_items, 1, 1_000_000_000)
+        _check_int_range("precompute_chunk_size", self.precompute_chunk_size, 1, 100_000)
+        _check_int_range("precompute_max_concurrency", self.precompute_max_concurrency, 1, 10_000)
+        _check_int_range("precompute_memory_mb", self.precompute_memory_mb, 128, 10_240)
+        _check_int_range("precompute_prediction_ttl_days", self.precompute_prediction_ttl_days, 0, 3650)
+        _check(
+            self.precompute_input_uri == "" or self.precompute_input_uri.startswith("s3://"),
+            "precompute_input_uri",
+            f"must be empty or an s3:// URI, got {self.precompute_input_uri!r}",
+        )
 
     @property
     def model_artifact_dir(self) -> Path:

@@ -22,6 +22,7 @@ from constructs import IConstruct
 
 from infra.config import PYTHON_VERSIONS
 from infra.constructs import InferenceService, ModelStore
+from infra.constructs.precompute import Precompute
 from infra.constructs.shadow import ShadowLogging
 
 BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
@@ -275,3 +276,97 @@ def suppress_shadow_logging(shadow: ShadowLogging) -> None:
             f"{PYTHON_VERSIONS[-1]}); the shadow function runs the same runtime as the inference function."
         )
         acknowledge(shadow.function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
+
+
+# -- precomputed predictions ------------------------------------------------------------------------
+
+PRECOMPUTE_WILDCARDS: tuple[tuple[str, str], ...] = (
+    (
+        r"Resource::<[A-Za-z0-9]+\.Arn>/runs/\*",
+        "Objects under runs/ of the precompute work bucket: a run's chunk, manifest and done-marker names "
+        "are derived from its execution name, so they cannot be listed in advance; nothing else is granted.",
+    ),
+    (
+        r"Resource::<[A-Za-z0-9]+\.Arn>/inputs/\*",
+        "The plan step reads the data set to score from inputs/ of the work bucket (where `modelctl "
+        "precompute` uploads or copies it); the object is named by each run's input.",
+    ),
+    (
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::[^/]*ModelBucketName[^/]*/models/\*",
+        "s3:GetObject on models/* of the model store: the model version a run scores with is named by each "
+        "execution's input, so any immutable artifact under models/ may be read; nothing else.",
+    ),
+    (
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::<PrecomputeWorkBucket[A-Za-z0-9]+>/\*",
+        "CDK's policy for the distributed Map's S3 ItemReader: s3:GetObject in the work bucket, because the "
+        "manifest's key is a JSON path resolved at run time (it is always runs/<execution>/manifest.json).",
+    ),
+    (
+        r"Resource::\*",
+        "X-Ray PutTraceSegments/PutTelemetryRecords and CloudWatch Logs delivery (state machine logging) "
+        "support no resource-level permissions.",
+    ),
+    (
+        r"Action::s3:(GetObject|GetBucket|List)\*",
+        "grant_read of runs/* to the state machine: the distributed Map's ItemReader reads each run's "
+        "manifest.json under runs/.",
+    ),
+    (
+        r"Resource::<[A-Za-z0-9]+\.Arn>:\*",
+        "CDK grants lambda:InvokeFunction on the function and its versions/aliases (<arn>:*) to the state "
+        "machine role; it invokes only the precompute functions.",
+    ),
+    (
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):states:(<AWS::Region>|[a-z0-9-]*):(<AWS::AccountId>|[0-9]*):"
+        r"(stateMachine|execution):.*",
+        "CDK's grants for the distributed Map: the state machine starts, describes and stops its own child "
+        "executions, whose names are generated at run time.",
+    ),
+)
+PRECOMPUTE_DLQ_REASON = (
+    "Invoked synchronously only (by its state machine's task, or by API Gateway for the lookup): failures "
+    "go back to the caller, which retries or fails the run; a DLQ applies to asynchronous invocations."
+)
+PRECOMPUTE_LOG_BUCKET_REASON = (
+    "The work bucket holds inputs and short-lived run files (runs/ expire after 7 days); the model store's "
+    "and the shadow records' buckets are access-logged. Enable access logs here if inputs are sensitive."
+)
+
+
+def _precompute_wildcard_reason(finding: str) -> str:
+    for pattern, reason in PRECOMPUTE_WILDCARDS:
+        if re.fullmatch(pattern, finding):
+            return reason
+    raise ValueError(f"unexpected wildcard in the precompute construct: {finding}; review it first")
+
+
+def suppress_precompute(precompute: Precompute) -> None:
+    for policy in _policies_under(precompute):
+        for finding in wildcard_findings(policy):
+            acknowledge(policy, {f"AwsSolutions-IAM5[{finding}]": _precompute_wildcard_reason(finding)})
+    for function in (
+        precompute.plan_function,
+        precompute.score_function,
+        precompute.switch_function,
+        precompute.lookup_function,
+    ):
+        acknowledge(function, {"Serverless-LambdaDLQ": PRECOMPUTE_DLQ_REASON})
+        config = precompute.config
+        if config.python_version != PYTHON_VERSIONS[-1]:
+            pinned = (
+                f"serving.python_version={config.python_version} was pinned in the config (newest supported: "
+                f"{PYTHON_VERSIONS[-1]}); the precompute functions run the same runtime as inference."
+            )
+            acknowledge(function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
+    acknowledge(precompute.bucket, {"AwsSolutions-S1": PRECOMPUTE_LOG_BUCKET_REASON})
+
+
+def suppress_predictions_route(service: InferenceService, method: IConstruct) -> None:
+    config = service.config
+    findings = {
+        "AwsSolutions-COG4": "Machine-to-machine API without a Cognito user pool: callers use "
+        f"{CALLERS[config.api_auth]}, as on POST /predict."
+    }
+    if config.api_auth in AUTH_REASONS:
+        findings["AwsSolutions-APIG4"] = AUTH_REASONS[config.api_auth]
+    acknowledge(method, findings)

@@ -21,6 +21,13 @@ from infra.constructs import (
     bundled_function_code,
     model_key_prefix,
 )
+from infra.constructs.precompute import (
+    CONTROL_FUNCTION,
+    LOOKUP_FUNCTION,
+    SCORE_FUNCTION,
+    Precompute,
+    add_predictions_route,
+)
 from infra.constructs.shadow import SHADOW_FUNCTION, ShadowLogging, connect_inference_function
 
 INFERENCE_FUNCTION = "inference"
@@ -120,6 +127,60 @@ class ShadowStack(cdk.Stack):
         nag.suppress_shadow_logging(shadow)
 
 
+class PrecomputeStack(cdk.Stack):
+    """Precomputed predictions: the batch job (Step Functions, distributed Map) scoring a data set or a
+    grid into the predictions table, and the lookup function the serving API routes
+    GET /predictions/{id} to. Deployed before the serving stack (docs/precompute.md)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        model_store: ModelStoreStack,
+        env: cdk.Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=env,
+            description="Precomputed predictions: batch scoring into DynamoDB, served by key",
+        )
+        target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
+        self.add_stack_dependency(model_store, "the scoring workers read models from the model store")
+        model_bucket = s3.Bucket.from_bucket_name(
+            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
+        )
+        self.precompute = Precompute(
+            self,
+            "Precompute",
+            config=config,
+            control_code=bundled_function_code(CONTROL_FUNCTION, target=target),
+            score_code=bundled_function_code(SCORE_FUNCTION, target=target),
+            lookup_code=bundled_function_code(LOOKUP_FUNCTION, target=target),
+            model_bucket=model_bucket,
+        )
+        self.lookup_export_name = f"{self.stack_name}-LookupFunctionArn"
+        precompute = self.precompute
+        outputs = {
+            "StateMachineArn": (precompute.state_machine.state_machine_arn, "modelctl precompute starts it"),
+            "PredictionsTableName": (precompute.table.table_name, "Predictions and the served version"),
+            "WorkBucketName": (precompute.bucket.bucket_name, "Inputs (inputs/) and run files (runs/)"),
+            "LookupFunctionArn": (precompute.lookup_function.function_arn, "GET /predictions/{id}"),
+            "MaxItems": (str(config.precompute_max_items), "Most rows (grid combinations) per run"),
+        }
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(
+                self,
+                name,
+                value=value,
+                description=description,
+                export_name=self.lookup_export_name if name == "LookupFunctionArn" else None,
+            )
+        nag.suppress_precompute(precompute)
+
+
 class ServingStack(cdk.Stack):
     """Stateless: the inference function, its `live` alias, the REST API and the alarms."""
 
@@ -132,6 +193,7 @@ class ServingStack(cdk.Stack):
         model_store: ModelStoreStack,
         code: lambda_.Code | None = None,
         shadow: ShadowStack | None = None,
+        precompute: PrecomputeStack | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
         super().__init__(
@@ -164,6 +226,12 @@ class ServingStack(cdk.Stack):
                 log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
                 config_ttl_seconds=config.shadow_config_ttl_seconds,
             )
+        if precompute is not None:  # GET /predictions/{id} answers from the predictions table
+            self.add_stack_dependency(precompute, "GET /predictions/{id} invokes its lookup function")
+            self.predictions_method = add_predictions_route(
+                self.service, cdk.Fn.import_value(precompute.lookup_export_name)
+            )
+            nag.suppress_predictions_route(self.service, self.predictions_method)
         # modelctl's release history, release in progress and lock (retained; docs/releases.md).
         self.release_state = ReleaseState(self, "ReleaseState")
         outputs = {

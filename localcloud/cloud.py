@@ -251,7 +251,9 @@ class LocalCloud:
     def serving_function(self) -> tuple[str, str]:
         """(function name, alias name) behind the API's routes."""
         assert self.gateway is not None
-        route = self.gateway.api.routes[0]
+        routes = self.gateway.api.routes
+        # The inference routes invoke an alias; GET /predictions/{id} invokes its lookup function.
+        route = next((r for r in routes if r.qualifier != "$LATEST" and not r.qualifier.isdigit()), routes[0])
         return route.function, route.qualifier
 
     def evaluate_alarms(self) -> list[AlarmVerdict]:

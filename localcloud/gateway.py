@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from localcloud.events import rest_proxy_event
 from localcloud.provision import Deployment, ProvisionedResource
@@ -37,6 +38,14 @@ class Route:
     def matches(self, method: str, path: str) -> bool:
         return self.method in (method, "ANY") and bool(self.pattern.fullmatch(path))
 
+    def path_parameters(self, path: str) -> dict[str, str] | None:
+        """`{id}` segments of the resource path, URL-decoded, as API Gateway passes them."""
+        names = [s[1:-1].rstrip("+") for s in self.path.strip("/").split("/") if s.startswith("{")]
+        match = self.pattern.fullmatch(path)
+        if not names or match is None:
+            return None
+        return {name: unquote(value) for name, value in zip(names, match.groups(), strict=True)}
+
 
 @dataclass(frozen=True)
 class ApiDefinition:
@@ -57,9 +66,9 @@ def _compile(path: str) -> re.Pattern[str]:
         if not segment:
             continue
         if segment.endswith("+}"):
-            pattern += "/.+"
+            pattern += "/(.+)"
         elif segment.startswith("{"):
-            pattern += "/[^/]+"
+            pattern += "/([^/]+)"
         else:
             pattern += "/" + re.escape(segment)
     return re.compile(pattern or "/")
@@ -160,6 +169,7 @@ class LocalGateway:
             request_id=request_id,
         )
         event["resource"] = route.path
+        event["pathParameters"] = route.path_parameters(resource_path)
         routed = self.invoke(route.function, route.qualifier, json.dumps(event).encode())
         result = routed.result
         base_headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": result.executed_version}

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from modelctl import release_cmds
 from modelctl.errors import ModelctlError
+from modelctl.precompute import precompute
 from modelctl.shadow import shadow_app
 from modelctl.train_cmd import train
 
@@ -27,6 +28,7 @@ def _root() -> None:
 
 
 app.command()(train)
+app.command()(precompute)
 release_cmds.register(app)
 app.add_typer(shadow_app, name="shadow")
 

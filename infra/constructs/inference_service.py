@@ -249,6 +249,7 @@ class InferenceService(Construct):
             ),
             "api_key_required": config.api_auth == "api_key",
         }
+        self.method_options = method_options  # other routes on this API (GET /predictions/{id}) reuse them
         # Both flags on: the body is checked against the model below; no parameters are required.
         self.request_validator = api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True

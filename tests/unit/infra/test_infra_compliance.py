@@ -83,6 +83,7 @@ def test_synth_with_the_plugins_writes_an_empty_validation_report(synthesized: S
     assert report["pluginReports"] == []
     assert {stack.stack_name for stack in assembly.stacks} == {
         "ModelServing-ModelStore",
+        "ModelServing-Precompute",
         "ModelServing-Serving",
         "ModelServing-Shadow",
     }

@@ -400,6 +400,7 @@ def test_stacks_are_environment_agnostic_without_cdk_default_env(synthesized: Sy
     assert {stack.stack_name for stack in synthesized.serving.dependencies} == {
         synthesized.model_store.stack_name,
         "ModelServing-Shadow",  # the inference function mirrors to the shadow queue (docs/shadow.md)
+        "ModelServing-Precompute",  # GET /predictions/{id} integrates its lookup function
     }
 
 

@@ -1,0 +1,322 @@
+"""Precomputed predictions: a Step Functions job that scores a data set (or a grid) into DynamoDB,
+and the function that serves them by key (GET /predictions/{id} on the inference API).
+
+```
+StartExecution {"model_version", "input": {"s3_uri"} | {"grid"} | {"grid_uri"}}
+  Plan (Lambda): validate against the model, write chunks + manifest.json to the work bucket
+  ScoreChunks (distributed Map, ItemReader = s3:getObject manifest.json, one child per chunk)
+      ScoreChunk (Lambda, onnxruntime): predict, BatchWriteItem (pk=ID#<id>, sk=<version>), done marker
+  Switch (Lambda): every chunk done? one conditional PutItem of the pointer (pk=POINTER)
+  any failure -> Failed (the served version is unchanged)
+GET /predictions/{id} -> Lookup (Lambda, boto3 only): pointer, then the item of that version
+```
+
+Least privilege: each function gets only the S3 prefixes and DynamoDB actions it uses.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra.config import ServingConfig
+from infra.constructs.inference_service import ARCHITECTURES, RUNTIMES, InferenceService
+from infra.constructs.model_store import MODELS_PREFIX
+from infra.constructs.retention import retention
+
+PLAN_HANDLER = "precompute_control.handler.plan"
+SWITCH_HANDLER = "precompute_control.handler.switch"
+SCORE_HANDLER = "precompute_score.handler.handler"
+LOOKUP_HANDLER = "predictions.handler.handler"
+CONTROL_FUNCTION = "precompute_control"
+SCORE_FUNCTION = "precompute_score"
+LOOKUP_FUNCTION = "predictions"
+# The same strings as functions/common/precompute_run.py and precompute_table.py (a test keeps them equal).
+RUNS_PREFIX = "runs/"
+INPUTS_PREFIX = "inputs/"
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expires_at"
+RUN_FILES_EXPIRATION = cdk.Duration.days(7)
+PREDICTIONS_PATH = "predictions"
+
+
+class Precompute(Construct):
+    """Work bucket, predictions table, plan/score/switch/lookup functions, the state machine."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        control_code: lambda_.Code,
+        score_code: lambda_.Code,
+        lookup_code: lambda_.Code,
+        model_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.model_bucket = model_bucket
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            # Predictions can be recomputed from the model and the input; the table is still kept
+            # when the stack is deleted, so a mistaken delete never takes a serving path down with it.
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "WorkBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireRunFiles",
+                    prefix=RUNS_PREFIX,
+                    expiration=RUN_FILES_EXPIRATION,
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.plan_function = self._function(
+            "Plan",
+            code=control_code,
+            handler=PLAN_HANDLER,
+            description="Precompute: validate the input against the model, write chunk tasks",
+            environment={"MAX_ITEMS": str(config.precompute_max_items)},
+        )
+        self.score_function = self._function(
+            "Score",
+            code=score_code,
+            handler=SCORE_HANDLER,
+            description="Precompute: score one chunk with the registered model, write its items",
+            environment={"PREDICTION_TTL_DAYS": str(config.precompute_prediction_ttl_days)},
+        )
+        self.switch_function = self._function(
+            "Switch",
+            code=control_code,
+            handler=SWITCH_HANDLER,
+            description="Precompute: after every chunk succeeded, switch the served version",
+            environment={},
+        )
+        self.lookup_function = self._function(
+            "Lookup",
+            code=lookup_code,
+            handler=LOOKUP_HANDLER,
+            description="GET /predictions/{id}: the served version's precomputed prediction",
+            environment={},
+            memory_mb=256,
+            timeout_seconds=config.timeout_seconds,
+        )
+        self._grant()
+        self.state_machine = self._state_machine()
+        # API Gateway of this account may invoke the lookup on GET /predictions/{id}. The serving
+        # stack's API id cannot be named here (the serving stack imports this stack), so the source
+        # ARN fixes account, method and path, and leaves the API id open.
+        self.lookup_function.add_permission(
+            "ApiGatewayInvoke",
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            source_arn=cdk.Stack.of(self).format_arn(
+                service="execute-api", resource="*", resource_name=f"*/GET/{PREDICTIONS_PATH}/*"
+            ),
+        )
+
+    def _function(
+        self,
+        name: str,
+        *,
+        code: lambda_.Code,
+        handler: str,
+        description: str,
+        environment: dict[str, str],
+        memory_mb: int | None = None,
+        timeout_seconds: int = 900,
+    ) -> lambda_.Function:
+        config = self.config
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=retention(config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{description} (its logs, X-Ray and only the data it uses)",
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            f"{name}Function",
+            description=description,
+            runtime=RUNTIMES[config.python_version],
+            architecture=ARCHITECTURES[config.architecture],
+            handler=handler,
+            code=code,
+            memory_size=memory_mb or config.precompute_memory_mb,
+            timeout=cdk.Duration.seconds(timeout_seconds),
+            ephemeral_storage_size=cdk.Size.mebibytes(2048) if name == "Plan" else None,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "PREDICTIONS_TABLE": self.table.table_name,
+                "WORK_BUCKET": self.bucket.bucket_name,
+                "MODEL_BUCKET": self.model_bucket.bucket_name,
+                "POWERTOOLS_SERVICE_NAME": "precompute",
+                "LOG_LEVEL": config.log_level,
+                **environment,
+            },
+        )
+
+    def _grant(self) -> None:
+        table_arn = self.table.table_arn
+        runs = self.bucket.arn_for_objects(f"{RUNS_PREFIX}*")
+
+        def allow(function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+        # Plan: read inputs and the model's metadata, write the run's files, read the pointer.
+        allow(self.plan_function, ["s3:GetObject"], [self.bucket.arn_for_objects(f"{INPUTS_PREFIX}*"), runs])
+        allow(self.plan_function, ["s3:PutObject"], [runs])
+        allow(self.plan_function, ["s3:GetObject"], [self.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")])
+        allow(self.plan_function, ["dynamodb:GetItem"], [table_arn])
+        # Score: read the chunk and the model, write items and the chunk's done marker.
+        allow(self.score_function, ["s3:GetObject", "s3:PutObject"], [runs])
+        allow(self.score_function, ["s3:GetObject"], [self.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")])
+        allow(self.score_function, ["dynamodb:BatchWriteItem"], [table_arn])
+        # Switch: count done markers, move the pointer.
+        allow(self.switch_function, ["s3:GetObject"], [runs])
+        self.switch_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*"]}},
+            )
+        )
+        allow(self.switch_function, ["dynamodb:GetItem", "dynamodb:PutItem"], [table_arn])
+        # Lookup: reads only.
+        allow(self.lookup_function, ["dynamodb:GetItem"], [table_arn])
+
+    def _state_machine(self) -> sfn.StateMachine:
+        config = self.config
+        failed = sfn.Fail(
+            self,
+            "Failed",
+            comment="The served version is unchanged",
+            error_path="$.error.Error",
+            cause_path="$.error.Cause",
+        )
+        plan = tasks.LambdaInvoke(
+            self,
+            "Plan",
+            lambda_function=self.plan_function,
+            payload=sfn.TaskInput.from_object(
+                {"run_id": sfn.JsonPath.execution_name, "request": sfn.JsonPath.entire_payload}
+            ),
+            payload_response_only=True,
+            result_path="$.plan",
+        )
+        score = tasks.LambdaInvoke(
+            self,
+            "ScoreChunk",
+            lambda_function=self.score_function,
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+        )
+        # Throttling while many chunks run at once (Lambda concurrency, DynamoDB partitions) is
+        # retried with backoff; any other failure fails the chunk, the Map and so the run.
+        score.add_retry(
+            errors=[
+                "Lambda.TooManyRequestsException",
+                "ProvisionedThroughputExceededException",
+                "ThrottlingException",
+                "RequestLimitExceeded",
+            ],
+            interval=cdk.Duration.seconds(2),
+            max_attempts=8,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        score_chunks = sfn.DistributedMap(
+            self,
+            "ScoreChunks",
+            item_reader=sfn.S3JsonItemReader(
+                bucket=self.bucket, key=sfn.JsonPath.string_at("$.plan.manifest_key")
+            ),
+            max_concurrency=config.precompute_max_concurrency,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            result_path=sfn.JsonPath.DISCARD,
+            comment="One child workflow per chunk; any failed chunk fails the run before the switch",
+        )
+        score_chunks.item_processor(score)
+        switch = tasks.LambdaInvoke(
+            self,
+            "Switch",
+            lambda_function=self.switch_function,
+            input_path="$.plan",
+            payload_response_only=True,
+            result_path="$.summary",
+            output_path="$.summary",
+        )
+        for step in (plan, score_chunks, switch):
+            step.add_catch(failed, result_path="$.error")
+        self.state_machine_logs = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            comment="Precompute predictions: plan -> score chunks (distributed Map) -> switch version",
+            definition_body=sfn.DefinitionBody.from_chainable(plan.next(score_chunks).next(switch)),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.state_machine_logs, level=sfn.LogLevel.ALL),
+            timeout=cdk.Duration.hours(12),
+        )
+        return machine
+
+
+def add_predictions_route(service: InferenceService, lookup_function_arn: str) -> apigw.Method:
+    """GET /predictions/{id} on the inference API: the same stage, auth, API keys, usage plan and
+    throttling as POST /predict. The lookup function's permission is granted by its own stack."""
+    scope = service.api
+    lookup = lambda_.Function.from_function_attributes(
+        scope, "PredictionsLookup", function_arn=lookup_function_arn, skip_permissions=True
+    )
+    integration = apigw.LambdaIntegration(lookup, proxy=True, allow_test_invoke=False)
+    return (
+        service.api.root.add_resource(PREDICTIONS_PATH)
+        .add_resource("{id}")
+        .add_method(
+            "GET",
+            integration,
+            request_validator=service.request_validator,
+            request_parameters={"method.request.path.id": True},
+            **service.method_options,
+        )
+    )
