@@ -10,7 +10,7 @@ import aws_cdk as cdk
 
 from infra import nag
 from infra.config import CONTEXT_KEY, OVERRIDE_PREFIX, ServingConfig
-from infra.stacks import ModelStoreStack, ServingStack, ShadowStack
+from infra.stacks import ModelStoreStack, RetrainingStack, ServingStack, ShadowStack
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -31,7 +31,18 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
     )
     store = ModelStoreStack(app, f"{config.project}-ModelStore", config=config, env=env)
     shadow = ShadowStack(app, f"{config.project}-Shadow", config=config, model_store=store, env=env)
-    ServingStack(app, f"{config.project}-Serving", config=config, model_store=store, shadow=shadow, env=env)
+    serving = ServingStack(
+        app, f"{config.project}-Serving", config=config, model_store=store, shadow=shadow, env=env
+    )
+    RetrainingStack(
+        app,
+        f"{config.project}-Retraining",
+        config=config,
+        model_store=store,
+        shadow=shadow,
+        serving=serving,
+        env=env,
+    )
     nag.add_checks(app)
     return app
 
