@@ -307,8 +307,9 @@ SCHEDULED_REASON = (
 
 def suppress_feedback_api(feedback: FeedbackApi) -> None:
     config = feedback.config
+    model_objects = feedback.model_bucket.arn_for_objects("models/*")
     findings = {
-        resource_finding(feedback.role, feedback.model_bucket.arn_for_objects("models/*")): FEEDBACK_S3_REASON,
+        resource_finding(feedback.role, model_objects): FEEDBACK_S3_REASON,
         resource_finding(feedback.role, feedback.feedback_objects_arn): FEEDBACK_S3_REASON,
         "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
     }
@@ -374,19 +375,15 @@ RETRAIN_TRAINING_REASON = (
     "(retraining/sagemaker-output/*), reads its source archive from the CDK assets bucket, writes its own "
     "log group and metrics (PutMetricData has no resource-level permissions)."
 )
+_ARN = r"^Resource::arn:(?:<AWS::Partition>|aws[a-z-]*):"
+RETRAIN_S3 = RETRAIN_S3_REASON
 _RETRAIN_WILDCARDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Action::s3:(GetObject|GetBucket|List|Abort|DeleteObject)\*$"), RETRAIN_S3_REASON),
-    (
-        re.compile(r"^Resource::arn:[^:]*:s3:::[^/]+/(retraining|models|feedback|records)/\*$"),
-        RETRAIN_S3_REASON,
-    ),
-    (re.compile(r"^Resource::arn:[^:]*:s3:::[^/]+/retraining/sagemaker-output/\*$"), RETRAIN_TRAINING_REASON),
-    (re.compile(r"^Resource::arn:[^:]*:s3:::cdk-[a-z0-9]+-assets-[^/]+/\*$"), RETRAIN_TRAINING_REASON),
-    (
-        re.compile(r"^Resource::arn:[^:]*:logs:.*:log-group:/aws/sagemaker/TrainingJobs:\*$"),
-        RETRAIN_TRAINING_REASON,
-    ),
-    (re.compile(r"^Resource::arn:[^:]*:lambda:.*:function:.+:\*$"), RETRAIN_LAMBDA_REASON),
+    (re.compile(_ARN + r"s3:::[^/]+/(retraining|models|feedback|records|predictions)/\*$"), RETRAIN_S3),
+    (re.compile(_ARN + r"s3:::[^/]+/retraining/sagemaker-output/\*$"), RETRAIN_TRAINING_REASON),
+    (re.compile(_ARN + r"s3:::cdk-[a-z0-9]+-assets-[^/]+/\*$"), RETRAIN_TRAINING_REASON),
+    (re.compile(_ARN + r"logs:.*:log-group:/aws/sagemaker/TrainingJobs:\*$"), RETRAIN_TRAINING_REASON),
+    (re.compile(_ARN + r"lambda:.*:function:.+:\*$"), RETRAIN_LAMBDA_REASON),
     (re.compile(r"^Resource::<[A-Za-z0-9]+\.Arn>:\*$"), RETRAIN_STATES_REASON),
 )
 RETRAIN_SYNC_REASON = (

@@ -24,6 +24,8 @@ def score(model: OnnxClassifier, holdout: Dataset) -> dict[str, Any]:
 
     prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
     probabilities = np.asarray(prediction.probabilities, dtype=np.float64)
+    if np.isfinite(probabilities).all():  # float32 rows sum to 1 only within rounding
+        probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
     labels = np.asarray(prediction.labels)
     finite = bool(np.isfinite(probabilities).all())
     counts = Counter(str(v) for v in labels.tolist())

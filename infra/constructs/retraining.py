@@ -48,7 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "functions/retraining/Dockerfile"
 HANDLER = "retraining.handler.handler"
 RUNS_PREFIX = "retraining/"
-FEEDBACK_PREFIXES = ("feedback/", "records/")  # monitoring.join reads both (docs/monitoring.md)
+FEEDBACK_PREFIXES = ("feedback/", "records/", "predictions/")  # what monitoring.join reads
 SHADOW_CONFIG_KEY = "control/shadow.json"  # infra.constructs.shadow.CONFIG_KEY
 SAGEMAKER_OUTPUT_PREFIX = "retraining/sagemaker-output/"
 # The image's build context is the repository, narrowed to what its Dockerfile copies (docker

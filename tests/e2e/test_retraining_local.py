@@ -1,0 +1,122 @@
+"""Retraining end to end in the local cloud: labelled feedback in the prediction log bucket ->
+`modelctl retrain` starts the deployed state machine (moto's interpreter runs the definition as
+synthesized) -> its tasks run the container-image function's steps on our workers -> a new model is
+registered with lineage, published as a Lambda version and shadowing live traffic.
+
+The feedback carries drift the live model has not seen (every measurement 1.4x larger, as after a
+change of instrument calibration), so the candidate trained on it beats production on the holdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+from common.feedback import Feedback
+from localcloud.cloud import LocalCloud
+from modelctl.cli import app
+from modelctl.release.factory import ReleaseFactory
+from tests.monitoring_support import logged_record, put_feedback, put_records
+
+DRIFT = 1.4
+FEEDBACK_REQUESTS = 160
+
+
+def modelctl(cloud: LocalCloud, *args: str) -> Result:
+    env = {**os.environ, "MODELCTL_LOCAL_DEPLOYMENT": str(cloud.settings.state_dir / "deployment.json")}
+    return CliRunner().invoke(app, list(args), obj=ReleaseFactory(env=env))
+
+
+def write_drifted_feedback(cloud: LocalCloud, live_model: str, live_version: str) -> int:
+    """Logged predictions and their ground truth, in the formats the prediction log and the feedback
+    function write (tests/monitoring_support.py uses their own writers)."""
+    from training.data import load_builtin
+
+    assert cloud.clients is not None and cloud.deployment is not None
+    bucket = cloud.deployment.output("LogBucketName")
+    base = load_builtin()
+    rng = np.random.default_rng(7)
+    requested_at = datetime.now(UTC) - timedelta(minutes=30)
+    records, labels = [], []
+    for index in rng.choice(len(base.y), FEEDBACK_REQUESTS, replace=False):
+        request_id = str(uuid.uuid4())
+        row = [float(v) * DRIFT for v in base.X[index]]
+        records.append(
+            logged_record(
+                request_id,
+                requested_at,
+                [row],
+                [0],
+                model_version=live_model,
+                function_version=live_version,
+            )
+        )
+        labels.append(Feedback(request_id, 0, int(base.y[index])))
+    put_records(cloud.clients.s3, bucket, records)
+    put_feedback(cloud.clients.s3, bucket, labels, received_at=requested_at + timedelta(minutes=5))
+    return len(labels)
+
+
+def read_json(cloud: LocalCloud, bucket: str, key: str) -> Any:
+    assert cloud.clients is not None
+    return json.loads(cloud.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+@pytest.mark.slow
+def test_feedback_to_a_new_model_in_shadow(local_cloud: LocalCloud) -> None:
+    cloud = local_cloud
+    assert cloud.clients is not None and cloud.deployment is not None
+    lam = cloud.clients.lambda_
+    function, _ = cloud.serving_function()
+    model_bucket = cloud.deployment.output("ModelBucketName")
+    alias = lam.get_alias(FunctionName=function, Name="live")
+    live_version = str(alias["FunctionVersion"])
+    live_uri = lam.get_function_configuration(FunctionName=function, Qualifier=live_version)["Environment"][
+        "Variables"
+    ]["MODEL_URI"]
+    live_model = live_uri.rstrip("/").rsplit("/", 1)[-1]
+
+    # GIVEN labelled live traffic showing drift
+    assert write_drifted_feedback(cloud, live_model, live_version) == FEEDBACK_REQUESTS
+
+    # WHEN an operator runs the workflow by hand and follows it
+    result = modelctl(cloud, "retrain", "--reason", "e2e", "--poll", "0.5", "--timeout", "8m")
+
+    # THEN it released a new model into shadow
+    assert result.exit_code == 0, result.output
+    assert "released" in result.output
+    for state in ("Prepare", "Train", "Evaluate", "Gate", "Register", "Release", "NotifySuccess"):
+        assert f"{state}: done" in result.output, result.output
+
+    shadow = read_json(cloud, cloud.deployment.output("LogBucketName"), "control/shadow.json")
+    assert shadow["active"] is True
+    new_model = shadow["candidate_model_version"]
+    assert new_model != live_model
+    # registered once, immutable, with its lineage
+    metadata = read_json(cloud, model_bucket, f"models/{new_model}/metadata.json")
+    lineage = metadata["lineage"]
+    assert lineage["parent_model_version"] == live_model
+    assert lineage["data"]["feedback_rows"] == FEEDBACK_REQUESTS
+    assert lineage["execution"].startswith("arn:aws:states:")
+    assert lineage["gate"]["improvement"] >= 0.01
+    assert lineage["data_fingerprint"] == metadata["training_data"]["fingerprint"]
+    # a new Lambda version pins it; the shadow mirrors to that version; live traffic is untouched
+    source = shadow["candidate_source"]
+    assert source.startswith("function version ")
+    pinned = lam.get_function_configuration(FunctionName=function, Qualifier=source.rsplit(" ", 1)[-1])
+    assert pinned["Environment"]["Variables"]["MODEL_URI"].rstrip("/").endswith(f"models/{new_model}")
+    assert str(lam.get_alias(FunctionName=function, Name="live")["FunctionVersion"]) == live_version
+
+    # and the registry lists it with its lineage and the version pinning it
+    listed = modelctl(cloud, "models", "--json")
+    assert listed.exit_code == 0, listed.output
+    entries = {e["version"]: e for e in json.loads(listed.output)}
+    assert entries[new_model]["parent"] == live_model
+    assert entries[new_model]["function_versions"] == [source.rsplit(" ", 1)[-1]]
+    assert entries[live_model]["live"] == "primary"
