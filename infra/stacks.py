@@ -223,7 +223,10 @@ class ServingStack(cdk.Stack):
             "modelctl's release history, release in progress and lock",
         )
         if self.feedback is not None:
-            outputs["FeedbackFunctionName"] = (self.feedback.function.function_name, "POST /feedback function")
+            outputs["FeedbackFunctionName"] = (
+                self.feedback.function.function_name,
+                "POST /feedback function",
+            )
         if self.service.api_key is not None:
             outputs["ApiKeyId"] = (
                 self.service.api_key.key_id,

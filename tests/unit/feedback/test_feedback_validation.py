@@ -88,5 +88,12 @@ def test_stored_lines_that_are_not_feedback_records_are_rejected() -> None:
         "received_at": "2026-03-01T10:00:00.000Z",
     }
     assert parse_record(good) == Feedback("r", 0, 1, "2026-03-01T10:00:00.000Z")
-    for broken in ({**good, "schema_version": 2}, {**good, "row": -1}, {**good, "label": None}, [], "x"):
+    broken_lines: list[Any] = [
+        {**good, "schema_version": 2},
+        {**good, "row": -1},
+        {**good, "label": None},
+        [],
+        "x",
+    ]
+    for broken in broken_lines:
         assert parse_record(broken) is None
