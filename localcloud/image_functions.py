@@ -12,9 +12,11 @@ localcloud.functions). The handler is the image's CMD from the template's `Image
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import sysconfig
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SYS_PATH_FILE = ".local-sys-path"
@@ -25,6 +27,33 @@ _TASK_ROOT = re.compile(r"^\$\{?LAMBDA_TASK_ROOT\}?/?")
 
 class ImageLayoutError(ValueError):
     """The Dockerfile copies something this module cannot lay out locally."""
+
+
+@dataclass(frozen=True)
+class ImageAsset:
+    directory: Path
+    dockerfile: str
+    build_args: dict[str, str] = field(default_factory=dict)
+
+
+def image_asset(cdk_out: Path, stack: str, image_uri: str) -> ImageAsset:
+    """The staged build context of the image `image_uri` names: its tag is the asset's hash, and the
+    stack's asset manifest (`<stack>.assets.json`) gives the context folder, Dockerfile and build args."""
+    tag = image_uri.rsplit(":", 1)[-1]
+    if not tag or "/" in tag:
+        raise ImageLayoutError(f"image {image_uri!r} has no asset tag: only CDK image assets run locally")
+    manifest = cdk_out / f"{stack}.assets.json"
+    entry: dict[str, object] = {}
+    if manifest.is_file():
+        images = json.loads(manifest.read_text(encoding="utf-8")).get("dockerImages", {})
+        entry = dict(images.get(tag, {}).get("source", {}))
+    directory = cdk_out / str(entry.get("directory") or f"asset.{tag}")
+    build_args = entry.get("dockerBuildArgs") or {}
+    return ImageAsset(
+        directory=directory,
+        dockerfile=str(entry.get("dockerFile") or "Dockerfile"),
+        build_args={str(k): str(v) for k, v in dict(build_args).items()},  # type: ignore[call-overload]
+    )
 
 
 def task_root_copies(dockerfile: str) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from localcloud.aws import AwsClients
-from localcloud.image_functions import build_image_code
+from localcloud.image_functions import build_image_code, image_asset
 from localcloud.template import Resolver, StackTemplate, deployment_order, load_assembly
 
 ACCOUNT = "123456789012"
@@ -497,17 +497,11 @@ def _function(
     if props.get("PackageType") == "Image":
         # A container image: laid out from its staged build context, run as a zip function of that
         # code on this machine's interpreter (localcloud/image_functions.py; docs/local-cloud.md).
-        metadata = resource.get("Metadata", {})
-        context = p.asset_dir(resource)
-        if context is None:
-            raise ProvisionError(f"{logical_id}: an image function without aws:asset:path metadata")
+        image = image_asset(p.cdk_out, p.stack_name, str(props.get("Code", {}).get("ImageUri", "")))
         handler = str((props.get("ImageConfig") or {}).get("Command", [""])[0])
-        version = (metadata.get("aws:asset:docker-build-args") or {}).get("PYTHON_VERSION", "3.13")
-        runtime = f"python{version}"
-        source = f"image:{context.name}"
-        code_dir = build_image_code(
-            context, metadata.get("aws:asset:dockerfile-path", "Dockerfile"), p.state_dir / "images"
-        )
+        runtime = f"python{image.build_args.get('PYTHON_VERSION', '3.13')}"
+        source = f"image:{image.directory.name}"
+        code_dir = build_image_code(image.directory, image.dockerfile, p.state_dir / "images")
     else:
         source = function_source(handler)  # type: ignore[assignment]
         if source is None:
