@@ -336,6 +336,7 @@ def suppress_monitor(monitor: LiveMonitor) -> None:
     findings["AwsSolutions-IAM5[Resource::*]"] = f"{MONITOR_METRICS_REASON} {XRAY_REASON}"
     acknowledge(monitor.role, findings)
     acknowledge(monitor.function, {"Serverless-LambdaDLQ": SCHEDULED_REASON})
+    acknowledge(monitor.schedule, {"Serverless-EventBusDLQ": SCHEDULED_REASON})
     _acknowledge_pinned_runtime(monitor.function, monitor.config.python_version)
 
 
