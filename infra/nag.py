@@ -376,6 +376,10 @@ RETRAIN_TRAINING_REASON = (
     "(retraining/sagemaker-output/*), reads its source archive from the CDK assets bucket, writes its own "
     "log group and metrics (PutMetricData has no resource-level permissions)."
 )
+RETRAIN_JOBS_REASON = (
+    "Step Functions' createTrainingJob.sync integration (CDK's grant): the job's name is derived from the "
+    "execution at run time (retrain-<run id>), so the role may create, describe and stop training-job/*."
+)
 _ARN = r"^Resource::arn:(?:<AWS::Partition>|aws[a-z-]*):"
 RETRAIN_S3 = RETRAIN_S3_REASON
 _RETRAIN_WILDCARDS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -386,6 +390,7 @@ _RETRAIN_WILDCARDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(_ARN + r"logs:.*:log-group:/aws/sagemaker/TrainingJobs:\*$"), RETRAIN_TRAINING_REASON),
     (re.compile(_ARN + r"lambda:.*:function:.+:\*$"), RETRAIN_LAMBDA_REASON),
     (re.compile(r"^Resource::<[A-Za-z0-9]+\.Arn>:\*$"), RETRAIN_STATES_REASON),
+    (re.compile(_ARN + r"sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/\*$"), RETRAIN_JOBS_REASON),
 )
 RETRAIN_SYNC_REASON = (
     "Invoked synchronously by the Step Functions workflow only: every task has a Retry and a Catch that "

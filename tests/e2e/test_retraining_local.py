@@ -73,7 +73,8 @@ def test_feedback_to_a_new_model_in_shadow(local_cloud: LocalCloud) -> None:
     cloud = local_cloud
     assert cloud.clients is not None and cloud.deployment is not None
     lam = cloud.clients.lambda_
-    function, _ = cloud.serving_function()
+    serving = next(stack for stack in cloud.deployment.stacks if stack.name.endswith("-Serving"))
+    function = str(serving.outputs["FunctionName"])
     model_bucket = cloud.deployment.output("ModelBucketName")
     alias = lam.get_alias(FunctionName=function, Name="live")
     live_version = str(alias["FunctionVersion"])
