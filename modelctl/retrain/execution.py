@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,11 @@ class Finished:
         return str(self.output.get("outcome") or "succeeded")
 
 
+def execution_name(clock: Clock, trigger: str) -> str:
+    """Unique and readable: `manual-20261122T230501-1a2b3c4d` (the run's staging folder is named so)."""
+    return f"{trigger}-{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
 class WorkflowRunner:
     def __init__(self, stepfunctions: Any, clock: Clock, *, poll_s: float = 2.0) -> None:
         self.sfn = stepfunctions
@@ -74,7 +80,9 @@ class WorkflowRunner:
     def start(self, state_machine_arn: str, execution_input: dict[str, Any]) -> str:
         with aws_errors(f"starting {state_machine_arn}"):
             response = self.sfn.start_execution(
-                stateMachineArn=state_machine_arn, input=json.dumps(execution_input)
+                stateMachineArn=state_machine_arn,
+                name=execution_name(self.clock, str(execution_input.get("trigger", "manual"))),
+                input=json.dumps(execution_input),
             )
         return str(response["executionArn"])
 

@@ -22,6 +22,7 @@ from common.feedback import Feedback
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
 from modelctl.release.factory import ReleaseFactory
+from modelctl.retrain.commands import RunRejectedError
 from tests.monitoring_support import logged_record, put_feedback, put_records
 
 DRIFT = 1.4
@@ -33,7 +34,9 @@ def modelctl(cloud: LocalCloud, *args: str) -> Result:
     return CliRunner().invoke(app, list(args), obj=ReleaseFactory(env=env))
 
 
-def write_drifted_feedback(cloud: LocalCloud, live_model: str, live_version: str) -> int:
+def write_drifted_feedback(
+    cloud: LocalCloud, live_model: str, live_version: str, *, noise: bool = False, at: datetime | None = None
+) -> int:
     """Logged predictions and their ground truth, in the formats the prediction log and the feedback
     function write (tests/monitoring_support.py uses their own writers)."""
     from training.data import load_builtin
@@ -42,7 +45,7 @@ def write_drifted_feedback(cloud: LocalCloud, live_model: str, live_version: str
     bucket = cloud.deployment.output("LogBucketName")
     base = load_builtin()
     rng = np.random.default_rng(7)
-    requested_at = datetime.now(UTC) - timedelta(minutes=30)
+    requested_at = at or datetime.now(UTC) - timedelta(minutes=30)
     records, labels = [], []
     for index in rng.choice(len(base.y), FEEDBACK_REQUESTS, replace=False):
         request_id = str(uuid.uuid4())
@@ -57,10 +60,32 @@ def write_drifted_feedback(cloud: LocalCloud, live_model: str, live_version: str
                 function_version=live_version,
             )
         )
-        labels.append(Feedback(request_id, 0, int(base.y[index])))
+        labels.append(Feedback(request_id, 0, int(rng.integers(0, 2)) if noise else int(base.y[index])))
     put_records(cloud.clients.s3, bucket, records)
     put_feedback(cloud.clients.s3, bucket, labels, received_at=requested_at + timedelta(minutes=5))
     return len(labels)
+
+
+@pytest.fixture(scope="module")
+def notifications(local_cloud: LocalCloud) -> str:
+    """An SQS queue subscribed to the workflow's topic: what an operator's subscription receives."""
+    assert local_cloud.clients is not None and local_cloud.deployment is not None
+    sqs, sns = local_cloud.clients.sqs, local_cloud.clients.client("sns")
+    url = sqs.create_queue(QueueName=f"retraining-notifications-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = local_cloud.deployment.output("NotificationTopicArn")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return str(url)
+
+
+def received(cloud: LocalCloud, queue_url: str) -> list[dict[str, Any]]:
+    assert cloud.clients is not None
+    messages = cloud.clients.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    )
+    for message in messages:
+        cloud.clients.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(message["Body"]) for message in messages]
 
 
 def read_json(cloud: LocalCloud, bucket: str, key: str) -> Any:
@@ -69,7 +94,7 @@ def read_json(cloud: LocalCloud, bucket: str, key: str) -> Any:
 
 
 @pytest.mark.slow
-def test_feedback_to_a_new_model_in_shadow(local_cloud: LocalCloud) -> None:
+def test_feedback_to_a_new_model_in_shadow(local_cloud: LocalCloud, notifications: str) -> None:
     cloud = local_cloud
     assert cloud.clients is not None and cloud.deployment is not None
     lam = cloud.clients.lambda_
@@ -83,7 +108,12 @@ def test_feedback_to_a_new_model_in_shadow(local_cloud: LocalCloud) -> None:
     ]["MODEL_URI"]
     live_model = live_uri.rstrip("/").rsplit("/", 1)[-1]
 
-    # GIVEN labelled live traffic showing drift
+    # GIVEN labelled live traffic showing drift since the last run (an hour ago: a short window to list)
+    cloud.clients.s3.put_object(
+        Bucket=model_bucket,
+        Key="retraining/watermark.json",
+        Body=json.dumps({"until": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}),
+    )
     assert write_drifted_feedback(cloud, live_model, live_version) == FEEDBACK_REQUESTS
 
     # WHEN an operator runs the workflow by hand and follows it
@@ -121,3 +151,35 @@ def test_feedback_to_a_new_model_in_shadow(local_cloud: LocalCloud) -> None:
     assert entries[new_model]["parent"] == live_model
     assert entries[new_model]["function_versions"] == [source.rsplit(" ", 1)[-1]]
     assert entries[live_model]["live"] == "primary"
+    (message,) = received(cloud, notifications)
+    assert message["outcome"] == "released" and message["model_version"] == new_model
+
+
+@pytest.mark.slow
+def test_a_worse_candidate_is_rejected_and_the_rejection_notified(
+    local_cloud: LocalCloud, notifications: str
+) -> None:
+    cloud = local_cloud
+    assert cloud.clients is not None and cloud.deployment is not None
+    model_bucket = cloud.deployment.output("ModelBucketName")
+    serving = next(stack for stack in cloud.deployment.stacks if stack.name.endswith("-Serving"))
+    function = str(serving.outputs["FunctionName"])
+    lam = cloud.clients.lambda_
+    live_version = str(lam.get_alias(FunctionName=function, Name="live")["FunctionVersion"])
+    before = cloud.clients.s3.list_objects_v2(Bucket=model_bucket, Prefix="models/")["KeyCount"]
+    versions = len(lam.list_versions_by_function(FunctionName=function)["Versions"])
+    received(cloud, notifications)
+
+    # GIVEN labels that are noise, after the last successful run's watermark
+    write_drifted_feedback(cloud, "m-live", live_version, noise=True, at=datetime.now(UTC))
+
+    result = modelctl(cloud, "retrain", "--poll", "0.5", "--timeout", "8m")
+
+    assert isinstance(result.exception, RunRejectedError), result.output
+    assert result.exception.exit_code == 3  # what `modelctl retrain` exits with
+    assert "not better than production" in str(result.exception)
+    assert "Register" not in result.output and "NotifyRejected: done" in result.output
+    assert cloud.clients.s3.list_objects_v2(Bucket=model_bucket, Prefix="models/")["KeyCount"] == before
+    assert len(lam.list_versions_by_function(FunctionName=function)["Versions"]) == versions
+    (message,) = received(cloud, notifications)
+    assert message["outcome"] == "rejected" and "not better than production" in message["summary"]

@@ -63,6 +63,7 @@ def test_states_are_followed_in_order_until_the_run_ends() -> None:
     runner = WorkflowRunner(client, clock, poll_s=1.0)
     arn = runner.start("arn:sm", {"trigger": "manual"})
     assert json.loads(client.started[0]["input"]) == {"trigger": "manual"}
+    assert client.started[0]["name"].startswith("manual-20260301T120000-")
     views: list[dict[str, str]] = []
     finished = runner.follow(
         arn, on_change=lambda v: views.append({n: s.status for n, s in v.states.items()}), timeout_s=60
