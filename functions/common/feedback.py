@@ -24,14 +24,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from common import log_keys
 from common.errors import RequestError, bad_request
+from common.log_keys import FEEDBACK_PREFIX as FEEDBACK_PREFIX
+from common.log_keys import OBJECT_SUFFIX
 
 FEEDBACK_SCHEMA_VERSION = 1
-FEEDBACK_PREFIX = "feedback/"
-OBJECT_SUFFIX = ".jsonl.gz"
 MAX_REQUEST_ID_LENGTH = 200
 MAX_ROW = 1_000_000
 _ITEM_FIELDS = frozenset({"request_id", "row", "label"})
@@ -165,19 +166,9 @@ def format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def hour_prefix(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return f"{FEEDBACK_PREFIX}dt={moment:%Y-%m-%d}/hour={moment:%H}/"
-
-
 def hour_prefixes(start: datetime, end: datetime) -> list[str]:
     """Every feedback hour partition that can hold feedback received in [start, end)."""
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour < end:
-        prefixes.append(hour_prefix(hour))
-        hour += timedelta(hours=1)
-    return prefixes
+    return log_keys.hour_prefixes(start, end, FEEDBACK_PREFIX)
 
 
 def object_key(received_at: datetime, items: Iterable[Feedback]) -> str:
@@ -185,7 +176,7 @@ def object_key(received_at: datetime, items: Iterable[Feedback]) -> str:
     overwrites its object instead of adding a copy."""
     canonical = sorted(json.dumps([f.request_id, f.row, f.label]) for f in items)
     digest = hashlib.sha256("\n".join(canonical).encode()).hexdigest()[:32]
-    return f"{hour_prefix(received_at)}{digest}{OBJECT_SUFFIX}"
+    return f"{log_keys.hour_prefix(received_at, FEEDBACK_PREFIX)}{digest}{OBJECT_SUFFIX}"
 
 
 def encode_records(items: Sequence[Feedback]) -> bytes:

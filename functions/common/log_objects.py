@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-OBJECT_SUFFIX = ".jsonl.gz"
+from common.log_keys import OBJECT_SUFFIX
 
 
 @dataclass

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from common.log_keys import PREDICTIONS_PREFIX, RECORDS_PREFIX, hour_prefixes
 from common.log_objects import ReadStats, iter_documents
-from common.shadow_record import PREDICTIONS_PREFIX, RECORDS_PREFIX, hour_prefixes
 
 LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX)
 

@@ -24,15 +24,18 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+# Re-exported: readers of shadow records (modelctl shadow) import the keys from here.
+from common.log_keys import OBJECT_SUFFIX as OBJECT_SUFFIX
+from common.log_keys import PREDICTIONS_PREFIX as PREDICTIONS_PREFIX
+from common.log_keys import RECORDS_PREFIX as RECORDS_PREFIX
+from common.log_keys import hour_prefix as hour_prefix
+from common.log_keys import hour_prefixes as hour_prefixes
 from common.shadow_message import MirrorMessage, float32_rows_text, parse_timestamp
 
 RECORD_SCHEMA_VERSION = 1
-RECORDS_PREFIX = "records/"
-PREDICTIONS_PREFIX = "predictions/"
-OBJECT_SUFFIX = ".jsonl.gz"
 
 
 @dataclass(frozen=True)
@@ -106,22 +109,6 @@ class ShadowRecord:
 
 
 # -- keys ------------------------------------------------------------------------------------------
-
-
-def hour_prefix(hour: datetime, prefix: str = RECORDS_PREFIX) -> str:
-    """`records/dt=YYYY-MM-DD/hour=HH/` (or under `prefix`) of the hour holding `hour` (UTC)."""
-    moment = hour.astimezone(UTC)
-    return f"{prefix}dt={moment:%Y-%m-%d}/hour={moment:%H}/"
-
-
-def hour_prefixes(start: datetime, end: datetime, prefix: str = RECORDS_PREFIX) -> list[str]:
-    """Every hour partition that can hold a record with start <= timestamp < end."""
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour < end:
-        prefixes.append(hour_prefix(hour, prefix))
-        hour += timedelta(hours=1)
-    return prefixes
 
 
 def object_key(hour: datetime, record_ids: Iterable[str], prefix: str = RECORDS_PREFIX) -> str:

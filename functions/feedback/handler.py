@@ -9,42 +9,25 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from common.environment import positive_int, required
 from common.validation import RequestLimits
 from feedback.api import create_app
 from feedback.service import FeedbackService, FeedbackStore, read_class_labels
-
-
-def _required(environ: Mapping[str, str], name: str, meaning: str) -> str:
-    value = environ.get(name, "")
-    if not value:
-        raise RuntimeError(f"environment variable {name} is not set: it names {meaning}")
-    return value
-
-
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "")
-    try:
-        value = int(raw) if raw else default
-    except ValueError as exc:
-        raise RuntimeError(f"environment variable {name}={raw!r} is not an integer") from exc
-    if value <= 0:
-        raise RuntimeError(f"environment variable {name} must be positive, got {value}")
-    return value
 
 
 def build_service(environ: Mapping[str, str]) -> FeedbackService:
     import boto3  # provided by the Lambda runtime
 
     s3 = boto3.client("s3")
-    model_version, labels = read_class_labels(s3, _required(environ, "MODEL_URI", "the live model artifact"))
+    model_version, labels = read_class_labels(s3, required(environ, "MODEL_URI", "the live model artifact"))
     return FeedbackService(
-        store=FeedbackStore(s3, _required(environ, "LOG_BUCKET", "the prediction log bucket")),
+        store=FeedbackStore(s3, required(environ, "LOG_BUCKET", "the prediction log bucket")),
         class_labels=labels,
         model_version=model_version,
         limits=RequestLimits(
-            max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", RequestLimits.max_body_bytes)
+            max_body_bytes=positive_int(environ, "MAX_BODY_BYTES", RequestLimits.max_body_bytes)
         ),
-        max_items=_positive_int(environ, "FEEDBACK_MAX_ITEMS", 1000),
+        max_items=positive_int(environ, "FEEDBACK_MAX_ITEMS", 1000),
     )
 
 

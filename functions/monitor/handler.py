@@ -10,26 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
+from common.environment import positive_int, required
 from common.live_quality import S3ModelInfo
 from monitor.monitor import Monitor, MonitorSettings
-
-
-def _required(environ: Mapping[str, str], name: str, meaning: str) -> str:
-    value = environ.get(name, "")
-    if not value:
-        raise RuntimeError(f"environment variable {name} is not set: it names {meaning}")
-    return value
-
-
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "")
-    try:
-        value = int(raw) if raw else default
-    except ValueError as exc:
-        raise RuntimeError(f"environment variable {name}={raw!r} is not an integer") from exc
-    if value <= 0:
-        raise RuntimeError(f"environment variable {name} must be positive, got {value}")
-    return value
 
 
 def build_monitor(environ: Mapping[str, str]) -> Monitor:
@@ -37,14 +20,14 @@ def build_monitor(environ: Mapping[str, str]) -> Monitor:
 
     s3 = boto3.client("s3")
     settings = MonitorSettings(
-        log_bucket=_required(environ, "LOG_BUCKET", "the prediction log bucket"),
-        namespace=_required(environ, "METRICS_NAMESPACE", "the CloudWatch namespace to publish in"),
-        service=_required(environ, "SERVICE_NAME", "the service dimension of the metrics"),
-        window=timedelta(hours=_positive_int(environ, "WINDOW_HOURS", 24)),
+        log_bucket=required(environ, "LOG_BUCKET", "the prediction log bucket"),
+        namespace=required(environ, "METRICS_NAMESPACE", "the CloudWatch namespace to publish in"),
+        service=required(environ, "SERVICE_NAME", "the service dimension of the metrics"),
+        window=timedelta(hours=positive_int(environ, "WINDOW_HOURS", 24)),
         metric_name=environ.get("QUALITY_METRIC", "") or "f1_macro",
-        min_labelled=_positive_int(environ, "MIN_LABELLED", 20),
+        min_labelled=positive_int(environ, "MIN_LABELLED", 20),
     )
-    model_info = S3ModelInfo(s3, _required(environ, "MODEL_BUCKET", "the model store bucket"))
+    model_info = S3ModelInfo(s3, required(environ, "MODEL_BUCKET", "the model store bucket"))
     return Monitor(s3=s3, cloudwatch=boto3.client("cloudwatch"), model_info=model_info, settings=settings)
 
 

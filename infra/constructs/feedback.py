@@ -18,13 +18,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import ServingConfig
-from infra.constructs.inference_service import ARCHITECTURES, RUNTIMES, InferenceService
-from infra.constructs.retention import retention
+from infra.constructs.inference_service import InferenceService
+from infra.constructs.python_function import python_function
 
 HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
@@ -50,40 +49,15 @@ class FeedbackApi(Construct):
         self.config = config
         self.model_bucket = model_bucket
         self.log_bucket_name = log_bucket_name
-        self.function_log_group = logs.LogGroup(
+        made = python_function(
             self,
-            "FunctionLogs",
-            retention=retention(config.log_retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        self.role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Feedback function: write its logs, read model metadata, put feedback/*, X-Ray",
-        )
-        self.function_log_group.grant_write(self.role)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects("models/*")]
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.feedback_objects_arn])
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description="Feedback: stores ground-truth labels of live predictions in the log bucket",
-            runtime=RUNTIMES[config.python_version],
-            architecture=ARCHITECTURES[config.architecture],
-            handler=HANDLER,
+            config=config,
             code=code,
-            memory_size=256,
+            handler=HANDLER,
+            description="Feedback: stores ground-truth labels of live predictions in the log bucket",
+            role_description="Feedback function: write its logs, read model metadata, put feedback/*, X-Ray",
+            memory_mb=256,
             timeout=cdk.Duration.seconds(10),
-            role=self.role,
-            log_group=self.function_log_group,
-            tracing=lambda_.Tracing.ACTIVE,
             environment={
                 "MODEL_URI": model_uri,
                 "LOG_BUCKET": log_bucket_name,
@@ -91,8 +65,16 @@ class FeedbackApi(Construct):
                 "FEEDBACK_MAX_ITEMS": str(config.feedback_max_items),
                 "POWERTOOLS_SERVICE_NAME": "feedback",
                 "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
-                "LOG_LEVEL": config.log_level,
             },
+        )
+        self.function, self.role = made.function, made.role
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects("models/*")]
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.feedback_objects_arn])
         )
         self.method = service.api.root.add_resource(FEEDBACK_PATH).add_method(
             "POST",

@@ -13,13 +13,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import ServingConfig
-from infra.constructs.inference_service import ARCHITECTURES, RUNTIMES
-from infra.constructs.retention import retention
+from infra.constructs.python_function import python_function
 
 HANDLER = "monitor.handler.handler"
 MONITOR_FUNCTION = "monitor"
@@ -42,19 +40,27 @@ class LiveMonitor(Construct):
         self.config = config
         self.log_bucket = log_bucket
         self.model_bucket = model_bucket
-        self.function_log_group = logs.LogGroup(
+        made = python_function(
             self,
-            "FunctionLogs",
-            retention=retention(config.log_retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            config=config,
+            code=code,
+            handler=HANDLER,
+            description="Monitor: live accuracy and feature drift of the last window as CloudWatch metrics",
+            role_description="Monitor function: read the prediction log and models, put metrics, X-Ray",
+            memory_mb=1024,
+            timeout=cdk.Duration.minutes(5),
+            environment={
+                "LOG_BUCKET": log_bucket.bucket_name,
+                "MODEL_BUCKET": model_bucket.bucket_name,
+                "METRICS_NAMESPACE": config.metrics_namespace,
+                "SERVICE_NAME": config.service_name,
+                "WINDOW_HOURS": str(config.monitor_window_hours),
+                "QUALITY_METRIC": config.monitor_metric,
+                "MIN_LABELLED": str(config.monitor_min_labelled),
+                "POWERTOOLS_SERVICE_NAME": "monitor",
+            },
         )
-        self.role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Monitor function: read the prediction log and model metadata, put metrics, X-Ray",
-        )
-        self.function_log_group.grant_write(self.role)
+        self.function, self.role = made.function, made.role
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
@@ -79,31 +85,6 @@ class LiveMonitor(Construct):
                 resources=["*"],  # PutMetricData has no resource-level permissions; scoped by namespace
                 conditions={"StringEquals": {"cloudwatch:namespace": config.metrics_namespace}},
             )
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description="Monitor: live accuracy and feature drift of the last window as CloudWatch metrics",
-            runtime=RUNTIMES[config.python_version],
-            architecture=ARCHITECTURES[config.architecture],
-            handler=HANDLER,
-            code=code,
-            memory_size=1024,
-            timeout=cdk.Duration.minutes(5),
-            role=self.role,
-            log_group=self.function_log_group,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment={
-                "LOG_BUCKET": log_bucket.bucket_name,
-                "MODEL_BUCKET": model_bucket.bucket_name,
-                "METRICS_NAMESPACE": config.metrics_namespace,
-                "SERVICE_NAME": config.service_name,
-                "WINDOW_HOURS": str(config.monitor_window_hours),
-                "QUALITY_METRIC": config.monitor_metric,
-                "MIN_LABELLED": str(config.monitor_min_labelled),
-                "POWERTOOLS_SERVICE_NAME": "monitor",
-                "LOG_LEVEL": config.log_level,
-            },
         )
         self.schedule = events.Rule(
             self,

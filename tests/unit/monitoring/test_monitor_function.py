@@ -124,3 +124,17 @@ def test_an_empty_log_publishes_zero_counts(aws: tuple[Any, Any]) -> None:
     result = monitor(s3, cloudwatch, min_labelled=1).run()
     assert (result.logged, result.labelled, result.drift_version, result.drift) == (0, 0, None, {})
     assert latest(cloudwatch, "LoggedPredictions", [{"Name": "service", "Value": SERVICE}]) == 0
+
+
+def test_the_monitor_function_imports_no_numpy() -> None:
+    """Its bundle carries Powertools only (functions/monitor/requirements.txt)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    probe = "import sys, monitor.monitor, common.label_join; print('numpy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT / "functions", capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
