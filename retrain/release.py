@@ -27,6 +27,7 @@ from modelctl.release.errors import LockHeldError
 from modelctl.release.factory import PUBLISH_SCOPE
 from modelctl.release.gates import GateState
 from modelctl.release.plan import canary_plan
+from modelctl.release.pretraffic import Invoker
 from modelctl.release.publish import ModelStoreUploader, VersionPublisher, check_compatible, validate_artifact
 from modelctl.release.publishing import publish_artifact
 from modelctl.release.runner import ReleaseOptions, Releaser
@@ -81,6 +82,7 @@ class Release:
     clients: AwsClients
     who: str
     fleet_alarms: tuple[str, ...] = ()
+    invoker: Invoker | None = None  # the pre-traffic check's Lambda invoker (tests inject one)
 
     def context(self, scope: str = "alias") -> ReleaseContext:
         settings = self.settings
@@ -102,6 +104,7 @@ class Release:
             prompt=NoPrompt(),
             lock_scope=scope,
             identity=lambda: self.who,
+            invoker_override=self.invoker,
         )
 
     def publish(self, model_uri: str, reason: str) -> str:

@@ -227,3 +227,27 @@ def test_registered_mode_stops_after_the_registry_and_advances_the_watermark(dep
     after = d.world.lambda_.list_versions_by_function(FunctionName=d.world.function)["Versions"]
     assert len(after) == len(versions_before)
     assert store.watermark() is not None
+
+
+def test_canary_mode_publishes_and_sends_the_configured_weight_with_gates(deployment: Deployment) -> None:
+    d = deployment
+    write_feedback(d, factor=1.4, noise=False)
+    settings = replace(d.settings, release_mode="canary", canary_weight=20.0)
+    state = run_until_gate(d, settings)
+    registered = do_register(d, state)
+    releaser = Release(settings, AwsClients(d.world.session), who="retraining:test", invoker=d.world.invoker)
+    result = release(
+        settings=settings,
+        releaser=releaser,
+        registered=registered,
+        store=RunStore(d.s3, d.world.bucket),
+        prepared=state["prepared"],
+        execution=EXECUTION,
+    )
+    new_version = result["function_version"]
+    assert d.world.alias_routing() == (d.live_version, {new_version: 0.2})
+    assert (new_version, "GET /health") in d.world.invoker.calls  # the pre-traffic check ran first
+    assert any(
+        name.startswith(f"modelctl-{d.world.function}-live-v{new_version}") for name in d.world.alarm_names()
+    )
+    assert ("canary", "started") in d.world.actions()
