@@ -85,6 +85,7 @@ def test_synth_with_the_plugins_writes_an_empty_validation_report(synthesized: S
         "ModelServing-ModelStore",
         "ModelServing-Serving",
         "ModelServing-Shadow",
+        "ModelServing-Retraining",
     }
 
 
