@@ -173,7 +173,9 @@ def test_the_schedule_comes_from_the_config_and_is_off_by_default(retraining: Te
         {
             "ScheduleExpression": "rate(7 days)",
             "State": "DISABLED",
-            "Targets": [Match.object_like({"Input": json.dumps({"trigger": "schedule"}, separators=(",", ":"))})],
+            "Targets": [
+                Match.object_like({"Input": json.dumps({"trigger": "schedule"}, separators=(",", ":"))})
+            ],
         },
     )
     assert not retraining.find_resources("AWS::CloudWatch::Alarm")
@@ -235,7 +237,9 @@ def test_an_accuracy_threshold_adds_an_alarm_whose_state_change_starts_the_workf
             "EventPattern": Match.object_like(
                 {"source": ["aws.cloudwatch"], "detail": {"state": {"value": ["ALARM"]}}}
             ),
-            "Targets": [Match.object_like({"Input": json.dumps({"trigger": "accuracy_alarm"}, separators=(",", ":"))})],
+            "Targets": [
+                Match.object_like({"Input": json.dumps({"trigger": "accuracy_alarm"}, separators=(",", ":"))})
+            ],
         },
     )
 
