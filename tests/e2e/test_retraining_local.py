@@ -34,11 +34,21 @@ def modelctl(cloud: LocalCloud, *args: str) -> Result:
     return CliRunner().invoke(app, list(args), obj=ReleaseFactory(env=env))
 
 
+def wrong_label_ids(n: int) -> list[str]:
+    """Request ids whose rows all go to the training set (none to the holdout): the wrong labels then
+    only teach the candidate, and the holdout measures what that does to it."""
+    from retrain.prepare import in_feedback_holdout
+
+    ids = (f"mislabelled-{i:05d}" for i in range(100 * n))
+    return [i for i in ids if not in_feedback_holdout(i, 0, 0.25)][:n]
+
+
 def write_drifted_feedback(
-    cloud: LocalCloud, live_model: str, live_version: str, *, noise: bool = False, at: datetime | None = None
+    cloud: LocalCloud, live_model: str, live_version: str, *, wrong: bool = False, at: datetime | None = None
 ) -> int:
     """Logged predictions and their ground truth, in the formats the prediction log and the feedback
-    function write (tests/monitoring_support.py uses their own writers)."""
+    function write (tests/monitoring_support.py uses their own writers). Drifted rows with their true
+    labels, or (`wrong`) undrifted rows labelled with the other class, as a broken labelling job would."""
     from training.data import load_builtin
 
     assert cloud.clients is not None and cloud.deployment is not None
@@ -47,9 +57,11 @@ def write_drifted_feedback(
     rng = np.random.default_rng(7)
     requested_at = at or datetime.now(UTC) - timedelta(minutes=30)
     records, labels = [], []
-    for index in rng.choice(len(base.y), FEEDBACK_REQUESTS, replace=False):
-        request_id = str(uuid.uuid4())
-        row = [float(v) * DRIFT for v in base.X[index]]
+    ids = (
+        wrong_label_ids(FEEDBACK_REQUESTS) if wrong else [str(uuid.uuid4()) for _ in range(FEEDBACK_REQUESTS)]
+    )
+    for request_id, index in zip(ids, rng.choice(len(base.y), FEEDBACK_REQUESTS, replace=False), strict=True):
+        row = [float(v) * (1.0 if wrong else DRIFT) for v in base.X[index]]
         records.append(
             logged_record(
                 request_id,
@@ -60,7 +72,7 @@ def write_drifted_feedback(
                 function_version=live_version,
             )
         )
-        labels.append(Feedback(request_id, 0, int(rng.integers(0, 2)) if noise else int(base.y[index])))
+        labels.append(Feedback(request_id, 0, 1 - int(base.y[index]) if wrong else int(base.y[index])))
     put_records(cloud.clients.s3, bucket, records)
     put_feedback(cloud.clients.s3, bucket, labels, received_at=requested_at + timedelta(minutes=5))
     return len(labels)
@@ -170,8 +182,8 @@ def test_a_worse_candidate_is_rejected_and_the_rejection_notified(
     versions = len(lam.list_versions_by_function(FunctionName=function)["Versions"])
     received(cloud, notifications)
 
-    # GIVEN labels that are noise, after the last successful run's watermark
-    write_drifted_feedback(cloud, "m-live", live_version, noise=True, at=datetime.now(UTC))
+    # GIVEN wrong labels, after the last successful run's watermark
+    write_drifted_feedback(cloud, "m-live", live_version, wrong=True, at=datetime.now(UTC))
 
     result = modelctl(cloud, "retrain", "--poll", "0.5", "--timeout", "8m")
 

@@ -1,6 +1,6 @@
 """The workflow's steps in order against moto (what each state's task runs): prepare -> train ->
 evaluate -> gate -> register -> release. A candidate trained on drifted feedback is registered with
-its lineage and shadowed; one trained on noise is rejected, never registered, never released."""
+its lineage and shadowed; one trained on wrong labels is rejected, never registered, never released."""
 
 from __future__ import annotations
 
@@ -84,19 +84,28 @@ def deployment(trained_model: tuple[Path, ModelMetadata]) -> Iterator[Deployment
         yield Deployment(world, settings, metadata.version, live_version)
 
 
-def write_feedback(d: Deployment, *, factor: float, noise: bool, n: int = 160) -> None:
+def training_only_ids(n: int) -> list[str]:
+    """Request ids whose rows prepare puts in the training set, none in the holdout."""
+    from retrain.prepare import in_feedback_holdout
+
+    return [i for i in (f"wrong-{k:05d}" for k in range(100 * n)) if not in_feedback_holdout(i, 0, 0.25)][:n]
+
+
+def write_feedback(d: Deployment, *, factor: float, wrong: bool, n: int = 160) -> None:
+    """Drifted rows with their true labels, or (`wrong`) rows labelled with the other class, all of them
+    in the training set: the candidate learns from them and the holdout shows what that did."""
     from training.data import load_builtin
 
     base = load_builtin()
     rng = np.random.default_rng(3)
     at = datetime.now(UTC) - timedelta(minutes=20)
     records, labels = [], []
-    for index in rng.choice(len(base.y), n, replace=False):
-        request_id = str(uuid.uuid4())
+    ids = training_only_ids(n) if wrong else [str(uuid.uuid4()) for _ in range(n)]
+    for request_id, index in zip(ids, rng.choice(len(base.y), n, replace=False), strict=True):
         records.append(
             logged_record(request_id, at, [list(base.X[index] * factor)], [0], model_version=d.live_model)
         )
-        label = int(rng.integers(0, 2)) if noise else int(base.y[index])
+        label = 1 - int(base.y[index]) if wrong else int(base.y[index])
         labels.append(Feedback(request_id, 0, label))
     put_records(d.s3, FEEDBACK_BUCKET, records)
     put_feedback(d.s3, FEEDBACK_BUCKET, labels, received_at=at + timedelta(minutes=1))
@@ -143,7 +152,7 @@ def do_register(d: Deployment, state: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_better_candidate_is_registered_with_lineage_and_shadowed(deployment: Deployment) -> None:
     d = deployment
-    write_feedback(d, factor=1.4, noise=False)
+    write_feedback(d, factor=1.4, wrong=False)
     state = run_until_gate(d, d.settings)
     prepared = state["prepared"]
     assert prepared["feedback_rows"] == 160
@@ -192,7 +201,7 @@ def test_a_better_candidate_is_registered_with_lineage_and_shadowed(deployment: 
 
 def test_a_worse_candidate_is_rejected_never_registered_nor_released(deployment: Deployment) -> None:
     d = deployment
-    write_feedback(d, factor=1.0, noise=True, n=300)
+    write_feedback(d, factor=1.0, wrong=True, n=200)
     models_before = d.keys("models/")
     state = run_until_gate(d, d.settings)
     gate = state["gate"]
@@ -209,7 +218,7 @@ def test_a_worse_candidate_is_rejected_never_registered_nor_released(deployment:
 
 def test_registered_mode_stops_after_the_registry_and_advances_the_watermark(deployment: Deployment) -> None:
     d = deployment
-    write_feedback(d, factor=1.4, noise=False)
+    write_feedback(d, factor=1.4, wrong=False)
     settings = replace(d.settings, release_mode="registered")
     state = run_until_gate(d, settings)
     registered = do_register(d, state)
@@ -231,7 +240,7 @@ def test_registered_mode_stops_after_the_registry_and_advances_the_watermark(dep
 
 def test_canary_mode_publishes_and_sends_the_configured_weight_with_gates(deployment: Deployment) -> None:
     d = deployment
-    write_feedback(d, factor=1.4, noise=False)
+    write_feedback(d, factor=1.4, wrong=False)
     settings = replace(d.settings, release_mode="canary", canary_weight=20.0)
     state = run_until_gate(d, settings)
     registered = do_register(d, state)
