@@ -15,14 +15,10 @@ from cfnlint.api import ManualArgs, lint
 from common.feedback import FEEDBACK_PREFIX
 from infra.config import ConfigError, ServingConfig
 from infra.constructs import feedback as feedback_construct
-from infra.stacks import ShadowStack
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
+from tests.unit.infra.test_infra_shadow import only, shadow_stack, statements
 
 LOG_BUCKET = {"Fn::ImportValue": "ModelServing-Shadow-LogBucketName"}
-
-
-def shadow_stack(app: SynthesizedApp) -> ShadowStack:
-    return next(child for child in app.app.node.children if isinstance(child, ShadowStack))
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +42,7 @@ def tuned_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def logical_id(template: Template, resource_type: str, props: Any) -> str:
-    found = template.find_resources(resource_type, {"Properties": props})
-    assert len(found) == 1, sorted(found)
-    return next(iter(found))
-
-
-def role_statements(template: Template, role_id: str) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return only(template, resource_type, props)[0]
 
 
 def test_post_feedback_is_a_route_of_the_api_with_the_key_and_the_validator(template: Template) -> None:
@@ -106,7 +91,7 @@ def test_the_feedback_function_reads_model_metadata_and_writes_feedback_only(tem
         (s["Action"] if isinstance(s["Action"], str) else ",".join(sorted(s["Action"]))): json.dumps(
             s["Resource"]
         )
-        for s in role_statements(template, role_id)
+        for s in statements(template, role_id)
     }
     assert set(granted) == {
         "logs:CreateLogStream,logs:PutLogEvents",
@@ -161,13 +146,13 @@ def test_the_monitor_runs_on_its_schedule_and_puts_metrics_in_its_namespace_only
     role_id = logical_id(
         shadow, "AWS::IAM::Role", Match.object_like({"Description": Match.string_like_regexp("^Monitor")})
     )
-    statements = role_statements(shadow, role_id)
-    put = next(s for s in statements if s["Action"] == "cloudwatch:PutMetricData")
+    granted = statements(shadow, role_id)
+    put = next(s for s in granted if s["Action"] == "cloudwatch:PutMetricData")
     assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ModelServing"}}
-    listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
+    listing = next(s for s in granted if s["Action"] == "s3:ListBucket")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["records/*", "predictions/*", "feedback/*"]}}
     actions = {
-        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        a for s in granted for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
     assert not {"s3:PutObject", "s3:DeleteObject"} & actions
 
