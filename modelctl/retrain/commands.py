@@ -16,7 +16,7 @@ from modelctl.release.clock import parse_duration
 from modelctl.release.errors import RefusedError
 from modelctl.release.factory import ReleaseFactory
 from modelctl.release.target import TargetFlags, outputs_source
-from modelctl.retrain.execution import Finished, RunView, WorkflowRunner
+from modelctl.retrain.execution import Finished, RunView, WorkflowRunner, describe_error
 from modelctl.retrain.registry import list_registry
 from modelctl.retrain.target import resolve_retrain_target
 
@@ -126,17 +126,10 @@ def _report(console: Console, finished: Finished) -> None:
 
 
 def _failure_detail(finished: Finished) -> str:
-    cause = finished.cause
-    try:
-        parsed = json.loads(cause) if cause else None
-    except json.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, dict) and parsed.get("errorMessage"):
-        return f"{parsed.get('errorType', finished.error)}: {parsed['errorMessage']}"
-    error = finished.output.get("error") if isinstance(finished.output, dict) else None
-    if isinstance(error, dict):
-        return f"{error.get('Error', '')}: {error.get('Cause', '')}"[:500]
-    return f"{finished.error}: {cause}"[:500]
+    failed = finished.failed_state
+    if failed is not None:
+        return f"{failed.name}: {failed.detail}"
+    return describe_error(finished.error, finished.cause)
 
 
 def models(

@@ -14,6 +14,17 @@ from modelctl.release.clock import Clock
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
+def describe_error(error: str, cause: str) -> str:
+    """`StepError: <message>` from a Lambda error's JSON cause (no stack trace), else error and cause."""
+    try:
+        parsed = json.loads(cause) if cause.startswith("{") else None
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("errorMessage"):
+        return f"{parsed.get('errorType') or error}: {parsed['errorMessage']}"[:500]
+    return f"{error}: {cause}".strip(": ")[:500]
+
+
 @dataclass
 class StateProgress:
     name: str
@@ -33,9 +44,13 @@ class RunView:
         if kind.endswith("StateEntered"):
             name = str(event["stateEnteredEventDetails"]["name"])
             self.states[name] = StateProgress(name)
+            if kind == "FailStateEntered":
+                self.states[name].status = "failed"
         elif kind.endswith("StateExited"):
             name = str(event["stateExitedEventDetails"]["name"])
-            self.states.setdefault(name, StateProgress(name)).status = "done"
+            state = self.states.setdefault(name, StateProgress(name))
+            if state.status != "failed":  # a caught failure still exits its state
+                state.status = "done"
         elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut"):
             details: dict[str, Any] = (
                 next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
@@ -43,9 +58,11 @@ class RunView:
             current = self.current()
             if current is not None:
                 current.status = "failed"
-                current.detail = f"{details.get('error', '')}: {str(details.get('cause', ''))[:300]}".strip(
-                    ": "
-                )
+                current.detail = describe_error(str(details.get("error", "")), str(details.get("cause", "")))
+
+    def failed(self) -> StateProgress | None:
+        """The first state whose task failed (the one the run's Catch sent to the failure path)."""
+        return next((s for s in self.states.values() if s.status == "failed" and s.detail), None)
 
     def current(self) -> StateProgress | None:
         return next(reversed(self.states.values()), None)
@@ -57,6 +74,7 @@ class Finished:
     output: dict[str, Any]
     error: str
     cause: str
+    failed_state: StateProgress | None = None
 
     @property
     def outcome(self) -> str:
@@ -124,6 +142,7 @@ class WorkflowRunner:
                     output=output if isinstance(output, dict) else {},
                     error=str(described.get("error") or ""),
                     cause=str(described.get("cause") or ""),
+                    failed_state=view.failed(),
                 )
             if self.clock.monotonic() > deadline:
                 from modelctl.release.errors import RefusedError

@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 from common.feedback import Feedback
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
+from modelctl.errors import ModelctlError
 from modelctl.release.factory import ReleaseFactory
 from modelctl.retrain.commands import RunRejectedError
 from tests.monitoring_support import logged_record, put_feedback, put_records
@@ -195,3 +196,30 @@ def test_a_worse_candidate_is_rejected_and_the_rejection_notified(
     assert len(lam.list_versions_by_function(FunctionName=function)["Versions"]) == versions
     (message,) = received(cloud, notifications)
     assert message["outcome"] == "rejected" and "not better than production" in message["summary"]
+
+
+@pytest.mark.slow
+def test_a_failing_step_is_caught_notified_and_fails_the_run(
+    local_cloud: LocalCloud, notifications: str
+) -> None:
+    cloud = local_cloud
+    assert cloud.clients is not None and cloud.deployment is not None
+    model_bucket = cloud.deployment.output("ModelBucketName")
+    key = "retraining/watermark.json"
+    saved = cloud.clients.s3.get_object(Bucket=model_bucket, Key=key)["Body"].read()
+    received(cloud, notifications)
+    # GIVEN a watermark nobody can read (a hand edit gone wrong)
+    cloud.clients.s3.put_object(Bucket=model_bucket, Key=key, Body=b'{"until": "last tuesday"}')
+    try:
+        result = modelctl(cloud, "retrain", "--poll", "0.5", "--timeout", "5m")
+    finally:
+        cloud.clients.s3.put_object(Bucket=model_bucket, Key=key, Body=saved)
+
+    assert isinstance(result.exception, ModelctlError) and not isinstance(result.exception, RunRejectedError)
+    assert "the retraining run failed: Prepare: " in str(result.exception)
+    assert "last tuesday" in str(result.exception) and "Traceback" not in result.output
+    assert "Prepare: failed" in result.output and "NotifyFailure: done" in result.output
+    assert "Failed: failed" in result.output
+    assert "Train" not in result.output
+    (message,) = received(cloud, notifications)
+    assert message["outcome"] == "failed" and "last tuesday" in message["cause"]

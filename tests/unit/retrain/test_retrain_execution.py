@@ -74,7 +74,17 @@ def test_states_are_followed_in_order_until_the_run_ends() -> None:
         {"Prepare": "done", "Train": "failed"},
     ]
     assert finished.outcome == "failed"
+    assert finished.failed_state is not None and finished.failed_state.name == "Train"
+    assert finished.failed_state.detail == "StepError: bad"
     assert clock.slept == [1.0, 1.0, 1.0]
+
+
+def test_errors_are_one_line_without_the_stack_trace() -> None:
+    from modelctl.retrain.execution import describe_error
+
+    cause = json.dumps({"errorType": "StepError", "errorMessage": "no data", "stackTrace": ["  File x"]})
+    assert describe_error("StepError", cause) == "StepError: no data"
+    assert describe_error("States.Timeout", "") == "States.Timeout"
 
 
 def test_outcomes() -> None:
