@@ -10,7 +10,7 @@ import aws_cdk as cdk
 
 from infra import nag
 from infra.config import CONTEXT_KEY, OVERRIDE_PREFIX, ServingConfig
-from infra.stacks import ModelStoreStack, PrecomputeStack, ServingStack, ShadowStack
+from infra.stacks import ModelStoreStack, PrecomputeStack, RetrainingStack, ServingStack, ShadowStack
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -36,13 +36,22 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         if config.precompute_enabled
         else None
     )
-    ServingStack(
+    serving = ServingStack(
         app,
         f"{config.project}-Serving",
         config=config,
         model_store=store,
         shadow=shadow,
         precompute=precompute,
+        env=env,
+    )
+    RetrainingStack(
+        app,
+        f"{config.project}-Retraining",
+        config=config,
+        model_store=store,
+        shadow=shadow,
+        serving=serving,
         env=env,
     )
     nag.add_checks(app)

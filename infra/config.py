@@ -22,6 +22,12 @@ Architecture = Literal["arm64", "x86_64"]
 PythonVersion = Literal["3.12", "3.13", "3.14"]
 ApiAuth = Literal["api_key", "iam", "none"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+RetrainCompute = Literal["lambda", "sagemaker"]
+RetrainRelease = Literal["shadow", "canary", "registered"]
+RETRAIN_COMPUTES: tuple[str, ...] = get_args(RetrainCompute)
+RETRAIN_RELEASES: tuple[str, ...] = get_args(RetrainRelease)
+RETRAIN_GATE_METRICS = ("accuracy", "f1_macro", "roc_auc", "log_loss")
+_SCHEDULE_RE = re.compile(r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$")
 
 ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
 PYTHON_VERSIONS: tuple[str, ...] = get_args(PythonVersion)
@@ -64,6 +70,8 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9._/#:-]{1,255}$")
 _ORIGIN_RE = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$")
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
+# The metrics functions/common/classification_metrics.py computes (a unit test keeps them equal).
+MONITOR_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro")
 
 
 class ConfigError(ValueError):
@@ -136,6 +144,49 @@ class ServingConfig:
     """Precomputed items expire this many days after they were computed (DynamoDB TTL); 0 = never."""
     precompute_input_uri: str = ""
     """Default input of a run started without one (e.g. by the retraining workflow after a release)."""
+    prediction_log_sample_percent: float = 10.0
+    """Share of live requests (0..100) logged for monitoring even without a shadow (docs/monitoring.md);
+    feedback can only be joined to logged requests."""
+    prediction_log_expiration_days: int = 90
+    """Logged predictions (`predictions/`) and feedback (`feedback/`) expire after this many days."""
+    feedback_max_items: int = 1000
+    """Most labels in one `POST /feedback` body."""
+    monitor_schedule: str = "rate(1 hour)"
+    """How often the monitor function publishes LiveAccuracy and FeatureDrift (EventBridge expression)."""
+    monitor_window_hours: int = 24
+    """The window (ending now) over which the monitor computes accuracy and drift."""
+    monitor_metric: str = "f1_macro"
+    """The quality metric reported beside accuracy (accuracy, balanced_accuracy, f1_macro, ...)."""
+    monitor_min_labelled: int = 20
+    """Labelled predictions a window needs before the monitor publishes LiveAccuracy for it."""
+    retrain_compute: RetrainCompute = "lambda"
+    """Where the retraining workflow trains: a container-image Lambda, or a SageMaker training job
+    (managed scikit-learn image) for data that outgrows one function (docs/retraining.md)."""
+    retrain_schedule: str = "rate(7 days)"
+    retrain_schedule_enabled: bool = False
+    retrain_memory_mb: int = 3008
+    retrain_timeout_seconds: int = 900
+    retrain_workflow_timeout_minutes: int = 120
+    retrain_base_data: str = "sklearn:breast_cancer"
+    """`sklearn:<name>` or `s3://bucket/key.csv` (with `retrain_target_column`)."""
+    retrain_target_column: str = "target"
+    retrain_pipeline: str = "logistic_regression"
+    retrain_feedback_lookback_days: int = 30
+    retrain_min_feedback_rows: int = 0
+    retrain_gate_metric: str = "accuracy"
+    retrain_gate_margin: float = 0.01
+    retrain_max_class_share: float = 0.95
+    retrain_release: RetrainRelease = "shadow"
+    retrain_shadow_sample_percent: float = 100.0
+    retrain_canary_weight: float = 10.0
+    retrain_canary_bake_seconds: int = 0
+    retrain_accuracy_alarm_threshold: float = 0.0
+    """Start the workflow early when LiveAccuracy over a window falls below this (0 = no alarm)."""
+    retrain_accuracy_alarm_period_seconds: int = 3600
+    retrain_sagemaker_instance_type: str = "ml.m5.large"
+    retrain_sagemaker_image_uri: str = (
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    )
     live_version: str = ""
     """The version the `live` alias names in the template. Empty: the version the stack published
     when it was created; the template then never changes the alias, whose routing belongs to
@@ -253,6 +304,7 @@ class ServingConfig:
         _check_int_range("alarm_evaluation_periods", self.alarm_evaluation_periods, 1, 100)
         self._check_shadow()
         self._check_precompute()
+        self._check_retrain()
         _check(
             isinstance(self.live_version, str)
             and (self.live_version == "" or (self.live_version.isdigit() and int(self.live_version) > 0)),
@@ -277,6 +329,84 @@ class ServingConfig:
         _check_int_range("shadow_max_concurrency", self.shadow_max_concurrency, 2, 1000)
         _check_int_range("shadow_record_expiration_days", self.shadow_record_expiration_days, 1, 3650)
         _check_int_range("shadow_config_ttl_seconds", self.shadow_config_ttl_seconds, 1, 300)
+        self._check_monitoring()
+
+    def _check_monitoring(self) -> None:
+        percent = self.prediction_log_sample_percent
+        _check(
+            isinstance(percent, (int, float)) and not isinstance(percent, bool) and 0 <= percent <= 100,
+            "prediction_log_sample_percent",
+            f"must be a percentage from 0 to 100, got {percent!r}",
+        )
+        _check_int_range("prediction_log_expiration_days", self.prediction_log_expiration_days, 1, 3650)
+        _check_int_range("feedback_max_items", self.feedback_max_items, 1, 10_000)
+        _check(
+            isinstance(self.monitor_schedule, str)
+            and _SCHEDULE_RE.fullmatch(self.monitor_schedule) is not None,
+            "monitor_schedule",
+            f"must be an EventBridge rate(...) or cron(...) expression, got {self.monitor_schedule!r}",
+        )
+        _check_int_range("monitor_window_hours", self.monitor_window_hours, 1, 24 * 90)
+        _check_choice("monitor_metric", self.monitor_metric, MONITOR_METRICS)
+        _check_int_range("monitor_min_labelled", self.monitor_min_labelled, 1, 1_000_000)
+
+    def _check_retrain(self) -> None:
+        _check_choice("retrain_compute", self.retrain_compute, RETRAIN_COMPUTES)
+        _check(
+            isinstance(self.retrain_schedule, str)
+            and _SCHEDULE_RE.fullmatch(self.retrain_schedule) is not None,
+            "retrain_schedule",
+            f"must be rate(<n> <unit>) or cron(<6 fields>), got {self.retrain_schedule!r}",
+        )
+        _check_bool("retrain_schedule_enabled", self.retrain_schedule_enabled)
+        _check_int_range("retrain_memory_mb", self.retrain_memory_mb, 512, 10_240)
+        _check_int_range(
+            "retrain_timeout_seconds", self.retrain_timeout_seconds, 60, 900, hint="Lambda's maximum"
+        )
+        _check_int_range("retrain_workflow_timeout_minutes", self.retrain_workflow_timeout_minutes, 5, 1440)
+        _check(
+            isinstance(self.retrain_base_data, str)
+            and (self.retrain_base_data.startswith("sklearn:") or self.retrain_base_data.startswith("s3://")),
+            "retrain_base_data",
+            f"must be sklearn:<name> or s3://bucket/key.csv, got {self.retrain_base_data!r}",
+        )
+        _check_int_range("retrain_feedback_lookback_days", self.retrain_feedback_lookback_days, 1, 3650)
+        _check_int_range("retrain_min_feedback_rows", self.retrain_min_feedback_rows, 0, 10_000_000)
+        _check_choice("retrain_gate_metric", self.retrain_gate_metric, RETRAIN_GATE_METRICS)
+        for key, low, high in (
+            ("retrain_gate_margin", -1.0, 1.0),
+            ("retrain_max_class_share", 0.01, 1.0),
+            ("retrain_shadow_sample_percent", 0.0, 100.0),
+            ("retrain_canary_weight", 0.01, 99.99),
+            ("retrain_accuracy_alarm_threshold", 0.0, 1.0),
+        ):
+            value = getattr(self, key)
+            _check(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high,
+                key,
+                f"must be a number from {low:g} to {high:g}, got {value!r}",
+            )
+        _check_choice("retrain_release", self.retrain_release, RETRAIN_RELEASES)
+        _check_int_range(
+            "retrain_canary_bake_seconds",
+            self.retrain_canary_bake_seconds,
+            0,
+            self.retrain_timeout_seconds - 60,
+            hint="the release step must finish within the function's timeout",
+        )
+        _check(
+            isinstance(self.retrain_accuracy_alarm_period_seconds, int)
+            and self.retrain_accuracy_alarm_period_seconds >= 60
+            and self.retrain_accuracy_alarm_period_seconds % 60 == 0,
+            "retrain_accuracy_alarm_period_seconds",
+            f"must be a multiple of 60, got {self.retrain_accuracy_alarm_period_seconds!r}",
+        )
+        _check(
+            self.retrain_sagemaker_instance_type.startswith("ml."),
+            "retrain_sagemaker_instance_type",
+            "must be a SageMaker instance type such as ml.m5.large, "
+            f"got {self.retrain_sagemaker_instance_type!r}",
+        )
 
     def _check_precompute(self) -> None:
         _check_bool("precompute_enabled", self.precompute_enabled)

@@ -22,7 +22,10 @@ from constructs import IConstruct
 
 from infra.config import PYTHON_VERSIONS
 from infra.constructs import InferenceService, ModelStore
+from infra.constructs.feedback import FeedbackApi
+from infra.constructs.monitor import LiveMonitor
 from infra.constructs.precompute import Precompute
+from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import ShadowLogging
 
 BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
@@ -260,6 +263,9 @@ def suppress_shadow_logging(shadow: ShadowLogging) -> None:
         {
             resource_finding(shadow.role, model_objects): SHADOW_MODEL_READ_REASON,
             resource_finding(shadow.role, record_objects): SHADOW_RECORDS_REASON,
+            resource_finding(shadow.role, shadow.log_bucket.arn_for_objects("predictions/*")): (
+                SHADOW_RECORDS_REASON.replace("records/", "predictions/")
+            ),
             "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
         },
     )
@@ -370,3 +376,142 @@ def suppress_predictions_route(service: InferenceService, method: IConstruct) ->
     if config.api_auth in AUTH_REASONS:
         findings["AwsSolutions-APIG4"] = AUTH_REASONS[config.api_auth]
     acknowledge(method, findings)
+
+
+# -- monitoring (feedback route, monitor function) ---------------------------------------------------
+
+
+MONITOR_READ_REASON = (
+    "s3:GetObject on records/*, predictions/* and feedback/* of the prediction log bucket and models/* of "
+    "the model store, s3:ListBucket limited to those prefixes: object names are content hashes under "
+    "hour partitions (dt=YYYY-MM-DD/hour=HH/), so they cannot be listed in advance."
+)
+MONITOR_METRICS_REASON = (
+    "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "
+    "configured namespace by the cloudwatch:namespace condition."
+)
+FEEDBACK_S3_REASON = (
+    "s3:PutObject on feedback/* of the prediction log bucket (names are content hashes under hour "
+    "partitions) and s3:GetObject on models/* (the class labels of the live model's metadata)."
+)
+SCHEDULED_REASON = (
+    "Invoked by its EventBridge schedule (asynchronously, with the target's retry attempts): a missed run "
+    "is superseded by the next one over the same window, so failed events need no DLQ."
+)
+
+
+def suppress_feedback_api(feedback: FeedbackApi) -> None:
+    config = feedback.config
+    model_objects = feedback.model_bucket.arn_for_objects("models/*")
+    findings = {
+        resource_finding(feedback.role, model_objects): FEEDBACK_S3_REASON,
+        resource_finding(feedback.role, feedback.feedback_objects_arn): FEEDBACK_S3_REASON,
+        "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+    }
+    acknowledge(feedback.role, findings)
+    acknowledge(feedback.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+    method_findings = {
+        "AwsSolutions-COG4": f"Machine-to-machine API without a Cognito user pool: callers use "
+        f"{CALLERS[config.api_auth]}."
+    }
+    if config.api_auth in AUTH_REASONS:
+        method_findings["AwsSolutions-APIG4"] = AUTH_REASONS[config.api_auth]
+    acknowledge(feedback.method, method_findings)
+    _acknowledge_pinned_runtime(feedback.function, config.python_version)
+
+
+def suppress_monitor(monitor: LiveMonitor) -> None:
+    findings = {
+        resource_finding(monitor.role, monitor.log_bucket.arn_for_objects(f"{prefix}*")): MONITOR_READ_REASON
+        for prefix in ("records/", "predictions/", "feedback/")
+    }
+    findings[resource_finding(monitor.role, monitor.model_bucket.arn_for_objects("models/*"))] = (
+        MONITOR_READ_REASON
+    )
+    findings["AwsSolutions-IAM5[Resource::*]"] = f"{MONITOR_METRICS_REASON} {XRAY_REASON}"
+    acknowledge(monitor.role, findings)
+    acknowledge(monitor.function, {"Serverless-LambdaDLQ": SCHEDULED_REASON})
+    acknowledge(monitor.schedule, {"Serverless-EventBusDLQ": SCHEDULED_REASON})
+    _acknowledge_pinned_runtime(monitor.function, monitor.config.python_version)
+
+
+def _acknowledge_pinned_runtime(function: IConstruct, python_version: str) -> None:
+    if python_version != PYTHON_VERSIONS[-1]:
+        pinned = (
+            f"serving.python_version={python_version} was pinned in the config (newest supported: "
+            f"{PYTHON_VERSIONS[-1]}); every function of the app runs the same runtime."
+        )
+        acknowledge(function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
+
+
+# -- retraining -------------------------------------------------------------------------------------
+
+
+RETRAIN_S3_REASON = (
+    "Object-level grants on named prefixes only: retraining/* (the run's staging data and the watermark), "
+    "models/* (read production, register new versions with If-None-Match: never overwritten), feedback/* "
+    "and records/* of the shadow log bucket (labelled feedback and prediction records); CDK's grant_read "
+    "expands to GetObject*/GetBucket*/List*. No delete anywhere."
+)
+RETRAIN_LAMBDA_REASON = (
+    "The serving function's versions (<function>:*): the release step publishes a version pinning the new "
+    "model, reads versions and the alias, and invokes the new version for the pre-traffic check "
+    "(modelctl's release code)."
+)
+RETRAIN_ALARMS_REASON = (
+    "modelctl's canary gates create and read per-version alarms whose names are derived at run time; "
+    "CloudWatch GetMetricData has no resource-level permissions."
+)
+RETRAIN_STATES_REASON = (
+    "Step Functions invokes the workflow's function by qualified ARN (<function arn>:*), as CDK's "
+    "LambdaInvoke grants it; only that one function."
+)
+RETRAIN_TRAINING_REASON = (
+    "The SageMaker training job reads the run's prepared data (retraining/*), writes its output "
+    "(retraining/sagemaker-output/*), reads its source archive from the CDK assets bucket, writes its own "
+    "log group and metrics (PutMetricData has no resource-level permissions)."
+)
+RETRAIN_JOBS_REASON = (
+    "Step Functions' createTrainingJob.sync integration (CDK's grant): the job's name is derived from the "
+    "execution at run time (retrain-<run id>), so the role may create, describe and stop training-job/*."
+)
+_ARN = r"^Resource::arn:(?:<AWS::Partition>|aws[a-z-]*):"
+RETRAIN_S3 = RETRAIN_S3_REASON
+_RETRAIN_WILDCARDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^Action::s3:(GetObject|GetBucket|List|Abort|DeleteObject)\*$"), RETRAIN_S3_REASON),
+    (re.compile(_ARN + r"s3:::[^/]+/(retraining|models|feedback|records|predictions)/\*$"), RETRAIN_S3),
+    (re.compile(_ARN + r"s3:::[^/]+/retraining/sagemaker-output/\*$"), RETRAIN_TRAINING_REASON),
+    (re.compile(_ARN + r"s3:::cdk-[a-z0-9]+-assets-[^/]+/\*$"), RETRAIN_TRAINING_REASON),
+    (re.compile(_ARN + r"logs:.*:log-group:/aws/sagemaker/TrainingJobs:\*$"), RETRAIN_TRAINING_REASON),
+    (re.compile(_ARN + r"lambda:.*:function:.+:\*$"), RETRAIN_LAMBDA_REASON),
+    (re.compile(r"^Resource::<[A-Za-z0-9]+\.Arn>:\*$"), RETRAIN_STATES_REASON),
+    (re.compile(_ARN + r"sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/\*$"), RETRAIN_JOBS_REASON),
+)
+RETRAIN_SYNC_REASON = (
+    "Invoked synchronously by the Step Functions workflow only: every task has a Retry and a Catch that "
+    "sends the failure to the notification topic; asynchronous invocations never happen."
+)
+RETRAIN_RULE_DLQ_REASON = (
+    "The target is the workflow (StartExecution); EventBridge retries a failed start for 24 hours, and the "
+    "next schedule or alarm starts a run anyway. Failed runs themselves notify the SNS topic."
+)
+
+
+def _retrain_reason(finding: str, where: str) -> str:
+    for pattern, reason in _RETRAIN_WILDCARDS:
+        if pattern.match(finding):
+            return reason
+    if finding == "Resource::*":
+        return XRAY_REASON if "StateMachine" in where else f"{XRAY_REASON} {RETRAIN_ALARMS_REASON}"
+    raise ValueError(f"unexpected wildcard in {where}: {finding}; review it first")
+
+
+def suppress_retraining(pipeline: RetrainingPipeline) -> None:
+    for policy in _policies_under(pipeline):
+        for finding in wildcard_findings(policy):
+            reason = _retrain_reason(finding, policy.node.path)
+            acknowledge(policy, {f"AwsSolutions-IAM5[{finding}]": reason})
+    acknowledge(pipeline.function, {"Serverless-LambdaDLQ": RETRAIN_SYNC_REASON})
+    for rule in (pipeline.schedule, pipeline.accuracy_rule):
+        if rule is not None:
+            acknowledge(rule, {"Serverless-EventBusDLQ": RETRAIN_RULE_DLQ_REASON})

@@ -21,6 +21,8 @@ from infra.constructs import (
     bundled_function_code,
     model_key_prefix,
 )
+from infra.constructs.feedback import FEEDBACK_FUNCTION, FeedbackApi
+from infra.constructs.monitor import MONITOR_FUNCTION, LiveMonitor
 from infra.constructs.precompute import (
     CONTROL_FUNCTION,
     LOOKUP_FUNCTION,
@@ -28,9 +30,19 @@ from infra.constructs.precompute import (
     Precompute,
     add_predictions_route,
 )
-from infra.constructs.shadow import SHADOW_FUNCTION, ShadowLogging, connect_inference_function
+from infra.constructs.retraining import RetrainingPipeline
+from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
 
 INFERENCE_FUNCTION = "inference"
+# Serving stack outputs the retraining workflow needs (exported under <stack>-<name>).
+RETRAINING_IMPORTS = (
+    "FunctionName",
+    "AliasName",
+    "ReleaseTableName",
+    "ErrorsAlarmName",
+    "ErrorRateAlarmName",
+    "P99DurationAlarmName",
+)
 
 
 class ModelStoreStack(cdk.Stack):
@@ -90,6 +102,7 @@ class ShadowStack(cdk.Stack):
         config: ServingConfig,
         model_store: ModelStoreStack,
         code: lambda_.Code | None = None,
+        monitor_code: lambda_.Code | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
         super().__init__(
@@ -98,14 +111,23 @@ class ShadowStack(cdk.Stack):
             env=env,
             description="Shadow deployment: mirror queue -> shadow function (candidate model) -> S3 records",
         )
+        target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
         if code is None:
-            target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
             code = bundled_function_code(SHADOW_FUNCTION, target=target)
         self.add_stack_dependency(model_store, "the shadow function reads candidates from the model store")
         model_bucket = s3.Bucket.from_bucket_name(
             self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
         )
         self.shadow = ShadowLogging(self, "Shadow", config=config, code=code, model_bucket=model_bucket)
+        # Live accuracy and drift of the prediction log, on a schedule (docs/monitoring.md).
+        self.monitor = LiveMonitor(
+            self,
+            "Monitor",
+            config=config,
+            code=monitor_code or bundled_function_code(MONITOR_FUNCTION, target=target),
+            log_bucket=self.shadow.log_bucket,
+            model_bucket=model_bucket,
+        )
         # Explicit exports, as for the model bucket: the serving stack imports these stable names.
         self.export_names = {
             name: f"{self.stack_name}-{name}" for name in ("QueueArn", "QueueUrl", "LogBucketName")
@@ -119,12 +141,14 @@ class ShadowStack(cdk.Stack):
             "ConfigUri": (shadow.config_uri, "The active shadow configuration (modelctl shadow start/stop)"),
             "FunctionName": (shadow.function.function_name, "Shadow function (candidate model)"),
             "DeadLetterAlarmName": (shadow.dead_letter_alarm.alarm_name, "Messages in the shadow DLQ"),
+            "MonitorFunctionName": (self.monitor.function.function_name, "Live accuracy and drift metrics"),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(
                 self, name, value=value, description=description, export_name=self.export_names.get(name)
             )
         nag.suppress_shadow_logging(shadow)
+        nag.suppress_monitor(self.monitor)
 
 
 class PrecomputeStack(cdk.Stack):
@@ -194,6 +218,7 @@ class ServingStack(cdk.Stack):
         code: lambda_.Code | None = None,
         shadow: ShadowStack | None = None,
         precompute: PrecomputeStack | None = None,
+        feedback_code: lambda_.Code | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
         super().__init__(
@@ -202,8 +227,8 @@ class ServingStack(cdk.Stack):
             env=env,
             description="Model serving: REST API -> Lambda alias live -> ONNX inference function",
         )
+        target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
         if code is None:
-            target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
             code = bundled_function_code(INFERENCE_FUNCTION, target=target)
         self.add_stack_dependency(model_store, "the model artifact is uploaded before a version can load it")
         model_bucket = s3.Bucket.from_bucket_name(
@@ -217,6 +242,7 @@ class ServingStack(cdk.Stack):
             model_bucket=model_bucket,
             model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
         )
+        self.feedback: FeedbackApi | None = None
         if shadow is not None:  # mirror live requests to the shadow queue (fail-open; docs/shadow.md)
             self.add_stack_dependency(shadow, "the inference function mirrors to the shadow queue")
             connect_inference_function(
@@ -225,6 +251,18 @@ class ServingStack(cdk.Stack):
                 queue_url=cdk.Fn.import_value(shadow.export_names["QueueUrl"]),
                 log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
                 config_ttl_seconds=config.shadow_config_ttl_seconds,
+                prediction_log_sample_percent=config.prediction_log_sample_percent,
+            )
+            # Ground truth for the logged predictions: POST /feedback (docs/monitoring.md).
+            self.feedback = FeedbackApi(
+                self,
+                "Feedback",
+                config=config,
+                code=feedback_code or bundled_function_code(FEEDBACK_FUNCTION, target=target),
+                service=self.service,
+                model_bucket=model_bucket,
+                model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
+                log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
             )
         if precompute is not None:  # GET /predictions/{id} answers from the predictions table
             self.add_stack_dependency(precompute, "GET /predictions/{id} invokes its lookup function")
@@ -252,11 +290,83 @@ class ServingStack(cdk.Stack):
             self.release_state.table.table_name,
             "modelctl's release history, release in progress and lock",
         )
+        if self.feedback is not None:
+            outputs["FeedbackFunctionName"] = (
+                self.feedback.function.function_name,
+                "POST /feedback function",
+            )
         if self.service.api_key is not None:
             outputs["ApiKeyId"] = (
                 self.service.api_key.key_id,
                 "aws apigateway get-api-key --include-value --api-key <id> gives the key",
             )
+        # Explicit exports (as for the model bucket): the retraining stack imports these names.
+        self.export_names = {name: f"{self.stack_name}-{name}" for name in RETRAINING_IMPORTS}
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(
+                self, name, value=value, description=description, export_name=self.export_names.get(name)
+            )
+        nag.suppress_inference_service(self.service)
+        if self.feedback is not None:
+            nag.suppress_feedback_api(self.feedback)
+
+
+class RetrainingStack(cdk.Stack):
+    """Scheduled retraining: the Step Functions workflow over the training image, its schedule,
+    notifications and optional accuracy alarm (docs/retraining.md). Deployed after the other three,
+    whose bucket, table, function and alarms it names."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        model_store: ModelStoreStack,
+        shadow: ShadowStack,
+        serving: ServingStack,
+        code: lambda_.DockerImageCode | None = None,
+        env: cdk.Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=env,
+            description="Retraining workflow: prepare, train, evaluate, gate, register, release, notify",
+        )
+        for stack in (model_store, shadow, serving):
+            self.add_stack_dependency(stack, "the workflow reads and releases into the serving stacks")
+        model_bucket = s3.Bucket.from_bucket_name(
+            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
+        )
+        log_bucket_name = cdk.Fn.import_value(shadow.export_names["LogBucketName"])
+        feedback_bucket = s3.Bucket.from_bucket_name(self, "FeedbackBucket", log_bucket_name)
+        imported = {name: cdk.Fn.import_value(export) for name, export in serving.export_names.items()}
+        self.pipeline = RetrainingPipeline(
+            self,
+            "Retraining",
+            config=config,
+            model_bucket=model_bucket,
+            feedback_bucket=feedback_bucket,
+            shadow_config_uri=f"s3://{log_bucket_name}/{CONFIG_KEY}",
+            function_name=imported["FunctionName"],
+            alias_name=imported["AliasName"],
+            release_table_name=imported["ReleaseTableName"],
+            fleet_alarm_names=[
+                imported[name] for name in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName")
+            ],
+            code=code,
+        )
+        pipeline = self.pipeline
+        outputs = {
+            "StateMachineArn": (pipeline.state_machine.state_machine_arn, "modelctl retrain starts this"),
+            "NotificationTopicArn": (pipeline.topic.topic_arn, "Success, rejection and failure messages"),
+            "FunctionName": (pipeline.function.function_name, "The workflow's steps (container image)"),
+            "ScheduleRuleName": (pipeline.schedule.rule_name, "serving.retrain_schedule"),
+            "ModelBucketName": (model_bucket.bucket_name, "The registry: models/<version>/"),
+        }
+        if pipeline.accuracy_alarm is not None:
+            outputs["AccuracyAlarmName"] = (pipeline.accuracy_alarm.alarm_name, "Starts a run early")
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)
-        nag.suppress_inference_service(self.service)
+        nag.suppress_retraining(pipeline)

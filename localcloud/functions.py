@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from localcloud.image_functions import extra_sys_path
 from localcloud.runtime_api import Invocation, Outcome
 from localcloud.worker import LogSink, Worker, describe_exit, worker_command
 
@@ -313,9 +314,9 @@ class WorkerPool:
                 base_env=self._base_env,
                 python_version=self._python_version(),
             )
-            command = worker_command(
-                self._python, spec.handler, self._task_root, self._runtime_dirs, self._pycache_dir
-            )
+            # An image function's task root names the site-packages its image installs (image_functions).
+            paths = [*self._runtime_dirs, *extra_sys_path(self._task_root)]
+            command = worker_command(self._python, spec.handler, self._task_root, paths, self._pycache_dir)
             worker = Worker(command, env=env, cwd=self._task_root, label=spec.label, log_sink=self._log_sink)
         except BaseException:
             self._free_slot()

@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from localcloud.aws import AwsClients
+from localcloud.image_functions import build_image_code, image_asset
 from localcloud.template import Resolver, StackTemplate, deployment_order, load_assembly
 
 ACCOUNT = "123456789012"
@@ -491,16 +492,27 @@ def _function(
 ) -> ProvisionedResource:
     name = props.get("FunctionName") or physical_name(p.stack_name, logical_id)
     arn = f"arn:aws:lambda:{p.region}:{ACCOUNT}:function:{name}"
-    source = function_source(str(props.get("Handler", "")))
-    if source is None:
-        return ProvisionedResource(
-            logical_id,
-            resource["Type"],
-            name,
-            attributes={"Arn": arn},
-            note="not our code (a CDK helper function): not run locally",
-        )
-    code_dir = p.code_builder(source)
+    handler = str(props.get("Handler", ""))
+    runtime = props.get("Runtime", "python3.13")
+    if props.get("PackageType") == "Image":
+        # A container image: laid out from its staged build context, run as a zip function of that
+        # code on this machine's interpreter (localcloud/image_functions.py; docs/local-cloud.md).
+        image = image_asset(p.cdk_out, p.stack_name, str(props.get("Code", {}).get("ImageUri", "")))
+        handler = str((props.get("ImageConfig") or {}).get("Command", [""])[0])
+        runtime = f"python{image.build_args.get('PYTHON_VERSION', '3.13')}"
+        source = f"image:{image.directory.name}"
+        code_dir = build_image_code(image.directory, image.dockerfile, p.state_dir / "images")
+    else:
+        source = function_source(handler)  # type: ignore[assignment]
+        if source is None:
+            return ProvisionedResource(
+                logical_id,
+                resource["Type"],
+                name,
+                attributes={"Arn": arn},
+                note="not our code (a CDK helper function): not run locally",
+            )
+        code_dir = p.code_builder(source)
     zipped = _zip_dir(code_dir, p.state_dir / "zips")
     code_sha = _sha256_b64(zipped)
     lam = p.clients.lambda_
@@ -509,8 +521,8 @@ def _function(
     }
     configuration: dict[str, Any] = {
         "Role": props["Role"],
-        "Handler": props["Handler"],
-        "Runtime": props.get("Runtime", "python3.13"),
+        "Handler": handler,
+        "Runtime": runtime,
         "Timeout": int(props.get("Timeout", 3)),
         "MemorySize": int(props.get("MemorySize", 128)),
         "Environment": environment,

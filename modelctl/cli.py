@@ -10,6 +10,8 @@ from rich.console import Console
 from modelctl import release_cmds
 from modelctl.errors import ModelctlError
 from modelctl.precompute import precompute
+from modelctl.report import report_app
+from modelctl.retrain import commands as retrain_commands
 from modelctl.shadow import shadow_app
 from modelctl.train_cmd import train
 
@@ -31,6 +33,8 @@ app.command()(train)
 app.command()(precompute)
 release_cmds.register(app)
 app.add_typer(shadow_app, name="shadow")
+app.add_typer(report_app, name="report")  # modelctl report accuracy (docs/monitoring.md)
+retrain_commands.register(app)  # modelctl retrain | models (modelctl/retrain/)
 
 
 def main() -> None:

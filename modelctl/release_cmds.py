@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelctl.release.aws import aws_errors, error_code, error_message
-from modelctl.release.clock import iso, parse_duration
+from modelctl.release.clock import parse_duration
 from modelctl.release.compare import CompareSettings
 from modelctl.release.console import ConsoleReporter, TyperPrompt
 from modelctl.release.context import ReleaseContext
@@ -29,6 +29,7 @@ from modelctl.release.factory import PUBLISH_SCOPE, ReleaseFactory
 from modelctl.release.models import read_published_metadata
 from modelctl.release.plan import Plan, bluegreen_plan, canary_plan, linear_plan, parse_percents, shift_plan
 from modelctl.release.publish import check_compatible, validate_artifact
+from modelctl.release.publishing import publish_artifact
 from modelctl.release.runner import Outcome, ReleaseOptions, Releaser
 from modelctl.release.status import collect_status
 from modelctl.release.store import HistoryEntry, ReleaseStore
@@ -321,21 +322,8 @@ def publish(
                 )
             console.print("[cyan]dry run: nothing changed[/cyan]")
             return
-        with release_ctx.lock.held(release_ctx.who, f"publish {artifact.version}"):
-            uploaded = uploader.upload(artifact)
-            published = publisher.publish(model_uri, f"model {artifact.version}")
-        release_ctx.store.append(
-            HistoryEntry(
-                at=iso(release_ctx.clock.now()),
-                who=release_ctx.who,
-                action="publish",
-                outcome="published" if published.created else "already published",
-                reason=reason,
-                version=published.version,
-                model_version=artifact.version,
-                detail=", ".join(f"{u.key}: {u.action}" for u in uploaded),
-            )
-        )
+        outcome = publish_artifact(release_ctx, uploader, publisher, artifact, reason=reason)
+        uploaded, published = outcome.uploaded, outcome.published
     for item in uploaded:
         console.print(
             f"{'uploaded' if item.action == 'upload' else 'unchanged'} s3://{target.model_bucket}/{item.key}"

@@ -59,6 +59,9 @@ class ModelMetadata:
     parent_version: str | None = None
     sample_rows: list[list[float]] = field(default_factory=list)
     feature_baseline: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    """Set when the retraining workflow registers a model: data fingerprint, parent model, metrics of
+    candidate and production, gate decision, workflow execution (docs/retraining.md)."""
 
     @property
     def n_features(self) -> int:

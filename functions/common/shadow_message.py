@@ -12,6 +12,10 @@ The inputs are the exact float32 matrix the live model saw, as raw bytes: encodi
 live function ~0.07 ms for 100 x 30 values, where rendering them as text costs ~5 ms of its CPU (the
 shadow function renders them as text when it writes the record). A request too large for one SQS
 message is split by rows into `parts` messages (`row_offset` says where each part starts).
+
+`candidate_model_version` is null in a *live-only* message: a request sampled for the prediction log
+(docs/monitoring.md) while no shadow was drawn for it. The shadow function writes it as a record
+without a shadow result, under `predictions/` instead of `records/`.
 `parse_message` checks everything and raises `MalformedMessageError` with the reason; it never
 raises anything else.
 """
@@ -71,7 +75,8 @@ class MirrorMessage:
     parts: int
     row_offset: int
     timestamp: str
-    candidate_model_version: str
+    candidate_model_version: str | None
+    """None: a live-only message (the prediction log), nothing to score."""
     inputs: np.ndarray
     """float32, shape (rows, features)."""
     live: LiveResult
@@ -128,7 +133,7 @@ def _message_text(
     parts: int,
     row_offset: int,
     timestamp: str,
-    candidate_model_version: str,
+    candidate_model_version: str | None,
     inputs: np.ndarray,
     live: dict[str, Any],
 ) -> str:
@@ -150,7 +155,7 @@ def encode_messages(
     *,
     request_id: str,
     timestamp: str,
-    candidate_model_version: str,
+    candidate_model_version: str | None,
     inputs: np.ndarray,
     live: LiveResult,
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -165,7 +170,7 @@ def encode_messages(
             f"{rows} input rows but {len(live.predictions)} predictions and "
             f"{len(live.probabilities)} probability rows"
         )
-    common = {
+    common: dict[str, Any] = {
         "request_id": request_id,
         "timestamp": timestamp,
         "candidate_model_version": candidate_model_version,
@@ -341,7 +346,11 @@ def parse_message(body: Any) -> MirrorMessage:
         parts=parts,
         row_offset=_int_field(document, "row_offset", 0),
         timestamp=timestamp,
-        candidate_model_version=_str_field(document, "candidate_model_version", _VERSION_RE),
+        candidate_model_version=(
+            None
+            if document.get("candidate_model_version", "") is None
+            else _str_field(document, "candidate_model_version", _VERSION_RE)
+        ),
         inputs=inputs,
         live=_live(document.get("live"), int(inputs.shape[0])),
     )

@@ -15,6 +15,12 @@ throttling, timeout, no queue) its messages are counted as failed, sending pause
 backoff (1 s .. 30 s) during which new requests are dropped at once, and one warning is logged per
 interval with the counts since the last one. Counters are drained by the request thread into the
 function's metrics (`take_counters`), so they go out with the invocation's EMF line.
+
+The same path logs live predictions for monitoring (docs/monitoring.md): with
+`PREDICTION_LOG_SAMPLE_PERCENT` > 0, a request is mirrored when one uniform draw falls below the larger
+of the shadow's rate and the log's rate; it names the candidate when the draw is also below the
+shadow's rate (so a running shadow sees exactly the requests it saw before), and is live-only (no
+candidate, nothing to score) otherwise.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ class MirrorSettings:
     config_ttl_s: float = 5.0
     linger_s: float = 1.0
     """How long the sender waits for a batch of 10 after the first request before sending fewer."""
+    log_sample_rate: float = 0.0
+    """The share of live requests (0..1) mirrored for the prediction log even when no shadow runs."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> MirrorSettings:
@@ -79,6 +87,7 @@ class MirrorSettings:
             connect_timeout_s=number("SHADOW_CONNECT_TIMEOUT_SECONDS", cls.connect_timeout_s),
             read_timeout_s=number("SHADOW_READ_TIMEOUT_SECONDS", cls.read_timeout_s),
             linger_s=number("SHADOW_MIRROR_LINGER_SECONDS", cls.linger_s),
+            log_sample_rate=min(number("PREDICTION_LOG_SAMPLE_PERCENT", 0.0), 100.0) / 100.0,
         )
 
 
@@ -111,7 +120,8 @@ class MirrorItem:
     model_version: str
     function_version: str
     inference_ms: float
-    candidate_model_version: str
+    candidate_model_version: str | None
+    """None: live-only (sampled for the prediction log, no shadow drawn)."""
 
 
 @dataclass
@@ -211,13 +221,17 @@ class ShadowMirror:
         """Maybe mirror one served request. Never raises, never blocks, never does I/O."""
         try:
             config = self.config.current
-            rate = config.sample_rate
-            if rate <= 0.0 or (rate < 1.0 and self._rng.random() >= rate):
+            shadow_rate = config.sample_rate
+            rate = max(shadow_rate, self.settings.log_sample_rate)
+            if rate <= 0.0:
+                return
+            draw = self._rng.random()
+            if draw >= rate:
                 return
             if self._clock() < self._suspended_until:
                 self._drop()
                 return
-            assert config.candidate_model_version is not None
+            candidate = config.candidate_model_version if draw < shadow_rate else None
             self._queue.put_nowait(
                 MirrorItem(
                     request_id=request_id,
@@ -228,7 +242,7 @@ class ShadowMirror:
                     model_version=model_version,
                     function_version=function_version,
                     inference_ms=inference_ms,
-                    candidate_model_version=config.candidate_model_version,
+                    candidate_model_version=candidate,
                 )
             )
         except queue.Full:

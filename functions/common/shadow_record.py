@@ -9,6 +9,11 @@ The partition is the *request's* hour, not the processing time, and the name is 
 messages only: a batch delivered again (SQS is at-least-once) writes the same key with the same
 rows and overwrites itself. SQS may regroup redelivered messages into different batches, so readers
 (`modelctl shadow report`) also drop repeated record ids.
+
+A *live-only* record (a request sampled for the prediction log with no shadow drawn for it; its
+message names no candidate) has `"shadow": null` and lives under `predictions/` instead of
+`records/`, so the shadow report reads shadow records only while the prediction log
+(`common.prediction_log`) reads both prefixes (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -19,14 +24,18 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+# Re-exported: readers of shadow records (modelctl shadow) import the keys from here.
+from common.log_keys import OBJECT_SUFFIX as OBJECT_SUFFIX
+from common.log_keys import PREDICTIONS_PREFIX as PREDICTIONS_PREFIX
+from common.log_keys import RECORDS_PREFIX as RECORDS_PREFIX
+from common.log_keys import hour_prefix as hour_prefix
+from common.log_keys import hour_prefixes as hour_prefixes
 from common.shadow_message import MirrorMessage, float32_rows_text, parse_timestamp
 
 RECORD_SCHEMA_VERSION = 1
-RECORDS_PREFIX = "records/"
-OBJECT_SUFFIX = ".jsonl.gz"
 
 
 @dataclass(frozen=True)
@@ -50,13 +59,18 @@ class ShadowResult:
 @dataclass(frozen=True)
 class ShadowRecord:
     message: MirrorMessage
-    shadow: ShadowResult
+    shadow: ShadowResult | None
+    """None for a live-only record (the prediction log)."""
     message_id: str
     processed_at: str
 
     @property
     def record_id(self) -> str:
         return self.message.record_id
+
+    @property
+    def prefix(self) -> str:
+        return RECORDS_PREFIX if self.shadow is not None else PREDICTIONS_PREFIX
 
     @property
     def hour(self) -> datetime:
@@ -78,7 +92,7 @@ class ShadowRecord:
     def _tail(self) -> dict[str, Any]:
         return {
             "live": self.message.live.to_dict(),
-            "shadow": self.shadow.to_dict(),
+            "shadow": self.shadow.to_dict() if self.shadow is not None else None,
             "message_id": self.message_id,
             "processed_at": self.processed_at,
         }
@@ -97,27 +111,11 @@ class ShadowRecord:
 # -- keys ------------------------------------------------------------------------------------------
 
 
-def hour_prefix(hour: datetime) -> str:
-    """`records/dt=YYYY-MM-DD/hour=HH/` of the hour holding `hour` (UTC)."""
-    moment = hour.astimezone(UTC)
-    return f"{RECORDS_PREFIX}dt={moment:%Y-%m-%d}/hour={moment:%H}/"
-
-
-def hour_prefixes(start: datetime, end: datetime) -> list[str]:
-    """Every hour partition that can hold a record with start <= timestamp < end."""
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour < end:
-        prefixes.append(hour_prefix(hour))
-        hour += timedelta(hours=1)
-    return prefixes
-
-
-def object_key(hour: datetime, record_ids: Iterable[str]) -> str:
+def object_key(hour: datetime, record_ids: Iterable[str], prefix: str = RECORDS_PREFIX) -> str:
     """The object of a batch's records of one hour: named by its record ids, so a redelivered batch
     overwrites the same object instead of adding a copy."""
     digest = hashlib.sha256("\n".join(sorted(set(record_ids))).encode()).hexdigest()[:32]
-    return f"{hour_prefix(hour)}{digest}{OBJECT_SUFFIX}"
+    return f"{hour_prefix(hour, prefix)}{digest}{OBJECT_SUFFIX}"
 
 
 def group_by_hour(records: Iterable[ShadowRecord]) -> dict[datetime, list[ShadowRecord]]:
@@ -126,6 +124,19 @@ def group_by_hour(records: Iterable[ShadowRecord]) -> dict[datetime, list[Shadow
     for record in records:
         groups.setdefault(record.hour, {}).setdefault(record.record_id, record)
     return {hour: [group[i] for i in sorted(group)] for hour, group in sorted(groups.items())}
+
+
+def group_by_object(records: Iterable[ShadowRecord]) -> dict[str, list[ShadowRecord]]:
+    """Records per object key (prefix and request hour), each group sorted by record id, repeated ids
+    dropped: shadow records go under `records/`, live-only ones under `predictions/`."""
+    places: dict[str, list[ShadowRecord]] = {}
+    for record in records:
+        places.setdefault(record.prefix, []).append(record)
+    return {
+        object_key(hour, (record.record_id for record in group), prefix): group
+        for prefix, same_prefix in sorted(places.items())
+        for hour, group in group_by_hour(same_prefix).items()
+    }
 
 
 # -- bodies ----------------------------------------------------------------------------------------

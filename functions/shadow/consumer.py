@@ -6,6 +6,9 @@ names a model that cannot be loaded, or does not fit the model fails on its own 
 `batchItemFailures`; SQS makes it visible again and, after `maxReceiveCount` receives, moves it to the
 dead-letter queue. If writing the records fails, the invocation fails and the whole batch is retried
 (its object key does not change, so the retry overwrites whatever was written).
+
+A live-only message (no candidate: a request sampled for the prediction log only) is not scored: it
+becomes a record without a shadow result, written under `predictions/` (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -87,6 +90,13 @@ class ShadowConsumer:
         """One message -> one record (raises for a message that cannot be scored)."""
         try:
             message = parse_message(record.body)
+            if message.candidate_model_version is None:  # live-only: logged, nothing to score
+                return ShadowRecord(
+                    message=message,
+                    shadow=None,
+                    message_id=record.message_id,
+                    processed_at=format_timestamp(self._clock()),
+                )
             model = self.models.get(message.candidate_model_version)
             rows = message.inputs
             if rows.shape[1] != model.metadata.n_features:
@@ -130,12 +140,18 @@ class ShadowConsumer:
         else:
             self.logger.exception("shadow message failed; it will be retried", extra=extra)
 
-    def _count_written(self, records: list[ShadowRecord]) -> None:
-        rows = sum(record.message.rows for record in records)
+    def _count_written(self, all_records: list[ShadowRecord]) -> None:
+        live_only = sum(record.shadow is None for record in all_records)
+        if live_only:
+            self.metrics.add_metric(name="PredictionRecordsWritten", unit=MetricUnit.Count, value=live_only)
+        records = [(record, record.shadow) for record in all_records if record.shadow is not None]
+        if not records:
+            return
+        rows = sum(record.message.rows for record, _ in records)
         disagreements = sum(
             live != shadow
-            for record in records
-            for live, shadow in zip(record.message.live.predictions, record.shadow.predictions, strict=True)
+            for record, result in records
+            for live, shadow in zip(record.message.live.predictions, result.predictions, strict=True)
         )
         self.metrics.add_metric(name="ShadowRecordsWritten", unit=MetricUnit.Count, value=len(records))
         self.metrics.add_metric(name="ShadowRowsScored", unit=MetricUnit.Count, value=rows)

@@ -9,24 +9,18 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from common.environment import required
 from shadow.consumer import ShadowConsumer
 from shadow.models import ModelCache
 from shadow.writer import RecordWriter
-
-
-def _required(environ: Mapping[str, str], name: str, meaning: str) -> str:
-    value = environ.get(name, "")
-    if not value:
-        raise RuntimeError(f"environment variable {name} is not set: it names {meaning}")
-    return value
 
 
 def build_consumer(environ: Mapping[str, str], *, logger: Logger, metrics: Metrics) -> ShadowConsumer:
     import boto3  # provided by the Lambda runtime
 
     s3 = boto3.client("s3")
-    models = ModelCache(model_bucket=_required(environ, "MODEL_BUCKET", "the model store bucket"), s3=s3)
-    writer = RecordWriter(s3, _required(environ, "LOG_BUCKET", "the shadow log bucket"))
+    models = ModelCache(model_bucket=required(environ, "MODEL_BUCKET", "the model store bucket"), s3=s3)
+    writer = RecordWriter(s3, required(environ, "LOG_BUCKET", "the shadow log bucket"))
     return ShadowConsumer(models=models, writer=writer, logger=logger, metrics=metrics)
 
 

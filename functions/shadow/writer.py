@@ -1,11 +1,12 @@
-"""Writing a batch's records to the log bucket: gzip JSON Lines, one object per batch and hour."""
+"""Writing a batch's records to the log bucket: gzip JSON Lines, one object per batch, hour and prefix
+(`records/` for shadow records, `predictions/` for live-only ones)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from common.shadow_record import ShadowRecord, encode_jsonl_gz, group_by_hour, object_key
+from common.shadow_record import ShadowRecord, encode_jsonl_gz, group_by_object
 
 
 class S3Writer(Protocol):
@@ -21,8 +22,7 @@ class RecordWriter:
         """Put the records; return the keys written. The keys depend on the records only, so writing
         the same batch again overwrites the same objects."""
         keys = []
-        for hour, group in group_by_hour(records).items():
-            key = object_key(hour, (record.record_id for record in group))
+        for key, group in group_by_object(records).items():
             self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,

@@ -36,6 +36,10 @@ SHADOW_FUNCTION = "shadow"
 # (a unit test keeps them equal; the CDK app does not import the functions' code).
 CONFIG_KEY = "control/shadow.json"
 RECORDS_PREFIX = "records/"
+# shadow_record.PREDICTIONS_PREFIX: live-only records of the prediction log (docs/monitoring.md), and
+# feedback.FEEDBACK_PREFIX: ground-truth labels from POST /feedback.
+PREDICTIONS_PREFIX = "predictions/"
+FEEDBACK_PREFIX = "feedback/"
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)
@@ -127,7 +131,19 @@ class ShadowLogging(Construct):
                     prefix=RECORDS_PREFIX,
                     expiration=cdk.Duration.days(days),
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                )
+                ),
+                *(
+                    s3.LifecycleRule(
+                        id=rule_id,
+                        prefix=prefix,
+                        expiration=cdk.Duration.days(self.config.prediction_log_expiration_days),
+                        abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                    )
+                    for rule_id, prefix in (
+                        ("ExpirePredictionLog", PREDICTIONS_PREFIX),
+                        ("ExpireFeedback", FEEDBACK_PREFIX),
+                    )
+                ),
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
@@ -154,7 +170,11 @@ class ShadowLogging(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*")]
+                actions=["s3:PutObject"],
+                resources=[
+                    self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*"),
+                    self.log_bucket.arn_for_objects(f"{PREDICTIONS_PREFIX}*"),
+                ],
             )
         )
         return lambda_.Function(
@@ -204,6 +224,7 @@ def connect_inference_function(
     queue_url: str,
     log_bucket_name: str,
     config_ttl_seconds: int,
+    prediction_log_sample_percent: float = 0.0,
 ) -> None:
     """Let the inference function mirror: send to the queue, read the one configuration object.
 
@@ -220,3 +241,5 @@ def connect_inference_function(
     function.add_environment("SHADOW_QUEUE_URL", queue_url)
     function.add_environment("SHADOW_CONFIG_URI", f"s3://{log_bucket_name}/{CONFIG_KEY}")
     function.add_environment("SHADOW_CONFIG_TTL_SECONDS", str(config_ttl_seconds))
+    # Live requests logged for monitoring even without a shadow (docs/monitoring.md).
+    function.add_environment("PREDICTION_LOG_SAMPLE_PERCENT", f"{prediction_log_sample_percent:g}")

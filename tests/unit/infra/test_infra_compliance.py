@@ -86,6 +86,7 @@ def test_synth_with_the_plugins_writes_an_empty_validation_report(synthesized: S
         "ModelServing-Precompute",
         "ModelServing-Serving",
         "ModelServing-Shadow",
+        "ModelServing-Retraining",
     }
 
 

@@ -153,7 +153,9 @@ def test_missing_function_folder_is_a_clear_error(functions_tree: Path) -> None:
 
 def test_each_target_gets_its_own_asset(synthesized: SynthesizedApp, iam_cors_app: SynthesizedApp) -> None:
     def asset_key(app: SynthesizedApp) -> str:
-        (function,) = app.serving_template.find_resources("AWS::Lambda::Function").values()
+        (function,) = app.serving_template.find_resources(
+            "AWS::Lambda::Function", {"Properties": {"Handler": "inference.handler.handler"}}
+        ).values()
         key: str = function["Properties"]["Code"]["S3Key"]
         return key
 

@@ -34,7 +34,8 @@ def alias_id(template: Template) -> str:
 
 @pytest.fixture(scope="module")
 def function_id(template: Template) -> str:
-    return only_logical_id(template, "AWS::Lambda::Function")
+    # The inference function (the stack also holds the feedback function: test_infra_monitoring.py).
+    return only_logical_id(template, "AWS::Lambda::Function", {"Handler": "inference.handler.handler"})
 
 
 # -- function -------------------------------------------------------------------------------------
@@ -82,7 +83,9 @@ def test_function_environment_pins_the_model_and_limits(template: Template, mode
 
 
 def test_function_logs_to_its_own_log_group_with_retention(template: Template) -> None:
-    functions = template.find_resources("AWS::Lambda::Function")
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "inference.handler.handler"}}
+    )
     (function,) = functions.values()
     group_ref = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     group = template.to_json()["Resources"][group_ref]
@@ -94,7 +97,13 @@ def test_function_logs_to_its_own_log_group_with_retention(template: Template) -
 def test_function_role_has_no_managed_policies_and_reads_only_models(template: Template) -> None:
     lambda_principal = Match.object_like({"Principal": {"Service": "lambda.amazonaws.com"}})
     roles = template.find_resources(
-        "AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {"Statement": [lambda_principal]}}}
+        "AWS::IAM::Role",
+        {
+            "Properties": {
+                "AssumeRolePolicyDocument": {"Statement": [lambda_principal]},
+                "Description": Match.string_like_regexp("^Inference function"),
+            }
+        },
     )
     (role,) = roles.values()
     assert "ManagedPolicyArns" not in role["Properties"]
@@ -110,7 +119,14 @@ def test_function_role_has_no_managed_policies_and_reads_only_models(template: T
     template.has_resource_properties(
         "AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([read_models])}}
     )
-    policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    (role_id,) = roles
+    policies = json.dumps(
+        [
+            policy
+            for policy in template.find_resources("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in policy["Properties"]["Roles"]
+        ]
+    )
     assert "s3:PutObject" not in policies and "s3:DeleteObject" not in policies
 
 
@@ -169,7 +185,11 @@ def test_no_integration_or_permission_targets_the_unqualified_function(
 ) -> None:
     for method in template.find_resources("AWS::ApiGateway::Method").values():
         assert function_id not in json.dumps(method["Properties"].get("Integration", {}))
-    permissions = template.find_resources("AWS::Lambda::Permission")
+    permissions = {  # the feedback function's own permission is tested in test_infra_monitoring.py
+        k: v
+        for k, v in template.find_resources("AWS::Lambda::Permission").items()
+        if "FeedbackFunction" not in json.dumps(v)
+    }
     assert len(permissions) == 2
     for permission in permissions.values():
         assert permission["Properties"]["FunctionName"] == {"Ref": alias_id}
@@ -388,6 +408,7 @@ def test_outputs_name_what_operators_and_modelctl_need(template: Template, model
         "P99DurationAlarmName",
         "ReleaseTableName",
         "ApiKeyId",
+        "FeedbackFunctionName",
     }
     assert outputs["ModelVersion"]["Value"] == model_version
     assert outputs["AliasName"]["Value"] == ALIAS_NAME

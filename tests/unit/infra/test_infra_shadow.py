@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
 from common.shadow_config import CONFIG_KEY
-from common.shadow_record import RECORDS_PREFIX
+from common.shadow_record import PREDICTIONS_PREFIX, RECORDS_PREFIX
 from infra.config import ConfigError, ServingConfig
 from infra.constructs import shadow as shadow_construct
 from infra.stacks import ShadowStack
@@ -135,7 +135,8 @@ def test_shadow_function_handler_runtime_and_environment(shadow: Template) -> No
 
 def test_event_source_mapping_takes_batches_from_config_with_partial_failures(shadow: Template) -> None:
     queue_id, _ = only(shadow, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})
-    function_id, _ = only(shadow, "AWS::Lambda::Function")
+    shadow_function = Match.object_like({"Handler": "shadow.handler.handler"})
+    function_id, _ = only(shadow, "AWS::Lambda::Function", shadow_function)
     shadow.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
@@ -150,7 +151,8 @@ def test_event_source_mapping_takes_batches_from_config_with_partial_failures(sh
 
 
 def test_shadow_role_reads_models_writes_records_consumes_its_queue_only(shadow: Template) -> None:
-    role_id, role = only(shadow, "AWS::IAM::Role")
+    shadow_role = Match.object_like({"Description": Match.string_like_regexp("^Shadow")})
+    role_id, role = only(shadow, "AWS::IAM::Role", shadow_role)
     assert "ManagedPolicyArns" not in role["Properties"]
     granted = statements(shadow, role_id)
     actions = sorted(
@@ -174,7 +176,8 @@ def test_shadow_role_reads_models_writes_records_consumes_its_queue_only(shadow:
     by_action = {s["Action"]: s["Resource"] for s in granted if isinstance(s["Action"], str)}
     assert json.dumps(by_action["s3:GetObject"]).endswith('"/models/*"]]}')
     assert MODEL_BUCKET in by_action["s3:GetObject"]["Fn::Join"][1]
-    assert json.dumps(by_action["s3:PutObject"]).endswith(f'"/{RECORDS_PREFIX}*"]]}}')
+    put_prefixes = {json.dumps(resource).rsplit('"/', 1)[1] for resource in by_action["s3:PutObject"]}
+    assert put_prefixes == {f'{RECORDS_PREFIX}*"]]}}', f'{PREDICTIONS_PREFIX}*"]]}}'}
 
 
 # -- the log bucket -----------------------------------------------------------------------------------
@@ -212,7 +215,21 @@ def test_log_bucket_is_private_encrypted_retained_and_expires_records(shadow: Te
                                 "ExpirationInDays": 30,
                                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
                                 "Status": "Enabled",
-                            }
+                            },
+                            {
+                                "Id": "ExpirePredictionLog",
+                                "Prefix": PREDICTIONS_PREFIX,
+                                "ExpirationInDays": 90,
+                                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                                "Status": "Enabled",
+                            },
+                            {
+                                "Id": "ExpireFeedback",
+                                "Prefix": "feedback/",
+                                "ExpirationInDays": 90,
+                                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                                "Status": "Enabled",
+                            },
                         ]
                     },
                 }
@@ -265,12 +282,15 @@ def test_inference_function_may_send_to_the_queue_and_read_the_one_configuration
                             ]
                         },
                         "SHADOW_CONFIG_TTL_SECONDS": "5",
+                        "PREDICTION_LOG_SAMPLE_PERCENT": "10",
                     }
                 )
             },
         },
     )
-    policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    policies = json.dumps(  # the inference function's (the feedback function's: test_infra_monitoring.py)
+        {k: v for k, v in template.find_resources("AWS::IAM::Policy").items() if "Feedback" not in k}
+    )
     send = {
         "Action": "sqs:SendMessage",
         "Effect": "Allow",
@@ -295,6 +315,7 @@ def test_outputs_and_exports(synthesized: SynthesizedApp, shadow: Template) -> N
         "ConfigUri",
         "FunctionName",
         "DeadLetterAlarmName",
+        "MonitorFunctionName",
     }
     exported = {name: o["Export"]["Name"] for name, o in outputs.items() if "Export" in o}
     assert exported == {
@@ -325,7 +346,9 @@ def test_config_options_reach_the_stack(tuned_app: SynthesizedApp) -> None:
         "AWS::S3::Bucket",
         {
             "LifecycleConfiguration": {
-                "Rules": [Match.object_like({"Id": "ExpireShadowRecords", "ExpirationInDays": 7})]
+                "Rules": Match.array_with(
+                    [Match.object_like({"Id": "ExpireShadowRecords", "ExpirationInDays": 7})]
+                )
             }
         },
     )

@@ -114,6 +114,7 @@ def test_every_good_message_becomes_one_record_in_one_write(model: OnnxClassifie
     (batch,) = writer.batches
     assert [r.record_id for r in batch] == ["r1#0", "r2#0"]
     expected = model.predict(rows)
+    assert batch[1].shadow is not None
     assert batch[1].shadow.predictions == expected.labels
     np.testing.assert_allclose(batch[1].shadow.probabilities, expected.probabilities, rtol=0, atol=0)
     assert batch[1].shadow.model_version == model.version and batch[1].shadow.function_version == "$LATEST"

@@ -1,0 +1,33 @@
+"""Where things live in the log bucket: one hour partition per prefix, by UTC hour.
+
+    records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.shadow_record)
+    predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the prediction log)
+    feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.feedback)
+
+Numpy-free, so readers that need no model (the monitor and feedback functions) can import it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+RECORDS_PREFIX = "records/"
+PREDICTIONS_PREFIX = "predictions/"
+FEEDBACK_PREFIX = "feedback/"
+OBJECT_SUFFIX = ".jsonl.gz"
+
+
+def hour_prefix(hour: datetime, prefix: str = RECORDS_PREFIX) -> str:
+    """`<prefix>dt=YYYY-MM-DD/hour=HH/` of the hour holding `hour` (UTC)."""
+    moment = hour.astimezone(UTC)
+    return f"{prefix}dt={moment:%Y-%m-%d}/hour={moment:%H}/"
+
+
+def hour_prefixes(start: datetime, end: datetime, prefix: str = RECORDS_PREFIX) -> list[str]:
+    """Every hour partition under `prefix` that can hold an object for a moment in [start, end)."""
+    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    prefixes = []
+    while hour < end:
+        prefixes.append(hour_prefix(hour, prefix))
+        hour += timedelta(hours=1)
+    return prefixes

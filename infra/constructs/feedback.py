@@ -1,0 +1,91 @@
+"""Ground-truth feedback: `POST /feedback` on the inference API, served by a small function of its own
+(no model session) that stores labels in the prediction log bucket (docs/monitoring.md).
+
+```
+client --POST /feedback (same API key, usage plan, stage throttling)--> feedback function
+feedback function --PutObject feedback/dt=YYYY-MM-DD/hour=HH/<hash>.jsonl.gz--> log bucket
+feedback function --GetObject models/<live version>/metadata.json (class labels, at init)--> model store
+```
+
+The route shares the API's request validator, authorization and API key requirement with `/predict`.
+No API Gateway body model: the gateway's 400 body for a failed model check names the `/predict`
+envelope, so the function validates the body itself (strictly, every error naming the field).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import ServingConfig
+from infra.constructs.inference_service import InferenceService
+from infra.constructs.python_function import python_function
+
+HANDLER = "feedback.handler.handler"
+FEEDBACK_FUNCTION = "feedback"
+FEEDBACK_PATH = "feedback"
+# The same string as functions/common/feedback.FEEDBACK_PREFIX (a unit test keeps them equal).
+FEEDBACK_PREFIX = "feedback/"
+
+
+class FeedbackApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        code: lambda_.Code,
+        service: InferenceService,
+        model_bucket: s3.IBucket,
+        model_uri: str,
+        log_bucket_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.model_bucket = model_bucket
+        self.log_bucket_name = log_bucket_name
+        made = python_function(
+            self,
+            config=config,
+            code=code,
+            handler=HANDLER,
+            description="Feedback: stores ground-truth labels of live predictions in the log bucket",
+            role_description="Feedback function: write its logs, read model metadata, put feedback/*, X-Ray",
+            memory_mb=256,
+            timeout=cdk.Duration.seconds(10),
+            environment={
+                "MODEL_URI": model_uri,
+                "LOG_BUCKET": log_bucket_name,
+                "MAX_BODY_BYTES": str(config.max_body_bytes),
+                "FEEDBACK_MAX_ITEMS": str(config.feedback_max_items),
+                "POWERTOOLS_SERVICE_NAME": "feedback",
+                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+            },
+        )
+        self.function, self.role = made.function, made.role
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects("models/*")]
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.feedback_objects_arn])
+        )
+        self.method = service.api.root.add_resource(FEEDBACK_PATH).add_method(
+            "POST",
+            apigw.LambdaIntegration(self.function, proxy=True, allow_test_invoke=False),
+            request_validator=service.request_validator,
+            authorization_type=(
+                apigw.AuthorizationType.IAM if config.api_auth == "iam" else apigw.AuthorizationType.NONE
+            ),
+            api_key_required=config.api_auth == "api_key",
+        )
+
+    @property
+    def feedback_objects_arn(self) -> str:
+        return f"arn:{cdk.Aws.PARTITION}:s3:::{self.log_bucket_name}/{FEEDBACK_PREFIX}*"

@@ -1,0 +1,17 @@
+"""Logged live predictions joined with ground-truth feedback by request id and row.
+
+The contract other parts build on (the retraining workflow reads labelled live traffic through it):
+
+    labelled_predictions(s3, bucket, *, since, until) -> Iterator[LabelledPrediction]
+
+`bucket` is the prediction log bucket (the shadow stack's `LogBucketName`); `since`/`until` bound the
+request time of the predictions (UTC, until exclusive). Feedback received until now is considered.
+The implementation lives in `common.label_join` (so Lambda bundles, which carry `functions/common`,
+can import the same code as `common.label_join`).
+"""
+
+from __future__ import annotations
+
+from common.label_join import JoinStats, LabelledPrediction, joined_rows, labelled_predictions, read_feedback
+
+__all__ = ["JoinStats", "LabelledPrediction", "joined_rows", "labelled_predictions", "read_feedback"]

@@ -1,0 +1,74 @@
+"""Evaluate the candidate and the production model on the same holdout, with the ONNX runtime that
+serves them (what users would get, not what scikit-learn computes), plus the sanity figures the gate
+checks: non-finite probabilities and the share of each predicted class."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.artifact_source import parse_s3_uri
+from common.model import ModelLoadError, OnnxClassifier
+from retrain.errors import StepError
+from retrain.runstore import RunStore
+from retrain.settings import RetrainSettings
+from training.data import Dataset
+
+
+def score(model: OnnxClassifier, holdout: Dataset) -> dict[str, Any]:
+    from training.train import holdout_metrics
+
+    prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
+    probabilities = np.asarray(prediction.probabilities, dtype=np.float64)
+    if np.isfinite(probabilities).all():  # float32 rows sum to 1 only within rounding
+        probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    labels = np.asarray(prediction.labels)
+    finite = bool(np.isfinite(probabilities).all())
+    counts = Counter(str(v) for v in labels.tolist())
+    shares = {label: count / max(1, len(labels)) for label, count in sorted(counts.items())}
+    result: dict[str, Any] = {
+        "model_version": model.version,
+        "rows": len(labels),
+        "finite": finite,
+        "predicted_shares": shares,
+        "true_shares": {
+            label: count / max(1, len(holdout.y))
+            for label, count in sorted(Counter(str(v) for v in holdout.y.tolist()).items())
+        },
+        "metrics": {},
+    }
+    if finite and len(labels):
+        classes = np.asarray(model.metadata.class_labels)
+        y_true = np.asarray(holdout.y).astype(classes.dtype) if classes.dtype.kind in "iuf" else holdout.y
+        result["metrics"] = holdout_metrics(y_true, probabilities, labels.astype(classes.dtype), classes)
+    return result
+
+
+def _load(directory: Path) -> OnnxClassifier:
+    try:
+        return OnnxClassifier.load(directory)
+    except ModelLoadError as exc:
+        raise StepError(f"cannot load the model in {directory}: {exc}") from exc
+
+
+def evaluate(
+    *, s3: Any, settings: RetrainSettings, prepared: dict[str, Any], candidate: dict[str, Any]
+) -> dict[str, Any]:
+    store = RunStore(s3, settings.model_bucket)
+    holdout = store.get_dataset(prepared["holdout_key"])
+    if len(holdout.y) == 0:
+        raise StepError("the holdout is empty: nothing to evaluate the models on")
+    production_uri = str(prepared["production"]["model_uri"])
+    bucket, prefix = parse_s3_uri(production_uri)
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as folder:
+        candidate_model = _load(store.get_artifact(candidate["prefix"], Path(folder) / "candidate"))
+        production_model = _load(RunStore(s3, bucket).get_artifact(prefix, Path(folder) / "production"))
+        return {
+            "holdout_rows": len(holdout.y),
+            "candidate": score(candidate_model, holdout),
+            "production": score(production_model, holdout),
+        }

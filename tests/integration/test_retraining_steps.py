@@ -1,0 +1,262 @@
+"""The workflow's steps in order against moto (what each state's task runs): prepare -> train ->
+evaluate -> gate -> register -> release. A candidate trained on drifted feedback is registered with
+its lineage and shadowed; one trained on wrong labels is rejected, never registered, never released."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from common.feedback import Feedback
+from common.metadata import ModelMetadata
+from modelctl.release.aws import AwsClients
+from monitoring.join import labelled_predictions
+from retrain.errors import StepError
+from retrain.evaluate import evaluate
+from retrain.gate import decide
+from retrain.prepare import prepare
+from retrain.production import find_production
+from retrain.register import register
+from retrain.release import Release, release
+from retrain.runstore import WATERMARK_KEY, RunStore
+from retrain.settings import RetrainSettings
+from retrain.train import train
+from tests.monitoring_support import logged_record, put_feedback, put_records
+from tests.unit.modelctl.world import World, build_world, sample_metadata
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Retraining:run-1"
+FEEDBACK_BUCKET = "prediction-log"
+
+
+@dataclass
+class Deployment:
+    world: World
+    settings: RetrainSettings
+    live_model: str
+    live_version: str
+
+    @property
+    def s3(self) -> Any:
+        return self.world.s3
+
+    def keys(self, prefix: str) -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=self.world.bucket, Prefix=prefix)
+        return [o["Key"] for o in listed.get("Contents", [])]
+
+
+@pytest.fixture()
+def deployment(trained_model: tuple[Path, ModelMetadata]) -> Iterator[Deployment]:
+    artifact, metadata = trained_model
+    with mock_aws():
+        world = build_world(sample_metadata(artifact))
+        for name in ("model.onnx", "metadata.json"):  # the live model, really servable
+            world.s3.put_object(
+                Bucket=world.bucket,
+                Key=f"models/{metadata.version}/{name}",
+                Body=(artifact / name).read_bytes(),
+            )
+        live_version = world.publish_model_version(metadata.version, sample_metadata(artifact))
+        world.s3.put_object(
+            Bucket=world.bucket,
+            Key=f"models/{metadata.version}/metadata.json",
+            Body=(artifact / "metadata.json").read_bytes(),
+        )
+        world.set_routing(live_version)
+        world.s3.create_bucket(Bucket=FEEDBACK_BUCKET)
+        settings = RetrainSettings(
+            model_bucket=world.bucket,
+            feedback_bucket=FEEDBACK_BUCKET,
+            function_name=world.function,
+            alias_name=world.alias,
+            release_table=world.table,
+            shadow_config_uri=f"s3://{FEEDBACK_BUCKET}/control/shadow.json",
+            feedback_lookback_days=1,  # fewer hourly prefixes to list
+        )
+        yield Deployment(world, settings, metadata.version, live_version)
+
+
+def training_only_ids(n: int) -> list[str]:
+    """Request ids whose rows prepare puts in the training set, none in the holdout."""
+    from retrain.prepare import in_feedback_holdout
+
+    return [i for i in (f"wrong-{k:05d}" for k in range(100 * n)) if not in_feedback_holdout(i, 0, 0.25)][:n]
+
+
+def write_feedback(d: Deployment, *, factor: float, wrong: bool, n: int = 160) -> None:
+    """Drifted rows with their true labels, or (`wrong`) rows labelled with the other class, all of them
+    in the training set: the candidate learns from them and the holdout shows what that did."""
+    from training.data import load_builtin
+
+    base = load_builtin()
+    rng = np.random.default_rng(3)
+    at = datetime.now(UTC) - timedelta(minutes=20)
+    records, labels = [], []
+    ids = training_only_ids(n) if wrong else [str(uuid.uuid4()) for _ in range(n)]
+    for request_id, index in zip(ids, rng.choice(len(base.y), n, replace=False), strict=True):
+        records.append(
+            logged_record(request_id, at, [list(base.X[index] * factor)], [0], model_version=d.live_model)
+        )
+        label = 1 - int(base.y[index]) if wrong else int(base.y[index])
+        labels.append(Feedback(request_id, 0, label))
+    put_records(d.s3, FEEDBACK_BUCKET, records)
+    put_feedback(d.s3, FEEDBACK_BUCKET, labels, received_at=at + timedelta(minutes=1))
+
+
+def run_until_gate(d: Deployment, settings: RetrainSettings) -> dict[str, Any]:
+    lam = d.world.lambda_
+    production = find_production(lam, settings.function_name, settings.alias_name)
+    metadata = json.loads(
+        d.s3.get_object(Bucket=d.world.bucket, Key=f"models/{production.model_version}/metadata.json")[
+            "Body"
+        ].read()
+    )
+    state: dict[str, Any] = {}
+    state["prepared"] = prepare(
+        s3=d.s3,
+        settings=settings,
+        feedback_source=labelled_predictions,
+        production=production,
+        production_features=metadata["feature_names"],
+        run_id="run-1",
+        until=datetime.now(UTC),
+    )
+    state["candidate"] = train(s3=d.s3, settings=settings, prepared=state["prepared"])
+    state["evaluation"] = evaluate(
+        s3=d.s3, settings=settings, prepared=state["prepared"], candidate=state["candidate"]
+    )
+    state["gate"] = decide(settings, state["evaluation"], state["prepared"])
+    return state
+
+
+def do_register(d: Deployment, state: dict[str, Any]) -> dict[str, Any]:
+    return register(
+        s3=d.s3,
+        settings=d.settings,
+        prepared=state["prepared"],
+        candidate=state["candidate"],
+        evaluation=state["evaluation"],
+        gate=state["gate"],
+        execution=EXECUTION,
+        now="2026-11-22T23:00:00+00:00",
+    )
+
+
+def test_a_better_candidate_is_registered_with_lineage_and_shadowed(deployment: Deployment) -> None:
+    d = deployment
+    write_feedback(d, factor=1.4, wrong=False)
+    state = run_until_gate(d, d.settings)
+    prepared = state["prepared"]
+    assert prepared["feedback_rows"] == 160
+    assert prepared["production"]["model_version"] == d.live_model
+    assert state["gate"]["releasable"] is True, state["gate"]["summary"]
+
+    registered = do_register(d, state)
+    version = registered["model_version"]
+    assert registered["created"] is True
+    stored = json.loads(
+        d.s3.get_object(Bucket=d.world.bucket, Key=f"models/{version}/metadata.json")["Body"].read()
+    )
+    assert stored["parent_version"] == d.live_model
+    lineage = stored["lineage"]
+    assert lineage["execution"] == EXECUTION
+    assert (
+        lineage["data_fingerprint"] == prepared["data_fingerprint"] == stored["training_data"]["fingerprint"]
+    )
+    assert (
+        lineage["holdout_metrics"]["candidate"]["accuracy"]
+        > lineage["holdout_metrics"]["production"]["accuracy"]
+    )
+    # registering again never overwrites the entry
+    assert do_register(d, state)["created"] is False
+
+    releaser = Release(d.settings, AwsClients(d.world.session), who=f"retraining:{EXECUTION}")
+    store = RunStore(d.s3, d.world.bucket)
+    released = release(
+        settings=d.settings,
+        releaser=releaser,
+        registered=registered,
+        store=store,
+        prepared=prepared,
+        execution=EXECUTION,
+    )
+    new_version = released["function_version"]
+    config = d.world.lambda_.get_function_configuration(FunctionName=d.world.function, Qualifier=new_version)
+    assert config["Environment"]["Variables"]["MODEL_URI"] == f"s3://{d.world.bucket}/models/{version}/"
+    shadow = json.loads(d.s3.get_object(Bucket=FEEDBACK_BUCKET, Key="control/shadow.json")["Body"].read())
+    assert shadow["active"] is True and shadow["candidate_model_version"] == version
+    assert shadow["candidate_source"] == f"function version {new_version}"
+    assert d.world.alias_routing() == (d.live_version, {})  # live traffic untouched
+    assert ("publish", "published") in d.world.actions()
+    assert store.watermark() == datetime.fromisoformat(prepared["until"])
+
+
+def test_a_worse_candidate_is_rejected_never_registered_nor_released(deployment: Deployment) -> None:
+    d = deployment
+    write_feedback(d, factor=1.0, wrong=True, n=200)
+    models_before = d.keys("models/")
+    state = run_until_gate(d, d.settings)
+    gate = state["gate"]
+    assert gate["releasable"] is False
+    assert any("not better than production" in reason for reason in gate["reasons"]), gate
+    assert "rejected" in gate["summary"]
+    with pytest.raises(StepError, match="the gate rejected it"):
+        do_register(d, state)
+    assert d.keys("models/") == models_before
+    assert d.keys(WATERMARK_KEY) == []
+    with pytest.raises(Exception):  # noqa: B017 - no shadow configuration was ever written
+        d.s3.get_object(Bucket=FEEDBACK_BUCKET, Key="control/shadow.json")
+
+
+def test_registered_mode_stops_after_the_registry_and_advances_the_watermark(deployment: Deployment) -> None:
+    d = deployment
+    write_feedback(d, factor=1.4, wrong=False)
+    settings = replace(d.settings, release_mode="registered")
+    state = run_until_gate(d, settings)
+    registered = do_register(d, state)
+    versions_before = d.world.lambda_.list_versions_by_function(FunctionName=d.world.function)["Versions"]
+    store = RunStore(d.s3, d.world.bucket)
+    result = release(
+        settings=settings,
+        releaser=Release(settings, AwsClients(d.world.session), who="test"),
+        registered=registered,
+        store=store,
+        prepared=state["prepared"],
+        execution=EXECUTION,
+    )
+    assert result["mode"] == "registered" and "function_version" not in result
+    after = d.world.lambda_.list_versions_by_function(FunctionName=d.world.function)["Versions"]
+    assert len(after) == len(versions_before)
+    assert store.watermark() is not None
+
+
+def test_canary_mode_publishes_and_sends_the_configured_weight_with_gates(deployment: Deployment) -> None:
+    d = deployment
+    write_feedback(d, factor=1.4, wrong=False)
+    settings = replace(d.settings, release_mode="canary", canary_weight=20.0)
+    state = run_until_gate(d, settings)
+    registered = do_register(d, state)
+    releaser = Release(settings, AwsClients(d.world.session), who="retraining:test", invoker=d.world.invoker)
+    result = release(
+        settings=settings,
+        releaser=releaser,
+        registered=registered,
+        store=RunStore(d.s3, d.world.bucket),
+        prepared=state["prepared"],
+        execution=EXECUTION,
+    )
+    new_version = result["function_version"]
+    assert d.world.alias_routing() == (d.live_version, {new_version: 0.2})
+    assert (new_version, "GET /health") in d.world.invoker.calls  # the pre-traffic check ran first
+    assert any(
+        name.startswith(f"modelctl-{d.world.function}-live-v{new_version}") for name in d.world.alarm_names()
+    )
+    assert ("canary", "started") in d.world.actions()

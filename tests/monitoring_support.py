@@ -1,0 +1,54 @@
+"""Writing prediction-log records and feedback the way the shadow and feedback functions do, for tests
+of the join, the report and the monitor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from common.feedback import Feedback, encode_records, format_time, object_key
+from common.shadow_message import LiveResult, encode_messages, format_timestamp, parse_message
+from common.shadow_record import ShadowRecord, ShadowResult
+from shadow.writer import RecordWriter
+
+
+def logged_record(
+    request_id: str,
+    requested_at: datetime,
+    rows: Sequence[Sequence[float]],
+    predictions: Sequence[Any],
+    *,
+    model_version: str = "m-live",
+    function_version: str = "3",
+    candidate: str | None = None,
+) -> ShadowRecord:
+    """What the shadow function writes for one mirrored request (live-only when `candidate` is None)."""
+    inputs = np.asarray(rows, dtype=np.float32)
+    probabilities = [[0.5, 0.5] for _ in predictions]
+    (body,) = encode_messages(
+        request_id=request_id,
+        timestamp=format_timestamp(requested_at.timestamp()),
+        candidate_model_version=candidate,
+        inputs=inputs,
+        live=LiveResult(model_version, function_version, list(predictions), probabilities, 0.05),
+    )
+    shadow = ShadowResult(candidate, "$LATEST", list(predictions), probabilities, 0.07) if candidate else None
+    return ShadowRecord(parse_message(body), shadow, message_id=f"sqs-{request_id}", processed_at="x")
+
+
+def put_records(s3: Any, bucket: str, records: Sequence[ShadowRecord]) -> list[str]:
+    return RecordWriter(s3, bucket).write(list(records))
+
+
+def put_feedback(s3: Any, bucket: str, items: Sequence[Feedback], received_at: datetime) -> str:
+    """What the feedback function writes for one accepted request."""
+    stamped = [
+        Feedback(item.request_id, item.row, item.label, received_at=format_time(received_at))
+        for item in items
+    ]
+    key = object_key(received_at, stamped)
+    s3.put_object(Bucket=bucket, Key=key, Body=encode_records(stamped), ContentType="application/gzip")
+    return key
