@@ -106,7 +106,7 @@ class InferenceApi:
             metrics.append(("InternalErrors", "Count", 1.0))
             document = {"code": "internal_error", "message": _INTERNAL_ERROR, "request_id": request_id}
             status, body = 500, _dumps({"error": document})
-        text = log + self.metrics.line(metrics)
+        text = log + self.metrics.render(metrics)
         if text:
             self.stream.write(text)
             self.stream.flush()

@@ -120,7 +120,7 @@ class EmfMetrics:
             )
         return text
 
-    def line(self, metrics: Sequence[Metric]) -> str:
+    def render(self, metrics: Sequence[Metric]) -> str:
         if not self.enabled or not metrics:
             return ""
         values = ",".join(f"{quote(name)}:[{_number(value)}]" for name, _, value in metrics)
