@@ -147,6 +147,30 @@ class InferenceApi:
         return _dumps(result.body), log
 
 
+def create_app(
+    service: InferenceService,
+    *,
+    namespace: str,
+    service_name: str,
+    mirror: ShadowMirror | None = None,
+    logger: LazyLogger | None = None,
+    log_enabled: bool = True,
+    metrics_enabled: bool = True,
+    stream: TextIO | None = None,
+) -> InferenceApi:
+    """The API with its request log and EMF writers for a metrics namespace and service name."""
+    return InferenceApi(
+        service,
+        request_log=RequestLog(
+            service=service_name, model_version=service.model_version, enabled=log_enabled
+        ),
+        metrics=EmfMetrics(namespace=namespace, service=service_name, enabled=metrics_enabled),
+        logger=logger or LazyLogger(model_version=service.model_version),
+        mirror=mirror,
+        stream=stream,
+    )
+
+
 def _not_found(method: str, path: str) -> tuple[str | None, int, str]:
     """(Allow header or None, status, body) for a request no route takes."""
     allowed = ROUTES.get(path)

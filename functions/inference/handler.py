@@ -16,8 +16,8 @@ from typing import Any
 from common.artifact_source import resolve_model_dir
 from common.model import OnnxClassifier
 from common.validation import RequestLimits
-from inference.api import InferenceApi
-from inference.log_lines import EmfMetrics, LazyLogger, RequestLog, info_enabled
+from inference.api import InferenceApi, create_app
+from inference.log_lines import LazyLogger, info_enabled
 from inference.service import InferenceService
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -58,18 +58,14 @@ def build_api(service: InferenceService, logger: LazyLogger) -> InferenceApi:
         from common.shadow_mirror import mirror_from_environment
 
         mirror = mirror_from_environment(log=logger.get())
-    return InferenceApi(
+    return create_app(
         service,
-        request_log=RequestLog(
-            service=service_name, model_version=service.model_version, enabled=info_enabled()
-        ),
-        metrics=EmfMetrics(
-            namespace=namespace,
-            service=service_name,
-            enabled=os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true",
-        ),
-        logger=logger,
+        namespace=namespace,
+        service_name=service_name,
         mirror=mirror,
+        logger=logger,
+        log_enabled=info_enabled(),
+        metrics_enabled=os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true",
     )
 
 
