@@ -99,7 +99,7 @@ class EmfMetrics:
         self._service = service
         self._after_timestamp = ""
         self._dimension_values = ""
-        self._definitions: dict[tuple[tuple[str, str], ...], str] = {}
+        self._definitions: dict[tuple[tuple[str, str], ...], tuple[str, str]] = {}
         self.bind_function_version("")
 
     def bind_function_version(self, function_version: str) -> None:
@@ -111,22 +111,24 @@ class EmfMetrics:
             f'"FunctionVersion":{quote(function_version)},"service":{quote(self._service)}'
         )
 
-    def _definition(self, metrics: Sequence[Metric]) -> str:
+    def _templates(self, metrics: Sequence[Metric]) -> tuple[str, str]:
+        """(the Metrics definitions, the values with a %s per value) for this list of metrics."""
         key = tuple((name, unit) for name, unit, _ in metrics)
-        text = self._definitions.get(key)
-        if text is None:
-            text = self._definitions[key] = ",".join(
-                f'{{"Name":{quote(name)},"Unit":{quote(unit)}}}' for name, unit in key
-            )
-        return text
+        found = self._definitions.get(key)
+        if found is None:
+            definitions = ",".join(f'{{"Name":{quote(name)},"Unit":{quote(unit)}}}' for name, unit in key)
+            values = ",".join(quote(name).replace("%", "%%") + ":[%s]" for name, _ in key)
+            found = self._definitions[key] = (definitions, values)
+        return found
 
     def render(self, metrics: Sequence[Metric]) -> str:
         if not self.enabled or not metrics:
             return ""
-        values = ",".join(f"{quote(name)}:[{_number(value)}]" for name, _, value in metrics)
+        definitions, values = self._templates(metrics)
+        numbers = values % tuple([_number(value) for _, _, value in metrics])
         return (
             f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)}{self._after_timestamp}'
-            f"{self._definition(metrics)}]}}]}},{self._dimension_values},{values}}}\n"
+            f"{definitions}]}}]}},{self._dimension_values},{numbers}}}\n"
         )
 
 

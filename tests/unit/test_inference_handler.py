@@ -389,3 +389,27 @@ def test_serving_imports_neither_powertools_nor_the_xray_sdk(
         check=True,
     )
     assert json.loads(traced.stdout)["tracer"] is True
+
+
+def test_emf_line_for_any_metric_list_is_the_powertools_document() -> None:
+    from inference.log_lines import EmfMetrics
+
+    emf = EmfMetrics(namespace="NS", service="inference")
+    emf.bind_function_version("12")
+    metrics = [
+        ("Predictions", "Count", 1.0),
+        ("Odd%Name", "Count", 3),
+        ("InferenceTime", "Milliseconds", 0.25),
+    ]
+    for _ in range(2):  # the second time from the cached templates
+        document = json.loads(emf.render(metrics))
+        assert document["_aws"]["CloudWatchMetrics"] == [
+            {
+                "Namespace": "NS",
+                "Dimensions": [["FunctionVersion", "service"]],
+                "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in metrics],
+            }
+        ]
+        assert (document["FunctionVersion"], document["service"]) == ("12", "inference")
+        assert [document[name] for name, _, _ in metrics] == [[1.0], [3.0], [0.25]]
+    assert emf.render([]) == ""
