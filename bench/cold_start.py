@@ -1,24 +1,25 @@
 """Cold start: a fresh process from the built bundle to its first response, phase by phase.
 
 The bundle is built for this machine (`infra.bundling.build_bundle_cached`, target
-`BundleTarget.host()`), and each run is a fresh `python -I -S -B` whose sys.path is the bundle,
-then the runtime-provided folder (`install_runtime_provided`), then the standard library, as on
-Lambda. `-B` because Lambda's task root is read-only and the bundle ships no bytecode: every cold
-start compiles the Python it imports. The runner script timestamps each phase with
-`time.monotonic_ns()` (one clock for every process on Linux), so the parent's spawn time and the
-child's timestamps line up:
+`BundleTarget.host()`, bytecode compiled by this interpreter as `infra.bundling.compile_bytecode`
+does for any target it has an interpreter for), and each run is a fresh `python -I -S -B` whose
+sys.path is the bundle, then the runtime-provided folder (`install_runtime_provided`), then the
+standard library, as on Lambda. `-B` because Lambda's task root is read-only: nothing is written,
+the bundled .pyc files are read. The runner timestamps each phase with `time.monotonic_ns()` (one
+clock for every process on Linux), so the parent's spawn time and the child's timestamps line up:
 
   interpreter start  spawn -> first line of the runner (also measured alone: `-I -S -c pass`)
   numpy              import numpy
   onnxruntime        import onnxruntime
-  Powertools         what the handler imports from aws_lambda_powertools
-  X-Ray SDK          aws_xray_sdk.core (and botocore from the runtime folder), which Tracer() imports
-  handler init       import inference.handler minus the model load inside it
+  handler init       import inference.handler minus the model load inside it (our code, the
+                     standard library it needs; Powertools and the X-Ray SDK are not imported)
   session creation   OnnxClassifier.load (metadata, sha256, InferenceSession), timed by wrapping it
   first request      handler(event, context) on a real API event
 
-A second variant keeps bytecode in a warm `-X pycache_prefix` cache: what shipping .pyc files in
-the bundle would give. Runs of both variants alternate, after one discarded warm-up each.
+A second variant ignores the bundled bytecode (`-X pycache_prefix` pointing at an empty folder,
+with `-B`): every module compiled from source, what a bundle gets when it is built without an
+interpreter of the target Python (see docs/performance.md). Runs of both variants alternate, after
+one discarded warm-up each.
 """
 
 from __future__ import annotations
@@ -53,13 +54,6 @@ import numpy
 T["numpy"] = time.monotonic_ns()
 import onnxruntime
 T["onnxruntime"] = time.monotonic_ns()
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.metrics import MetricUnit
-T["powertools"] = time.monotonic_ns()
-import aws_xray_sdk.core
-T["xray"] = time.monotonic_ns()
 import common.model
 _load = common.model.OnnxClassifier.load.__func__
 SESSION = [0]
@@ -88,17 +82,17 @@ T["event_ready"] = time.monotonic_ns()
 answer = module.handler(event, Context())
 T["first_response"] = time.monotonic_ns()
 bad = sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "skl2onnx", "onnx"})
+observability = sorted({m.split(".")[0] for m in sys.modules} & {"aws_lambda_powertools", "aws_xray_sdk"})
 print("BENCH_COLD_START " + json.dumps({"t": T, "session_ns": SESSION[0], "status": answer["statusCode"],
-      "training_modules": bad, "modules": len(sys.modules)}), flush=True)
+      "training_modules": bad, "observability_modules": observability, "modules": len(sys.modules)}),
+      flush=True)
 """
 
 PHASES: tuple[tuple[str, str], ...] = (
     ("interpreter", "interpreter start (spawn to the runner's first line)"),
     ("numpy", "import numpy"),
     ("onnxruntime", "import onnxruntime"),
-    ("powertools", "import Powertools (Logger, Metrics, Tracer, event handler)"),
-    ("xray", "import the X-Ray SDK (Tracer() imports it, even with tracing disabled)"),
-    ("handler_init", "handler module init, without the model load"),
+    ("handler_init", "handler module init, without the model load (no Powertools, no X-Ray SDK)"),
     ("session", "session creation (OnnxClassifier.load: metadata, sha256, InferenceSession)"),
     ("first_request", "first request (handler on a real API event)"),
 )
@@ -113,10 +107,11 @@ def bundle_and_runtime() -> tuple[Path, Path]:
 
 
 def one_run(
-    bundle: Path, runtime: Path, env: dict[str, str], event: str, pycache: Path | None
+    bundle: Path, runtime: Path, env: dict[str, str], event: str, no_bytecode: Path | None
 ) -> dict[str, float]:
-    bytecode = ["-X", f"pycache_prefix={pycache}"] if pycache is not None else ["-B"]
-    command = [sys.executable, "-I", "-S", *bytecode, "-c", RUNNER, str(bundle), str(runtime), event]
+    """One cold start; with `no_bytecode` (an empty folder) the bundled .pyc files are ignored."""
+    ignore = ["-X", f"pycache_prefix={no_bytecode}"] if no_bytecode is not None else []
+    command = [sys.executable, "-I", "-S", "-B", *ignore, "-c", RUNNER, str(bundle), str(runtime), event]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     spawned = time.monotonic_ns()
     result = subprocess.run(
@@ -133,6 +128,8 @@ def one_run(
         raise RuntimeError(f"the first request answered {report['status']}")
     if report["training_modules"]:
         raise RuntimeError(f"training libraries imported at serving time: {report['training_modules']}")
+    if report["observability_modules"]:
+        raise RuntimeError(f"the hot path imported {report['observability_modules']}: not what ships")
     t: dict[str, int] = report["t"]
     session_ms = report["session_ns"] / 1e6
     ms = 1e-6
@@ -140,9 +137,7 @@ def one_run(
         "interpreter": (t["start"] - spawned) * ms,
         "numpy": (t["numpy"] - t["start"]) * ms,
         "onnxruntime": (t["onnxruntime"] - t["numpy"]) * ms,
-        "powertools": (t["powertools"] - t["onnxruntime"]) * ms,
-        "xray": (t["xray"] - t["powertools"]) * ms,
-        "handler_init": (t["handler_init"] - t["xray"]) * ms - session_ms,
+        "handler_init": (t["handler_init"] - t["onnxruntime"]) * ms - session_ms,
         "session": session_ms,
         "first_request": (t["first_response"] - t["event_ready"]) * ms,
         "total": (t["first_response"] - spawned) * ms,
@@ -172,24 +167,24 @@ def run(suite: Suite) -> BenchResult:
     row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
     event = json.dumps(predict_event([row]))
     plain: list[dict[str, float]] = []
-    cached: list[dict[str, float]] = []
+    sources_only: list[dict[str, float]] = []
     empty: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache_dir:
-        pycache = Path(pycache_dir)
+    with tempfile.TemporaryDirectory(prefix="bench-no-bytecode-") as no_bytecode_dir:
+        no_bytecode = Path(no_bytecode_dir)
         log(f"{NAME}: {runs} runs x 2 variants (+1 warm-up each) from {bundle}")
         one_run(bundle, runtime, env, event, None)  # warm-up: page cache
-        one_run(bundle, runtime, env, event, pycache)  # warm-up: fills the bytecode cache
+        one_run(bundle, runtime, env, event, no_bytecode)
         for _ in range(runs):
             empty.append(empty_interpreter(env))
             plain.append(one_run(bundle, runtime, env, event, None))
-            cached.append(one_run(bundle, runtime, env, event, pycache))
+            sources_only.append(one_run(bundle, runtime, env, event, no_bytecode))
     total = Summary.of([r["total"] for r in plain])
-    total_cached = Summary.of([r["total"] for r in cached])
+    total_sources = Summary.of([r["total"] for r in sources_only])
     interpreter = Summary.of(empty)
     measurements = [
         Measurement(
             key="total",
-            what="cold start to first response (-B, as shipped)",
+            what="cold start to first response (bundled bytecode, as shipped)",
             unit="ms",
             samples=total.samples,
             median=total.median,
@@ -198,7 +193,7 @@ def run(suite: Suite) -> BenchResult:
             extra={
                 "modules_loaded": plain[0]["modules"],
                 "cpu_ms_median": round(Summary.of([r["cpu"] for r in plain]).median, 1),
-                "cpu_ms_median_bytecode_cached": round(Summary.of([r["cpu"] for r in cached]).median, 1),
+                "cpu_ms_median_sources_only": round(Summary.of([r["cpu"] for r in sources_only]).median, 1),
             },
         ),
         Measurement(
@@ -228,28 +223,28 @@ def run(suite: Suite) -> BenchResult:
         )
     measurements.append(
         Measurement(
-            key="total_bytecode_cached",
-            what="cold start with bytecode cached (-X pycache_prefix, warm): shipping .pyc",
+            key="total_sources_only",
+            what="cold start without the bundled bytecode (compiled from source, as a bundle built "
+            "without a target-version interpreter)",
             unit="ms",
-            samples=total_cached.samples,
-            median=total_cached.median,
-            p99=total_cached.p99,
+            samples=total_sources.samples,
+            median=total_sources.median,
+            p99=total_sources.p99,
             level=1,
-            note=f"saves {total.median - total_cached.median:.0f} ms vs -B",
-            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in cached]).median, 1)},
+            note=f"adds {total_sources.median - total.median:.0f} ms vs bundled bytecode",
+            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in sources_only]).median, 1)},
         )
     )
     details = {
         "runs": runs,
         "bundle": str(bundle.relative_to(REPO_ROOT)) if bundle.is_relative_to(REPO_ROOT) else str(bundle),
         "python": f"{sys.version_info.major}.{sys.version_info.minor} (host; Lambda runs cdk.json's version)",
-        "phases_ms_median_bytecode_cached": {
-            key: round(Summary.of([r[key] for r in cached]).median, 2) for key, _ in PHASES
+        "phases_ms_median_sources_only": {
+            key: round(Summary.of([r[key] for r in sources_only]).median, 2) for key, _ in PHASES
         },
         "per_run_total_ms": [round(r["total"], 1) for r in plain],
-        "per_run_total_ms_bytecode_cached": [round(r["total"], 1) for r in cached],
-        "tracing": "POWERTOOLS_TRACE_DISABLED=true (with tracing active, Tracer init also imports and "
-        "patches the X-Ray SDK)",
+        "per_run_total_ms_sources_only": [round(r["total"], 1) for r in sources_only],
+        "tracing": "no SDK imported (TRACER_SDK_SUBSEGMENTS unset, the default)",
     }
     return BenchResult(
         name=NAME,

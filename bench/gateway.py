@@ -6,9 +6,10 @@ warm-up of 3 s (the warm-up starts the version's workers). Every request is acco
 `lost` counts requests with no HTTP answer, `not_ok` any answer other than 200.
 
 Breakdown, sequential and interleaved: one HTTP request through the gateway; the router alone
-(`LambdaRouter.invoke`: the alias read from moto, then the worker); the warm worker alone
-(`FunctionRuntime.invoke` on the resolved version: Runtime API, RIC, handler); and the moto
-`GetAlias` call the router makes on every request.
+(`LambdaRouter.invoke`: the alias routing from its cache, then the worker); the warm worker alone
+(`FunctionRuntime.invoke` on the resolved version: Runtime API, RIC, handler); and one moto
+`GetAlias` call, which the router makes once per cache TTL or alias write (it used to make one per
+request).
 """
 
 from __future__ import annotations
@@ -150,9 +151,9 @@ def run(suite: Suite) -> BenchResult:
     ]
     labels = {
         "http": "1 client, sequential: HTTP through the gateway",
-        "router": "router alone (alias read from moto + worker)",
+        "router": "router alone (cached alias routing + worker)",
         "worker": "warm worker alone (Runtime API, RIC, handler)",
-        "get_alias": "moto GetAlias (the router's per-request read)",
+        "get_alias": "moto GetAlias (what the router read per request before its alias cache)",
     }
     http_median = summaries["http"].median
     for name, label in labels.items():

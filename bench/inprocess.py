@@ -1,9 +1,9 @@
 """The real inference handler, imported in this process with the deployed configuration.
 
 Nothing under functions/ is changed. The handler module is imported with the environment the
-stack gives the function (cdk.json's `serving` values), its Logger's stream is pointed at
-/dev/null (Powertools keeps the stream it saw at init), and stdout (where Powertools prints the
-EMF metrics line) is redirected to /dev/null around timed code by the caller.
+stack gives the function (cdk.json's `serving` values), and the stream its request log lines and
+EMF metrics lines go to (the stdout it saw at init) is pointed at /dev/null; stdout (where
+Powertools' Logger would write an internal error) is redirected to /dev/null by the caller.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ _DEVNULL: list[IO[str]] = []
 
 
 def devnull() -> IO[str]:
-    """One /dev/null text stream for the whole process, never closed: a re-imported handler's
-    Logger finds the handler a previous import registered, and flushes its stream."""
+    """One /dev/null text stream for the whole process, never closed: handlers imported earlier
+    keep writing to it."""
     if not _DEVNULL:
         _DEVNULL.append(open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     return _DEVNULL[0]
@@ -105,9 +105,7 @@ def load_handler(
     """A fresh import of inference.handler (its init runs: model load, Logger, Metrics, router).
     A module imported earlier keeps working: each import is an independent handler."""
     _ensure_functions_on_path()
-    previous = sys.modules.pop(HANDLER_MODULE, None)
-    if previous is not None:
-        previous.logger.registered_handler.setStream(log_stream)
+    sys.modules.pop(HANDLER_MODULE, None)
     with (
         patched_environ(
             {**function_environment(model_dir, tracing_disabled=tracing_disabled), **(extra_env or {})}
@@ -115,7 +113,7 @@ def load_handler(
         contextlib.redirect_stdout(log_stream),
     ):
         module = importlib.import_module(HANDLER_MODULE)
-    module.logger.registered_handler.setStream(log_stream)
+    module.app.stream = log_stream
     return module
 
 

@@ -189,7 +189,7 @@ def measure_in_process(fixtures: Fixtures, rounds: int, block: int) -> tuple[dic
     }
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not all(
-        m.mirror.config.loaded for m in modules.values() if m.mirror is not None
+        m.app.mirror.config.loaded for m in modules.values() if m.app.mirror is not None
     ):
         time.sleep(0.05)
     failures: list[str] = []
@@ -206,13 +206,13 @@ def measure_in_process(fixtures: Fixtures, rounds: int, block: int) -> tuple[dic
                     failures.append(f"in-process {name}: {answer!r}"[:300])
             candidates = [Candidate(name, caller(name)) for name in modules]
             timings = time_interleaved(candidates, rounds=rounds, block=block, warmup=100)
-            on_mirror = modules["on"].mirror
+            on_mirror = modules["on"].app.mirror
             if on_mirror is not None:
                 on_mirror.flush(10.0)
     finally:
         for module in modules.values():
-            if module.mirror is not None:
-                module.mirror.close()
+            if module.app.mirror is not None:
+                module.app.mirror.close()
     return timings, failures
 
 

@@ -23,22 +23,17 @@ from typing import Any
 
 # (label, file path suffix, function name): the components of a request, outermost first.
 COMPONENTS: tuple[tuple[str, str, str], ...] = (
-    ("whole handler (Tracer decorator and inside)", "tracing/tracer.py", "decorate"),
-    ("metrics decorator and inside", "metrics/provider/base.py", "decorate"),
-    ("  metrics flush (serialize EMF, print)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
-    ("our handler body", "inference/handler.py", "handler"),
-    ("  event handler resolve (router)", "event_handler/api_gateway.py", "resolve"),
-    ("    our route: predict()", "inference/api.py", "predict"),
-    ("      per-request log line (Logger.info)", "logging/logger.py", "info"),
-    ("      metrics.add_metric x3", "metrics/metrics.py", "add_metric"),
-    ("      response JSON (_dumps)", "inference/api.py", "_dumps"),
-    ("      domain service: InferenceService.predict", "inference/service.py", "predict"),
-    ("        JSON parse (parse_json_object)", "common/validation.py", "parse_json_object"),
-    ("        row validation (parse_instances)", "common/validation.py", "parse_instances"),
-    ("        model: OnnxClassifier.predict", "common/model.py", "predict"),
-    ("          onnxruntime InferenceSession.run", "onnxruntime_inference_collection.py", "run"),
-    ("    response building (ResponseBuilder.build)", "event_handler/api_gateway.py", "build"),
-    ("    headers as CaseInsensitiveDict (event.headers)", "data_classes/common.py", "headers"),
+    ("whole handler (InferenceApi.handle)", "inference/api.py", "handle"),
+    ("  predict route", "inference/api.py", "_predict"),
+    ("    domain service: InferenceService.predict", "inference/service.py", "predict"),
+    ("      JSON parse (parse_json_object)", "common/validation.py", "parse_json_object"),
+    ("      row validation (parse_instances)", "common/validation.py", "parse_instances"),
+    ("      model: OnnxClassifier.predict", "common/model.py", "predict"),
+    ("        onnxruntime InferenceSession.run", "onnxruntime_inference_collection.py", "run"),
+    ("    request log line (RequestLog.served)", "inference/log_lines.py", "served"),
+    ("  EMF metrics line (EmfMetrics.render)", "inference/log_lines.py", "render"),
+    ("  response JSON (JSONEncoder.encode)", "json/encoder.py", "encode"),
+    ("  write + flush of the invocation's lines", "~", "<method 'flush' of '_io.TextIOWrapper' objects>"),
 )
 
 

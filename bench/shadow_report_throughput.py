@@ -2,8 +2,7 @@
 
 Lights up when the shadow record format (`common.shadow_record`, `common.shadow_message`) and the
 report (`modelctl.shadow.commands.build_report`, `ReportBuilder`, `RecordReader`) exist; skipped
-with the reason otherwise. (bench/shadow_report.py is the shadow feature's own standalone script,
-with moto in a separate process; this module is what `make bench` runs and records.)
+with the reason otherwise.
 
 100,000 one-row records (what 100,000 mirrored 1-row requests become) are made with the record
 classes themselves, grouped into objects of `shadow_batch_size` records (cdk.json) per request
@@ -12,7 +11,8 @@ process). Then, in turns:
 
 - the report end to end: `build_report` (list the hour partitions, fetch objects in parallel,
   decompress, parse, aggregate, summarize) over moto S3;
-- the same from bytes already in memory (decompress, parse, aggregate): no S3;
+- the same from bytes already in memory (`RecordReader`'s own `parse_object`: decompress, parse;
+  then aggregate): no S3, one thread;
 - the aggregation alone (`ReportBuilder.add` and `result`) over decoded records.
 
 moto in-process answers faster than S3 over a network, but its CPU is spent in this process: the
@@ -162,6 +162,7 @@ def run(suite: Suite) -> BenchResult:
 
     from common.shadow_record import iter_jsonl_gz
     from modelctl.shadow.commands import build_report
+    from modelctl.shadow.records import parse_object
     from modelctl.shadow.stats import ReportBuilder
     from modelctl.shadow.window import Window
 
@@ -196,7 +197,7 @@ def run(suite: Suite) -> BenchResult:
             t0 = time.perf_counter()
             builder = ReportBuilder(window, top=10)
             for _, body in objects:
-                for record in iter_jsonl_gz(body):
+                for record in parse_object(body).records:
                     builder.add(record)
             builder.result()
             from_bytes.append(RECORDS / (time.perf_counter() - t0))

@@ -1,4 +1,6 @@
-"""The warm handler with X-Ray tracing active, as deployed (`Tracing.ACTIVE`), vs tracing disabled.
+"""The warm handler with the opt-in Powertools Tracer (`TRACER_SDK_SUBSEGMENTS=true`) and X-Ray
+tracing active (`Tracing.ACTIVE`), vs the same with the SDK disabled. (By default the handler loads
+no SDK: Lambda records the invocation's segment itself, so tracing adds nothing in the process.)
 
 Run as a child process by bench.warm_handler (`python -m bench.tracing_probe`), because the X-Ray
 SDK decides at import whether it runs in Lambda: here it sees Lambda's variables
@@ -50,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     artifact = served_artifact_dir()
     row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
     sink = devnull()
-    module = load_handler(artifact, sink, tracing_disabled=False)
+    module = load_handler(
+        artifact, sink, tracing_disabled=False, extra_env={"TRACER_SDK_SUBSEGMENTS": "true"}
+    )
     event, context = predict_event([row]), BenchContext()
     received = [0]
 

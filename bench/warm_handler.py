@@ -5,11 +5,11 @@ after warm-up. Side by side in the same rounds:
 
 - baselines: the same pipeline's scikit-learn `predict_proba` at batch 1 (the fitted pipeline
   rebuilt identically, see bench/model.py) and a bare onnxruntime `session.run` on a ready array;
-- ablations, built without editing functions/: the handler without the Tracer decorator (its
-  `__wrapped__`), with the per-request log line off (`logger.info` patched to a no-op), with the
-  metrics flush off (the module's own Tracer around the undecorated handler, the metric set
-  cleared instead of serialized and printed), with all three plus `add_metric` off (router and
-  service only), the domain service alone (`service.predict`), and request parsing alone.
+- ablations, built without editing functions/: the handler with its two output lines off (the
+  request log line and the EMF metrics line: `request_log.enabled` / `metrics.enabled` switched
+  off around the block), the domain service alone (`service.predict`) and request parsing alone;
+- an addition: the handler with the opt-in Powertools Tracer (`TRACER_SDK_SUBSEGMENTS=true`, a
+  second import of the module), to show what the SDK subsegment costs where it is asked for.
 """
 
 from __future__ import annotations
@@ -51,10 +51,6 @@ class VariantMismatchError(RuntimeError):
     """A variant answered differently from the real handler: its timing would be meaningless."""
 
 
-def _noop(*_args: Any, **_kwargs: Any) -> None:
-    return None
-
-
 @dataclass
 class HandlerRig:
     """The handler module plus everything needed to build its variants for one request."""
@@ -70,37 +66,14 @@ class HandlerRig:
     def full(self) -> object:
         return self.module.handler(self.event, self.context)
 
-    def raw_handler(self) -> Callable[[dict[str, Any], Any], Any]:
-        """The handler function without its two decorators (functools.wraps keeps `__wrapped__`)."""
-        tracer_wrapped = getattr(self.module.handler, "__wrapped__", None)
-        raw = getattr(tracer_wrapped, "__wrapped__", None)
-        if tracer_wrapped is None or raw is None:
-            raise VariantMismatchError("the handler's decorators expose no __wrapped__: ablation impossible")
-        return raw  # type: ignore[no-any-return]
-
-    def without_tracer(self) -> Callable[[], object]:
-        metrics_decorated = self.module.handler.__wrapped__
+    def with_sdk_tracer(self) -> Callable[[], object]:
+        traced = load_handler(
+            self.model.artifact_dir, devnull(), extra_env={"TRACER_SDK_SUBSEGMENTS": "true"}
+        )
+        if not hasattr(traced.handler, "__wrapped__"):
+            raise VariantMismatchError("TRACER_SDK_SUBSEGMENTS=true did not wrap the handler in Tracer")
         event, context = self.event, self.context
-        return lambda: metrics_decorated(event, context)
-
-    def without_metrics_flush(self) -> Callable[[], object]:
-        raw = self.raw_handler()
-        metrics = self.module.metrics
-
-        def flushless(event: dict[str, Any], context: Any) -> Any:
-            try:
-                return raw(event, context)
-            finally:
-                metrics.clear_metrics()  # what flush_metrics does after serializing and printing
-
-        traced = self.module.tracer.capture_lambda_handler(capture_response=False)(flushless)
-        event, context = self.event, self.context
-        return lambda: traced(event, context)
-
-    def router_and_service(self) -> Callable[[], object]:
-        raw = self.raw_handler()
-        event, context = self.event, self.context
-        return lambda: raw(event, context)
+        return lambda: traced.handler(event, context)
 
     def service(self) -> Callable[[], object]:
         service = self.module.service
@@ -132,29 +105,17 @@ class HandlerRig:
         estimator, X = self.model.estimator, self.model.sklearn_input(self.rows)
         return lambda: estimator.predict_proba(X)
 
-    # -- patches around blocks ------------------------------------------------------------------
+    # -- switches around blocks -----------------------------------------------------------------
 
-    def patch(self, target: Any, attribute: str) -> tuple[Callable[[], None], Callable[[], None]]:
-        def enter() -> None:
-            setattr(target, attribute, _noop)
-
-        def exit_() -> None:
-            with contextlib.suppress(AttributeError):
-                delattr(target, attribute)
-
-        return enter, exit_
-
-    def observability_off(self) -> tuple[Callable[[], None], Callable[[], None]]:
-        log_on, log_off = self.patch(self.module.logger, "info")
-        add_on, add_off = self.patch(self.module.metrics, "add_metric")
+    def output_off(self) -> tuple[Callable[[], None], Callable[[], None]]:
+        """Switch the request log line and the EMF metrics line off, and back on."""
+        app = self.module.app
 
         def enter() -> None:
-            log_on()
-            add_on()
+            app.request_log.enabled = app.metrics.enabled = False
 
         def exit_() -> None:
-            log_off()
-            add_off()
+            app.request_log.enabled = app.metrics.enabled = True
 
         return enter, exit_
 
@@ -191,13 +152,10 @@ def handler_candidates(rig: HandlerRig, *, breakdown: bool) -> list[Candidate]:
         Candidate("sklearn", rig.sklearn()),
     ]
     if breakdown:
-        log_on, log_off = rig.patch(rig.module.logger, "info")
-        obs_on, obs_off = rig.observability_off()
+        off, on = rig.output_off()
         candidates += [
-            Candidate("handler_no_tracer", rig.without_tracer()),
-            Candidate("handler_no_log_line", rig.full, enter=log_on, exit=log_off),
-            Candidate("handler_no_metrics_flush", rig.without_metrics_flush()),
-            Candidate("handler_router_and_service", rig.router_and_service(), enter=obs_on, exit=obs_off),
+            Candidate("handler_no_output", rig.full, enter=off, exit=on),
+            Candidate("handler_sdk_tracer", rig.with_sdk_tracer()),
             Candidate("service", rig.service()),
             Candidate("parsing", rig.parsing()),
         ]
@@ -207,21 +165,15 @@ def handler_candidates(rig: HandlerRig, *, breakdown: bool) -> list[Candidate]:
 
 
 BREAKDOWN_LABELS: dict[str, str] = {
-    "handler_no_tracer": "handler without the Tracer decorator",
-    "handler_no_log_line": "handler with the per-request log line off",
-    "handler_no_metrics_flush": "handler with the metrics flush off",
-    "handler_router_and_service": "handler without Tracer, log line and metrics (router + service)",
+    "handler_no_output": "handler with its log line and EMF metrics line off",
+    "handler_sdk_tracer": "handler with the opt-in Powertools Tracer (TRACER_SDK_SUBSEGMENTS=true)",
     "service": "domain service alone (service.predict: parse, validate, predict)",
     "parsing": "request parsing alone (content type, JSON, row validation)",
     "session_run": "baseline: bare onnxruntime session.run",
     "sklearn": "baseline: scikit-learn predict_proba",
 }
-REMOVALS = (
-    "handler_no_tracer",
-    "handler_no_log_line",
-    "handler_no_metrics_flush",
-    "handler_router_and_service",
-)
+REMOVALS = ("handler_no_output",)
+ADDITIONS = ("handler_sdk_tracer",)
 
 
 def summarize(
@@ -274,6 +226,9 @@ def summarize(
                 f"saves {saved.median:.0f} us ({saved.median / ours.median:.0%}; per-round IQR "
                 f"{saved.low:.0f}..{saved.high:.0f} us) vs full handler"
             )
+        elif name in ADDITIONS:
+            added = paired_delta(timings[name], timings["handler"])
+            note = f"adds {added.median:.0f} us (per-round IQR {added.low:.0f}..{added.high:.0f} us)"
         else:
             note = f"{s.median / ours.median:.0%} of full handler"
         measurements.append(
@@ -341,8 +296,8 @@ def run_warm(
             "estimator": model.metadata.estimator,
             "sklearn_pipeline_identical_to_onnx": model.identical,
             "event_body_bytes": len(json.dumps(rig.event["body"])),
-            "tracing": "disabled (POWERTOOLS_TRACE_DISABLED=true, as in the local cloud); "
-            "the Tracer decorator still runs",
+            "tracing": "no SDK in the process (Lambda active tracing records the invocation); "
+            "the opt-in Powertools Tracer is the handler_sdk_tracer row",
             "rounds": rounds,
             "block": block,
         }
@@ -374,13 +329,13 @@ def tracing_active(*, rounds: int, block: int) -> tuple[Measurement, dict[str, A
     added = traced["median"] - untraced["median"]
     measurement = Measurement(
         key="handler_tracing_active",
-        what="handler with X-Ray tracing active, as deployed (child process, UDP to loopback)",
+        what="handler with the opt-in Tracer and X-Ray tracing active (child process, UDP to loopback)",
         unit="us",
         samples=int(traced["samples"]),
         median=float(traced["median"]),
         p99=float(traced["p99"]),
         level=1,
-        note=f"adds {added:.0f} us vs tracing disabled in the same process",
+        note=f"adds {added:.0f} us vs the SDK disabled in the same process (the default handler has no SDK)",
         extra={"cpu_us_per_call": round(float(traced["cpu"]), 2), "untraced_median_us": untraced["median"]},
     )
     return measurement, probe

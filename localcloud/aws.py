@@ -32,6 +32,11 @@ class AwsClients:
     def lambda_(self) -> LambdaClient:
         return self.client("lambda")  # type: ignore[no-any-return]
 
+    def route_lambda_through(self, endpoint_url: str) -> None:
+        """From now on `lambda_` calls `endpoint_url` (the local Lambda API front), not moto."""
+        session = boto3.session.Session(region_name=self.region)
+        self.__dict__["lambda_"] = session.client("lambda", endpoint_url=endpoint_url, config=self.config)
+
     @cached_property
     def s3(self) -> S3Client:
         return self.client("s3")  # type: ignore[no-any-return]

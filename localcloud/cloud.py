@@ -120,8 +120,11 @@ class LocalCloud:
                 moto_port=self.moto.port,
                 cafile=str(self.moto.cafile),
                 port=self._lambda_port,
+                on_write=self.router.aliases.invalidate,
             )
             self.lambda_front.start()
+            # This process's own Lambda calls pass the front too, so its alias writes drop the cache.
+            self.clients.route_lambda_through(self.lambda_front.endpoint)
             self.scheduler = Scheduler(
                 self.clients.client("events"),
                 self.clients.client("stepfunctions"),

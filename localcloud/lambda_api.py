@@ -6,7 +6,9 @@ reach this front through `AWS_ENDPOINT_URL_LAMBDA` (boto3's per-service endpoint
 runs the chosen version's warm worker, exactly as the gateway's requests do. moto's own Step
 Functions interpreter calls AWS services at `http://localhost:$MOTO_PORT`; the local cloud sets
 MOTO_PORT to this front, so state machine tasks reach our functions too, and every other service
-call is passed through to moto unchanged.
+call is passed through to moto unchanged. After a call that may write (any method but GET and
+HEAD) has been answered by moto, and before its answer goes back, `on_write` runs: the router
+drops its cached alias routing, so the next request follows an UpdateAlias or a rollback.
 """
 
 from __future__ import annotations
@@ -62,8 +64,10 @@ class LambdaFront:
         cafile: str,
         port: int = 0,
         host: str = "127.0.0.1",
+        on_write: Callable[[], None] | None = None,
     ) -> None:
         self.invoke = invoke
+        self.on_write = on_write
         self.moto = (moto_host, moto_port)
         self.context = ssl.create_default_context(cafile=cafile)
         handler = type("LambdaFrontHandler", (_Handler,), {"front": self})
@@ -127,6 +131,8 @@ class LambdaFront:
             connection.request(method, path, body=body or None, headers=forwarded)
             response = connection.getresponse()
             data = response.read()
+            if method not in ("GET", "HEAD") and self.on_write is not None:
+                self.on_write()
             return (
                 response.status,
                 [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP],

@@ -1,8 +1,13 @@
 """Lambda's Invoke, locally: resolve a qualifier (alias or version) to a version, then run it.
 
-An alias is read from moto on every request, so a weight change or a rollback by `modelctl` takes
-effect on the very next request, as on Lambda. A version's configuration is immutable once
-published, so it is read once and cached.
+An alias's routing is cached (`AliasCache`): every moto call costs a TLS handshake (moto closes
+its connections) plus its dispatch, ~20-25 ms, which reading the alias on every request put on
+every request. Every write that passes through the local Lambda API (`LambdaFront`: UpdateAlias,
+CreateAlias, DeleteAlias, PublishVersion, ...; `modelctl`, boto3 in tests and the local cloud's
+own client all go through it) drops the cache before the write's answer is returned, so a weight
+change or a rollback takes effect on the very next request, as on Lambda. A short TTL bounds the
+staleness of a write that reaches moto some other way. A version's configuration is immutable
+once published, so it is read once and cached.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import random
 import ssl
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +72,51 @@ class CodeStore:
         return target
 
 
+ALIAS_TTL_S = 1.0
+
+
+class AliasCache:
+    """(function, alias) -> GetAlias answer, for at most `ttl_s`, dropped by `invalidate`.
+
+    A read that was in flight when an invalidation happened is not stored (the generation
+    changed): it may predate the write, and must not outlive it in the cache."""
+
+    def __init__(
+        self,
+        read: Callable[[str, str], dict[str, Any]],
+        *,
+        ttl_s: float = ALIAS_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def get(self, function: str, alias: str) -> dict[str, Any]:
+        key = (function, alias)
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > now:
+                return entry[1]
+            generation = self._generation
+        answer = self._read(function, alias)
+        with self._lock:
+            self.reads += 1
+            if self._generation == generation:
+                self._entries[key] = (now + self.ttl_s, answer)
+        return answer
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
 class LambdaRouter:
     def __init__(
         self,
@@ -75,6 +126,7 @@ class LambdaRouter:
         *,
         rng: random.Random | None = None,
         on_invocation: Callable[..., None] | None = None,
+        alias_ttl_s: float = ALIAS_TTL_S,
     ) -> None:
         self.on_invocation = on_invocation
         self.clients = clients
@@ -83,18 +135,22 @@ class LambdaRouter:
         self.rng = rng or random.Random()
         self._specs: dict[tuple[str, str], FunctionSpec] = {}
         self._lock = threading.Lock()
+        self.aliases = AliasCache(self._get_alias, ttl_s=alias_ttl_s)
+
+    def _get_alias(self, function: str, alias: str) -> dict[str, Any]:
+        return dict(self.clients.lambda_.get_alias(FunctionName=function, Name=alias))
 
     def choose_version(self, function: str, qualifier: str) -> str:
         if qualifier == "$LATEST" or qualifier.isdigit():
             return qualifier
-        alias = self.clients.lambda_.get_alias(FunctionName=function, Name=qualifier)
+        alias = self.aliases.get(function, qualifier)
         weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
         draw = self.rng.random()
         cumulative = 0.0
         for version, weight in weights.items():
             cumulative += float(weight)
             if draw < cumulative:
-                return version
+                return str(version)
         return str(alias["FunctionVersion"])
 
     def spec(self, function: str, version: str) -> FunctionSpec:

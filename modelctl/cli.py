@@ -9,38 +9,67 @@ from rich.console import Console
 
 from modelctl import release_cmds
 from modelctl.errors import ModelctlError
-from modelctl.precompute import precompute
-from modelctl.report import report_app
-from modelctl.retrain import commands as retrain_commands
-from modelctl.shadow import shadow_app
-from modelctl.train_cmd import train
 
-app = typer.Typer(
-    name="modelctl",
-    help="Train, publish and release models served by the inference Lambda.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+HELP = "Train, publish and release models served by the inference Lambda."
 
 
-@app.callback()
 def _root() -> None:
     """Train, publish and release models served by the inference Lambda."""
 
 
-app.command()(train)
-app.command()(precompute)
-release_cmds.register(app)
-app.add_typer(shadow_app, name="shadow")
-app.add_typer(report_app, name="report")  # modelctl report accuracy (docs/monitoring.md)
-retrain_commands.register(app)  # modelctl retrain | models (modelctl/retrain/)
+def _register_other_commands(app: typer.Typer) -> None:
+    """Everything but the release commands. Imported only when the command line may need it:
+    `modelctl rollback` must not pay for numpy, the shadow report or training at start-up."""
+    from modelctl.precompute import precompute
+    from modelctl.report import report_app
+    from modelctl.retrain import commands as retrain_commands
+    from modelctl.shadow import shadow_app
+    from modelctl.train_cmd import train
+
+    app.command()(train)
+    app.command()(precompute)
+    app.add_typer(shadow_app, name="shadow")
+    app.add_typer(report_app, name="report")  # modelctl report accuracy (docs/monitoring.md)
+    retrain_commands.register(app)  # modelctl retrain | models (modelctl/retrain/)
+
+
+def build_app(*, release_only: bool = False) -> typer.Typer:
+    app = typer.Typer(
+        name="modelctl", help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
+    )
+    app.callback()(_root)
+    if not release_only:
+        _register_other_commands(app)
+    release_cmds.register(app)
+    return app
+
+
+def _release_command_names() -> set[str]:
+    probe = typer.Typer()
+    release_cmds.register(probe)
+    return {c.name or (c.callback.__name__ if c.callback else "") for c in probe.registered_commands}
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """A release command (rollback, abort, ...) gets an app with the release commands only;
+    anything else (help, train, shadow, unknown words) the whole CLI."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    names = {name.replace("_", "-") for name in _release_command_names()}
+    return build_app(release_only=command is not None and command in names)
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`modelctl.cli.app`: the whole CLI, built on first access (tests drive it in-process)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = globals()["app"] = build_app()
+    return app
 
 
 def main() -> None:
     """Entry point: usage errors are the framework's; ModelctlError becomes one line and exit 1."""
     try:
-        app()
+        _app_for(sys.argv[1:])()
     except ModelctlError as exc:
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)

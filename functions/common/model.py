@@ -17,7 +17,7 @@ class ModelLoadError(RuntimeError):
     """The artifact cannot be served: corrupt file, hash mismatch or inputs that do not match."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prediction:
     labels: list[Any]
     probabilities: np.ndarray

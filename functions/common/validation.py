@@ -11,6 +11,7 @@ import binascii
 import json
 import math
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from common.errors import RequestError, bad_request
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER_TYPES = (int, float)
+_NUMBER_TYPE_SET = frozenset(_NUMBER_TYPES)
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,19 @@ def decode_body(body: str | None, *, is_base64: bool, limits: RequestLimits) -> 
         raise bad_request("invalid_encoding", "the body is not valid UTF-8") from exc
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""Built once: `json.loads` with a keyword argument builds a new decoder on every call."""
+
+
+def _loads(text: str) -> Any:
+    if text.startswith("\ufeff"):  # as json.loads does, before decoding
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
 def parse_json_object(text: str) -> dict[str, Any]:
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = _loads(text)
     except RequestError:
         raise
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -143,6 +155,41 @@ def _row_from_dict(row: dict[str, Any], index: int, feature_names: list[str]) ->
     return [_check_value(row[name], index, name) for name in feature_names]
 
 
+_PYTHON_RANGE_CHECK_MAX = 256
+"""Up to this many values the range check runs on the Python list (three C loops, no array
+temporaries); above it numpy's reductions are cheaper."""
+
+
+def _clean_list_rows(instances: list[Any], width: int) -> np.ndarray | None:
+    """The float32 matrix in one numpy conversion when every row is a list of `width` JSON numbers
+    (int or float, not bool) within float32 range; None otherwise, and the per-value checks below
+    then find the first bad value and name it. Accepts exactly what those checks accept, with the
+    same values: the range test runs on the float64 values, like theirs, before the cast."""
+    for row in instances:
+        if type(row) is not list or len(row) != width:
+            return None
+    values = list(chain.from_iterable(instances))
+    types = set(map(type, values))
+    if not types <= _NUMBER_TYPE_SET:
+        return None
+    small = len(values) <= _PYTHON_RANGE_CHECK_MAX
+    try:
+        if small:
+            # In range and no NaN: max/min bound every value (exact int/float comparisons) and,
+            # with all values bounded, the sum is finite unless a NaN is present.
+            total = sum(values)
+            if not (max(values) <= FLOAT32_MAX and min(values) >= -FLOAT32_MAX and total - total == 0):
+                return None
+            if int not in types:  # Python floats: one rounding, to float32
+                return np.array(instances, dtype=np.float32)
+        matrix = np.array(instances, dtype=np.float64)  # ints to float64 first, like float(value)
+    except OverflowError:  # an integer beyond float64
+        return None
+    if not small and not (matrix.max() <= FLOAT32_MAX and matrix.min() >= -FLOAT32_MAX):  # NaN fails
+        return None
+    return matrix.astype(np.float32)
+
+
 _feature_sets: dict[int, frozenset[str]] = {}
 
 
@@ -174,6 +221,14 @@ def parse_instances(
         raise bad_request(
             "too_many_rows", f"'instances' has {len(instances)} rows; the limit is {limits.max_rows}"
         )
+    fast = _clean_list_rows(instances, len(feature_names))
+    if fast is not None:
+        return fast
+    return _checked_rows(instances, feature_names)
+
+
+def _checked_rows(instances: list[Any], feature_names: list[str]) -> np.ndarray:
+    """Every row and value checked one by one: raises the error naming the first bad one."""
     rows: list[list[float]] = []
     for index, row in enumerate(instances):
         if isinstance(row, list):

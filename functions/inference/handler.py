@@ -1,18 +1,26 @@
-"""Lambda entry point: wires the model, logger, metrics and router once per process."""
+"""Lambda entry point: loads the model and wires the API once per process.
+
+Cold start imports only what serving needs (numpy, onnxruntime, the domain code). Powertools'
+Logger is imported on first use (an internal error; shadow mirroring's warnings when the stack
+wires a shadow queue). Tracing: the function runs with Lambda active tracing, which records the
+invocation without any SDK in the process; Powertools' Tracer (and with it the X-Ray SDK, ~0.4-1 s
+of import) is loaded only when TRACER_SDK_SUBSEGMENTS=true asks for its per-invocation subsegment.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
-
-from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from common.artifact_source import resolve_model_dir
 from common.model import OnnxClassifier
-from common.shadow_mirror import mirror_from_environment
 from common.validation import RequestLimits
-from inference.api import create_app
+from inference.api import InferenceApi, create_app
+from inference.log_lines import LazyLogger, info_enabled
 from inference.service import InferenceService
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def _int_env(name: str, default: int) -> int:
@@ -40,25 +48,38 @@ def build_service() -> InferenceService:
     return InferenceService(model, limits)
 
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+def build_api(service: InferenceService, logger: LazyLogger) -> InferenceApi:
+    service_name = os.environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined"
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    if not namespace:
+        raise RuntimeError("environment variable POWERTOOLS_METRICS_NAMESPACE is not set: metrics need it")
+    mirror = None
+    if os.environ.get("SHADOW_QUEUE_URL"):  # shadow code (and boto3) only where a stack wired it
+        from common.shadow_mirror import mirror_from_environment
+
+        mirror = mirror_from_environment(log=logger.get())
+    return create_app(
+        service,
+        namespace=namespace,
+        service_name=service_name,
+        mirror=mirror,
+        logger=logger,
+        log_enabled=info_enabled(),
+        metrics_enabled=os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true",
+    )
+
+
+def traced(handle: Handler) -> Handler:
+    """The handler, wrapped in Powertools' Tracer when TRACER_SDK_SUBSEGMENTS=true."""
+    if os.environ.get("TRACER_SDK_SUBSEGMENTS", "").strip().lower() != "true":
+        return handle
+    from aws_lambda_powertools import Tracer
+
+    wrapped: Handler = Tracer().capture_lambda_handler(capture_response=False)(handle)
+    return wrapped
+
+
 service = build_service()
-logger.append_keys(model_version=service.model_version)
-mirror = mirror_from_environment(log=logger)  # None unless the stack wired a shadow queue
-app = create_app(service, logger=logger, metrics=metrics, mirror=mirror)
-_function_version_keyed = False
-
-
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _function_version_keyed
-    if not _function_version_keyed:
-        # One process serves one version (which pins one model): key logs and metrics by it once,
-        # so release gates can scope model metrics (InternalErrors, InferenceTime) to a version.
-        logger.append_keys(function_version=context.function_version)
-        metrics.set_default_dimensions(FunctionVersion=context.function_version)
-        _function_version_keyed = True
-    logger.set_correlation_id(context.aws_request_id)
-    return app.resolve(event, context)
+logger = LazyLogger(model_version=service.model_version)
+app = build_api(service, logger)
+handler: Handler = traced(app.handle)

@@ -18,7 +18,7 @@ from common.validation import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PredictResult:
     body: dict[str, Any]
     rows: int

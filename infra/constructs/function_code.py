@@ -19,7 +19,14 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
-from infra.bundling import FUNCTIONS_DIR, SHARED_PACKAGES, BundleReport, BundleTarget, build_bundle
+from infra.bundling import (
+    FUNCTIONS_DIR,
+    SHARED_PACKAGES,
+    BundleReport,
+    BundleTarget,
+    build_bundle,
+    bytecode_choice,
+)
 
 BUNDLING_MODULE = Path(__file__).resolve().parent.parent / "bundling.py"
 _IGNORED_PARTS = ("__pycache__", ".pytest_cache", ".mypy_cache")
@@ -47,7 +54,7 @@ def _source_files(function: str) -> list[Path]:
 def source_fingerprint(function: str, target: BundleTarget) -> str:
     """A hash of every input of the bundle: same inputs, same asset; any change, a new one."""
     digest = hashlib.sha256()
-    digest.update(f"{function}\0{target.slug}\0".encode())
+    digest.update(f"{function}\0{target.slug}\0bytecode={bytecode_choice(target)}\0".encode())
     digest.update(BUNDLING_MODULE.read_bytes())
     for path in _source_files(function):
         digest.update(path.relative_to(FUNCTIONS_DIR).as_posix().encode() + b"\0")

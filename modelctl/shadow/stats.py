@@ -156,28 +156,45 @@ class ReportBuilder:
         self.rows += rows
         hour.rows += rows
         for index in range(rows):
-            self._add_row(record, index, hour)
+            self._add_row(
+                record, index, hour, live_labels, shadow_labels, live_probabilities, shadow_probabilities
+            )
 
-    def _add_row(self, record: dict[str, Any], index: int, hour: _Hour) -> None:
-        live, shadow = record["live"], record["shadow"]
-        live_label, shadow_label = live["predictions"][index], shadow["predictions"][index]
+    def _add_row(
+        self,
+        record: dict[str, Any],
+        index: int,
+        hour: _Hour,
+        live_labels: list[Any],
+        shadow_labels: list[Any],
+        live_probabilities: list[Any],
+        shadow_probabilities: list[Any],
+    ) -> None:
+        live_label, shadow_label = live_labels[index], shadow_labels[index]
         agree = live_label == shadow_label
         self.agree += agree
         hour.agree += agree
         self._confusion[(str(live_label), str(shadow_label))] += 1
-        live_p, shadow_p = live["probabilities"][index], shadow["probabilities"][index]
-        if len(live_p) != len(shadow_p) or not live_p:
+        live_p, shadow_p = live_probabilities[index], shadow_probabilities[index]
+        classes = len(live_p)
+        if classes != len(shadow_p) or not live_p:
             self.incomparable_rows += 1
             return
-        difference = max(abs(float(s) - float(p)) for p, s in zip(live_p, shadow_p, strict=True))
+        if classes == 2:  # the common case, unrolled: the same value as the general max() below
+            first = abs(float(shadow_p[0]) - float(live_p[0]))
+            second_live, second_shadow = float(live_p[1]), float(shadow_p[1])
+            second = abs(second_shadow - second_live)
+            difference = second if second > first else first
+            self._signed_sum += second_shadow - second_live
+            self._signed_count += 1
+        else:
+            difference = max(abs(float(s) - float(p)) for p, s in zip(live_p, shadow_p, strict=True))
         self._differences.append(difference)
         hour.difference_sum += difference
         hour.differences += 1
-        if len(live_p) == 2:
-            self._signed_sum += float(shadow_p[1]) - float(live_p[1])
-            self._signed_count += 1
         score = (0 if agree else 1, difference)
-        if len(self._top) < self._top_size or score > self._top[0][0]:
+        top = self._top
+        if len(top) < self._top_size or score > top[0][0]:
             entry = {
                 "request_id": record.get("request_id"),
                 "row": int(record.get("row_offset", 0)) + index,
@@ -190,10 +207,10 @@ class ReportBuilder:
                 "inputs": (record.get("inputs") or [None] * (index + 1))[index],
             }
             item = (score, next(self._tiebreak), entry)
-            if len(self._top) < self._top_size:
-                heapq.heappush(self._top, item)
+            if len(top) < self._top_size:
+                heapq.heappush(top, item)
             else:
-                heapq.heapreplace(self._top, item)
+                heapq.heapreplace(top, item)
 
     # -- the report ---------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ def test_feedback_joins_the_logged_prediction_it_names(
     marker: dict[float, int] = {}
     answers: dict[int, Any] = {}
     logged: dict[int, str] = {}
+    answered_ids: dict[int, str] = {}  # X-Request-Id: the id a client names in POST /feedback
     sent = 0
 
     # GIVEN live predictions, until a few of them were logged (10% are, by the committed config)
@@ -73,11 +74,13 @@ def test_feedback_joins_the_logged_prediction_it_names(
             response = api.predict([[value, *base[1:]]])
             assert response.status == 200
             answers[sent] = response.json()
+            answered_ids[sent] = response.headers["X-Request-Id"]
             sent += 1
         logged = logged_request_ids(local_cloud, since, marker)
         return len(logged) >= 2
 
     wait_for(some_logged, "no live prediction reached the prediction log")
+    assert {index: answered_ids[index] for index in logged} == logged  # the client knows the logged id
     assert len(logged) < sent  # a sample, not every request
 
     # WHEN the client sends the true labels of two logged predictions, and one for a request never logged

@@ -3,6 +3,7 @@ Python runtime itself provides, boto3) on sys.path answers predictions equal to 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -72,9 +73,22 @@ def test_bundle_has_no_training_libraries_and_reports_its_size(host_bundle: Bund
     names = {p.name for p in host_bundle.path.iterdir()}
     assert {"inference", "common", "onnxruntime", "numpy", "aws_lambda_powertools"} <= names
     assert not names & {"sklearn", "scipy", "skl2onnx", "onnx", "boto3", "botocore"}
-    assert not list(host_bundle.path.rglob("__pycache__"))
     assert 0 < host_bundle.zipped_bytes < host_bundle.unzipped_bytes
     assert "MB unzipped" in host_bundle.summary()
+
+
+def test_bundle_ships_unchecked_hash_bytecode_for_its_python(host_bundle: BundleReport) -> None:
+    """Lambda's task root is read-only: without bytecode in the bundle every cold start compiles
+    every module. The host bundle is compiled by this (matching) interpreter; hash-based pycs with
+    source checking off, since zip packaging does not keep the mtimes a timestamp pyc is checked by."""
+    assert host_bundle.bytecode
+    tag = sys.implementation.cache_tag
+    for module in ("inference/handler.py", "common/validation.py", "numpy/__init__.py"):
+        source = host_bundle.path / module
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        header = pyc.read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked
 
 
 def test_handler_from_bundle_matches_scikit_learn(
@@ -92,7 +106,10 @@ def test_handler_from_bundle_matches_scikit_learn(
         rest_proxy_event("GET", "/health"),
         rest_proxy_event("POST", "/predict", body="{broken", headers={"Content-Type": "application/json"}),
     ]
+    compiled_before = set(host_bundle.path.rglob("*.pyc"))
     output = run_in_bundle(host_bundle.path, artifact_dir, events)
+    # Nothing was compiled at run time: every module the handler imported had its bytecode.
+    assert set(host_bundle.path.rglob("*.pyc")) == compiled_before
     predict, health, broken = output["answers"]
     assert output["site_packages_modules"] == 0
     assert output["forbidden"] == []

@@ -8,6 +8,7 @@ shadow, and each comes back far sooner than the network timeouts the sender is s
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import socket
@@ -19,7 +20,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools import Logger, Metrics
 
 from common.metadata import ModelMetadata
 from common.model import OnnxClassifier
@@ -118,7 +118,7 @@ def call(app: Any, rows: list[list[float]]) -> tuple[dict[str, Any], float]:
         "POST", "/predict", body=json.dumps({"instances": rows}), headers={"Content-Type": "application/json"}
     )
     started = time.perf_counter()
-    response: dict[str, Any] = app.resolve(event, FakeLambdaContext(function_version="1"))
+    response: dict[str, Any] = app.handle(event, FakeLambdaContext(function_version="1"))
     return response, time.perf_counter() - started
 
 
@@ -129,16 +129,17 @@ def test_an_unreachable_queue_leaves_the_live_response_unchanged_and_fast(
     endpoint: str = request.getfixturevalue(endpoint_fixture)
     model = OnnxClassifier.load(trained_model[0])
     service = InferenceService(model, RequestLimits())
-    metrics = Metrics(namespace="ShadowMirrorTest")
+    emitted = io.StringIO()  # the mirrored app's log and EMF lines
     log = Warnings()
     mirror = mirror_to(endpoint, log)
     try:
-        plain = create_app(service, logger=Logger(service="plain"), metrics=metrics)
-        mirrored = create_app(service, logger=Logger(service="mirrored"), metrics=metrics, mirror=mirror)
+        plain = create_app(service, namespace="ShadowMirrorTest", service_name="plain", stream=io.StringIO())
+        mirrored = create_app(
+            service, namespace="ShadowMirrorTest", service_name="mirrored", mirror=mirror, stream=emitted
+        )
         rows = [list(map(float, row)) for row in model.metadata.sample_rows[:2]]
         slowest = 0.0
         counted: dict[str, int] = {}
-        metrics.clear_metrics()
         deadline = time.monotonic() + 2 * TIMEOUT_S + 2
         # Keep sending until the sender has given up at least once (and is backing off).
         while not counted.get(FAILED) or not counted.get(DROPPED):
@@ -149,15 +150,13 @@ def test_an_unreachable_queue_leaves_the_live_response_unchanged_and_fast(
             assert response["statusCode"] == expected["statusCode"] == 200
             assert response["body"] == expected["body"]
             # The app drains the mirror's counters into the invocation's metrics (EMF) on each request.
-            counted = {
-                name: len(metrics.metric_set.get(name, {}).get("Value", [])) for name in (FAILED, DROPPED)
-            }
+            lines = [json.loads(line) for line in emitted.getvalue().splitlines() if '"_aws"' in line]
+            counted = {name: sum(name in line for line in lines) for name in (FAILED, DROPPED)}
         assert slowest < FAST_ENOUGH_S, f"a request took {slowest:.3f} s while the queue was unreachable"
         assert len(log.lines) == 1, "one warning per interval, not one per request"
         assert log.lines[0]["shadow_failed_messages"] >= 1
     finally:
         mirror.close(timeout_s=0.1)
-        metrics.clear_metrics()
 
 
 def test_no_retry_means_one_connection_attempt_per_batch(blackhole: str) -> None:

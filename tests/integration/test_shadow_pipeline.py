@@ -7,6 +7,7 @@ visibility 1 s) and an active shadow configuration; no fixed sleeps: every wait 
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from moto import mock_aws
 
 from common.metadata import ModelMetadata
@@ -103,7 +104,6 @@ class ShadowWorld:
         self.store = ShadowConfigStore(self.s3, self.log_bucket)
         self.live = OnnxClassifier.load(live_dir)
         self.candidate = OnnxClassifier.load(candidate_dir)
-        self.metrics = Metrics(namespace="ShadowPipelineTest")
         mirror = mirror_from_environment(
             {
                 "SHADOW_QUEUE_URL": self.queue_url,
@@ -116,9 +116,15 @@ class ShadowWorld:
         self.mirror: ShadowMirror = mirror
         service = InferenceService(self.live, RequestLimits())
         self.app = create_app(
-            service, logger=Logger(service="inference-test"), metrics=self.metrics, mirror=mirror
+            service,
+            namespace="ShadowPipelineTest",
+            service_name="inference-test",
+            mirror=mirror,
+            stream=io.StringIO(),
         )
-        self.plain_app = create_app(service, logger=Logger(service="inference-test"), metrics=self.metrics)
+        self.plain_app = create_app(
+            service, namespace="ShadowPipelineTest", service_name="inference-test", stream=io.StringIO()
+        )
         self.sink = Sink()
         self.consumer = ShadowConsumer(
             models=ModelCache(model_bucket=self.model_bucket, s3=self.s3, cache_dir=tmp / "models"),
@@ -162,7 +168,7 @@ class ShadowWorld:
             headers={"Content-Type": "application/json"},
         )
         context: Any = FakeLambdaContext(function_version="1")
-        response: dict[str, Any] = (app or self.app).resolve(event, context)
+        response: dict[str, Any] = (app or self.app).handle(event, context)
         return response
 
     def wait_for(self, condition: Callable[[], bool], message: str, timeout_s: float = 20.0) -> None:
@@ -207,7 +213,6 @@ def world(
             yield shadow
         finally:
             shadow.mirror.close()
-            shadow.metrics.clear_metrics()
 
 
 def rows_of(world: ShadowWorld, count: int, start: int = 0) -> list[list[float]]:

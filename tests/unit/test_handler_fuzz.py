@@ -96,8 +96,9 @@ def handler(trained_model: tuple[Path, ModelMetadata]) -> Iterator[ModuleType]:
             patch.setenv(key, value)
         sys.modules.pop("inference.handler", None)
         module = importlib.import_module("inference.handler")
-        handler = module.logger.registered_handler
+        handler = module.logger.get().registered_handler
         with open(os.devnull, "w") as sink:
+            module.app.stream = sink
             previous = handler.setStream(sink)
             try:
                 yield module

@@ -6,6 +6,8 @@ import base64
 import importlib
 import io
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,11 +42,21 @@ def handler_module(
 
 
 @pytest.fixture()
-def log_stream(handler_module: ModuleType) -> io.StringIO:
-    """The handler's Logger writes to the stdout it saw at init; point it at a buffer we can read."""
+def log_stream(handler_module: ModuleType) -> Iterator[io.StringIO]:
+    """The handler writes its request log lines and EMF metrics lines to the stdout it saw at init,
+    and Powertools' Logger (internal errors) likewise: point both at a buffer we can read."""
     stream = io.StringIO()
-    handler_module.logger.registered_handler.setStream(stream)
-    return stream
+    handler_module.app.stream = stream
+    previous = handler_module.logger.get().registered_handler.setStream(stream)
+    yield stream
+    if previous is not None:  # Powertools' logging handler outlives this module object
+        handler_module.logger.get().registered_handler.setStream(previous)
+
+
+def split_lines(stream: io.StringIO) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(log lines, EMF metrics lines) written so far."""
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return [line for line in lines if "_aws" not in line], [line for line in lines if "_aws" in line]
 
 
 @pytest.fixture()
@@ -98,11 +110,12 @@ def test_predict_object_rows_in_any_key_order(invoke: Invoke, holdout: Any) -> N
     assert body["predictions"] == estimator.predict(X[:3].astype(np.float64)).tolist()
 
 
-def test_predict_sets_version_headers(invoke: Invoke, trained_model: tuple[Path, ModelMetadata]) -> None:
+def test_predict_sets_version_and_request_id_headers(
+    invoke: Invoke, trained_model: tuple[Path, ModelMetadata]
+) -> None:
     _, metadata = trained_model
-    response = invoke(
-        body={"instances": [metadata.sample_rows[0]]}, context=FakeLambdaContext(function_version="12")
-    )
+    context = FakeLambdaContext(function_version="12")
+    response = invoke(body={"instances": [metadata.sample_rows[0]]}, context=context)
     headers = (
         response["headers"]
         if response.get("headers")
@@ -110,6 +123,7 @@ def test_predict_sets_version_headers(invoke: Invoke, trained_model: tuple[Path,
     )
     assert headers["X-Model-Version"] == metadata.version
     assert headers["X-Function-Version"] == "12"
+    assert headers["X-Request-Id"] == context.aws_request_id  # what POST /feedback names
     assert headers["Content-Type"] == "application/json"
 
 
@@ -236,21 +250,168 @@ def test_internal_error_is_500_with_request_id_and_logged(
 
 
 def test_log_lines_carry_model_and_function_version(
-    invoke: Invoke,
-    trained_model: tuple[Path, ModelMetadata],
-    log_stream: io.StringIO,
-    capsys: pytest.CaptureFixture[str],
+    invoke: Invoke, trained_model: tuple[Path, ModelMetadata], log_stream: io.StringIO
 ) -> None:
     _, metadata = trained_model
     invoke(body={"instances": [ROW]}, context=FakeLambdaContext(function_version="9"))
     invoke(raw="{bad", context=FakeLambdaContext(function_version="9"))
-    log_lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    log_lines, metric_lines = split_lines(log_stream)
     assert [line["message"] for line in log_lines] == ["prediction served", "request rejected"]
     for line in log_lines:
         assert line["model_version"] == metadata.version
         assert line["function_version"] == "9"
-    metric_lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert metric_lines[0]["Predictions"] == [1.0]
     assert metric_lines[0]["FunctionVersion"] == "9"
     assert metric_lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["FunctionVersion", "service"]]
     assert metric_lines[1]["InvalidRequests"] == [1.0]
+
+
+def test_log_lines_have_the_powertools_keys_and_never_the_inputs(
+    invoke: Invoke, log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f;Sampled=1"
+    )
+    context = FakeLambdaContext(function_version="4")
+    invoke(body={"instances": [[123.456, *ROW[1:]], ROW]}, context=context)
+    invoke(raw=json.dumps({"instances": [ROW]}), headers={"Content-Type": "text/plain"}, context=context)
+    served, rejected = split_lines(log_stream)[0]
+    common = {"level", "location", "message", "timestamp", "service", "model_version", "function_version"}
+    assert set(served) == common | {"correlation_id", "rows", "inference_ms", "xray_trace_id"}
+    assert set(rejected) == common | {"correlation_id", "status", "error_code", "xray_trace_id"}
+    assert served["level"] == "INFO" and served["service"] == "inference"
+    assert served["correlation_id"] == context.aws_request_id
+    assert served["rows"] == 2 and served["inference_ms"] > 0
+    assert served["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert (rejected["status"], rejected["error_code"]) == (415, "unsupported_media_type")
+    assert "123.456" not in log_stream.getvalue()
+
+
+def test_metrics_line_per_invocation_with_units(invoke: Invoke, log_stream: io.StringIO) -> None:
+    invoke(body={"instances": [ROW, ROW, ROW]}, context=FakeLambdaContext(function_version="5"))
+    invoke("GET", "/health", context=FakeLambdaContext(function_version="5"))
+    invoke("GET", "/nope", context=FakeLambdaContext(function_version="5"))
+    predict, health, missing = split_lines(log_stream)[1]
+    directive = predict["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "ModelServingTest"
+    assert directive["Metrics"] == [
+        {"Name": "Predictions", "Unit": "Count"},
+        {"Name": "PredictedRows", "Unit": "Count"},
+        {"Name": "InferenceTime", "Unit": "Milliseconds"},
+    ]
+    assert (predict["PredictedRows"], predict["service"]) == ([3.0], "inference")
+    assert predict["InferenceTime"][0] > 0
+    assert isinstance(predict["_aws"]["Timestamp"], int)
+    assert health["HealthChecks"] == [1.0] and missing["InvalidRequests"] == [1.0]
+
+
+def test_internal_error_is_counted_by_function_version(
+    invoke: Invoke, handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
+) -> None:
+    monkeypatch.setattr(handler_module.service.model, "predict", lambda rows: 1 / 0)
+    invoke(body={"instances": [ROW]}, context=FakeLambdaContext(function_version="8"))
+    log_lines, metric_lines = split_lines(log_stream)
+    assert metric_lines[-1]["InternalErrors"] == [1.0] and metric_lines[-1]["FunctionVersion"] == "8"
+    error = next(line for line in log_lines if line["message"] == "internal error")
+    assert error["function_version"] == "8" and error["level"] == "ERROR"
+
+
+def test_log_level_warning_drops_request_lines_but_keeps_metrics(
+    trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifact_dir, _ = trained_model
+    for key, value in {
+        "MODEL_URI": str(artifact_dir),
+        "LOG_LEVEL": "WARNING",
+        "POWERTOOLS_SERVICE_NAME": "inference",
+        "POWERTOOLS_METRICS_NAMESPACE": "ModelServingTest",
+    }.items():
+        monkeypatch.setenv(key, value)
+    sys.modules.pop("inference.handler", None)
+    module = importlib.import_module("inference.handler")
+    try:
+        module.app.stream = stream = io.StringIO()
+        event = rest_proxy_event(
+            "POST",
+            "/predict",
+            body=json.dumps({"instances": [ROW]}),
+            headers={"Content-Type": "application/json"},
+        )
+        assert module.handler(event, FakeLambdaContext())["statusCode"] == 200
+        log_lines, metric_lines = split_lines(stream)
+        assert log_lines == [] and metric_lines[0]["Predictions"] == [1.0]
+    finally:
+        sys.modules.pop("inference.handler", None)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("POST", "/predict/", 200, None),  # trailing slashes are ignored when matching, as before
+        ("post", "/predict", 200, None),
+        ("GET", "/health//", 200, None),
+        ("DELETE", "/health", 405, "GET"),
+        ("OPTIONS", "/predict", 405, "POST"),
+        ("GET", "/predict/", 404, None),  # a 405 names only the exact route paths
+        ("POST", "/", 404, None),
+    ],
+)
+def test_routing(invoke: Invoke, method: str, path: str, status: int, allow: str | None) -> None:
+    response = invoke(method, path, raw=json.dumps({"instances": [ROW]}))
+    assert response["statusCode"] == status
+    assert response["multiValueHeaders"].get("Allow") == ([allow] if allow else None)
+
+
+def test_serving_imports_neither_powertools_nor_the_xray_sdk(
+    trained_model: tuple[Path, ModelMetadata],
+) -> None:
+    """Cold start: the hot path needs neither; Powertools loads on the first internal error and the
+    X-Ray SDK only when TRACER_SDK_SUBSEGMENTS=true."""
+    artifact_dir, _ = trained_model
+    root = Path(__file__).resolve().parents[2]
+    probe = (
+        "import json, sys; import inference.handler as h; "
+        "print(json.dumps({'tracer': hasattr(h.handler, '__wrapped__'), "
+        "'loaded': sorted(m for m in ('aws_lambda_powertools', 'aws_xray_sdk', 'boto3') "
+        "if m in sys.modules)}))"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{root / 'functions'}",
+        "MODEL_URI": str(artifact_dir),
+        "POWERTOOLS_METRICS_NAMESPACE": "ModelServingTest",
+    }
+    plain = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(plain.stdout) == {"tracer": False, "loaded": []}
+    traced = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**env, "TRACER_SDK_SUBSEGMENTS": "true", "POWERTOOLS_TRACE_DISABLED": "true"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(traced.stdout)["tracer"] is True
+
+
+def test_emf_line_for_any_metric_list_is_the_powertools_document() -> None:
+    from inference.log_lines import EmfMetrics
+
+    emf = EmfMetrics(namespace="NS", service="inference")
+    emf.bind_function_version("12")
+    metrics = [
+        ("Predictions", "Count", 1.0),
+        ("Odd%Name", "Count", 3),
+        ("InferenceTime", "Milliseconds", 0.25),
+    ]
+    for _ in range(2):  # the second time from the cached templates
+        document = json.loads(emf.render(metrics))
+        assert document["_aws"]["CloudWatchMetrics"] == [
+            {
+                "Namespace": "NS",
+                "Dimensions": [["FunctionVersion", "service"]],
+                "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in metrics],
+            }
+        ]
+        assert (document["FunctionVersion"], document["service"]) == ("12", "inference")
+        assert [document[name] for name, _, _ in metrics] == [[1.0], [3.0], [0.25]]
+    assert emf.render([]) == ""

@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 
 from common.errors import RequestError
 from common.validation import (
+    FLOAT32_MAX,
     RequestLimits,
+    _checked_rows,
+    _clean_list_rows,
     check_content_type,
     decode_body,
     parse_instances,
@@ -109,3 +112,40 @@ def test_deeply_nested_json_is_400_not_a_crash() -> None:
     with pytest.raises(RequestError) as caught:
         parse_json_object("[" * 100_000 + "]" * 100_000)
     assert caught.value.code == "invalid_json"
+
+
+wide_numbers = (
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.floats(width=32)
+    | st.integers()
+    | st.integers(min_value=-(2**1100), max_value=2**1100)
+    | st.sampled_from([FLOAT32_MAX, -FLOAT32_MAX, np.nextafter(FLOAT32_MAX, np.inf), 2**128, 2**127, 0, -0.0])
+    | st.booleans()
+)
+
+
+@settings(max_examples=400)
+@given(
+    rows=st.lists(st.lists(wide_numbers, min_size=3, max_size=4), min_size=1, max_size=120),
+)
+def test_vectorised_fast_path_accepts_exactly_what_the_checks_accept(rows: list[list[Any]]) -> None:
+    """The numpy fast path (small and large batches) agrees with the per-value checks: same matrix
+    when they accept, no answer (so that they run and name the problem) when they reject."""
+    try:
+        expected: np.ndarray | None = _checked_rows(rows, FEATURES)
+    except RequestError:
+        expected = None
+    fast = _clean_list_rows(rows, len(FEATURES))
+    if expected is None:
+        assert fast is None
+    else:
+        assert fast is not None and fast.dtype == np.float32
+        np.testing.assert_array_equal(fast, expected)
+
+
+def test_the_fast_path_keeps_the_precise_error_messages() -> None:
+    many = [[1.0, 2.0, 3.0]] * 5
+    with pytest.raises(RequestError, match=r"instances\[2\] feature 'b' is out of float32 range"):
+        parse(json.dumps({"instances": [*many[:2], [1.0, 1e39, 3.0]]}))
+    with pytest.raises(RequestError, match=r"instances\[1\] feature 'c' must be a number, got boolean"):
+        parse(json.dumps({"instances": [[1, 2, 3], [1, 2, True]]}))
