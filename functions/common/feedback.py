@@ -166,11 +166,6 @@ def format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def hour_prefixes(start: datetime, end: datetime) -> list[str]:
-    """Every feedback hour partition that can hold feedback received in [start, end)."""
-    return log_keys.hour_prefixes(start, end, FEEDBACK_PREFIX)
-
-
 def object_key(received_at: datetime, items: Iterable[Feedback]) -> str:
     """Named by the items (not the time of receipt): the same body sent again in the same hour
     overwrites its object instead of adding a copy."""

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from common.feedback import Feedback, hour_prefixes, parse_record
+from common.feedback import Feedback, parse_record
+from common.log_keys import FEEDBACK_PREFIX, partition_prefixes
 from common.log_objects import ReadStats, iter_documents
 from common.prediction_log import LogStats, PredictionRow, prediction_rows
 
@@ -61,7 +62,11 @@ def read_feedback(
     stats = stats if stats is not None else JoinStats()
     latest: dict[tuple[str, int], Feedback] = {}
     documents = iter_documents(
-        s3, bucket, hour_prefixes(since, until), stats=stats.feedback_read, max_workers=max_workers
+        s3,
+        bucket,
+        partition_prefixes(since, until, FEEDBACK_PREFIX),
+        stats=stats.feedback_read,
+        max_workers=max_workers,
     )
     for document in documents:
         item = parse_record(document)

@@ -31,3 +31,18 @@ def hour_prefixes(start: datetime, end: datetime, prefix: str = RECORDS_PREFIX) 
         prefixes.append(hour_prefix(hour, prefix))
         hour += timedelta(hours=1)
     return prefixes
+
+
+def partition_prefixes(start: datetime, end: datetime, prefix: str = RECORDS_PREFIX) -> list[str]:
+    """The partitions of `hour_prefixes`, with every whole UTC day in [start, end) listed as one day
+    prefix (`<prefix>dt=YYYY-MM-DD/`): the same objects with 1 listing per day instead of 24 (a
+    30-day window is about 30 listings instead of 720)."""
+    result: list[str] = []
+    hours = hour_prefixes(start, end, prefix)
+    index = 0
+    while index < len(hours):
+        day = hours[index][: hours[index].index("/hour=") + 1]
+        same_day = [h for h in hours[index : index + 24] if h.startswith(day)]
+        result.extend([day] if len(same_day) == 24 else same_day)
+        index += len(same_day)
+    return result
