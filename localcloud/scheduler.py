@@ -169,7 +169,10 @@ class Scheduler:
             payload = target.get("Input") or json.dumps(event)
             arn = target["Arn"]
             if ":states:" in arn:
-                execution = self.stepfunctions.start_execution(stateMachineArn=arn, input=payload)
+                # EventBridge names each execution itself; without a name moto would reuse "None" and
+                # refuse the second run (ExecutionAlreadyExists).
+                name = f"{rule}-{now:%Y%m%dT%H%M%S}-{event['id'][:8]}"[:80]
+                execution = self.stepfunctions.start_execution(stateMachineArn=arn, name=name, input=payload)
                 reached.append(execution["executionArn"])
             elif ":lambda:" in arn:
                 parts = arn.split(":")

@@ -44,3 +44,7 @@ def test_enabled_rate_rule_starts_an_execution_when_due_and_disabled_rules_do_no
     assert scheduler.fired == [("on", machine)]
     started = sfn.describe_execution(executionArn=executions[0]["executionArn"])
     assert json.loads(started["input"])["detail-type"] == "Scheduled Event"
+    now[0] += timedelta(minutes=5)
+    scheduler.tick()  # the next fire is a second, distinctly named execution
+    names = {e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    assert len(names) == 2 and all(name.startswith("on-2026") for name in names), names
