@@ -110,6 +110,7 @@ def make_pool(runtime_dirs: list[Path], code_dir: Path) -> Iterator[Callable[...
         timeout_s: float = 30.0,
         max_workers: int = 4,
         log_sink: Callable[[str, str], None] | None = None,
+        init_timeout_s: float = 10.0,
     ) -> WorkerPool:
         spec = FunctionSpec(
             function_name="probe",
@@ -122,7 +123,12 @@ def make_pool(runtime_dirs: list[Path], code_dir: Path) -> Iterator[Callable[...
             function_arn=ARN,
         )
         pool = WorkerPool(
-            spec, runtime_dirs=runtime_dirs, base_env=BASE_ENV, max_workers=max_workers, log_sink=log_sink
+            spec,
+            runtime_dirs=runtime_dirs,
+            base_env=BASE_ENV,
+            max_workers=max_workers,
+            log_sink=log_sink,
+            init_timeout_s=init_timeout_s,
         )
         pools.append(pool)
         return pool
@@ -227,6 +233,41 @@ def test_init_error_is_reported_and_retried_only_by_the_next_invocation(
     assert len(attempts.read_text().splitlines()) == 2
     with pytest.raises(WorkerInitError, match="probe cannot initialise"):
         pool.warm(1)
+
+
+def test_an_init_over_its_limit_gets_the_functions_timeout_as_on_lambda(
+    make_pool: Callable[..., WorkerPool],
+) -> None:
+    lines: list[str] = []
+    pool = make_pool(
+        handler="slow_init.handler",
+        environment={"PROBE_INIT_SECONDS": "1.0"},
+        init_timeout_s=0.2,
+        timeout_s=20.0,
+        log_sink=lambda _label, line: lines.append(line),
+    )
+
+    result = pool.invoke(event())
+
+    assert result.status == "ok" and body(result) == {"served": True}
+    assert any("Phase: init Status: timeout" in line for line in lines)
+
+
+def test_an_init_over_both_limits_fails_its_request_with_init_timeout(
+    make_pool: Callable[..., WorkerPool],
+) -> None:
+    pool = make_pool(
+        handler="slow_init.handler",
+        environment={"PROBE_INIT_SECONDS": "30"},
+        init_timeout_s=0.2,
+        timeout_s=0.5,
+    )
+
+    result = pool.invoke(event())
+
+    assert result.status == "init_error"
+    assert body(result)["errorType"] == "Runtime.InitTimeout"
+    assert pool.worker_pids() == []
 
 
 def test_timeout_returns_lambdas_message_and_replaces_the_worker(
