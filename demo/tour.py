@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,9 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
         candidate = train_candidate(workdir / "models")
         state["candidate"] = candidate
         candidate_version = candidate.name
-        tour.modelctl("shadow", "start", candidate_version, "--model-dir", str(candidate), "--sample", "100")
+        tour.modelctl(
+            "shadow", "start", candidate_version, "--artifacts-dir", str(candidate.parent), "--sample", "100"
+        )
         tally = tour.client.burst(300, rows)
         _expect_only(tally, {("1", 200)}, "live answers while shadowing")
 
@@ -236,10 +239,57 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
             f"{failed} errors, all on v{version} ({during.describe()})"
         )
 
+    def retraining() -> str:
+        """Drifted traffic (every measurement 1.4x, as after a change of instrument calibration) with
+        ground truth sent back through POST /feedback, then one run of the retraining workflow."""
+        from training.data import load_builtin
+
+        data = load_builtin()
+        drifted = [[float(v) * 1.4 for v in row] for row in data.X]
+        truth = [int(label) for label in data.y]
+        labels: list[tuple[str, object]] = []
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for index, answer in enumerate(
+                pool.map(lambda i: tour.client.predict([drifted[i % len(drifted)]]), range(3 * len(drifted)))
+            ):
+                if answer is None or answer.status != 200 or not answer.request_id:
+                    raise TourFailedError(f"a drifted request was not answered: {answer}")
+                labels.append((answer.request_id, truth[index % len(truth)]))
+        for start in range(0, len(labels), 500):
+            status = tour.client.feedback(labels[start : start + 500])
+            if status != 202:
+                raise TourFailedError(f"POST /feedback answered {status}, expected 202")
+        console.print(f"{len(labels)} drifted requests answered; their true labels sent to POST /feedback")
+
+        def labelled() -> int:
+            report = tour.modelctl("report", "accuracy", "--window", "1h", "--since", "2h", "--json")
+            document = json.loads(report.output[report.output.index("{") :])
+            return sum(int(version["labelled"]) for version in document["versions"])
+
+        tour.console.print("waiting for the sampled predictions to reach the prediction log ...")
+        tour.wait_for("labelled predictions in the log", lambda: labelled() >= 80, timeout_s=180, every_s=5)
+        tour.modelctl("report", "accuracy", "--window", "1h", "--since", "2h", "--html",
+                      str(workdir / "accuracy.html"))  # fmt: skip
+        run = tour.modelctl("retrain", expect=None)
+        tour.modelctl("models")
+        if run.code == 3:  # the gate kept production: nothing registered as releasable, nothing released
+            if tour.routing() != (state["live_version"], {}):
+                raise TourFailedError("a rejected candidate changed the alias")
+            return "the workflow ran; its gate rejected the candidate (production kept), SNS notified"
+        if run.code != 0:
+            raise TourFailedError(f"`modelctl retrain` exited {run.code}")
+        status = json.loads(tour.modelctl("shadow", "status", "--json").output)
+        candidate = (status.get("config") or {}).get("candidate_model_version")
+        if not (status.get("config") or {}).get("active") or not candidate:
+            raise TourFailedError(f"after a released run no shadow is active: {status}")
+        tour.modelctl("shadow", "stop")
+        return f"feedback -> workflow -> {candidate} registered with lineage and released to shadow"
+
     tour.step("1. live traffic", traffic)
     tour.step("2. shadow a second model, then its report", shadow)
     tour.step("3. canary 10%, then shift to 100%", canary)
     tour.step("4. a flawed model as canary, rolled back by its gate", broken)
+    tour.step("5. feedback, then a retraining run", retraining)
     tour.summary()
     return tour.results
 

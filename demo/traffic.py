@@ -18,6 +18,8 @@ class Answer:
     status: int
     function_version: str
     body: dict[str, object]
+    request_id: str = ""
+    """X-Request-Id: the id the prediction is logged under, which POST /feedback names."""
 
 
 @dataclass
@@ -73,12 +75,24 @@ class Client:
                     response.status,
                     response.headers.get("X-Function-Version", "?"),
                     json.loads(response.read()),
+                    response.headers.get("X-Request-Id", ""),
                 )
         except urllib.error.HTTPError as error:
             body = json.loads(error.read() or b"{}")
             return Answer(error.code, error.headers.get("X-Function-Version", "?"), body)
         except (urllib.error.URLError, TimeoutError, ConnectionError):
             return None
+
+    def feedback(self, labels: Sequence[tuple[str, object]]) -> int:
+        """POST /feedback {"feedback": [{"request_id", "label"}, ...]}; the HTTP status."""
+        items = [{"request_id": request_id, "label": label} for request_id, label in labels]
+        data = json.dumps({"feedback": items}).encode()
+        request = urllib.request.Request(f"{self.api_url}/feedback", data=data, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
 
     def burst(self, count: int, rows: Callable[[int], Sequence[Sequence[float]]], workers: int = 4) -> Tally:
         tally = Tally()
