@@ -68,7 +68,7 @@ bench: setup model
 # Bounded load on a fresh local cloud, shadow on: every request and mirrored request accounted for
 # (docs/reliability.md); figures printed and written to reliability/results.json.
 LOAD_SECONDS ?= 60
-LOAD_RATE ?= 20
+LOAD_RATE ?= 10
 LOAD_CLIENTS ?= 32
 loadtest: setup model synth
 	$(PY) -m reliability.loadtest --seconds $(LOAD_SECONDS) --rate $(LOAD_RATE) --clients $(LOAD_CLIENTS)

@@ -151,3 +151,31 @@ def config_ttl_seconds(lambda_client: Any, function: str) -> float:
     configuration = lambda_client.get_function_configuration(FunctionName=function)
     variables = configuration.get("Environment", {}).get("Variables", {})
     return float(variables.get("SHADOW_CONFIG_TTL_SECONDS", "5"))
+
+
+MIRROR_COUNTERS = ("ShadowMirrorSent", "ShadowMirrorFailed", "ShadowMirrorDropped")
+
+
+def mirror_counters(cloudwatch: Any, namespace: str, since: datetime, until: datetime) -> dict[str, int]:
+    """What the inference function itself counted while mirroring (its EMF metrics), per counter.
+
+    Sent: SQS accepted the message. Failed: the send raised (a read timeout may still have been
+    delivered). Dropped: not sent, because the sender was backing off after failures or its buffer
+    was full (fail-open: the live answer is never delayed). Each worker reports its counts on its
+    next /predict, so the last second or so of a run may be missing."""
+    totals: dict[str, int] = {}
+    for name in MIRROR_COUNTERS:
+        total = 0.0
+        for metric in cloudwatch.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]:
+            points = cloudwatch.get_metric_statistics(
+                Namespace=namespace,
+                MetricName=name,
+                Dimensions=metric["Dimensions"],
+                StartTime=since - timedelta(minutes=1),
+                EndTime=until + timedelta(minutes=1),
+                Period=60,
+                Statistics=["Sum"],
+            )["Datapoints"]
+            total += sum(point["Sum"] for point in points)
+        totals[name] = int(total)
+    return totals

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ from reliability.accounting import (
     config_ttl_seconds,
     dead_letter_ids,
     logged_ids,
+    mirror_counters,
     queue_depth,
     settle_mirroring,
     wait_until,
@@ -150,6 +152,8 @@ def measure(cloud: LocalCloud, rows: list[list[float]], settings: LoadSettings) 
         logged=len(logged_ids(s3, bucket, since, until)),
         dead_lettered=len(dead_letter_ids(sqs, dlq_url, since, until)),
     )
+    cloud.evaluate_alarms()  # ships the metrics the functions emitted
+    counters = mirror_counters(cloud.clients.cloudwatch, metrics_namespace(cloud), since, until)
     answered = sum(tally.statuses.values())
     latency = Summary.of(tally.latencies_ms) if tally.latencies_ms else None
     return {
@@ -165,8 +169,16 @@ def measure(cloud: LocalCloud, rows: list[list[float]], settings: LoadSettings) 
         "p99_ms": round(latency.p99, 2) if latency else None,
         "max_ms": round(latency.maximum, 2) if latency else None,
         "shadow": account.to_json(),
+        "mirror_counted_by_the_function": counters,
         "drain_s": round(drained_in, 1),
     }
+
+
+def metrics_namespace(cloud: LocalCloud) -> str:
+    assert cloud.clients is not None
+    function, _ = cloud.serving_function()
+    configuration = cloud.clients.lambda_.get_function_configuration(FunctionName=function)
+    return str(configuration["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"])
 
 
 def start_shadow(cloud: LocalCloud, model_version: str) -> None:
@@ -208,8 +220,12 @@ def prepare_shadow(cloud: LocalCloud) -> list[list[float]]:
     )
 
     def probe() -> None:
-        with urllib.request.urlopen(request, timeout=30) as response:  # raises for a non-2xx answer
-            response.read()
+        """One warm-up request; a cold start that fails on a busy machine is only retried."""
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+        except urllib.error.HTTPError as error:
+            print(f"probe answered {error.code}; retrying", file=sys.stderr)
 
     function, _ = cloud.serving_function()
     settle_mirroring(
@@ -235,6 +251,11 @@ def render(figures: dict[str, Any]) -> str:
         f"  shadow     mirrored {shadow['mirrored']}  logged in S3 {shadow['logged']}  "
         f"in DLQ {shadow['dead_lettered']}  unaccounted {shadow['unaccounted']}  "
         f"(drained {figures['drain_s']} s after the load)",
+        "  mirror     as counted by the inference function: "
+        + "  ".join(
+            f"{k.removeprefix('ShadowMirror').lower()} {v}"
+            for k, v in figures["mirror_counted_by_the_function"].items()
+        ),
     ]
     return "\n".join(lines)
 
