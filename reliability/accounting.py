@@ -166,11 +166,15 @@ def mirror_counters(cloudwatch: Any, namespace: str, since: datetime, until: dat
     totals: dict[str, int] = {}
     for name in MIRROR_COUNTERS:
         total = 0.0
-        for metric in cloudwatch.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]:
+        listed = cloudwatch.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]
+        dimension_sets = {
+            tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"])) for metric in listed
+        }  # moto may list a metric once per datapoint
+        for dimensions in sorted(dimension_sets):
             points = cloudwatch.get_metric_statistics(
                 Namespace=namespace,
                 MetricName=name,
-                Dimensions=metric["Dimensions"],
+                Dimensions=[{"Name": key, "Value": value} for key, value in dimensions],
                 StartTime=since - timedelta(minutes=1),
                 EndTime=until + timedelta(minutes=1),
                 Period=60,

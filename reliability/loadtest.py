@@ -53,7 +53,7 @@ CONNECTION_ERRORS = (ConnectionError, OSError, asyncio.IncompleteReadError, Valu
 @dataclass(frozen=True)
 class LoadSettings:
     seconds: float = 60.0
-    rate: float = 20.0
+    rate: float = 10.0
     """Requests per second, all clients together."""
     clients: int = 32
     timeout_s: float = 30.0
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         description="bounded load on the local cloud, shadow on; counts every request"
     )
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--rate", type=float, default=20.0, help="requests per second, all clients together")
+    parser.add_argument("--rate", type=float, default=10.0, help="requests per second, all clients together")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--cdk-out", type=Path, default=REPO_ROOT / "cdk.out")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
