@@ -57,7 +57,9 @@ class LoadSettings:
     """Requests per second, all clients together."""
     clients: int = 32
     timeout_s: float = 30.0
-    drain_timeout_s: float = 300.0
+    drain_timeout_s: float = 480.0
+    """Longer than the shadow queue's visibility timeout (6 x 60 s): a message whose delete was lost
+    comes back after it."""
 
     @property
     def requests(self) -> int:
