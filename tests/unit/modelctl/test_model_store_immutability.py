@@ -46,7 +46,7 @@ def test_a_publish_that_loses_the_race_to_other_bytes_is_refused_and_overwrites_
     artifact = validate_artifact(trained_model[0])
     s3 = RacingS3(world.s3, b"another model's bytes")
     with pytest.raises(RefusedError, match="already exists and differs"):
-        ModelStoreUploader(s3, world.bucket).upload(artifact)
+        ModelStoreUploader(s3, world.bucket).upload(artifact)  # type: ignore[arg-type]
     key = f"models/{artifact.version}/model.onnx"
     assert world.s3.get_object(Bucket=world.bucket, Key=key)["Body"].read() == b"another model's bytes"
 
@@ -56,7 +56,7 @@ def test_a_publish_that_loses_the_race_to_the_same_bytes_succeeds(
 ) -> None:
     artifact = validate_artifact(trained_model[0])
     s3 = RacingS3(world.s3, artifact.files["model.onnx"])
-    planned = ModelStoreUploader(s3, world.bucket).upload(artifact)
+    planned = ModelStoreUploader(s3, world.bucket).upload(artifact)  # type: ignore[arg-type]
     assert [item.action for item in planned] == ["unchanged", "upload"]  # metadata written by us
     key = f"models/{artifact.version}/metadata.json"
     assert world.s3.get_object(Bucket=world.bucket, Key=key)["Body"].read() == artifact.files["metadata.json"]
