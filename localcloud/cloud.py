@@ -71,15 +71,8 @@ class LocalCloud:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             lambda_port = free_port()
-            self.moto = start_moto_server(
-                tls_dir=settings.state_dir / "tls",
-                port=settings.moto_port,
-                log_path=settings.state_dir / "moto.log",
-                # moto's Step Functions interpreter calls AWS at http://localhost:$MOTO_PORT: our front.
-                extra_env={"MOTO_PORT": str(lambda_port)},
-            )
-            self.moto.configure({"stepfunctions": {"execute_state_machine": True}})
             self._lambda_port = lambda_port
+            self.moto = self._start_moto(settings.moto_port)
             self._export_endpoint()
             self.clients = AwsClients(region=settings.region, endpoint_url=self.moto.endpoint)
             self.deployment = self.provision()
@@ -152,6 +145,34 @@ class LocalCloud:
             self.stop()
             raise
         return self
+
+    def _start_moto(self, port: int | None) -> MotoServer:
+        moto = start_moto_server(
+            tls_dir=self.settings.state_dir / "tls",
+            port=port,
+            log_path=self.settings.state_dir / "moto.log",
+            # moto's Step Functions interpreter calls AWS at http://localhost:$MOTO_PORT: our front.
+            extra_env={"MOTO_PORT": str(self._lambda_port)},
+        )
+        moto.configure({"stepfunctions": {"execute_state_machine": True}})
+        return moto
+
+    def restart_aws(self, *, while_down: Callable[[], None] | None = None) -> list[str]:
+        """Restart moto as a crash and recovery would: its memory is lost, and what comes back on the
+        same port is the state saved just before (the snapshot `stop` also writes), provisioned and
+        restored. `while_down` runs while nothing listens (e.g. until a client has given up).
+        Function workers, gateway and pollers keep running and reconnect. Returns what was restored."""
+        assert self.moto is not None and self.clients is not None
+        self.save()
+        port = self.moto.port
+        self.moto.stop()
+        self.moto = None
+        if while_down is not None:
+            while_down()
+        self.moto = self._start_moto(port)
+        self.deployment = self.provision()
+        self.restored = restore_snapshot(self.clients, self.deployment, self.snapshot_dir)
+        return self.restored
 
     def provision(self) -> Deployment:
         """Create (or find) every resource of the synthesized stacks; idempotent."""

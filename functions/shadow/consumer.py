@@ -72,7 +72,9 @@ class ShadowConsumer:
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """One SQS batch -> records in S3; returns the partial batch response for Lambda."""
-        processor = BatchProcessor(event_type=EventType.SQS)
+        # A batch whose every message failed is answered like any other (all ids in batchItemFailures),
+        # not raised: the same redelivery and DLQ, without an invocation error for bad input.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         with processor(records=event["Records"], handler=self.score, lambda_context=context):
             outcomes = processor.process()
         records: list[ShadowRecord] = [result for status, result, *_ in outcomes if status == "success"]

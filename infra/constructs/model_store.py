@@ -2,7 +2,8 @@
 
 Stateful: it lives in its own stack, its construct IDs (and so its logical IDs) must not change,
 and it is retained when its stack is deleted. Publishing an artifact adds `models/<version>/`
-without pruning, so every version a Lambda version still pins stays readable.
+without pruning, so every version a Lambda version still pins stays readable; the bucket policy
+denies deleting anything under models/.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
@@ -66,6 +68,19 @@ class ModelStore(Construct):
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="model-bucket/",
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        # Published function versions pin models/<version>/ by name and load it on every cold start:
+        # nobody may delete a model (a delete marker would break those versions as surely as a
+        # deletion). Overwrites are refused by the writers (conditional puts, docs/security.md), and
+        # versioning keeps every byte ever written.
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ModelsAreNeverDeleted",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[self.bucket.arn_for_objects(f"{MODELS_PREFIX}*")],
+            )
         )
         self.model_version = model_version
         self.model_key_prefix = model_key_prefix(model_version)

@@ -9,6 +9,7 @@ machines need roughly synchronized clocks (seconds, against a lease of minutes).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from modelctl.release.aws import aws_errors, error_code, error_message
 from modelctl.release.clock import Clock, iso
@@ -142,14 +143,21 @@ class ReleaseLock:
                 raise AwsCallError(
                     f"releasing the release lock: {error_code(exc)}: {error_message(exc)}"
                 ) from exc
+        except BotoCoreError as exc:  # AWS unreachable: the lease expires on its own
+            raise AwsCallError(f"releasing the release lock: {exc}") from exc
 
     @contextmanager
     def held(self, who: str, operation: str, *, take_over: bool = False) -> Iterator[Lease]:
         lease = self.acquire(who, operation, take_over=take_over)
         try:
             yield lease
-        finally:
-            self.release()
+        except BaseException:
+            # The command's own error is the one to report; if the lease cannot be given back now
+            # (e.g. AWS unreachable), it expires on its own.
+            with contextlib.suppress(AwsCallError):
+                self.release()
+            raise
+        self.release()
 
     def _now(self) -> float:
         return self.clock.now().timestamp()

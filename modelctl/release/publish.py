@@ -182,23 +182,26 @@ class ModelStoreUploader:
         return planned
 
     def upload(self, artifact: ValidatedArtifact) -> list[ObjectUpload]:
-        planned = self.plan(artifact)
-        for item in planned:
-            if item.action != "upload":
-                continue
-            name = item.key.rsplit("/", 1)[-1]
-            try:
-                # IfNoneMatch: S3 refuses if another publish created the object since our check.
-                self.s3.put_object(
-                    Bucket=self.bucket, Key=item.key, Body=artifact.files[name], IfNoneMatch="*"
-                )
-            except ClientError as exc:
-                if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    return self.plan(artifact)  # re-check: identical bytes are fine, others refused
-                raise AwsCallError(
-                    f"uploading s3://{self.bucket}/{item.key}: {error_code(exc)}: {error_message(exc)}"
-                ) from exc
-        return planned
+        done: list[ObjectUpload] = []
+        for item in self.plan(artifact):
+            if item.action == "upload":
+                name = item.key.rsplit("/", 1)[-1]
+                try:
+                    # IfNoneMatch: S3 refuses if another publish created the object since our check.
+                    self.s3.put_object(
+                        Bucket=self.bucket, Key=item.key, Body=artifact.files[name], IfNoneMatch="*"
+                    )
+                except ClientError as exc:
+                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                        raise AwsCallError(
+                            f"uploading s3://{self.bucket}/{item.key}: "
+                            f"{error_code(exc)}: {error_message(exc)}"
+                        ) from exc
+                    # Re-check what the other publish wrote: identical bytes are fine (and the
+                    # remaining files are still uploaded), anything else is refused.
+                    item = next(again for again in self.plan(artifact) if again.key == item.key)
+            done.append(item)
+        return done
 
     def _existing(self, key: str) -> bytes | None:
         try:

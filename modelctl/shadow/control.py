@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from common.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata
 from common.shadow_config import INACTIVE, ShadowConfig, ShadowConfigStore
 from common.shadow_message import format_timestamp
@@ -215,10 +217,20 @@ class ShadowControl:
                 f"nor in {folder}: train it (`modelctl train`) or publish it first"
             )
         for name in (MODEL_FILE, METADATA_FILE):  # metadata last: a complete artifact or none
-            with aws_call(f"uploading {folder / name}"):
-                self.s3.upload_file(
-                    str(folder / name), self.target.model_bucket, f"models/{model_version}/{name}"
-                )
+            key = f"models/{model_version}/{name}"
+            with aws_call(f"uploading {folder / name} to s3://{self.target.model_bucket}/{key}"):
+                try:
+                    # IfNoneMatch: a model in the store is never overwritten (docs/security.md).
+                    self.s3.put_object(
+                        Bucket=self.target.model_bucket,
+                        Key=key,
+                        Body=(folder / name).read_bytes(),
+                        IfNoneMatch="*",
+                    )
+                except ClientError as exc:
+                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                        raise
+                    # uploaded by someone else meanwhile: the store's copy stays
         return True
 
     def _metadata(self, model_version: str) -> ModelMetadata:

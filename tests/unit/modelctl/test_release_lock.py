@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from modelctl.release.errors import LockHeldError, LockLostError
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from modelctl.release.errors import AwsCallError, LockHeldError, LockLostError, RefusedError
 from modelctl.release.lock import ReleaseLock
 from tests.unit.modelctl.world import FakeClock, World
 
@@ -78,3 +81,30 @@ def test_lease_items_carry_a_ttl_for_cleanup(world: World, clock: FakeClock) -> 
     items = world.dynamodb.scan(TableName=world.table)["Items"]
     (item,) = [i for i in items if i["pk"]["S"].startswith("LOCK#")]
     assert int(item["ttl"]["N"]) > lease.expires_at
+
+
+class UnreachableOnDelete:
+    """The release table, reachable until the lease is given back (AWS went away meanwhile)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def delete_item(self, **_: Any) -> Any:
+        raise EndpointConnectionError(endpoint_url="https://127.0.0.1:1/")
+
+
+def test_a_lease_that_cannot_be_given_back_never_hides_the_commands_own_error(
+    world: World, clock: FakeClock
+) -> None:
+    mine = lock(world, clock)
+    mine.dynamodb = UnreachableOnDelete(world.dynamodb)  # type: ignore[assignment]
+    with pytest.raises(RefusedError, match="the command's own error"), mine.held("alice", "shift v3"):
+        raise RefusedError("the command's own error")
+    other = lock(world, clock, scope="latest")
+    other.dynamodb = UnreachableOnDelete(world.dynamodb)  # type: ignore[assignment]
+    releasing = pytest.raises(AwsCallError, match="releasing the release lock: Could not connect")
+    with releasing, other.held("alice", "publish m-x"):
+        pass

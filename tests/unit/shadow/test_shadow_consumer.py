@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -152,11 +151,12 @@ def test_bad_messages_fail_alone_as_partial_batch_failures(model: OnnxClassifier
     assert any("not JSON" in r for r in reasons) and any("31 features" in r for r in reasons)
 
 
-def test_a_batch_where_everything_fails_fails_the_invocation(model: OnnxClassifier) -> None:
-    shadow, writer, _ = consumer(model)
-    with pytest.raises(BatchProcessingError):
-        shadow.handle(event("x", "y"), FakeLambdaContext())
-    assert writer.batches == []
+def test_a_batch_where_everything_fails_reports_every_message(model: OnnxClassifier) -> None:
+    """No exception for bad input: every id is a batch item failure (redelivered, then dead-lettered)."""
+    shadow, writer, sink = consumer(model)
+    response = shadow.handle(event("x", "y"), FakeLambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "msg-0"}, {"itemIdentifier": "msg-1"}]}
+    assert writer.batches == [] and sink.metrics == {"ShadowMalformedMessages": 2}
 
 
 def test_a_failed_write_fails_the_invocation_so_the_whole_batch_is_retried(model: OnnxClassifier) -> None:

@@ -1,0 +1,1 @@
+"""Reliability tooling: the load test (`make loadtest`) and the accounting of mirrored requests."""
