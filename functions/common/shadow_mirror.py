@@ -436,4 +436,8 @@ def mirror_from_environment(
     s3 = make_client("s3", config=client_config)
     cache = ShadowConfigCache(ShadowConfigStore.from_uri(s3, config_uri), ttl_s=settings.config_ttl_s)
     mirror = ShadowMirror(config=cache, sender=SqsBatchSender(sqs, queue_url), settings=settings, log=log)
+    # One read at init (short timeouts; a failure keeps "no shadow" and is reported): otherwise the
+    # first requests of a new environment would be served before the sender thread's first read,
+    # and neither mirrored nor counted, although a shadow is running.
+    cache.refresh()
     return mirror.start()

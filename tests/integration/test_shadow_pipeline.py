@@ -330,3 +330,22 @@ def test_the_report_counts_what_was_sent(world: ShadowWorld) -> None:
     assert report["counts"] == {"requests": 5, "messages": 5, "rows": sum(sizes)}
     assert sum(map(sum, report["confusion"]["matrix"])) == sum(sizes)
     assert report["models"]["shadow"] == {world.candidate.version: sum(sizes)}
+
+
+def test_a_new_environment_knows_the_running_shadow_before_its_first_request(world: ShadowWorld) -> None:
+    """The configuration is read once at init: a worker started while a shadow runs mirrors its very
+    first request (the sender thread's periodic refresh alone would come too late for it)."""
+    world.start_shadow()
+    fresh = mirror_from_environment(
+        {
+            "SHADOW_QUEUE_URL": world.queue_url,
+            "SHADOW_CONFIG_URI": f"s3://{world.log_bucket}/control/shadow.json",
+            "SHADOW_CONFIG_TTL_SECONDS": "300",
+        }
+    )
+    assert fresh is not None
+    try:
+        assert fresh.config.current.active
+        assert fresh.config.current == world.mirror.config.current
+    finally:
+        fresh.close()
