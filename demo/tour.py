@@ -77,8 +77,8 @@ class Tour:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    def modelctl(self, *args: str, expect: int | None = 0) -> CommandResult:
-        """Run `modelctl ARGS` as its own process; show the command and its output."""
+    def modelctl(self, *args: str, expect: int | None = 0, quiet: bool = False) -> CommandResult:
+        """Run `modelctl ARGS` as its own process; show the command and (unless quiet) its output."""
         self.console.print(f"[bold cyan]$ modelctl {shlex.join(args)}[/bold cyan]", highlight=False)
         completed = subprocess.run(
             [sys.executable, "-m", "modelctl.cli", *args],
@@ -89,7 +89,8 @@ class Tour:
             check=False,
         )
         output = completed.stdout + completed.stderr
-        self.console.print(output.rstrip(), highlight=False, markup=False)
+        if not quiet or completed.returncode != (expect or 0):
+            self.console.print(output.rstrip(), highlight=False, markup=False)
         if expect is not None and completed.returncode != expect:
             raise TourFailedError(
                 f"`modelctl {shlex.join(args)}` exited {completed.returncode}, expected {expect}"
@@ -165,16 +166,24 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
         tour.modelctl(
             "shadow", "start", candidate_version, "--artifacts-dir", str(candidate.parent), "--sample", "100"
         )
-        tally = tour.client.burst(300, rows)
-        _expect_only(tally, {("1", 200)}, "live answers while shadowing")
+        sent = Tally()
 
         def records() -> int:
-            report = tour.modelctl("shadow", "report", "--since", "1h", "--json", "-", "--html", "")
+            report = tour.modelctl(
+                "shadow", "report", "--since", "1h", "--json", "-", "--html", "", quiet=True
+            )
             document = json.loads(report.output[report.output.index("{") :])
             return int(document["source"]["records"])
 
-        tour.console.print("waiting for the shadow function to log the mirrored requests to S3 ...")
-        tour.wait_for("300 shadow records in S3", lambda: records() >= 300, timeout_s=180, every_s=3)
+        def enough_records() -> bool:
+            # Functions re-read the shadow configuration every few seconds (shadow_config_ttl_seconds):
+            # traffic keeps flowing until the shadow function has logged 300 mirrored requests.
+            sent.merge(tour.client.burst(100, rows))
+            return records() >= 300
+
+        tour.console.print("live traffic until the shadow function has logged 300 mirrored requests ...")
+        tour.wait_for("300 shadow records in S3", enough_records, timeout_s=240, every_s=1)
+        _expect_only(sent, {("1", 200)}, "live answers while shadowing")
         html, report_json = workdir / "shadow-report.html", workdir / "shadow-report.json"
         tour.modelctl("shadow", "report", "--since", "1h", "--html", str(html), "--json", str(report_json))
         agreement = json.loads(report_json.read_text())["agreement"]
@@ -262,7 +271,9 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
         console.print(f"{len(labels)} drifted requests answered; their true labels sent to POST /feedback")
 
         def labelled() -> int:
-            report = tour.modelctl("report", "accuracy", "--window", "1h", "--since", "2h", "--json")
+            report = tour.modelctl(
+                "report", "accuracy", "--window", "1h", "--since", "2h", "--json", quiet=True
+            )
             document = json.loads(report.output[report.output.index("{") :])
             return sum(int(version["labelled"]) for version in document["versions"])
 

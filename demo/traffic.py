@@ -37,6 +37,11 @@ class Tally:
             else:
                 self.counts[(answer.function_version, answer.status)] += 1
 
+    def merge(self, other: Tally) -> None:
+        with self._lock:
+            self.counts.update(other.counts)
+            self.lost += other.lost
+
     @property
     def total(self) -> int:
         return sum(self.counts.values()) + self.lost
