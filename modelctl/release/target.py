@@ -13,6 +13,7 @@ Each name is taken from the first source that has it:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,8 +144,16 @@ def outputs_source(
     return CloudFormationOutputs(cloudformation(), region())
 
 
+STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
+
+
 def resolve_target(flags: TargetFlags, env: Mapping[str, str], source: Callable[[], OutputsSource]) -> Target:
     stack_name = flags.stack_name or env.get(ENV["stack_name"]) or DEFAULT_STACK
+    if STACK_NAME.fullmatch(stack_name) is None:
+        raise RefusedError(
+            f"stack name {stack_name!r} is not a CloudFormation stack name "
+            "(a letter, then letters, digits and hyphens, at most 128 characters)"
+        )
     values: dict[str, str] = {}
     origin: dict[str, str] = {}
     given = {"function_name": flags.function_name, "alias_name": flags.alias_name}

@@ -41,12 +41,15 @@ def logged(trained_model: tuple[Path, ModelMetadata]) -> Iterator[tuple[ModuleTy
             patch.setenv(key, value)
         sys.modules.pop("inference.handler", None)
         module = importlib.import_module("inference.handler")
-        handler = module.logger.registered_handler
+        handler = module.logger.get().registered_handler  # Powertools: internal errors, warnings
         stream = io.StringIO()
         previous = handler.setStream(stream)
+        previous_app_stream = module.app.stream
+        module.app.stream = stream  # the request log and EMF lines
         try:
             yield module, stream
         finally:
+            module.app.stream = previous_app_stream
             if previous is not None:
                 handler.setStream(previous)
         sys.modules.pop("inference.handler", None)
