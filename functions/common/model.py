@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class OnnxClassifier:
         self._input_name = metadata.input_name
         self._outputs = [metadata.label_output, metadata.probabilities_output]
         self._check_signature()
+        self._run = _direct_run(session)
 
     @classmethod
     def load(cls, model_dir: Path, *, verify_hash: bool = True) -> OnnxClassifier:
@@ -97,5 +99,27 @@ class OnnxClassifier:
             raise ModelLoadError(f"model has no outputs named {missing} (has {sorted(output_names)})")
 
     def predict(self, rows: np.ndarray) -> Prediction:
-        labels, probabilities = self.session.run(self._outputs, {self._input_name: rows})
+        labels, probabilities = self._run(self._outputs, {self._input_name: rows})
         return Prediction(labels=labels.tolist(), probabilities=probabilities)
+
+
+RunFunction = Callable[[list[str], dict[str, np.ndarray]], list[np.ndarray]]
+
+
+def _direct_run(session: ort.InferenceSession) -> RunFunction:
+    """The session's native `run`, without the Python wrapper's per-call checks: ~5 us of a
+    15 us call at one row. What the wrapper checks is fixed for this session and checked once in
+    `_check_signature` (input and output names); its fallback to another execution provider on
+    failure does not apply to the CPU provider alone. If a future onnxruntime renames the native
+    session attribute, the public `run` is used."""
+    native = getattr(session, "_sess", None)
+    native_run = getattr(native, "run", None)
+    if native_run is None or session.get_providers() != ["CPUExecutionProvider"]:
+        public: RunFunction = session.run
+        return public
+
+    def run(outputs: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        result: list[np.ndarray] = native_run(outputs, feed, None)  # as the wrapper calls it
+        return result
+
+    return run

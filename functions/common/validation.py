@@ -15,6 +15,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+import orjson
 
 from common.errors import RequestError, bad_request
 
@@ -69,6 +70,16 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _loads(text: str) -> Any:
+    """orjson first (~10x faster than the standard library on a request body); anything it refuses
+    is parsed again by the standard library's decoder, so every error, and every input orjson
+    refuses but the decoder accepts (lone surrogate escapes, nesting beyond 1024, numbers beyond
+    float64, the NaN/Infinity literals), is answered exactly as before. Where both accept a text
+    they return the same document, except integers outside the 64-bit range, which orjson returns as the
+    float that `float(int)` gives: the same float32 after validation."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
     if text.startswith("\ufeff"):  # as json.loads does, before decoding
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return _DECODER.decode(text)
@@ -168,11 +179,11 @@ def _clean_list_rows(instances: list[Any], width: int) -> np.ndarray | None:
     for row in instances:
         if type(row) is not list or len(row) != width:
             return None
-    values = list(chain.from_iterable(instances))
-    types = set(map(type, values))
+    small = len(instances) * width <= _PYTHON_RANGE_CHECK_MAX
+    values = list(chain.from_iterable(instances)) if small else []
+    types = set(map(type, values if small else chain.from_iterable(instances)))
     if not types <= _NUMBER_TYPE_SET:
         return None
-    small = len(values) <= _PYTHON_RANGE_CHECK_MAX
     try:
         if small:
             # In range and no NaN: max/min bound every value (exact int/float comparisons) and,

@@ -8,12 +8,13 @@ ignored; 404/405 answers, error bodies and response shape (multiValueHeaders) ar
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+import orjson
+
 from common.errors import RequestError
-from inference.log_lines import EmfMetrics, LazyLogger, Metric, RequestLog
+from inference.log_lines import EmfMetrics, LazyLogger, Metric, RequestLog, prediction_metrics
 from inference.service import InferenceService
 
 if TYPE_CHECKING:
@@ -25,8 +26,11 @@ _KNOWN_ROUTES = ", ".join(f"{m} {p}" for p, methods in ROUTES.items() for m in m
 _INTERNAL_ERROR = "the model could not answer; the error is logged"
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-"""Built once (`json.dumps` with keyword arguments builds an encoder per call)."""
+def _dumps(document: Any) -> str:
+    """Compact JSON (orjson: ~20x the standard library's encoder on a prediction). Non-ASCII text
+    is written as UTF-8, not escaped. orjson writes NaN and infinities as null: the service refuses
+    a non-finite probability before it gets here (a 500, as the standard encoder's error gave)."""
+    return orjson.dumps(document).decode()
 
 
 def _content_type(headers: dict[str, str] | None) -> str | None:
@@ -87,7 +91,7 @@ class InferenceApi:
             route = path.rstrip("/")
             verb = method.upper()
             if route == "/predict" and verb == "POST":
-                body, log = self._predict(event, request_id, function_version, metrics)
+                body, log = self._predict(event, request_id, function_version)
                 status = 200
             elif route == "/health" and verb == "GET":
                 metrics.append(("HealthChecks", "Count", 1.0))
@@ -121,19 +125,19 @@ class InferenceApi:
             headers["Allow"] = [allow]
         return {"statusCode": status, "body": body, "isBase64Encoded": False, "multiValueHeaders": headers}
 
-    def _predict(
-        self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
-    ) -> tuple[str, str]:
+    def _predict(self, event: dict[str, Any], request_id: str, function_version: str) -> tuple[str, str]:
+        """(response body, the invocation's log line and metrics line)."""
         result = self.service.predict(
             body=event.get("body"),
             is_base64=bool(event.get("isBase64Encoded")),
             content_type=_content_type(event.get("headers")),
         )
-        metrics.append(("Predictions", "Count", 1.0))
-        metrics.append(("PredictedRows", "Count", float(result.rows)))
-        metrics.append(("InferenceTime", "Milliseconds", result.inference_ms))
+        log = self.request_log.served(request_id, result.rows, result.inference_ms)
         mirror = self.mirror
-        if mirror is not None and result.inputs is not None:  # shadow: never fails nor delays the request
+        if mirror is None:
+            return _dumps(result.body), log + self.metrics.render_prediction(result.rows, result.inference_ms)
+        metrics = prediction_metrics(result.rows, result.inference_ms)
+        if result.inputs is not None:  # shadow: never fails nor delays the request
             mirror.offer(
                 request_id=request_id,
                 inputs=result.inputs,
@@ -145,8 +149,7 @@ class InferenceApi:
             )
             for name, count in mirror.take_counters().items():
                 metrics.append((name, "Count", float(count)))
-        log = self.request_log.served(request_id, result.rows, result.inference_ms)
-        return _dumps(result.body), log
+        return _dumps(result.body), log + self.metrics.render(metrics)
 
 
 def create_app(

@@ -27,6 +27,24 @@ class PredictResult:
     """The validated float32 rows the model saw (what shadow mirroring sends on)."""
 
 
+class NonFiniteOutputError(RuntimeError):
+    """The model returned a probability that is NaN or infinite (inputs near the float32 limits can
+    overflow a pipeline's scaler): an internal error, never an answer."""
+
+
+_PYTHON_FINITE_CHECK_MAX_ROWS = 16
+"""Up to this many rows the finiteness check sums the Python lists (~0.5 us); above, numpy's."""
+
+
+def _check_finite(probabilities: np.ndarray, values: list[list[float]]) -> None:
+    if len(values) <= _PYTHON_FINITE_CHECK_MAX_ROWS:
+        total = sum(map(sum, values))
+    else:
+        total = float(probabilities.sum(dtype=np.float64))
+    if total - total != 0.0:  # a NaN or an infinity anywhere makes the sum NaN or infinite
+        raise NonFiniteOutputError("the model returned a probability that is not a finite number")
+
+
 class InferenceService:
     def __init__(self, model: OnnxClassifier, limits: RequestLimits) -> None:
         self.model = model
@@ -42,10 +60,12 @@ class InferenceService:
         started = time.perf_counter()
         prediction = self.model.predict(rows)
         inference_ms = (time.perf_counter() - started) * 1000.0
+        probabilities: list[list[float]] = prediction.probabilities.tolist()
+        _check_finite(prediction.probabilities, probabilities)
         return PredictResult(
             body={
                 "predictions": prediction.labels,
-                "probabilities": prediction.probabilities.tolist(),
+                "probabilities": probabilities,
                 "model_version": self.model_version,
             },
             rows=len(prediction.labels),

@@ -415,3 +415,44 @@ def test_emf_line_for_any_metric_list_is_the_powertools_document() -> None:
         assert (document["FunctionVersion"], document["service"]) == ("12", "inference")
         assert [document[name] for name, _, _ in metrics] == [[1.0], [3.0], [0.25]]
     assert emf.render([]) == ""
+
+
+@pytest.mark.parametrize("rows", [1, 7, 1000])
+@pytest.mark.parametrize("inference_ms", [0.0123, 1e-7, 12.5, 3.0])
+def test_the_prediction_line_is_the_general_line_for_the_prediction_metrics(
+    rows: int, inference_ms: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.log_lines import EmfMetrics, prediction_metrics
+
+    monkeypatch.setattr("inference.log_lines.time.time", lambda: 1_700_000_000.123)
+    emf = EmfMetrics(namespace="ModelServing", service="inference")
+    for version in ("$LATEST", "7"):
+        emf.bind_function_version(version)
+        assert emf.render_prediction(rows, inference_ms) == emf.render(prediction_metrics(rows, inference_ms))
+    emf.enabled = False
+    assert emf.render_prediction(rows, inference_ms) == ""
+
+
+def test_a_non_finite_probability_is_a_500_never_an_answer(
+    invoke: Invoke, handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
+) -> None:
+    from common.model import Prediction
+
+    def overflowed(rows: Any) -> Prediction:
+        return Prediction(labels=[0], probabilities=np.array([[np.nan, np.nan]], dtype=np.float32))
+
+    monkeypatch.setattr(handler_module.service.model, "predict", overflowed)
+    response = invoke(body={"instances": [ROW]})
+    assert response["statusCode"] == 500
+    assert json_body(response)["error"]["code"] == "internal_error"
+    assert "not a finite number" in log_stream.getvalue()
+
+
+def test_the_native_run_answers_as_the_public_run(handler_module: ModuleType, holdout: Any) -> None:
+    model = handler_module.service.model
+    rows = np.asarray(holdout[0][:64], dtype=np.float32)
+    labels, probabilities = model.session.run(model._outputs, {model._input_name: rows})
+    prediction = model.predict(rows)
+    assert prediction.labels == labels.tolist()
+    np.testing.assert_array_equal(prediction.probabilities, probabilities)
+    assert model._run is not model.session.run  # the native path is the one in use

@@ -149,3 +149,81 @@ def test_the_fast_path_keeps_the_precise_error_messages() -> None:
         parse(json.dumps({"instances": [*many[:2], [1.0, 1e39, 3.0]]}))
     with pytest.raises(RequestError, match=r"instances\[1\] feature 'c' must be a number, got boolean"):
         parse(json.dumps({"instances": [[1, 2, 3], [1, 2, True]]}))
+
+
+def _stdlib_document(text: str) -> Any:
+    """What parse_json_object returned before orjson: the standard library's decoder alone."""
+    from common import validation
+
+    return validation._DECODER.decode(text)
+
+
+def _as_float_beyond_int64(value: Any) -> Any:
+    """orjson returns integers outside the 64-bit range as floats (float(int), the same float32)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        try:
+            return float(value)
+        except OverflowError:  # orjson refuses it: the standard library parsed it
+            return value
+    if isinstance(value, list):
+        return [_as_float_beyond_int64(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_float_beyond_int64(item) for key, item in value.items()}
+    return value
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    try:
+        return "ok", call()
+    except RequestError as exc:
+        return "error", (exc.status, exc.code, exc.message)
+
+
+json_texts = st.one_of(
+    st.text(max_size=120),
+    json_values.map(json.dumps),
+    json_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
+    # near-misses: valid documents with one character changed, dropped or inserted
+    st.tuples(
+        json_values.map(json.dumps),
+        st.integers(0, 200),
+        st.sampled_from(list(' ,:[]{}"\\0e.-+\ud800\ufeffNI')),
+    ).map(lambda t: t[0][: t[1] % (len(t[0]) + 1)] + t[2] + t[0][t[1] % (len(t[0]) + 1) + 1 :]),
+    st.integers(min_value=-(10**400), max_value=10**400).map(lambda n: f'{{"instances": [[{n}, 1, 2]]}}'),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(json_texts)
+def test_parsing_with_orjson_first_answers_exactly_as_the_standard_library(text: str) -> None:
+    """orjson parses first; everything it refuses goes to the standard library's decoder. The
+    documents (and every error status, code and message) must be what the decoder alone gives."""
+    ours = _outcome(lambda: parse_json_object(text))
+    try:
+        reference: tuple[str, Any] = "ok", _stdlib_document(text)
+    except (json.JSONDecodeError, RecursionError, RequestError):
+        assert ours[0] == "error"
+        with pytest.raises(RequestError):
+            parse_json_object(text)
+        return
+    if not isinstance(reference[1], dict):
+        assert ours[0] == "error" and ours[1][1] == "invalid_body"
+        return
+    assert ours[0] == "ok"
+    assert _as_float_beyond_int64(ours[1]) == _as_float_beyond_int64(reference[1])
+    # and the rows the model sees are the same
+    document = ours[1]
+    ours_rows = _outcome(lambda: parse_instances(document, feature_names=FEATURES, limits=LIMITS))
+    reference_rows = _outcome(lambda: parse_instances(reference[1], feature_names=FEATURES, limits=LIMITS))
+    assert repr(ours_rows) == repr(reference_rows)
+
+
+def test_a_malformed_body_names_the_standard_librarys_position() -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_json_object('{"instances": [[1, 2,, 3]]}')
+    assert caught.value.message == "the body is not valid JSON: Expecting value at line 1 column 22"
+    with pytest.raises(RequestError) as caught:
+        parse_json_object('\ufeff{"instances": []}')
+    assert "Unexpected UTF-8 BOM" in caught.value.message
