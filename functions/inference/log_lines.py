@@ -33,6 +33,19 @@ def info_enabled(environ: Mapping[str, str] = os.environ) -> bool:
     return _LEVELS.get(level.strip().upper(), 20) <= 20
 
 
+_MILLISECONDS = tuple(f"{millis:03d}" for millis in range(1000))
+_SERVED_HEAD = '{"level":"INFO","location":"predict","message":"prediction served","timestamp":"'
+_environ = os.environ
+
+
+def _trace_member() -> str:
+    """`,"xray_trace_id":"1-..."` when Lambda set this invocation's trace header, else ""."""
+    trace = _environ.get("_X_AMZN_TRACE_ID")
+    if not trace:
+        return ""
+    return f',"xray_trace_id":{quote(trace.split(";", 1)[0].replace("Root=", ""))}'
+
+
 class RequestLog:
     """INFO lines with the keys of the Powertools Logger lines they replace: level, location,
     message, timestamp (same format), service, model_version, function_version, correlation_id,
@@ -59,22 +72,22 @@ class RequestLog:
         if second != self._second:
             self._second = second
             self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-        return f"{self._second_text},{int((now - second) * 1000):03d}+0000"
+        return f"{self._second_text},{_MILLISECONDS[int((now - second) * 1000)]}+0000"
 
     def line(self, location: str, message: str, request_id: str, fields: str) -> str:
         """One JSON line; `fields` is a JSON object's members, already encoded (`"rows":1,...`)."""
-        trace = os.environ.get("_X_AMZN_TRACE_ID")
-        tail = f',"xray_trace_id":{quote(trace.split(";", 1)[0].replace("Root=", ""))}' if trace else ""
         return (
             f'{{"level":"INFO","location":"{location}","message":"{message}","timestamp":'
-            f'"{self._timestamp()}",{self._keys}{quote(request_id)},{fields}{tail}}}\n'
+            f'"{self._timestamp()}",{self._keys}{quote(request_id)},{fields}{_trace_member()}}}\n'
         )
 
     def served(self, request_id: str, rows: int, inference_ms: float) -> str:
+        """`line("predict", "prediction served", ...)` in one f-string: every served request's line."""
         if not self.enabled:
             return ""
-        return self.line(
-            "predict", "prediction served", request_id, f'"rows":{rows},"inference_ms":{inference_ms!r}'
+        return (
+            f'{_SERVED_HEAD}{self._timestamp()}",{self._keys}{quote(request_id)},"rows":{rows},'
+            f'"inference_ms":{inference_ms!r}{_trace_member()}}}\n'
         )
 
     def rejected(self, request_id: str, status: int, error_code: str) -> str:

@@ -456,3 +456,26 @@ def test_the_native_run_answers_as_the_public_run(handler_module: ModuleType, ho
     assert prediction.labels == labels.tolist()
     np.testing.assert_array_equal(prediction.probabilities, probabilities)
     assert model._run is not model.session.run  # the native path is the one in use
+
+
+@pytest.mark.parametrize(
+    "trace", [None, "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"]
+)
+@pytest.mark.parametrize("now", [1_700_000_000.0, 1_700_000_000.0005, 1_700_000_000.9999])
+def test_the_served_line_is_the_general_line(
+    trace: str | None, now: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.log_lines import RequestLog
+
+    if trace is None:
+        monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    else:
+        monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    monkeypatch.setattr("inference.log_lines.time.time", lambda: now)
+    log = RequestLog(service="inference", model_version="m-1")
+    log.bind_function_version("3")
+    served = log.served("req-1", 2, 0.0421)
+    assert served == log.line("predict", "prediction served", "req-1", '"rows":2,"inference_ms":0.0421')
+    document = json.loads(served)
+    assert document["timestamp"].endswith(f",{int(round(now % 1 * 1000, 6)) % 1000:03d}+0000")
+    assert ("xray_trace_id" in document) is (trace is not None)
