@@ -31,6 +31,7 @@ from common import log_keys
 from common.errors import RequestError, bad_request
 from common.log_keys import FEEDBACK_PREFIX as FEEDBACK_PREFIX
 from common.log_keys import OBJECT_SUFFIX
+from common.request_body import json_type
 
 FEEDBACK_SCHEMA_VERSION = 1
 MAX_REQUEST_ID_LENGTH = 200
@@ -63,20 +64,6 @@ class Feedback:
 # -- validation of the API body ----------------------------------------------------------------------
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _field_error(path: str, message: str) -> RequestError:
     return bad_request("invalid_field", f"{path} {message}")
 
@@ -84,7 +71,7 @@ def _field_error(path: str, message: str) -> RequestError:
 def _request_id(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise _field_error(
-            path, f"must be a string (the request id of the prediction), got {_json_type(value)}"
+            path, f"must be a string (the request id of the prediction), got {json_type(value)}"
         )
     if not 0 < len(value) <= MAX_REQUEST_ID_LENGTH:
         raise _field_error(path, f"must hold 1 to {MAX_REQUEST_ID_LENGTH} characters, got {len(value)}")
@@ -95,7 +82,7 @@ def _request_id(value: Any, path: str) -> str:
 
 def _row(value: Any, path: str, max_row: int) -> int:
     if type(value) is not int:
-        raise _field_error(path, f"must be an integer, got {_json_type(value)}")
+        raise _field_error(path, f"must be an integer, got {json_type(value)}")
     if not 0 <= value < max_row:
         raise _field_error(path, f"must be from 0 to {max_row - 1}, got {value}")
     return value
@@ -106,15 +93,15 @@ def _label(value: Any, path: str, class_labels: Sequence[Label]) -> Label:
     for known in class_labels:
         if type(value) is type(known) and value == known:
             return known
-    shown = json.dumps(value)[:60] if _json_type(value) in ("number", "string", "boolean", "null") else None
+    shown = json.dumps(value)[:60] if json_type(value) in ("number", "string", "boolean", "null") else None
     choices = ", ".join(json.dumps(label) for label in class_labels)
-    got = shown if shown is not None else _json_type(value)
+    got = shown if shown is not None else json_type(value)
     raise _field_error(path, f"must be one of the model's class labels {choices}, got {got}")
 
 
 def _item(value: Any, path: str, class_labels: Sequence[Label], max_row: int) -> Feedback:
     if not isinstance(value, dict):
-        raise _field_error(path or "the body", f"must be an object, got {_json_type(value)}")
+        raise _field_error(path or "the body", f"must be an object, got {json_type(value)}")
     prefix = f"{path}." if path else ""
     unknown = sorted(set(value) - _ITEM_FIELDS)
     if unknown:
@@ -141,7 +128,7 @@ def parse_feedback(
             raise _field_error(other[:40], 'is not allowed beside "feedback"')
         items = document["feedback"]
         if not isinstance(items, list):
-            raise _field_error("feedback", f"must be an array of objects, got {_json_type(items)}")
+            raise _field_error("feedback", f"must be an array of objects, got {json_type(items)}")
         if not 0 < len(items) <= max_items:
             raise _field_error("feedback", f"must hold 1 to {max_items} items, got {len(items)}")
         parsed = [_item(item, f"feedback[{i}]", class_labels, max_row) for i, item in enumerate(items)]

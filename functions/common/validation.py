@@ -1,4 +1,4 @@
-"""Strict parsing of prediction requests into a float32 matrix.
+"""Strict parsing of prediction requests into a float32 matrix (the body itself: common.request_body).
 
 Every way a body can be wrong maps to a RequestError that names what was wrong; nothing here
 raises anything else for any input.
@@ -6,121 +6,40 @@ raises anything else for any input.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import numpy as np
-import orjson
 
-from common.errors import RequestError, bad_request
+from common.errors import bad_request
+from common.request_body import (
+    RequestLimits,
+    check_content_type,
+    decode_body,
+    json_type,
+    parse_json_object,
+)
+
+__all__ = [  # the request-body steps are re-exported: /predict's parsing is one import
+    "FLOAT32_MAX",
+    "RequestLimits",
+    "check_content_type",
+    "decode_body",
+    "parse_instances",
+    "parse_json_object",
+]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER_TYPES = (int, float)
 _NUMBER_TYPE_SET = frozenset(_NUMBER_TYPES)
 
 
-@dataclass(frozen=True)
-class RequestLimits:
-    max_rows: int = 1000
-    max_body_bytes: int = 262_144
-
-
-def _reject_constant(name: str) -> Any:
-    raise bad_request("invalid_number", f"{name} is not a valid number: use finite numbers only")
-
-
-def check_content_type(content_type: str | None) -> None:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        shown = content_type if content_type else "none"
-        raise RequestError(
-            415, "unsupported_media_type", f"Content-Type must be application/json, got {shown}"
-        )
-
-
-def decode_body(body: str | None, *, is_base64: bool, limits: RequestLimits) -> str:
-    if body is None or body == "":
-        raise bad_request("empty_body", "the request body is empty: send a JSON object")
-    if is_base64:
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise bad_request("invalid_body", "the body is marked base64 but does not decode") from exc
-    else:
-        raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > limits.max_body_bytes:
-        raise RequestError(
-            413,
-            "body_too_large",
-            f"the body is {len(raw)} bytes; the limit is {limits.max_body_bytes} bytes",
-        )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise bad_request("invalid_encoding", "the body is not valid UTF-8") from exc
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-"""Built once: `json.loads` with a keyword argument builds a new decoder on every call."""
-
-
-def _loads(text: str) -> Any:
-    """orjson first (~10x faster than the standard library on a request body); anything it refuses
-    is parsed again by the standard library's decoder, so every error, and every input orjson
-    refuses but the decoder accepts (lone surrogate escapes, nesting beyond 1024, numbers beyond
-    float64, the NaN/Infinity literals), is answered exactly as before. Where both accept a text
-    they return the same document, except integers outside the 64-bit range, which orjson returns as the
-    float that `float(int)` gives: the same float32 after validation."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
-    if text.startswith("\ufeff"):  # as json.loads does, before decoding
-        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    return _DECODER.decode(text)
-
-
-def parse_json_object(text: str) -> dict[str, Any]:
-    try:
-        document = _loads(text)
-    except RequestError:
-        raise
-    except (json.JSONDecodeError, RecursionError) as exc:
-        detail = (
-            f": {exc.msg} at line {exc.lineno} column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ": nested too deeply"
-        )
-        raise bad_request("invalid_json", f"the body is not valid JSON{detail}") from exc
-    if not isinstance(document, dict):
-        raise bad_request("invalid_body", f"the body must be a JSON object, got {_json_type(document)}")
-    return document
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _check_value(value: Any, row_index: int, feature: str) -> float:
     if type(value) not in _NUMBER_TYPES:  # bool is a subclass of int: excluded by the exact check
         raise bad_request(
             "invalid_value",
-            f"instances[{row_index}] feature {feature!r} must be a number, got {_json_type(value)}",
+            f"instances[{row_index}] feature {feature!r} must be a number, got {json_type(value)}",
         )
     number = float(value) if type(value) is float else _int_to_float(value, row_index, feature)
     if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
@@ -225,7 +144,7 @@ def parse_instances(
         raise bad_request("missing_field", "the body must have an 'instances' field")
     instances = document["instances"]
     if not isinstance(instances, list):
-        raise bad_request("invalid_instances", f"'instances' must be an array, got {_json_type(instances)}")
+        raise bad_request("invalid_instances", f"'instances' must be an array, got {json_type(instances)}")
     if not instances:
         raise bad_request("empty_instances", "'instances' is empty: send at least one row")
     if len(instances) > limits.max_rows:
@@ -250,6 +169,6 @@ def _checked_rows(instances: list[Any], feature_names: list[str]) -> np.ndarray:
             raise bad_request(
                 "invalid_row",
                 f"instances[{index}] must be an array of numbers or an object of feature: number, "
-                f"got {_json_type(row)}",
+                f"got {json_type(row)}",
             )
     return np.asarray(rows, dtype=np.float32)

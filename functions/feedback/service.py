@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from common.errors import RequestError
 from common.feedback import Feedback, Label, encode_records, format_time, object_key, parse_feedback
-from common.validation import RequestLimits, check_content_type, decode_body, parse_json_object
+from common.request_body import RequestLimits, check_content_type, decode_body, parse_json_object
 
 
 class StorageError(Exception):

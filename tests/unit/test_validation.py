@@ -153,9 +153,9 @@ def test_the_fast_path_keeps_the_precise_error_messages() -> None:
 
 def _stdlib_document(text: str) -> Any:
     """What parse_json_object returned before orjson: the standard library's decoder alone."""
-    from common import validation
+    from common import request_body
 
-    return validation._DECODER.decode(text)
+    return request_body._DECODER.decode(text)
 
 
 def _as_float_beyond_int64(value: Any) -> Any:

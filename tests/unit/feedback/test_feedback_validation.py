@@ -97,3 +97,23 @@ def test_stored_lines_that_are_not_feedback_records_are_rejected() -> None:
     ]
     for broken in broken_lines:
         assert parse_record(broken) is None
+
+
+def test_the_feedback_function_loads_no_numpy() -> None:
+    """Its bundle holds no numpy (functions/feedback/requirements.txt): the body checks it shares
+    with /predict live in the numpy-free common.request_body."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    probe = (
+        "import sys; import feedback.service, feedback.api, common.feedback, common.request_body; "
+        "print('numpy' in sys.modules)"
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(root / "functions")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
