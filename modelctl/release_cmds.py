@@ -7,11 +7,14 @@ one line and a non-zero exit (modelctl/cli.py).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 import typer
 from botocore.exceptions import ClientError
@@ -75,6 +78,96 @@ LatencyMarginOpt = Annotated[
 ]
 
 
+# canary, shift and bluegreen: these options, declared once (_release_command adds them).
+_RUN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("dry_run", DryRunOpt, False),
+    ("reason", ReasonOpt, ""),
+    ("skip_pre_traffic_check", SkipCheckOpt, False),
+    ("poll", PollOpt, 15.0),
+    ("gate_errors", GateErrorsOpt, None),
+    ("gate_p99_ms", GateP99Opt, None),
+    ("gate_internal_errors", GateInternalOpt, None),
+    ("gate_period", GatePeriodOpt, None),
+    ("gate_evaluation_periods", GatePeriodsOpt, None),
+)
+_TARGET_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("function", FunctionOpt, None),
+    ("alias", AliasOpt, None),
+    ("stack", StackOpt, None),
+)
+
+
+@dataclass(frozen=True)
+class ReleaseFlags:
+    """The values of _RUN_OPTIONS and _TARGET_OPTIONS, one field each."""
+
+    dry_run: bool
+    reason: str
+    skip_pre_traffic_check: bool
+    poll: float
+    gate_errors: float | None
+    gate_p99_ms: float | None
+    gate_internal_errors: float | None
+    gate_period: int | None
+    gate_evaluation_periods: int | None
+    function: str | None
+    alias: str | None
+    stack: str | None
+
+    def options(self, compare: CompareSettings | None = None) -> ReleaseOptions:
+        gate_period = self.gate_period
+        if gate_period is not None and not (
+            gate_period in (10, 30) or (gate_period >= 60 and gate_period % 60 == 0)
+        ):
+            raise RefusedError(
+                f"--gate-period {gate_period}: CloudWatch takes 10, 30 or a multiple of 60 seconds"
+            )
+        return ReleaseOptions(
+            reason=self.reason,
+            dry_run=self.dry_run,
+            pre_traffic=not self.skip_pre_traffic_check,
+            gate_overrides={
+                "errors_threshold": self.gate_errors,
+                "p99_ms": self.gate_p99_ms,
+                "internal_errors_threshold": self.gate_internal_errors,
+                "period_s": gate_period,
+                "evaluation_periods": self.gate_evaluation_periods,
+            },
+            compare=compare,
+        )
+
+
+def _release_command(command: Callable[..., None]) -> Callable[..., None]:
+    """`command(ctx, version, <own options>, flags: ReleaseFlags, <own later options>)` as a Typer
+    command: its signature lists its own options, then _RUN_OPTIONS, then its later options, then
+    _TARGET_OPTIONS (the order `--help` shows), and the shared values reach it as `flags`."""
+    hints = get_type_hints(command, include_extras=True)
+    plain = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    own = [
+        parameter.replace(kind=plain, annotation=hints[parameter.name])
+        for parameter in inspect.signature(command).parameters.values()
+    ]
+    at = [parameter.name for parameter in own].index("flags")
+
+    def shared(options: tuple[tuple[str, Any, Any], ...]) -> list[inspect.Parameter]:
+        return [
+            inspect.Parameter(name, plain, default=default, annotation=annotation)
+            for name, annotation, default in options
+        ]
+
+    parameters = [*own[:at], *shared(_RUN_OPTIONS), *own[at + 1 :], *shared(_TARGET_OPTIONS)]
+    names = [name for name, _, _ in (*_RUN_OPTIONS, *_TARGET_OPTIONS)]
+
+    @functools.wraps(command)
+    def typer_command(**values: Any) -> None:
+        flags = ReleaseFlags(**{name: values.pop(name) for name in names})
+        command(**values, flags=flags)
+
+    typer_command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    typer_command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return typer_command
+
+
 def _factory(ctx: typer.Context) -> ReleaseFactory:
     obj = ctx.obj
     if obj is None:
@@ -124,54 +217,19 @@ def _seconds(text: str, option: str) -> float:
         raise RefusedError(f"{option}: {exc}") from exc
 
 
-def _options(
-    *,
-    reason: str,
-    dry_run: bool,
-    skip_check: bool = False,
-    gate_errors: float | None = None,
-    gate_p99_ms: float | None = None,
-    gate_internal: float | None = None,
-    gate_period: int | None = None,
-    gate_periods: int | None = None,
-    compare: bool = False,
-    error_margin: float = 1.0,
-    latency_margin: float = 20.0,
-) -> ReleaseOptions:
-    if gate_period is not None and not (
-        gate_period in (10, 30) or (gate_period >= 60 and gate_period % 60 == 0)
-    ):
-        raise RefusedError(
-            f"--gate-period {gate_period}: CloudWatch takes 10, 30 or a multiple of 60 seconds"
-        )
-    return ReleaseOptions(
-        reason=reason,
-        dry_run=dry_run,
-        pre_traffic=not skip_check,
-        gate_overrides={
-            "errors_threshold": gate_errors,
-            "p99_ms": gate_p99_ms,
-            "internal_errors_threshold": gate_internal,
-            "period_s": gate_period,
-            "evaluation_periods": gate_periods,
-        },
-        compare=CompareSettings(error_margin_pp=error_margin, latency_margin_pct=latency_margin)
-        if compare
-        else None,
-    )
-
-
 def _release(
     ctx: typer.Context,
     version: str,
     make_plan: Callable[[str], Plan],
-    options: ReleaseOptions,
-    target: tuple[str | None, str | None, str | None],
-    poll_s: float,
+    flags: ReleaseFlags,
+    compare: CompareSettings | None = None,
 ) -> None:
+    options = flags.options(compare)
     console = _console()
     with _aws("release"):
-        release_ctx = _context(ctx, *target, console=console, poll_s=poll_s)
+        release_ctx = _context(
+            ctx, flags.function, flags.alias, flags.stack, console=console, poll_s=flags.poll
+        )
         outcome = Releaser(release_ctx).release(version, make_plan, options)
     _done(console, outcome)
 
@@ -352,46 +410,21 @@ def publish(
 # -- releases -----------------------------------------------------------------------------------------
 
 
+@_release_command
 def canary(
     ctx: typer.Context,
     version: Annotated[str, typer.Argument(help="published version to send traffic to")],
     weight: Annotated[float, typer.Option("--weight", help="percent of the traffic, in (0, 100)")] = 10.0,
     bake: BakeOpt = "0s",
-    dry_run: DryRunOpt = False,
-    reason: ReasonOpt = "",
-    skip_pre_traffic_check: SkipCheckOpt = False,
-    poll: PollOpt = 15.0,
-    gate_errors: GateErrorsOpt = None,
-    gate_p99_ms: GateP99Opt = None,
-    gate_internal_errors: GateInternalOpt = None,
-    gate_period: GatePeriodOpt = None,
-    gate_evaluation_periods: GatePeriodsOpt = None,
-    function: FunctionOpt = None,
-    alias: AliasOpt = None,
-    stack: StackOpt = None,
+    *,
+    flags: ReleaseFlags,
 ) -> None:
     """Send WEIGHT% of the traffic to VERSION (after a pre-traffic check); gates watch it."""
     bake_s = _seconds(bake, "--bake")
-    options = _options(
-        reason=reason,
-        dry_run=dry_run,
-        skip_check=skip_pre_traffic_check,
-        gate_errors=gate_errors,
-        gate_p99_ms=gate_p99_ms,
-        gate_internal=gate_internal_errors,
-        gate_period=gate_period,
-        gate_periods=gate_evaluation_periods,
-    )
-    _release(
-        ctx,
-        version,
-        lambda base: canary_plan(version, base, weight, bake_s),
-        options,
-        (function, alias, stack),
-        poll,
-    )
+    _release(ctx, version, lambda base: canary_plan(version, base, weight, bake_s), flags)
 
 
+@_release_command
 def shift(
     ctx: typer.Context,
     version: Annotated[str, typer.Argument(help="published version to move the traffic to")],
@@ -403,21 +436,11 @@ def shift(
     every: Annotated[
         str | None, typer.Option("--every", help="with --linear: bake per step, e.g. 1m")
     ] = None,
-    dry_run: DryRunOpt = False,
-    reason: ReasonOpt = "",
-    skip_pre_traffic_check: SkipCheckOpt = False,
-    poll: PollOpt = 15.0,
-    gate_errors: GateErrorsOpt = None,
-    gate_p99_ms: GateP99Opt = None,
-    gate_internal_errors: GateInternalOpt = None,
-    gate_period: GatePeriodOpt = None,
-    gate_evaluation_periods: GatePeriodsOpt = None,
+    *,
+    flags: ReleaseFlags,
     compare: CompareOpt = False,
     error_margin: ErrorMarginOpt = 1.0,
     latency_margin: LatencyMarginOpt = 20.0,
-    function: FunctionOpt = None,
-    alias: AliasOpt = None,
-    stack: StackOpt = None,
 ) -> None:
     """A progressive release: move the weight step by step, bake and check the gates between steps,
     roll back at once if one fires; at the end VERSION is the primary."""
@@ -430,59 +453,21 @@ def shift(
         assert steps is not None
         percents, bake_s = parse_percents(steps), _seconds(bake, "--bake")
         make_plan = lambda base: shift_plan(version, base, percents, bake_s)  # noqa: E731
-    options = _options(
-        reason=reason,
-        dry_run=dry_run,
-        skip_check=skip_pre_traffic_check,
-        gate_errors=gate_errors,
-        gate_p99_ms=gate_p99_ms,
-        gate_internal=gate_internal_errors,
-        gate_period=gate_period,
-        gate_periods=gate_evaluation_periods,
-        compare=compare,
-        error_margin=error_margin,
-        latency_margin=latency_margin,
-    )
-    _release(ctx, version, make_plan, options, (function, alias, stack), poll)
+    settings = CompareSettings(error_margin_pp=error_margin, latency_margin_pct=latency_margin)
+    _release(ctx, version, make_plan, flags, settings if compare else None)
 
 
+@_release_command
 def bluegreen(
     ctx: typer.Context,
     version: Annotated[str, typer.Argument(help="published version to move all traffic to")],
     bake: BakeOpt = "0s",
-    dry_run: DryRunOpt = False,
-    reason: ReasonOpt = "",
-    skip_pre_traffic_check: SkipCheckOpt = False,
-    poll: PollOpt = 15.0,
-    gate_errors: GateErrorsOpt = None,
-    gate_p99_ms: GateP99Opt = None,
-    gate_internal_errors: GateInternalOpt = None,
-    gate_period: GatePeriodOpt = None,
-    gate_evaluation_periods: GatePeriodsOpt = None,
-    function: FunctionOpt = None,
-    alias: AliasOpt = None,
-    stack: StackOpt = None,
+    *,
+    flags: ReleaseFlags,
 ) -> None:
     """All traffic to VERSION at once; the previous primary is recorded, so `rollback` is one call."""
     bake_s = _seconds(bake, "--bake")
-    options = _options(
-        reason=reason,
-        dry_run=dry_run,
-        skip_check=skip_pre_traffic_check,
-        gate_errors=gate_errors,
-        gate_p99_ms=gate_p99_ms,
-        gate_internal=gate_internal_errors,
-        gate_period=gate_period,
-        gate_periods=gate_evaluation_periods,
-    )
-    _release(
-        ctx,
-        version,
-        lambda base: bluegreen_plan(version, base, bake_s),
-        options,
-        (function, alias, stack),
-        poll,
-    )
+    _release(ctx, version, lambda base: bluegreen_plan(version, base, bake_s), flags)
 
 
 def promote(

@@ -13,7 +13,6 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -21,18 +20,13 @@ from constructs import Construct
 
 from infra.config import ServingConfig
 from infra.constructs.model_store import MODELS_PREFIX
+from infra.constructs.python_function import python_function
 from infra.constructs.retention import retention
 
 HANDLER = "inference.handler.handler"
 ALIAS_NAME = "live"
 PREDICT_PATH = "predict"
 HEALTH_PATH = "health"
-RUNTIMES = {
-    "3.12": lambda_.Runtime.PYTHON_3_12,
-    "3.13": lambda_.Runtime.PYTHON_3_13,
-    "3.14": lambda_.Runtime.PYTHON_3_14,
-}
-ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 CORS_HEADERS = ["Content-Type", "X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
 # Errors API Gateway answers itself (missing key, throttling, bad body) use the function's envelope.
 GATEWAY_ERROR_TEMPLATE = (
@@ -153,33 +147,16 @@ class InferenceService(Construct):
 
     def _function(self, *, code: lambda_.Code, model_bucket: s3.IBucket, model_uri: str) -> lambda_.Function:
         config = self.config
-        self.function_log_group = logs.LogGroup(
-            self,
-            "FunctionLogs",
-            retention=retention(config.log_retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
         # An explicit role: only this log group, the model prefix and X-Ray (no managed policies).
-        self.role = iam.Role(
+        made = python_function(
             self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Inference function: write its logs, read models/*, send X-Ray traces",
-        )
-        self.function_log_group.grant_write(self.role)
-        function = lambda_.Function(
-            self,
-            "Function",
-            description=f"Model inference ({config.service_name})",
-            runtime=RUNTIMES[config.python_version],
-            architecture=ARCHITECTURES[config.architecture],
-            handler=HANDLER,
+            config=config,
             code=code,
-            memory_size=config.memory_mb,
+            handler=HANDLER,
+            description=f"Model inference ({config.service_name})",
+            role_description="Inference function: write its logs, read models/*, send X-Ray traces",
+            memory_mb=config.memory_mb,
             timeout=cdk.Duration.seconds(config.timeout_seconds),
-            role=self.role,
-            log_group=self.function_log_group,
-            tracing=lambda_.Tracing.ACTIVE,
             # Old versions stay: the alias may still weight them (canary) and rollback needs them.
             current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.RETAIN),
             environment={
@@ -188,12 +165,12 @@ class InferenceService(Construct):
                 "MAX_BODY_BYTES": str(config.max_body_bytes),
                 "POWERTOOLS_SERVICE_NAME": config.service_name,
                 "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
-                "LOG_LEVEL": config.log_level,
             },
         )
+        self.function_log_group, self.role = made.log_group, made.role
         # Any version under models/ may be pinned by some published function version.
         model_bucket.grant_read(self.role, f"{MODELS_PREFIX}*")
-        return function
+        return made.function
 
     # -- API --------------------------------------------------------------------------------------
 

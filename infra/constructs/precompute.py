@@ -28,8 +28,9 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.config import ServingConfig
-from infra.constructs.inference_service import ARCHITECTURES, RUNTIMES, InferenceService
+from infra.constructs.inference_service import InferenceService
 from infra.constructs.model_store import MODELS_PREFIX
+from infra.constructs.python_function import ARCHITECTURES, RUNTIMES
 from infra.constructs.retention import retention
 
 PLAN_HANDLER = "precompute_control.handler.plan"

@@ -1,9 +1,10 @@
-"""The shape every small function of the app shares: its own log group (retention, retained), an
-explicit role that may write only that group (no managed policies), X-Ray tracing, and the serving
-runtime and architecture. Callers add their own grants to the role."""
+"""The shape the app's functions (inference, shadow, feedback, monitor) share: its own log group
+(retention, retained), an explicit role that may write only that group (no managed policies), X-Ray
+tracing, and the serving runtime and architecture. Callers add their own grants to the role."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -13,8 +14,14 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import ServingConfig
-from infra.constructs.inference_service import ARCHITECTURES, RUNTIMES
 from infra.constructs.retention import retention
+
+RUNTIMES = {
+    "3.12": lambda_.Runtime.PYTHON_3_12,
+    "3.13": lambda_.Runtime.PYTHON_3_13,
+    "3.14": lambda_.Runtime.PYTHON_3_14,
+}
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,14 @@ def python_function(
     memory_mb: int,
     timeout: cdk.Duration,
     environment: dict[str, str],
+    statements: Sequence[iam.PolicyStatement] = (),
+    current_version_options: lambda_.VersionOptions | None = None,
 ) -> PythonFunction:
-    """`FunctionLogs`, `FunctionRole` and `Function` as children of `scope`."""
+    """`FunctionLogs`, `FunctionRole` and `Function` as children of `scope`.
+
+    `statements` go into the role's policy before the function adds its X-Ray grant (the order
+    they had when each construct wrote this out itself); later grants can go on `role`.
+    """
     log_group = logs.LogGroup(
         scope,
         "FunctionLogs",
@@ -50,6 +63,8 @@ def python_function(
         description=role_description,
     )
     log_group.grant_write(role)
+    for statement in statements:
+        role.add_to_policy(statement)
     function = lambda_.Function(
         scope,
         "Function",
@@ -63,6 +78,7 @@ def python_function(
         role=role,
         log_group=log_group,
         tracing=lambda_.Tracing.ACTIVE,
+        current_version_options=current_version_options,
         environment={**environment, "LOG_LEVEL": config.log_level},
     )
     return PythonFunction(function=function, role=role, log_group=log_group)

@@ -20,15 +20,13 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import ServingConfig
-from infra.constructs.inference_service import ARCHITECTURES, RUNTIMES
 from infra.constructs.model_store import MODELS_PREFIX
-from infra.constructs.retention import retention
+from infra.constructs.python_function import python_function
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
@@ -150,54 +148,39 @@ class ShadowLogging(Construct):
 
     def _function(self, code: lambda_.Code) -> lambda_.Function:
         config = self.config
-        self.function_log_group = logs.LogGroup(
+        made = python_function(
             self,
-            "FunctionLogs",
-            retention=retention(config.log_retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        self.role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Shadow function: consume the shadow queue, read models/*, write records/*, X-Ray",
-        )
-        self.function_log_group.grant_write(self.role)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[self.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")]
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject"],
-                resources=[
-                    self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*"),
-                    self.log_bucket.arn_for_objects(f"{PREDICTIONS_PREFIX}*"),
-                ],
-            )
-        )
-        return lambda_.Function(
-            self,
-            "Function",
-            description="Shadow: scores mirrored requests with the candidate model, writes records to S3",
-            runtime=RUNTIMES[config.python_version],
-            architecture=ARCHITECTURES[config.architecture],
-            handler=HANDLER,
+            config=config,
             code=code,
-            memory_size=config.shadow_memory_mb,
+            handler=HANDLER,
+            description="Shadow: scores mirrored requests with the candidate model, writes records to S3",
+            role_description=(
+                "Shadow function: consume the shadow queue, read models/*, write records/*, X-Ray"
+            ),
+            memory_mb=config.shadow_memory_mb,
             timeout=cdk.Duration.seconds(config.shadow_timeout_seconds),
-            role=self.role,
-            log_group=self.function_log_group,
-            tracing=lambda_.Tracing.ACTIVE,
             environment={
                 "MODEL_BUCKET": self.model_bucket.bucket_name,
                 "LOG_BUCKET": self.log_bucket.bucket_name,
                 "POWERTOOLS_SERVICE_NAME": "shadow",
                 "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
-                "LOG_LEVEL": config.log_level,
             },
+            statements=[
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[self.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")],
+                ),
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"],
+                    resources=[
+                        self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*"),
+                        self.log_bucket.arn_for_objects(f"{PREDICTIONS_PREFIX}*"),
+                    ],
+                ),
+            ],
         )
+        self.function_log_group, self.role = made.log_group, made.role
+        return made.function
 
     def _dead_letter_alarm(self) -> cw.Alarm:
         return cw.Alarm(
