@@ -1,0 +1,38 @@
+"""`modelctl rollback`: a module of its own so that the command starts with only what it uses
+(Typer, boto3, the release lock, store and alias), not the other release commands' imports;
+`modelctl/cli.py` builds an app with this one command when the command line starts with it.
+The calls it makes are listed in modelctl/release/rollback.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.release.aws import aws_errors
+from modelctl.release.cli_common import AliasOpt, DryRunOpt, FunctionOpt, ReasonOpt, StackOpt, release_factory
+from modelctl.release.console import ConsoleReporter, TyperPrompt, print_outcome
+from modelctl.release.outcome import ReleaseOptions
+from modelctl.release.rollback import roll_back
+from modelctl.release.target import TargetFlags
+
+
+def rollback(
+    ctx: typer.Context,
+    to: Annotated[
+        str | None, typer.Option("--to", help="version to return to (default: the last good primary)")
+    ] = None,
+    dry_run: DryRunOpt = False,
+    reason: ReasonOpt = "",
+    function: FunctionOpt = None,
+    alias: AliasOpt = None,
+    stack: StackOpt = None,
+) -> None:
+    """Back to the last good primary with no extra weight: one alias update."""
+    reporter = ConsoleReporter()  # its console (and Rich) is created when it first prints
+    with aws_errors("rollback"):
+        context = release_factory(ctx).context(
+            TargetFlags(function, alias, stack), reporter=reporter, prompt=TyperPrompt()
+        )
+        outcome = roll_back(context, ReleaseOptions(reason=reason, dry_run=dry_run), to=to)
+    print_outcome(reporter.console, outcome)
