@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -76,10 +77,31 @@ def __getattr__(name: str) -> typer.Typer:
     return app
 
 
+def _plain_rollback(argv: list[str]) -> bool:
+    """`modelctl rollback` with only its own string options and flags: run it without Typer's
+    parameter validation, which imports pydantic (modelctl/plain_args.py). False: not such a
+    command line (help, a mistake, another command), for Typer to handle."""
+    if not argv or argv[0] != "rollback":
+        return False
+    from typer.main import get_command
+
+    from modelctl.plain_args import plain_options
+    from modelctl.release.factory import ReleaseFactory
+    from modelctl.rollback_cmd import run_rollback
+
+    group: Any = get_command(build_app(rollback_only=True))
+    values = plain_options(group.commands["rollback"], argv[1:])
+    if values is None:
+        return False
+    run_rollback(ReleaseFactory(), **values)
+    return True
+
+
 def main() -> None:
     """Entry point: usage errors are the framework's; ModelctlError becomes one line and exit 1."""
     try:
-        _app_for(sys.argv[1:])()
+        if not _plain_rollback(sys.argv[1:]):
+            _app_for(sys.argv[1:])()
     except ModelctlError as exc:
         from rich.console import Console
 

@@ -11,6 +11,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
 from modelctl.release.factory import ReleaseFactory
 from modelctl.release.lock import ReleaseLock
 from tests.unit.modelctl.world import World, run_cli
@@ -155,20 +158,25 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
     gates, publishing, numpy or shadow code)."""
     probe = (
         "import json, sys\n"
+        "from typer.main import get_command\n"
         "from modelctl import cli\n"
+        "from modelctl.plain_args import plain_options\n"
         "app = cli._app_for(['rollback', '--to', '1'])\n"
         "names = [c.name or c.callback.__name__ for c in app.registered_commands]\n"
-        "print(json.dumps({'commands': names, 'modules': sorted(sys.modules)}))\n"
+        "values = plain_options(get_command(app).commands['rollback'], ['--to', '1'])\n"
+        "print(json.dumps({'commands': names, 'values': values, 'modules': sorted(sys.modules)}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=120
     )
     report = json.loads(done.stdout)
     assert report["commands"] == ["rollback"]
+    assert report["values"]["to"] == "1"
     modules = set(report["modules"])
     assert "modelctl.release.rollback" in modules
     unwanted = {
         "rich",
+        "pydantic",  # Typer's parameter validation: the fast path reads plain options itself
         "numpy",
         "modelctl.release_cmds",
         "modelctl.release.runner",
@@ -179,3 +187,68 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
         "common.metadata",
     }
     assert sorted(unwanted & modules) == []
+
+
+PLAIN = [
+    [],
+    ["--to", "3"],
+    ["--to=3", "--dry-run"],
+    ["--reason", "p99 up, see #12", "--function", "fn", "--alias", "live", "--stack", "Other-Serving"],
+    ["--dry-run", "--reason="],
+]
+NOT_PLAIN = [
+    ["--help"],
+    ["--to"],
+    ["--to", "--dry-run"],
+    ["--dry-run=yes"],
+    ["--to", "1", "--to", "2"],
+    ["3"],
+]
+
+
+def rollback_command() -> Any:
+    from typer.main import get_command
+
+    from modelctl.cli import build_app
+
+    return get_command(build_app(rollback_only=True)).commands["rollback"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("args", PLAIN)
+def test_the_fast_path_reads_options_as_typer_does(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelctl import rollback_cmd
+    from modelctl.cli import build_app
+    from modelctl.plain_args import plain_options
+
+    passed: list[dict[str, Any]] = []
+    monkeypatch.setattr(rollback_cmd, "run_rollback", lambda factory, **values: passed.append(values))
+    result = CliRunner().invoke(build_app(rollback_only=True), ["rollback", *args], obj=ReleaseFactory())
+    assert result.exit_code == 0, result.output
+    assert plain_options(rollback_command(), args) == passed[0]
+
+
+@pytest.mark.parametrize("args", NOT_PLAIN)
+def test_anything_but_plain_options_is_left_to_typer(args: list[str]) -> None:
+    from modelctl.plain_args import plain_options
+
+    assert plain_options(rollback_command(), args) is None
+
+
+def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelctl import cli
+
+    assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
+    factories: list[ReleaseFactory] = []
+    real = ReleaseFactory
+
+    def world_factory() -> ReleaseFactory:
+        factories.append(world.factory())
+        return factories[-1]
+
+    monkeypatch.setattr("modelctl.release.factory.ReleaseFactory", world_factory)
+    monkeypatch.setattr(sys, "argv", ["modelctl", "rollback", "--reason", "fast"])
+    monkeypatch.setattr(cli, "_app_for", lambda argv: pytest.fail(f"Typer asked for {argv}"))
+    cli.main()
+    assert len(factories) == 1 and isinstance(factories[0], real)
+    assert world.alias_routing() == ("1", {})
+    assert world.history_items()[-1]["reason"] == "fast"
