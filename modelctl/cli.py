@@ -107,6 +107,9 @@ def main() -> None:
 
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C in the fast path: what Typer prints for the commands it runs
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -252,3 +252,19 @@ def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pyt
     assert len(factories) == 1 and isinstance(factories[0], real)
     assert world.alias_routing() == ("1", {})
     assert world.history_items()[-1]["reason"] == "fast"
+
+
+def test_ctrl_c_in_the_fast_path_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelctl import cli, rollback_cmd
+
+    def interrupted(factory: ReleaseFactory, **values: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rollback_cmd, "run_rollback", interrupted)
+    monkeypatch.setattr(sys, "argv", ["modelctl", "rollback", "--to", "1"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err == "Aborted!\n"
