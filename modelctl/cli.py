@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
-from rich.console import Console
 
-from modelctl import release_cmds
 from modelctl.errors import ModelctlError
 
 HELP = "Train, publish and release models served by the inference Lambda."
@@ -33,11 +32,18 @@ def _register_other_commands(app: typer.Typer) -> None:
     retrain_commands.register(app)  # modelctl retrain | models (modelctl/retrain/)
 
 
-def build_app(*, release_only: bool = False) -> typer.Typer:
+def build_app(*, release_only: bool = False, rollback_only: bool = False) -> typer.Typer:
     app = typer.Typer(
         name="modelctl", help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
     )
     app.callback()(_root)
+    if rollback_only:  # the operator's emergency command: not even the other release commands' imports
+        from modelctl.rollback_cmd import rollback
+
+        app.command()(rollback)
+        return app
+    from modelctl import release_cmds
+
     if not release_only:
         _register_other_commands(app)
     release_cmds.register(app)
@@ -45,15 +51,20 @@ def build_app(*, release_only: bool = False) -> typer.Typer:
 
 
 def _release_command_names() -> set[str]:
+    from modelctl import release_cmds
+
     probe = typer.Typer()
     release_cmds.register(probe)
     return {c.name or (c.callback.__name__ if c.callback else "") for c in probe.registered_commands}
 
 
 def _app_for(argv: list[str]) -> typer.Typer:
-    """A release command (rollback, abort, ...) gets an app with the release commands only;
-    anything else (help, train, shadow, unknown words) the whole CLI."""
+    """`rollback` gets an app with that command alone, another release command (abort, status, ...)
+    one with the release commands only; anything else (help, train, shadow, unknown words) the
+    whole CLI."""
     command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command == "rollback":
+        return build_app(rollback_only=True)
     names = {name.replace("_", "-") for name in _release_command_names()}
     return build_app(release_only=command is not None and command in names)
 
@@ -66,13 +77,39 @@ def __getattr__(name: str) -> typer.Typer:
     return app
 
 
+def _plain_rollback(argv: list[str]) -> bool:
+    """`modelctl rollback` with only its own string options and flags: run it without Typer's
+    parameter validation, which imports pydantic (modelctl/plain_args.py). False: not such a
+    command line (help, a mistake, another command), for Typer to handle."""
+    if not argv or argv[0] != "rollback":
+        return False
+    from typer.main import get_command
+
+    from modelctl.plain_args import plain_options
+    from modelctl.release.factory import ReleaseFactory
+    from modelctl.rollback_cmd import run_rollback
+
+    group: Any = get_command(build_app(rollback_only=True))
+    values = plain_options(group.commands["rollback"], argv[1:])
+    if values is None:
+        return False
+    run_rollback(ReleaseFactory(), **values)
+    return True
+
+
 def main() -> None:
     """Entry point: usage errors are the framework's; ModelctlError becomes one line and exit 1."""
     try:
-        _app_for(sys.argv[1:])()
+        if not _plain_rollback(sys.argv[1:]):
+            _app_for(sys.argv[1:])()
     except ModelctlError as exc:
+        from rich.console import Console
+
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C in the fast path: what Typer prints for the commands it runs
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

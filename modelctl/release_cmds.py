@@ -22,33 +22,29 @@ from rich.console import Console
 from rich.table import Table
 
 from modelctl.release.aws import aws_errors, error_code, error_message
+from modelctl.release.cli_common import AliasOpt, DryRunOpt, FunctionOpt, ReasonOpt, StackOpt
+from modelctl.release.cli_common import release_factory as _factory
 from modelctl.release.clock import parse_duration
 from modelctl.release.compare import CompareSettings
 from modelctl.release.console import ConsoleReporter, TyperPrompt
+from modelctl.release.console import make_console as _console
+from modelctl.release.console import print_outcome as _done
 from modelctl.release.context import ReleaseContext
 from modelctl.release.deploy_check import check_deploy, load_template
 from modelctl.release.errors import AwsCallError, RefusedError
-from modelctl.release.factory import PUBLISH_SCOPE, ReleaseFactory
+from modelctl.release.factory import PUBLISH_SCOPE
 from modelctl.release.models import read_published_metadata
 from modelctl.release.plan import Plan, bluegreen_plan, canary_plan, linear_plan, parse_percents, shift_plan
 from modelctl.release.publish import check_compatible, validate_artifact
 from modelctl.release.publishing import publish_artifact
-from modelctl.release.runner import Outcome, ReleaseOptions, Releaser
+from modelctl.release.runner import ReleaseOptions, Releaser
 from modelctl.release.status import collect_status
 from modelctl.release.store import HistoryEntry, ReleaseStore
 from modelctl.release.target import DEFAULT_STACK, TargetFlags
+from modelctl.rollback_cmd import rollback
 
 # -- shared options ---------------------------------------------------------------------------------
 
-FunctionOpt = Annotated[
-    str | None, typer.Option("--function", help="function name (default: stack output FunctionName)")
-]
-AliasOpt = Annotated[str | None, typer.Option("--alias", help="alias name (default: stack output AliasName)")]
-StackOpt = Annotated[
-    str | None, typer.Option("--stack", help=f"serving stack to read names from (default {DEFAULT_STACK})")
-]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print the plan and change nothing")]
-ReasonOpt = Annotated[str, typer.Option("--reason", help="why: recorded in the history")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 BakeOpt = Annotated[str, typer.Option("--bake", help="how long to watch the gates after moving, e.g. 5m")]
 SkipCheckOpt = Annotated[
@@ -168,22 +164,6 @@ def _release_command(command: Callable[..., None]) -> Callable[..., None]:
     return typer_command
 
 
-def _factory(ctx: typer.Context) -> ReleaseFactory:
-    obj = ctx.obj
-    if obj is None:
-        obj = ctx.obj = ReleaseFactory()
-    if not isinstance(obj, ReleaseFactory):
-        raise TypeError(f"modelctl's context object must be a ReleaseFactory, got {type(obj).__name__}")
-    return obj
-
-
-def _console(*, stderr: bool = False) -> Console:
-    console = Console(soft_wrap=True, highlight=False, stderr=stderr)
-    if not console.is_terminal:  # piped or captured: tables keep one row per line
-        console.width = max(console.width, 160)
-    return console
-
-
 @contextmanager
 def _aws(command: str) -> Iterator[None]:
     """Anything AWS raises that the domain code did not translate still becomes one line."""
@@ -232,11 +212,6 @@ def _release(
         )
         outcome = Releaser(release_ctx).release(version, make_plan, options)
     _done(console, outcome)
-
-
-def _done(console: Console, outcome: Outcome) -> None:
-    style = "green" if outcome.changed else "cyan"
-    console.print(f"[{style}]{outcome.message}[/{style}]")
 
 
 # -- status and history -------------------------------------------------------------------------------
@@ -484,26 +459,6 @@ def promote(
     with _aws("promote"):
         outcome = Releaser(_context(ctx, function, alias, stack, console=console)).promote(
             ReleaseOptions(reason=reason, dry_run=dry_run), force=force
-        )
-    _done(console, outcome)
-
-
-def rollback(
-    ctx: typer.Context,
-    to: Annotated[
-        str | None, typer.Option("--to", help="version to return to (default: the last good primary)")
-    ] = None,
-    dry_run: DryRunOpt = False,
-    reason: ReasonOpt = "",
-    function: FunctionOpt = None,
-    alias: AliasOpt = None,
-    stack: StackOpt = None,
-) -> None:
-    """Back to the last good primary with no extra weight: one alias update."""
-    console = _console()
-    with _aws("rollback"):
-        outcome = Releaser(_context(ctx, function, alias, stack, console=console)).rollback(
-            ReleaseOptions(reason=reason, dry_run=dry_run), to=to
         )
     _done(console, outcome)
 

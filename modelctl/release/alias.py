@@ -128,6 +128,11 @@ class AliasManager:
                 f"{expected.routing.describe()}, found {current.routing.describe()}; someone else "
                 "(another operator or a deploy) updated it. Nothing was changed: check `modelctl status`"
             )
+        return self.write(expected, to)
+
+    def write(self, expected: AliasState, to: Routing) -> AliasState:
+        """The UpdateAlias alone, carrying `expected.revision_id`: for a caller that read `expected`
+        while holding the release lock, right before (`update` reads the alias again first)."""
         weights = {to.extra: round(to.extra_percent / 100.0, WEIGHT_DECIMALS)} if to.extra else {}
         arguments: dict[str, Any] = {
             "FunctionName": self.function,

@@ -1,17 +1,25 @@
-"""What a release shows the operator: plain lines, and a Rich progress display while it bakes."""
+"""What a release shows the operator: plain lines, and a Rich progress display while it bakes.
+
+Rich is imported when something is printed, not with this module: `modelctl rollback` prints only
+after its one UpdateAlias, and should not pay for Rich before it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from modelctl.release.alias import Routing
 from modelctl.release.clock import format_duration
-from modelctl.release.gates import GateState
+from modelctl.release.outcome import Outcome
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from modelctl.release.gates import GateState
 
 _STATE_STYLE = {"OK": "green", "ALARM": "bold red", "MISSING": "bold red", "INSUFFICIENT_DATA": "dim"}
 
@@ -24,16 +32,42 @@ def gate_summary(gates: Sequence[GateState], *, markup: bool) -> str:
     return ", ".join(f"{g.kind} [{_STATE_STYLE.get(g.state, 'white')}]{g.state}[/]" for g in gates)
 
 
+def make_console(*, stderr: bool = False) -> Console:
+    """The CLI's console: no highlighting; piped or captured, tables keep one row per line."""
+    from rich.console import Console
+
+    console = Console(soft_wrap=True, highlight=False, stderr=stderr)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    return console
+
+
+def print_outcome(console: Console, outcome: Outcome) -> None:
+    """A command's last line: green when it changed something, cyan when not (dry run)."""
+    style = "green" if outcome.changed else "cyan"
+    console.print(f"[{style}]{outcome.message}[/{style}]")
+
+
 class ConsoleReporter:
-    def __init__(self, console: Console) -> None:
-        self.console = console
+    """Prints on `console`, or on a `make_console()` created when the first line is printed."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            self._console = make_console()
+        return self._console
 
     def info(self, message: str) -> None:
         self.console.print(message, markup=False, highlight=False)
 
     def warn(self, message: str) -> None:
+        from rich.markup import escape
+
         self.console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
     def bake(
@@ -52,6 +86,8 @@ class ConsoleReporter:
             self.info(f"baking {description}: {left}, gates: {gate_summary(gates, markup=False)}")
             return
         if self._progress is None:
+            from rich.progress import BarColumn, Progress, TextColumn
+
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

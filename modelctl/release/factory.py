@@ -7,18 +7,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from modelctl.release.aws import AwsClients
 from modelctl.release.clock import Clock, SystemClock
-from modelctl.release.compare import MetricsReader
 from modelctl.release.context import Prompt, ReleaseContext, Reporter
 from modelctl.release.lock import DEFAULT_LEASE_S
-from modelctl.release.pretraffic import Invoker
-from modelctl.release.publish import ModelStoreUploader, VersionPublisher
 from modelctl.release.target import Target, TargetFlags, outputs_source, resolve_target
+
+if TYPE_CHECKING:  # imported where used: `modelctl rollback` publishes nothing
+    from modelctl.release.compare import MetricsReader
+    from modelctl.release.pretraffic import Invoker
+    from modelctl.release.publish import ModelStoreUploader, VersionPublisher
 
 ALIAS_SCOPE = "alias"
 PUBLISH_SCOPE = "latest"
@@ -68,7 +70,11 @@ class ReleaseFactory:
         )
 
     def uploader(self, target: Target) -> ModelStoreUploader:
+        from modelctl.release.publish import ModelStoreUploader
+
         return ModelStoreUploader(self.clients.s3, target.model_bucket)
 
     def publisher(self, target: Target, **options: Any) -> VersionPublisher:
+        from modelctl.release.publish import VersionPublisher
+
         return VersionPublisher(self.clients.lambda_, target.function_name, self.clock, **options)

@@ -9,7 +9,6 @@ runs; `abort` is the one command that takes the lock over from a running release
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NoReturn
 
@@ -27,25 +26,12 @@ from modelctl.release.errors import (
 )
 from modelctl.release.gates import NAMESPACE_ENV, SERVICE_ENV, GateSettings, GateState, summarize
 from modelctl.release.models import read_published_metadata
+from modelctl.release.outcome import Outcome as Outcome
+from modelctl.release.outcome import ReleaseOptions as ReleaseOptions
 from modelctl.release.plan import Plan, Step, remaining_steps
 from modelctl.release.pretraffic import run_pre_traffic_check
+from modelctl.release.rollback import roll_back
 from modelctl.release.store import AliasRecord, HistoryEntry, ReleaseRecord
-
-
-@dataclass(frozen=True)
-class ReleaseOptions:
-    reason: str = ""
-    dry_run: bool = False
-    pre_traffic: bool = True
-    gate_overrides: dict[str, float | int | None] = field(default_factory=dict)
-    compare: CompareSettings | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    message: str
-    routing: Routing
-    changed: bool = True
 
 
 class _GateFailedError(Exception):
@@ -464,49 +450,8 @@ class Releaser:
         return Outcome(f"v{candidate} is the primary; v{base} is the rollback target", after.routing)
 
     def rollback(self, options: ReleaseOptions, *, to: str | None = None) -> Outcome:
-        ctx = self.ctx
-        state = ctx.alias.read()
-        record = ctx.store.state()
-        routing = state.routing
-        release = record.release
-        if to is not None:
-            check_version_syntax(to)
-            ctx.catalog.describe(to)
-            target = Routing(to)
-        elif routing.extra is not None:
-            target = Routing(routing.primary)
-        elif release is not None and release.base != routing.primary:
-            target = Routing(release.base)
-        elif record.previous_primary and record.previous_primary != routing.primary:
-            target = Routing(record.previous_primary)
-        else:
-            raise RefusedError(
-                f"nothing to roll back: the alias is {routing.describe()} and no earlier primary is "
-                "recorded; name one with --to VERSION"
-            )
-        if routing.same_as(target):
-            raise RefusedError(f"the alias is already {routing.describe()}")
-        if options.dry_run:
-            ctx.reporter.info(
-                f"dry run: would move the alias from {routing.describe()} to {target.describe()}"
-            )
-            return Outcome("dry run: nothing changed", routing, changed=False)
-        with ctx.lock.held(ctx.who, "rollback"):
-            after = ctx.alias.update(state, target)  # the one call that moves traffic
-            ctx.store.finish(release.release_id if release else None, previous_primary=None)
-            if release is not None:
-                ctx.gates.delete(release.gate_alarms)
-            self._record(
-                "rollback",
-                "ok",
-                options.reason,
-                routing,
-                after.routing,
-                release,
-                None,
-                version=target.primary,
-            )
-        return Outcome(f"rolled back: {after.routing.describe()}", after.routing)
+        """Back to the last good primary: one alias update (modelctl/release/rollback.py)."""
+        return roll_back(self.ctx, options, to=to)
 
     def abort(self, options: ReleaseOptions) -> Outcome:
         ctx = self.ctx
