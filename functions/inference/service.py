@@ -56,7 +56,9 @@ class InferenceService:
         check_content_type(content_type)
         text = decode_body(body, is_base64=is_base64, limits=self.limits)
         document = parse_json_object(text)
-        rows = parse_instances(document, feature_names=self._feature_names, limits=self.limits)
+        rows = parse_instances(
+            document, feature_names=self._feature_names, limits=self.limits, body_text=text
+        )
         started = time.perf_counter()
         prediction = self.model.predict(rows)
         inference_ms = (time.perf_counter() - started) * 1000.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from common.validation import (
     _clean_list_rows,
     check_content_type,
     decode_body,
+    leaves_are_numbers,
     parse_instances,
     parse_json_object,
 )
@@ -227,3 +229,67 @@ def test_a_malformed_body_names_the_standard_librarys_position() -> None:
     with pytest.raises(RequestError) as caught:
         parse_json_object('\ufeff{"instances": []}')
     assert "Unexpected UTF-8 BOM" in caught.value.message
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+WIDE = [f"f{i}" for i in range(30)]
+WIDE_LIMITS = RequestLimits(max_rows=50, max_body_bytes=1_000_000)
+odd_values = st.one_of(
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@st.composite
+def wide_bodies(draw: st.DrawFn) -> str:
+    """Bodies of 9-12 rows of 30 values (above the Python range check): numbers, sometimes one
+    odd value somewhere, written compactly or spaced, with the key sometimes escaped."""
+    rows = draw(st.integers(9, 12))
+    matrix: list[list[Any]] = [
+        [draw(st.floats(-1e6, 1e6) | st.integers(-1000, 1000)) for _ in range(30)] for _ in range(rows)
+    ]
+    if draw(st.booleans()):
+        matrix[draw(st.integers(0, rows - 1))][draw(st.integers(0, 29))] = draw(odd_values)
+    if draw(st.booleans()):
+        matrix[draw(st.integers(0, rows - 1))].append(1.0)
+    key = draw(st.sampled_from(['"instances"', '"instanc\\u0065s"']))
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+    return f"{{{key}{separators[1]}{json.dumps(matrix, separators=separators)}}}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(wide_bodies())
+def test_the_text_shortcut_for_large_bodies_answers_as_the_type_checks(text: str) -> None:
+    document = parse_json_object(text)
+    if leaves_are_numbers(text):  # sound: the text never vouches for a non-number
+        assert all(type(leaf) in (int, float) for leaf in _leaves(document["instances"]))
+    with_text = _outcome(
+        lambda: parse_instances(document, feature_names=WIDE, limits=WIDE_LIMITS, body_text=text)
+    )
+    without = _outcome(lambda: parse_instances(document, feature_names=WIDE, limits=WIDE_LIMITS))
+    assert repr(with_text) == repr(without)
+
+
+def test_the_text_shortcut_is_taken_for_plain_numbers_only() -> None:
+    assert leaves_are_numbers('{"instances": [[1, 2.5e3, -0.1]]}')
+    for text in (
+        '{"instances": [[1, true]]}',
+        '{"instances": [[1, false]]}',
+        '{"instances": [[1, null]]}',
+        '{"instances": [[1, "2"]]}',
+        '{"instances": [[1, {}]]}',
+        '{"instanc\\u0065s": [[1, 2]]}',
+    ):
+        assert not leaves_are_numbers(text), text
