@@ -6,13 +6,17 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import orjson
 import pytest
+from moto import mock_aws
 
 from modelctl.shadow.gc_pause import cyclic_gc_paused
-from modelctl.shadow.records import parse_object
+from modelctl.shadow.records import RecordReader, parse_object
+from modelctl.shadow.window import Window
 
 GOOD = {"record_id": "r#0", "timestamp": "2026-01-02T13:00:00.000Z", "live": {"predictions": [1]}}
 
@@ -99,3 +103,27 @@ def test_a_collector_disabled_before_stays_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_reader_hands_out_every_object_s_records_in_key_order_and_counts_what_it_cannot_read() -> None:
+    window = Window(datetime(2026, 1, 2, 13, tzinfo=UTC), datetime(2026, 1, 2, 14, tzinfo=UTC))
+    prefix = "records/dt=2026-01-02/hour=13/"
+    lines = [json.dumps({**GOOD, "record_id": f"r#{i}"}).encode() for i in range(12)]
+    bodies = {
+        f"{prefix}a.jsonl.gz": gzip.compress(b"\n".join(lines[:5]), mtime=0),
+        f"{prefix}b.jsonl.gz": gzip.compress(b"\n".join(lines[5:]) + b"\n{broken\n[1]", mtime=0),
+        f"{prefix}c.jsonl.gz": gzip.compress(LINE * 40, mtime=0)[:30],  # truncated
+        f"{prefix}d.jsonl.gz": gzip.compress(b"\xff\xfe", mtime=0),  # not UTF-8
+        f"{prefix}notes.txt": b"not a record object",
+    }
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="shadow-logs")
+        for key, body in bodies.items():
+            s3.put_object(Bucket="shadow-logs", Key=key, Body=body)
+        reader = RecordReader(s3, "shadow-logs", max_workers=1)  # read-ahead of 2 objects
+        records = list(reader.records(window))
+    assert [record["record_id"] for record in records] == [f"r#{i}" for i in range(12)]
+    stats = reader.stats
+    assert (stats.objects, stats.unreadable_objects, stats.unreadable_lines) == (4, 2, 2)
+    assert stats.compressed_bytes == sum(len(body) for key, body in bodies.items() if key.endswith(".gz"))
