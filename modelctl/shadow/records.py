@@ -21,7 +21,7 @@ from modelctl.shadow.errors import aws_call
 from modelctl.shadow.window import Window
 
 _fast_loads: Callable[[str | bytes], Any]
-try:  # optional: a faster parser; `_loads` falls back to json, the results are the same
+try:  # optional: a faster parser; `_standard_loads` is the fallback, the results are the same
     from orjson import loads as _orjson_loads
 
     _fast_loads = _orjson_loads
@@ -39,7 +39,7 @@ class ReadStats:
 
 @dataclass
 class ParsedObject:
-    """One object's records and what could not be read, made by a reader thread."""
+    """One object's records and what could not be read (`parse_object`)."""
 
     compressed_bytes: int
     records: list[dict[str, Any]]
@@ -47,17 +47,10 @@ class ParsedObject:
     unreadable_lines: int = 0
 
 
-def _loads(line: str | bytes) -> Any:
-    """orjson where it reads the line (it accepts a subset of what `json` does, with the same
-    result), the standard library for the rest (NaN, Infinity, lone surrogates)."""
-    try:
-        return _fast_loads(line)
-    except ValueError:  # orjson.JSONDecodeError is a ValueError
-        return _standard_loads(line)
-
-
 def _standard_loads(line: str | bytes) -> Any:
-    # as text, as before: json.loads would guess the encoding of bytes
+    """The fallback for what orjson refuses (NaN, Infinity, lone surrogates); orjson accepts a
+    subset of what `json` does, with the same result. Bytes are decoded first, as the text reader
+    did: `json.loads` would guess the encoding of bytes."""
     return json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
 
 
@@ -118,8 +111,8 @@ def iter_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[dict[st
         if not line:
             continue
         try:
-            record = fast_loads(line)  # inlined `_loads`: one call per line less
-        except ValueError:
+            record = fast_loads(line)
+        except ValueError:  # orjson.JSONDecodeError is a ValueError
             try:
                 record = _standard_loads(line)
             except ValueError:
