@@ -115,7 +115,7 @@ class ServingConfig:
     alarm_p99_duration_ms: int = 1000
     alarm_period_seconds: int = 60
     alarm_evaluation_periods: int = 3
-    shadow_batch_size: int = 100
+    shadow_batch_size: int = 1000
     """Mirrored messages per shadow function invocation; above 10 needs a batching window of >= 1 s."""
     shadow_batching_window_seconds: int = 5
     """How long the SQS event source gathers messages before invoking the shadow function (0..300)."""

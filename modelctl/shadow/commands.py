@@ -20,6 +20,7 @@ from rich.console import Console
 
 from modelctl.shadow import render_html, render_terminal
 from modelctl.shadow.control import ShadowControl
+from modelctl.shadow.gc_pause import cyclic_gc_paused
 from modelctl.shadow.records import RecordReader
 from modelctl.shadow.resources import ShadowTarget, outputs_source, resolve_target
 from modelctl.shadow.stats import ReportBuilder
@@ -193,8 +194,9 @@ def build_report(factory: ShadowFactory, window: Window, *, top: int, workers: i
     reader = factory.reader(workers)
     builder = ReportBuilder(window, top=top)
     started = time.perf_counter()
-    for record in reader.records(window):
-        builder.add(record)
+    with cyclic_gc_paused():
+        for record in reader.records(window):
+            builder.add(record)
     elapsed = time.perf_counter() - started
     source = {
         "bucket": reader.bucket,

@@ -194,6 +194,8 @@ class ReportBuilder:
         hour.differences += 1
         score = (0 if agree else 1, difference)
         top = self._top
+        if not self._top_size:  # --top 0: no rows listed (the heap has no smallest to compare with)
+            return
         if len(top) < self._top_size or score > top[0][0]:
             entry = {
                 "request_id": record.get("request_id"),

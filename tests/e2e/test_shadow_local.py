@@ -65,7 +65,7 @@ def test_the_stack_s_event_source_feeds_the_shadow_function(local_cloud: LocalCl
     (poller,) = local_cloud.event_sources.pollers
     mapping = poller.mapping
     assert (mapping.batch_size, mapping.batching_window_s, mapping.report_batch_item_failures) == (
-        100,
+        1000,
         5.0,
         True,
     )

@@ -142,7 +142,7 @@ def test_event_source_mapping_takes_batches_from_config_with_partial_failures(sh
         {
             "EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]},
             "FunctionName": {"Ref": function_id},
-            "BatchSize": 100,
+            "BatchSize": 1000,
             "MaximumBatchingWindowInSeconds": 5,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "ScalingConfig": {"MaximumConcurrency": 5},

@@ -188,6 +188,13 @@ def test_most_disagreeing_rows_put_label_changes_first() -> None:
     assert (top[0]["live_label"], top[0]["shadow_label"], top[0]["inputs"]) == (1, 0, [0.0])
 
 
+def test_top_zero_lists_no_rows_and_counts_everything_else() -> None:
+    # `modelctl shadow report --top 0` is allowed: it used to fail comparing with an empty heap
+    report = build([rec("flip", live=[0], shadow=[1]), rec("same", live=[1], shadow=[1])], top=0)
+    assert report["top_disagreements"] == []
+    assert (report["agreement"]["rows"], report["agreement"]["disagree"]) == (2, 1)
+
+
 def test_an_empty_window_is_a_report_with_zero_counts() -> None:
     report = build([])
     assert report["counts"] == {"requests": 0, "messages": 0, "rows": 0}
