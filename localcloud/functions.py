@@ -204,32 +204,43 @@ class WorkerPool:
     ) -> InvocationResult:
         """Run one invocation; `client_context` is the decoded JSON of the Invoke API's ClientContext."""
         request_id = str(uuid.uuid4())
-        worker, init_failure, cold = self._acquire(request_id)
-        if worker is None:
-            assert init_failure is not None
-            return init_failure
-        cold_start_ms = worker.init_duration_ms if cold else None
         spec = self.spec
         arn = f"{spec.function_arn}:{invoked_qualifier}" if invoked_qualifier else spec.function_arn
-        invocation = Invocation(
-            request_id=request_id,
-            event=event,
-            deadline_ms=int((time.time() + spec.timeout_s) * 1000),
-            invoked_function_arn=arn,
-            trace_id=_trace_id(),
-            client_context=client_context,
-        )
-        self._log(f"START RequestId: {request_id} Version: {spec.version}")
-        started = time.monotonic()
-        try:
-            outcome = worker.invoke(invocation, spec.timeout_s)
-        finally:
+        # A worker that died while idle (killed from outside) can be handed a request in the moment
+        # before its exit is noticed. The runtime never took that request, so, as Lambda would, it
+        # goes to another worker; each such attempt removes one dead worker from the pool.
+        for attempt in range(self.max_workers + 1):
+            worker, init_failure, cold = self._acquire(request_id)
+            if worker is None:
+                assert init_failure is not None
+                return init_failure
+            cold_start_ms = worker.init_duration_ms if cold else None
+            invocation = Invocation(
+                request_id=request_id,
+                event=event,
+                deadline_ms=int((time.time() + spec.timeout_s) * 1000),
+                invoked_function_arn=arn,
+                trace_id=_trace_id(),
+                client_context=client_context,
+            )
+            self._log(f"START RequestId: {request_id} Version: {spec.version}")
+            started = time.monotonic()
+            try:
+                outcome = worker.invoke(invocation, spec.timeout_s)
+            except BaseException:
+                self._release(worker)
+                raise
             duration_ms = (time.monotonic() - started) * 1000
-            self._release(worker)
+            self._release(worker, exited=outcome.kind == "exited")
+            served_by = worker.pid
+            retry = outcome.kind == "exited" and outcome.undelivered and not self._closed
+            if not retry or attempt == self.max_workers:
+                break
+            self._log(f"RETRY RequestId: {request_id} (worker {worker.pid} had exited before taking it)")
         status, payload = self._interpret(outcome, request_id)
         if self._log_sink is not None:
             self._log(f"END RequestId: {request_id}")
-            self._log(self._report(request_id, duration_ms, cold_start_ms, worker.pid, status))
+            self._log(self._report(request_id, duration_ms, cold_start_ms, served_by, status))
         return InvocationResult(request_id, spec.version, status, payload, duration_ms, cold_start_ms)
 
     def warm(self, n: int = 1) -> None:
@@ -359,9 +370,10 @@ class WorkerPool:
             payload = _error_payload("Runtime.ExitError", message)
         return None, InvocationResult(request_id, spec.version, "init_error", payload, init_ms, init_ms)
 
-    def _release(self, worker: Worker) -> None:
+    def _release(self, worker: Worker, *, exited: bool = False) -> None:
+        """Back to the idle list, or closed if it is dead (`exited`: its Runtime API saw it exit)."""
         with self._cond:
-            if worker.alive and not self._closed:
+            if worker.alive and not exited and not self._closed:
                 self._idle.append(worker)
                 self._cond.notify()
                 return

@@ -105,7 +105,7 @@ def start_moto_server(
         [
             sys.executable,
             "-m",
-            "moto.server",
+            "localcloud.moto_main",  # moto.server, TLS handshakes off its accept loop
             "-H",
             LOOPBACK,
             "-p",

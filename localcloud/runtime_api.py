@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -37,6 +37,9 @@ class Outcome:
     body: bytes = b""
     error_type: str | None = None
     exit_code: int | None = None  # for "exited": the process's return code (negative: signal)
+    # "exited"/"closed" before the runtime took the invocation from `/invocation/next`: the handler
+    # never saw it, so another execution environment may run it (see WorkerPool.invoke).
+    undelivered: bool = False
 
 
 @dataclass
@@ -92,7 +95,7 @@ class RuntimeApiState:
     def submit(self, invocation: Invocation) -> None:
         with self._cond:
             if self._exit_code is not None or self._closed:
-                self._finish(invocation, Outcome("exited", exit_code=self._exit_code))
+                self._finish(invocation, Outcome("exited", exit_code=self._exit_code, undelivered=True))
                 return
             if self._pending is not None or self._inflight:
                 raise RuntimeError("this execution environment is already busy with an invocation")
@@ -160,7 +163,9 @@ class RuntimeApiState:
         return True
 
     def _fail_all(self, outcome: Outcome) -> None:
-        for invocation in [*([self._pending] if self._pending else []), *self._inflight.values()]:
+        if self._pending is not None:
+            self._finish(self._pending, replace(outcome, undelivered=True))
+        for invocation in list(self._inflight.values()):
             self._finish(invocation, outcome)
         self._cond.notify_all()
 

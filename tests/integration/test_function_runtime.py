@@ -27,6 +27,7 @@ from localcloud.functions import (
     WorkerInitError,
     WorkerPool,
 )
+from localcloud.worker import Worker
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runtime_probe"
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:probe"
@@ -329,6 +330,24 @@ def test_worker_killed_from_outside_fails_its_request_at_once(
     assert "signal: killed" in error["errorMessage"]
     after = pool.invoke(event())
     assert after.status == "ok" and body(after)["pid"] != pid
+
+
+def test_a_request_handed_to_a_worker_that_died_idle_is_run_by_another(
+    make_pool: Callable[..., WorkerPool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The moment between an idle worker's death and the pool noticing it, made permanent: the
+    pool believes every worker alive. The runtime never took the request, so it is not failed:
+    another worker runs it (as Lambda never sends a request to a dead environment)."""
+    pool = make_pool()
+    first = body(pool.invoke(event()))
+    os.kill(first["pid"], signal.SIGKILL)
+    wait_until(lambda: first["pid"] not in pool.worker_pids(), what="the Runtime API seeing the exit")
+    monkeypatch.setattr(Worker, "alive", property(lambda self: not self._closed))
+
+    after = pool.invoke(event())
+
+    assert after.status == "ok", after.payload
+    assert body(after)["pid"] != first["pid"]
 
 
 def test_worker_killed_while_idle_is_replaced_and_its_api_closed(
