@@ -28,10 +28,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common import log_keys
-from common.errors import RequestError, bad_request
+from common.errors import RequestError, bad_request, json_type
 from common.log_keys import FEEDBACK_PREFIX as FEEDBACK_PREFIX
 from common.log_keys import OBJECT_SUFFIX
-from common.request_body import json_type
 
 FEEDBACK_SCHEMA_VERSION = 1
 MAX_REQUEST_ID_LENGTH = 200

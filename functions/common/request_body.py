@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from common.errors import RequestError, bad_request
+from common.errors import RequestError, bad_request, json_type
 
 
 @dataclass(frozen=True)
@@ -94,18 +94,3 @@ def parse_json_object(text: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise bad_request("invalid_body", f"the body must be a JSON object, got {json_type(document)}")
     return document
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a parsed value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from common.errors import bad_request
+from common.errors import bad_request, json_type
 from common.request_body import (
     RequestLimits,
     check_content_type,
     decode_body,
-    json_type,
     parse_json_object,
 )
 
