@@ -12,7 +12,6 @@ from modelctl.release.alias import Routing
 from modelctl.release.compare import VersionStats
 from modelctl.release.console import ConsoleReporter, TyperPrompt
 from modelctl.release.factory import ReleaseFactory
-from modelctl.release.lock import ReleaseLock
 from modelctl.release.runner import ReleaseOptions, Releaser
 from modelctl.release.target import TargetFlags
 from tests.unit.modelctl.world import World, run_cli
@@ -127,14 +126,7 @@ def test_a_second_release_is_refused_while_one_is_in_progress(world: World) -> N
 
 
 def test_a_release_command_running_elsewhere_holds_the_lock(world: World) -> None:
-    other = ReleaseLock(
-        world.dynamodb,
-        world.table,
-        function=world.function,
-        alias=world.alias,
-        scope="alias",
-        clock=world.clock,
-    )
+    other = world.release_lock()
     other.acquire("arn:aws:iam::123456789012:user/alice", "shift v3")
     code, output, _ = run_cli(world.factory(), "canary", "2")
     assert code == 1

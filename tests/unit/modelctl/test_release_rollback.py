@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from modelctl.release.factory import ReleaseFactory
-from modelctl.release.lock import ReleaseLock
 from tests.unit.modelctl.world import World, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -111,14 +110,7 @@ def test_a_version_that_does_not_exist_is_refused_and_the_lock_given_back(world:
 
 def test_rollback_is_refused_while_another_command_holds_the_lock(world: World) -> None:
     assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
-    other = ReleaseLock(
-        world.dynamodb,
-        world.table,
-        function=world.function,
-        alias=world.alias,
-        scope="alias",
-        clock=world.clock,
-    )
+    other = world.release_lock()
     other.acquire("arn:aws:iam::123456789012:user/alice", "canary v3")
     factory = world.factory()
     log = CallLog(factory)

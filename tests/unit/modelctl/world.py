@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 from modelctl.cli import app
 from modelctl.errors import ModelctlError
 from modelctl.release.factory import ReleaseFactory
+from modelctl.release.lock import ReleaseLock
 from modelctl.release.pretraffic import InvokeResult
 
 REGION = "us-east-1"
@@ -130,6 +131,12 @@ class World:
     @cached_property
     def s3(self) -> Any:
         return self.session.client("s3")
+
+    def release_lock(self, *, scope: str = "alias") -> ReleaseLock:
+        """The release table's lock on this world's alias, as another modelctl process holds it."""
+        return ReleaseLock(
+            self.dynamodb, self.table, function=self.function, alias=self.alias, scope=scope, clock=self.clock
+        )
 
     def factory(self, **overrides: Any) -> ReleaseFactory:
         options: dict[str, Any] = {
