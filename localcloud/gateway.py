@@ -10,14 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
+from localcloud.background import BackgroundHttpServer
 from localcloud.events import rest_proxy_event
 from localcloud.provision import Deployment, ProvisionedResource
 from localcloud.router import RoutedInvocation
@@ -121,27 +121,21 @@ class LocalGateway:
         self.api = api
         self.invoke = invoke
         handler = type("GatewayRequestHandler", (_Handler,), {"gateway": self})
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._http = BackgroundHttpServer(handler, host=host, port=port, name="local-gateway")
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return self._http.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/{self.api.stage}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="local-gateway", daemon=True)
-        self._thread.start()
+        self._http.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._http.stop()
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes

@@ -19,10 +19,11 @@ import re
 import ssl
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from localcloud.background import BackgroundHttpServer
 from localcloud.router import RoutedInvocation
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
@@ -71,28 +72,22 @@ class LambdaFront:
         self.moto = (moto_host, moto_port)
         self.context = ssl.create_default_context(cafile=cafile)
         handler = type("LambdaFrontHandler", (_Handler,), {"front": self})
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._http = BackgroundHttpServer(handler, host=host, port=port, name="lambda-front")
         self._async: list[threading.Thread] = []
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return self._http.port
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="lambda-front", daemon=True)
-        self._thread.start()
+        self._http.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._http.stop()
         for thread in self._async:
             thread.join(timeout=30)
 

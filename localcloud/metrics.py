@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from localcloud.background import PeriodicLoop
+
 Dimensions = tuple[tuple[str, str], ...]
 MAX_POINTS_PER_SERIES = 200_000
 
@@ -143,9 +145,7 @@ class MetricsPipeline:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._clock = clock
-        self._interval = flush_interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PeriodicLoop(self.flush, interval_s=flush_interval_s, name="local-metrics")
         self.errors = 0
 
     def record(self, data: Sequence[Datum]) -> None:
@@ -189,18 +189,11 @@ class MetricsPipeline:
                         self.errors += 1
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="local-metrics", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._loop.stop()
         self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
 
 
 def _as_metric_datum(datum: Datum) -> dict[str, Any]:
@@ -369,10 +362,8 @@ class AlarmEvaluator:
     ) -> None:
         self.cloudwatch = cloudwatch
         self.store = store
-        self._interval = interval_s
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PeriodicLoop(self.evaluate, interval_s=interval_s, name="local-alarms")
         self._lock = threading.Lock()
 
     def evaluate(self) -> list[AlarmVerdict]:
@@ -395,17 +386,7 @@ class AlarmEvaluator:
             return verdicts
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="local-alarms", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.evaluate()
-            except Exception:  # moto restarting: try again next interval
-                continue
+        self._loop.stop()

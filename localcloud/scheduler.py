@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from localcloud.background import PeriodicLoop
+
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _DAY_NAMES = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
@@ -153,10 +155,8 @@ class Scheduler:
         self.region = region
         self.account = account
         self.clock = clock
-        self._tick = tick_s
         self._due: dict[str, _Due] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PeriodicLoop(self.tick, interval_s=tick_s, name="local-scheduler")
         self.fired: list[tuple[str, str]] = []  # (rule, target arn), for status and tests
 
     def fire(self, rule: str) -> list[str]:
@@ -203,17 +203,7 @@ class Scheduler:
                     self.fire(rule["Name"])
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="local-scheduler", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._tick):
-            try:
-                self.tick()
-            except Exception:  # moto briefly unavailable: try again on the next tick
-                continue
+        self._loop.stop()
