@@ -51,7 +51,10 @@ class MessageTooLargeError(ValueError):
 
 
 @dataclass(frozen=True)
-class LiveResult:
+class ModelResult:
+    """One model version's answer for a message's rows: the live function's (`LiveResult`) or the
+    shadow's (`common.shadow_record.ShadowResult`); both are written in this shape."""
+
     model_version: str
     function_version: str
     predictions: list[Any]
@@ -66,6 +69,9 @@ class LiveResult:
             "probabilities": self.probabilities,
             "inference_ms": self.inference_ms,
         }
+
+
+LiveResult = ModelResult
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,28 +33,12 @@ from common.log_keys import PREDICTIONS_PREFIX as PREDICTIONS_PREFIX
 from common.log_keys import RECORDS_PREFIX as RECORDS_PREFIX
 from common.log_keys import hour_prefix as hour_prefix
 from common.log_keys import hour_prefixes as hour_prefixes
-from common.shadow_message import MirrorMessage, float32_rows_text, parse_timestamp
+from common.shadow_message import MirrorMessage, ModelResult, float32_rows_text, parse_timestamp
 
 RECORD_SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class ShadowResult:
-    model_version: str
-    function_version: str
-    predictions: list[Any]
-    probabilities: list[list[float]]
-    inference_ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_version": self.model_version,
-            "function_version": self.function_version,
-            "predictions": self.predictions,
-            "probabilities": self.probabilities,
-            "inference_ms": self.inference_ms,
-        }
-
+ShadowResult = ModelResult
 
 @dataclass(frozen=True)
 class ShadowRecord:
