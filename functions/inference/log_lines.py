@@ -92,7 +92,10 @@ class RequestLog:
         )
 
     def _timestamp(self) -> str:
-        now = time.time()
+        return self._timestamp_at(time.time())
+
+    def _timestamp_at(self, now: float) -> str:
+        """Powertools' format for the time `now` (seconds since the epoch), in UTC."""
         second = int(now)
         if second != self._second:
             self._second = second
@@ -186,6 +189,30 @@ class EmfMetrics:
         return (
             f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)}{self._prediction_head}'
             f'{float(rows)!r}],"InferenceTime":[{ms!r}]}}\n'
+        )
+
+
+class PredictionLines:
+    """A served prediction's request log line and EMF line (`RequestLog.served`, then
+    `EmfMetrics.render_prediction`) in one f-string, with one clock read and one `repr` of the
+    inference time: the same text the two give when the clock does not move between them."""
+
+    def __init__(self, request_log: RequestLog, metrics: EmfMetrics) -> None:
+        self.request_log = request_log
+        self.metrics = metrics
+
+    def render(self, request_id: str, rows: int, inference_ms: float) -> str:
+        log, metrics = self.request_log, self.metrics
+        ms = float(inference_ms)
+        if not (log.enabled and metrics.enabled) or ms - ms != 0.0:
+            return log.served(request_id, rows, inference_ms) + metrics.render_prediction(rows, inference_ms)
+        now = time.time()
+        ms_text = repr(ms)
+        return (
+            f'{_SERVED_HEAD}{log._timestamp_at(now)}",{log._keys}{quote(request_id)},"rows":{rows},'
+            f'"inference_ms":{ms_text}{_trace_member()}}}\n'
+            f'{{"_aws":{{"Timestamp":{int(now * 1000)}{metrics._prediction_head}'
+            f'{float(rows)!r}],"InferenceTime":[{ms_text}]}}\n'
         )
 
 
