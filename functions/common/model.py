@@ -194,10 +194,10 @@ class BoundBatch:
             native_binding = binding._iobinding
             run_with_iobinding = native.run_with_iobinding
 
-            def run() -> None:
+            def run_bound() -> None:
                 run_with_iobinding(native_binding, None)
 
-            bound = cls(run, memoryview(inputs.data).cast("B"), labels, probabilities)
+            bound = cls(run_bound, memoryview(inputs.data).cast("B"), labels, probabilities)
             bound._keep = (binding, values)  # the buffers the native binding points into stay alive
             answer = bound.run(probe.tobytes())
         except Exception:  # an onnxruntime without these internals: use predict
