@@ -154,12 +154,16 @@ def packed_rows(instances: list[Any], width: int, body_text: str) -> bytes | Non
     as numpy does. A value beyond float32's range becomes infinity, and one just beyond
     FLOAT32_MAX rounds to FLOAT32_MAX; both have all of the high byte's exponent bits set (as
     every value from 2**127 up does), so one scan of those bytes sends every out-of-range value,
-    and a few valid ones, to the general checks."""
+    and a few valid ones, to the general checks. Above `_PYTHON_RANGE_CHECK_MAX` values numpy's
+    conversion and range check (`_clean_list_rows`, the general path's) are the faster ones."""
     for row in instances:
         if type(row) is not list or len(row) != width:
             return None
     if not leaves_are_numbers(body_text):
         return None
+    if len(instances) * width > _PYTHON_RANGE_CHECK_MAX:
+        matrix = _clean_list_rows(instances, width, numbers_known=True)
+        return None if matrix is None else matrix.tobytes()
     try:
         values = array("f", instances[0] if len(instances) == 1 else chain.from_iterable(instances))
     except TypeError:  # an array among a row's values
