@@ -18,6 +18,7 @@ from inference.fast_path import JSON, common_predict_body
 from inference.log_lines import (
     EmfMetrics,
     LazyLogger,
+    LineWriter,
     Metric,
     PredictionLines,
     RequestLog,
@@ -73,12 +74,21 @@ class InferenceApi:
         self.metrics = metrics
         self.logger = logger
         self.mirror = mirror
-        self.stream = stream if stream is not None else sys.stdout
+        self._writer = LineWriter(stream if stream is not None else sys.stdout)
         self.lines = PredictionLines(request_log, metrics)
         self.fast_path = mirror is None
         """Whether common requests take the fast path (inference.fast_path); a shadow mirror
         needs the validated input matrix, which only the general path builds."""
         self._function_version: str | None = None
+
+    @property
+    def stream(self) -> TextIO:
+        """Where the invocation's lines go; assignable (tests and the bench point it elsewhere)."""
+        return self._writer.stream
+
+    @stream.setter
+    def stream(self, stream: TextIO) -> None:
+        self._writer = LineWriter(stream)
 
     def _bind(self, function_version: str) -> None:
         # One process serves one version (which pins one model): key logs and metrics by it, so
@@ -138,10 +148,9 @@ class InferenceApi:
         function_version: str,
         allow: str | None = None,
     ) -> dict[str, Any]:
-        """Writes the invocation's lines (`text`, one write and one flush) and shapes the response."""
+        """Writes the invocation's lines (`text`, at once: `LineWriter`) and shapes the response."""
         if text:
-            self.stream.write(text)
-            self.stream.flush()
+            self._writer.write(text)
         headers = {
             "X-Model-Version": [self.service.model_version],
             "X-Function-Version": [function_version],

@@ -10,12 +10,14 @@ Exceptions and shadow-mirroring warnings still go through Powertools' Logger (of
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as quote
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -231,6 +233,51 @@ PREDICTION_METRICS: tuple[Metric, ...] = tuple(prediction_metrics(0, 0.0))
 def _number(value: float) -> str:
     number = float(value)
     return repr(number) if number - number == 0.0 else json.dumps(number)  # inf/nan: as Powertools
+
+
+class LineWriter:
+    """Writes an invocation's lines, and flushes them, to the stream the handler saw at init.
+
+    When that stream is a plain text file (sys.stdout: an `io.TextIOWrapper`, on Lambda inside
+    awslambdaric's `Unbuffered`, which only adds a flush to each write) with UTF-8 encoding on
+    POSIX, the lines' bytes go straight to its file descriptor: one `os.write` instead of the
+    wrapper's Python `write`, the text layer's encode and copy, and a flush through each layer.
+    The stream is flushed first, so anything written through it before still comes first, and
+    the bytes are those the stream would write (the lines are ASCII: every value is JSON-escaped;
+    no newline translation on POSIX). Any other stream (a StringIO, a test's capture) gets its
+    own `write` and `flush`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._raw = _raw_file(stream)
+
+    def write(self, text: str) -> None:
+        raw = self._raw
+        if raw is None:
+            self.stream.write(text)
+            self.stream.flush()
+            return
+        flush, descriptor = raw
+        flush()
+        data = text.encode()
+        written = os.write(descriptor, data)
+        while written < len(data):  # a pipe may take a large write in parts
+            written += os.write(descriptor, data[written:])
+
+
+def _raw_file(stream: TextIO) -> tuple[Callable[[], None], int] | None:
+    """(the text file's flush, its file descriptor) when `LineWriter` may write there directly."""
+    inner: object = stream
+    if type(stream).__name__ == "Unbuffered":  # awslambdaric's stdout: write, then flush
+        inner = getattr(stream, "stream", None)
+    if type(inner) is not io.TextIOWrapper or os.name != "posix":
+        return None
+    try:
+        if codecs.lookup(inner.encoding).name != "utf-8":
+            return None
+        return inner.flush, inner.fileno()
+    except (OSError, ValueError, LookupError):  # closed, or no descriptor beneath
+        return None
 
 
 class LazyLogger:

@@ -351,3 +351,48 @@ def test_the_prediction_lines_are_the_served_line_and_the_metrics_line(
         emf.bind_function_version(version)
         expected = log.served("req-1", rows, inference_ms) + emf.render_prediction(rows, inference_ms)
         assert lines.render("req-1", rows, inference_ms) == expected
+
+
+# -- where the lines go ----------------------------------------------------------------------------
+
+
+class Unbuffered:
+    """awslambdaric's stdout wrapper: a write that flushes, everything else passed through."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_lines_go_to_the_descriptor_after_what_the_stream_holds(wrapped: bool) -> None:
+    from inference.log_lines import LineWriter
+
+    read, write = os.pipe()
+    with open(read, "rb") as reader:
+        with open(write, "w", encoding="utf-8") as stream:
+            stream.write("before, still in the stream's buffer\n")
+            writer = LineWriter(Unbuffered(stream) if wrapped else stream)  # type: ignore[arg-type]
+            assert writer._raw is not None  # the descriptor is written directly
+            writer.write('{"message":"prediction served"}\n' * 50)
+            stream.write("after\n")
+        assert reader.read().decode() == (
+            "before, still in the stream's buffer\n" + '{"message":"prediction served"}\n' * 50 + "after\n"
+        )
+
+
+def test_other_streams_get_their_own_write_and_flush(tmp_path: Path) -> None:
+    from inference.log_lines import LineWriter
+
+    buffer = io.StringIO()
+    writer = LineWriter(buffer)
+    writer.write("line\n")
+    assert writer._raw is None and buffer.getvalue() == "line\n"
+    with open(tmp_path / "latin", "w", encoding="latin-1") as latin:
+        assert LineWriter(latin)._raw is None
