@@ -166,7 +166,7 @@ def packed_rows(instances: list[Any], width: int, body_text: str) -> bytes | Non
         return None if matrix is None else matrix.tobytes()
     try:
         values = array("f", instances[0] if len(instances) == 1 else chain.from_iterable(instances))
-    except TypeError:  # an array among a row's values
+    except (TypeError, OverflowError, ValueError):  # an array among a row's values (TypeError)
         return None
     packed = values.tobytes()
     high = packed[_HIGH_BYTE::4]
