@@ -24,16 +24,17 @@ from typing import Any
 # (label, file path suffix, function name): the components of a request, outermost first.
 COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("whole handler (InferenceApi.handle)", "inference/api.py", "handle"),
-    ("  predict route", "inference/api.py", "_predict"),
-    ("    domain service: InferenceService.predict", "inference/service.py", "predict"),
-    ("      JSON parse (parse_json_object)", "common/validation.py", "parse_json_object"),
-    ("      row validation (parse_instances)", "common/validation.py", "parse_instances"),
-    ("      model: OnnxClassifier.predict", "common/model.py", "predict"),
-    ("        onnxruntime InferenceSession.run", "onnxruntime_inference_collection.py", "run"),
-    ("    request log line (RequestLog.served)", "inference/log_lines.py", "served"),
-    ("  EMF metrics line (EmfMetrics.render)", "inference/log_lines.py", "render"),
-    ("  response JSON (JSONEncoder.encode)", "json/encoder.py", "encode"),
-    ("  write + flush of the invocation's lines", "~", "<method 'flush' of '_io.TextIOWrapper' objects>"),
+    ("  common request (InferenceApi._fast_predict)", "inference/api.py", "_fast_predict"),
+    ("    is it one? (common_predict_body)", "inference/fast_path.py", "common_predict_body"),
+    ("    domain service: InferenceService.predict_common", "inference/service.py", "predict_common"),
+    ("      JSON parse (orjson.loads)", "~", "<orjson.loads>"),
+    ("      rows to float32 (packed_rows)", "common/validation.py", "packed_rows"),
+    ("      model: OnnxClassifier.predict_packed", "common/model.py", "predict_packed"),
+    ("        bound run + outputs to lists (BoundBatch.run)", "common/model.py", "run"),
+    ("    log line + EMF line (PredictionLines.render)", "inference/log_lines.py", "render"),
+    ("    response JSON (orjson)", "inference/api.py", "_dumps"),
+    ("    write + flush + response dict (InferenceApi._answer)", "inference/api.py", "_answer"),
+    ("  general path (InferenceApi._predict)", "inference/api.py", "_predict"),
 )
 
 

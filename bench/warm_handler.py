@@ -7,7 +7,9 @@ after warm-up. Side by side in the same rounds:
   rebuilt identically, see bench/model.py) and a bare onnxruntime `session.run` on a ready array;
 - ablations, built without editing functions/: the handler with its two output lines off (the
   request log line and the EMF metrics line: `request_log.enabled` / `metrics.enabled` switched
-  off around the block), the domain service alone (`service.predict`) and request parsing alone;
+  off around the block), the domain service alone and request parsing alone, each as the handler
+  runs them: a common request (inference/fast_path.py) goes `service.predict_common`, whose
+  parsing is `common_predict_body`, orjson and `packed_rows`; other requests go `service.predict`;
 - an addition: the handler with the opt-in Powertools Tracer (`TRACER_SDK_SUBSEGMENTS=true`, a
   second import of the module), to show what the SDK subsegment costs where it is asked for.
 """
@@ -78,20 +80,26 @@ class HandlerRig:
     def service(self) -> Callable[[], object]:
         service = self.module.service
         body = self.event["body"]
-        return lambda: service.predict(body=body, is_base64=False, content_type="application/json")
+        if service.predict_common(body) is None:
+            raise VariantMismatchError("the bench request is not a common request: it misses the fast path")
+        return lambda: service.predict_common(body)
 
     def parsing(self) -> Callable[[], object]:
-        from common.validation import check_content_type, decode_body, parse_instances, parse_json_object
+        import orjson
+
+        from common.validation import packed_rows
+        from inference.fast_path import common_predict_body
 
         service = self.module.service
-        limits = service.limits
-        names = list(service.model.metadata.feature_names)
-        body = self.event["body"]
+        max_body_bytes = service.limits.max_body_bytes
+        width = len(service.model.metadata.feature_names)
+        event = self.event
 
         def parse() -> object:
-            check_content_type("application/json")
-            text = decode_body(body, is_base64=False, limits=limits)
-            return parse_instances(parse_json_object(text), feature_names=names, limits=limits)
+            text = common_predict_body(event, max_body_bytes)
+            if text is None:
+                raise VariantMismatchError("the bench request is not a common request")
+            return packed_rows(orjson.loads(text)["instances"], width, text)
 
         return parse
 
@@ -167,8 +175,8 @@ def handler_candidates(rig: HandlerRig, *, breakdown: bool) -> list[Candidate]:
 BREAKDOWN_LABELS: dict[str, str] = {
     "handler_no_output": "handler with its log line and EMF metrics line off",
     "handler_sdk_tracer": "handler with the opt-in Powertools Tracer (TRACER_SDK_SUBSEGMENTS=true)",
-    "service": "domain service alone (service.predict: parse, validate, predict)",
-    "parsing": "request parsing alone (content type, JSON, row validation)",
+    "service": "domain service alone (service.predict_common: parse, validate, predict)",
+    "parsing": "request parsing alone (common-request check, JSON, rows to float32)",
     "session_run": "baseline: bare onnxruntime session.run",
     "sklearn": "baseline: scikit-learn predict_proba",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,8 @@ class OnnxClassifier:
         self._outputs = [metadata.label_output, metadata.probabilities_output]
         self._check_signature()
         self._run = _direct_run(session)
+        self._bound: dict[int, BoundBatch | None] = {}
+        self._bound_lock = threading.Lock()
 
     @classmethod
     def load(cls, model_dir: Path, *, verify_hash: bool = True) -> OnnxClassifier:
@@ -102,6 +105,22 @@ class OnnxClassifier:
         labels, probabilities = self._run(self._outputs, {self._input_name: rows})
         return Prediction(labels=labels.tolist(), probabilities=probabilities)
 
+    def predict_packed(self, packed: bytes, rows: int) -> tuple[list[Any], list[list[float]]] | None:
+        """(labels, probabilities) as lists, for `rows` rows given as float32 values packed in
+        this machine's byte order (what `array("f")` holds): what `predict` answers for the same
+        rows, through a run bound to preallocated buffers. None when no such run serves this
+        many rows, or another thread is using it: the caller then uses `predict`."""
+        bound = self._bound.get(rows, _UNBOUND) if rows <= BOUND_BATCH_MAX else None
+        if bound is _UNBOUND:
+            bound = self._bound[rows] = BoundBatch.create(self, rows)
+        if bound is None or not self._bound_lock.acquire(blocking=False):
+            return None
+        try:
+            answer: tuple[list[Any], list[list[float]]] = bound.run(packed)
+            return answer
+        finally:
+            self._bound_lock.release()
+
 
 RunFunction = Callable[[list[str], dict[str, np.ndarray]], list[np.ndarray]]
 
@@ -123,3 +142,74 @@ def _direct_run(session: ort.InferenceSession) -> RunFunction:
         return result
 
     return run
+
+
+BOUND_BATCH_MAX = 16
+"""Row counts up to this get a bound run of their own (a few hundred bytes of buffers each)."""
+
+
+class BoundBatch:
+    """One batch size's run with its input and both outputs bound to preallocated buffers
+    (onnxruntime's IOBinding): no per-call tensor allocation and no numpy arrays built around
+    the outputs, ~5 us of a ~15 us run at one row. The input is copied into its buffer with one
+    memory copy. Used under `OnnxClassifier`'s lock: the buffers are shared."""
+
+    def __init__(
+        self, run: Callable[[], None], inputs: memoryview, labels: np.ndarray, probabilities: np.ndarray
+    ) -> None:
+        self._keep: object = None
+        self._run = run
+        self._inputs = inputs
+        self._labels = labels
+        self._probabilities = probabilities
+
+    @classmethod
+    def create(cls, model: OnnxClassifier, rows: int) -> BoundBatch | None:
+        """The bound run for `rows` rows, or None when this model or onnxruntime cannot have one
+        (outputs that are not an int64 label vector and a float32 probability matrix, no
+        IOBinding, another provider than the CPU's) or it does not answer exactly as `predict`."""
+        session = model.session
+        types = {output.name: output.type for output in session.get_outputs()}
+        label_name, probabilities_name = model._outputs
+        native: Any = getattr(session, "_sess", None)
+        if (
+            types.get(label_name) != "tensor(int64)"
+            or types.get(probabilities_name) != "tensor(float)"
+            or session.get_providers() != ["CPUExecutionProvider"]
+            or not hasattr(native, "run_with_iobinding")
+        ):
+            return None
+        probe = np.linspace(-1.0, 1.0, rows * model.metadata.n_features, dtype=np.float32)
+        probe = probe.reshape(rows, model.metadata.n_features)
+        expected = model.predict(probe)
+        try:
+            inputs = np.zeros_like(probe)
+            labels = np.zeros(rows, dtype=np.int64)
+            probabilities = np.zeros_like(expected.probabilities, dtype=np.float32)
+            values = [ort.OrtValue.ortvalue_from_numpy(array) for array in (inputs, labels, probabilities)]
+            binding = session.io_binding()
+            binding.bind_ortvalue_input(model._input_name, values[0])
+            binding.bind_ortvalue_output(label_name, values[1])
+            binding.bind_ortvalue_output(probabilities_name, values[2])
+            native_binding = binding._iobinding
+            run_with_iobinding = native.run_with_iobinding
+
+            def run_bound() -> None:
+                run_with_iobinding(native_binding, None)
+
+            bound = cls(run_bound, memoryview(inputs.data).cast("B"), labels, probabilities)
+            bound._keep = (binding, values)  # the buffers the native binding points into stay alive
+            answer = bound.run(probe.tobytes())
+        except Exception:  # an onnxruntime without these internals: use predict
+            return None
+        if answer != (expected.labels, expected.probabilities.tolist()):
+            return None
+        return bound
+
+    def run(self, packed: bytes) -> tuple[list[Any], list[list[float]]]:
+        self._inputs[:] = packed
+        self._run()
+        return self._labels.tolist(), self._probabilities.tolist()
+
+
+_UNBOUND: Any = object()

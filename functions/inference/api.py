@@ -14,13 +14,21 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from common.errors import RequestError
-from inference.log_lines import EmfMetrics, LazyLogger, Metric, RequestLog, prediction_metrics
+from inference.fast_path import JSON, common_predict_body
+from inference.log_lines import (
+    EmfMetrics,
+    LazyLogger,
+    LineWriter,
+    Metric,
+    PredictionLines,
+    RequestLog,
+    prediction_metrics,
+)
 from inference.service import InferenceService
 
 if TYPE_CHECKING:
     from common.shadow_mirror import ShadowMirror
 
-JSON = "application/json"
 ROUTES: dict[str, tuple[str, ...]] = {"/predict": ("POST",), "/health": ("GET",)}
 _KNOWN_ROUTES = ", ".join(f"{m} {p}" for p, methods in ROUTES.items() for m in methods)
 _INTERNAL_ERROR = "the model could not answer; the error is logged"
@@ -66,8 +74,21 @@ class InferenceApi:
         self.metrics = metrics
         self.logger = logger
         self.mirror = mirror
-        self.stream = stream if stream is not None else sys.stdout
+        self._writer = LineWriter(stream if stream is not None else sys.stdout)
+        self.lines = PredictionLines(request_log, metrics)
+        self.fast_path = mirror is None
+        """Whether common requests take the fast path (inference.fast_path); a shadow mirror
+        needs the validated input matrix, which only the general path builds."""
         self._function_version: str | None = None
+
+    @property
+    def stream(self) -> TextIO:
+        """Where the invocation's lines go; assignable (tests and the bench point it elsewhere)."""
+        return self._writer.stream
+
+    @stream.setter
+    def stream(self, stream: TextIO) -> None:
+        self._writer = LineWriter(stream)
 
     def _bind(self, function_version: str) -> None:
         # One process serves one version (which pins one model): key logs and metrics by it, so
@@ -82,6 +103,10 @@ class InferenceApi:
         if function_version != self._function_version:
             self._bind(function_version)
         request_id: str = context.aws_request_id
+        if self.fast_path:
+            answer = self._fast_predict(event, request_id, function_version)
+            if answer is not None:
+                return answer
         metrics: list[Metric] = []
         log = ""
         allow: str | None = None
@@ -110,10 +135,22 @@ class InferenceApi:
             metrics.append(("InternalErrors", "Count", 1.0))
             document = {"code": "internal_error", "message": _INTERNAL_ERROR, "request_id": request_id}
             status, body = 500, _dumps({"error": document})
-        text = log + self.metrics.render(metrics)
+        return self._answer(
+            log + self.metrics.render(metrics), status, body, request_id, function_version, allow
+        )
+
+    def _answer(
+        self,
+        text: str,
+        status: int,
+        body: str,
+        request_id: str,
+        function_version: str,
+        allow: str | None = None,
+    ) -> dict[str, Any]:
+        """Writes the invocation's lines (`text`, at once: `LineWriter`) and shapes the response."""
         if text:
-            self.stream.write(text)
-            self.stream.flush()
+            self._writer.write(text)
         headers = {
             "X-Model-Version": [self.service.model_version],
             "X-Function-Version": [function_version],
@@ -125,6 +162,20 @@ class InferenceApi:
             headers["Allow"] = [allow]
         return {"statusCode": status, "body": body, "isBase64Encoded": False, "multiValueHeaders": headers}
 
+    def _fast_predict(
+        self, event: dict[str, Any], request_id: str, function_version: str
+    ) -> dict[str, Any] | None:
+        """The answer to a common request (inference.fast_path), or None: the general path then
+        answers, with the same response and lines."""
+        text = common_predict_body(event, self.service.limits.max_body_bytes)
+        if text is None:
+            return None
+        result = self.service.predict_common(text)
+        if result is None:
+            return None
+        lines = self.lines.render(request_id, result.rows, result.inference_ms)
+        return self._answer(lines, 200, _dumps(result.body), request_id, function_version)
+
     def _predict(self, event: dict[str, Any], request_id: str, function_version: str) -> tuple[str, str]:
         """(response body, the invocation's log line and metrics line)."""
         result = self.service.predict(
@@ -132,10 +183,10 @@ class InferenceApi:
             is_base64=bool(event.get("isBase64Encoded")),
             content_type=_content_type(event.get("headers")),
         )
-        log = self.request_log.served(request_id, result.rows, result.inference_ms)
         mirror = self.mirror
         if mirror is None:
-            return _dumps(result.body), log + self.metrics.render_prediction(result.rows, result.inference_ms)
+            return _dumps(result.body), self.lines.render(request_id, result.rows, result.inference_ms)
+        log = self.request_log.served(request_id, result.rows, result.inference_ms)
         metrics = prediction_metrics(result.rows, result.inference_ms)
         if result.inputs is not None:  # shadow: never fails nor delays the request
             mirror.offer(

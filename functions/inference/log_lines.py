@@ -10,12 +10,14 @@ Exceptions and shadow-mirroring warnings still go through Powertools' Logger (of
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as quote
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -92,7 +94,10 @@ class RequestLog:
         )
 
     def _timestamp(self) -> str:
-        now = time.time()
+        return self._timestamp_at(time.time())
+
+    def _timestamp_at(self, now: float) -> str:
+        """Powertools' format for the time `now` (seconds since the epoch), in UTC."""
         second = int(now)
         if second != self._second:
             self._second = second
@@ -189,6 +194,30 @@ class EmfMetrics:
         )
 
 
+class PredictionLines:
+    """A served prediction's request log line and EMF line (`RequestLog.served`, then
+    `EmfMetrics.render_prediction`) in one f-string, with one clock read and one `repr` of the
+    inference time: the same text the two give when the clock does not move between them."""
+
+    def __init__(self, request_log: RequestLog, metrics: EmfMetrics) -> None:
+        self.request_log = request_log
+        self.metrics = metrics
+
+    def render(self, request_id: str, rows: int, inference_ms: float) -> str:
+        log, metrics = self.request_log, self.metrics
+        ms = float(inference_ms)
+        if not (log.enabled and metrics.enabled) or ms - ms != 0.0:
+            return log.served(request_id, rows, inference_ms) + metrics.render_prediction(rows, inference_ms)
+        now = time.time()
+        ms_text = repr(ms)
+        return (
+            f'{_SERVED_HEAD}{log._timestamp_at(now)}",{log._keys}{quote(request_id)},"rows":{rows},'
+            f'"inference_ms":{ms_text}{_trace_member()}}}\n'
+            f'{{"_aws":{{"Timestamp":{int(now * 1000)}{metrics._prediction_head}'
+            f'{float(rows)!r}],"InferenceTime":[{ms_text}]}}\n'
+        )
+
+
 def prediction_metrics(rows: int, inference_ms: float) -> list[Metric]:
     """The metrics of a served prediction, in the order they are written."""
     return [
@@ -204,6 +233,51 @@ PREDICTION_METRICS: tuple[Metric, ...] = tuple(prediction_metrics(0, 0.0))
 def _number(value: float) -> str:
     number = float(value)
     return repr(number) if number - number == 0.0 else json.dumps(number)  # inf/nan: as Powertools
+
+
+class LineWriter:
+    """Writes an invocation's lines, and flushes them, to the stream the handler saw at init.
+
+    When that stream is a plain text file (sys.stdout: an `io.TextIOWrapper`, on Lambda inside
+    awslambdaric's `Unbuffered`, which only adds a flush to each write) with UTF-8 encoding on
+    POSIX, the lines' bytes go straight to its file descriptor: one `os.write` instead of the
+    wrapper's Python `write`, the text layer's encode and copy, and a flush through each layer.
+    The stream is flushed first, so anything written through it before still comes first, and
+    the bytes are those the stream would write (the lines are ASCII: every value is JSON-escaped;
+    no newline translation on POSIX). Any other stream (a StringIO, a test's capture) gets its
+    own `write` and `flush`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._raw = _raw_file(stream)
+
+    def write(self, text: str) -> None:
+        raw = self._raw
+        if raw is None:
+            self.stream.write(text)
+            self.stream.flush()
+            return
+        flush, descriptor = raw
+        flush()
+        data = text.encode()
+        written = os.write(descriptor, data)
+        while written < len(data):  # a pipe may take a large write in parts
+            written += os.write(descriptor, data[written:])
+
+
+def _raw_file(stream: TextIO) -> tuple[Callable[[], None], int] | None:
+    """(the text file's flush, its file descriptor) when `LineWriter` may write there directly."""
+    inner: object = stream
+    if type(stream).__name__ == "Unbuffered":  # awslambdaric's stdout: write, then flush
+        inner = getattr(stream, "stream", None)
+    if type(inner) is not io.TextIOWrapper or os.name != "posix":
+        return None
+    try:
+        if codecs.lookup(inner.encoding).name != "utf-8":
+            return None
+        return inner.flush, inner.fileno()
+    except (OSError, ValueError, LookupError):  # closed, or no descriptor beneath
+        return None
 
 
 class LazyLogger:
