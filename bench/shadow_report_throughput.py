@@ -12,8 +12,9 @@ process). Then, in turns:
 - the report end to end: `build_report` (list the hour partitions, fetch objects in parallel,
   decompress, parse, aggregate, summarize) over moto S3;
 - the same from bytes already in memory (`RecordReader`'s own `inflate_object` and
-  `iter_records`: decompress, parse each record as it is aggregated, with the cyclic GC paused as
-  `build_report` pauses it): no S3, one thread;
+  `iter_report_records`, aggregated by `ReportBuilder.add_report_records` as `build_report` does:
+  decompress, decode each line as it is aggregated, with the cyclic GC paused as `build_report`
+  pauses it): no S3, one thread;
 - the aggregation alone (`ReportBuilder.add` and `result`) over decoded records (decoded after
   the other stages, so that no stage walks 100,000 held records in its garbage collections).
 
@@ -174,7 +175,7 @@ def run(suite: Suite) -> BenchResult:
     from common.shadow_record import iter_jsonl_gz
     from modelctl.shadow.commands import build_report
     from modelctl.shadow.gc_pause import cyclic_gc_paused
-    from modelctl.shadow.records import ReadStats, inflate_object, iter_records
+    from modelctl.shadow.records import ReadStats, inflate_object, iter_report_records
     from modelctl.shadow.stats import ReportBuilder
     from modelctl.shadow.window import Window
 
@@ -214,8 +215,7 @@ def run(suite: Suite) -> BenchResult:
             with cyclic_gc_paused():  # as build_report does
                 tally = ReadStats()
                 for _, body in objects:
-                    for record in iter_records(inflate_object(body), tally):
-                        builder.add(record)
+                    builder.add_report_records(iter_report_records(inflate_object(body), tally))
             builder.result()
             from_bytes.append(RECORDS / (time.perf_counter() - t0))
             cpu["from_bytes"].append(time.process_time() - c0)

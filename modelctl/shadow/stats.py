@@ -25,12 +25,17 @@ import itertools
 import math
 from array import array
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from modelctl.shadow.records import ReportRecord, load_line
 from modelctl.shadow.window import Window
+
+if TYPE_CHECKING:
+    from modelctl.shadow.typed_records import TypedRecord
 
 REPORT_SCHEMA_VERSION = 1
 Z_95 = 1.959963984540054
@@ -66,7 +71,7 @@ def label_key(label: Any) -> tuple[int, float, str]:
         return 1, 0.0, text
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hour:
     requests: int = 0
     rows: int = 0
@@ -109,6 +114,15 @@ class ReportBuilder:
         self._live_functions: Counter[str] = Counter()
 
     # -- one record --------------------------------------------------------------------------------
+
+    def add_report_records(self, items: Iterable[ReportRecord]) -> None:
+        """Records as `RecordReader.report_records` hands them out: typed, or the general dict."""
+        add, add_typed = self.add, self.add_typed
+        for typed, payload in items:
+            if typed is None:
+                add(cast(dict[str, Any], payload))
+            else:
+                add_typed(typed, cast(bytes, payload))
 
     def add(self, record: dict[str, Any]) -> None:
         timestamp = record.get("timestamp")
@@ -160,6 +174,89 @@ class ReportBuilder:
                 record, index, hour, live_labels, shadow_labels, live_probabilities, shadow_probabilities
             )
 
+    def add_typed(self, record: TypedRecord, line: bytes) -> None:
+        """`add` for a record decoded by `typed_records` from `line`: the same checks in the same
+        order, on fields whose types the decoder already checked (so none of `add`'s conversions can
+        fail). A row that makes the most-disagreeing list is listed from the line parsed in full by
+        the general path, so its entry is the one `add` makes."""
+        timestamp = record.timestamp
+        if not self._since <= timestamp < self._until:
+            self.outside_window += 1
+            return
+        record_id = record.record_id
+        if not record_id:  # `add` makes the id from request_id and part, or finds the record invalid
+            self.add(load_line(line))
+            return
+        live, shadow = record.live, record.shadow
+        live_labels, shadow_labels = live.predictions, shadow.predictions
+        live_probabilities, shadow_probabilities = live.probabilities, shadow.probabilities
+        rows = len(live_labels)
+        if (
+            not rows
+            or len(shadow_labels) != rows
+            or len(live_probabilities) != rows
+            or len(shadow_probabilities) != rows
+        ):
+            self.invalid += 1
+            return
+        seen = self._seen
+        if record_id in seen:
+            self.duplicates += 1
+            return
+        seen.add(record_id)
+        self.records += 1
+        hour = self._hours.get(timestamp[:13])
+        if hour is None:
+            hour = self._hours[timestamp[:13]] = _Hour()
+        if record.part == 0:
+            live_ms = live.inference_ms
+            self.requests += 1
+            hour.requests += 1
+            self._live_ms.append(live_ms)
+            hour.live_ms_sum += live_ms
+            hour.live_ms_count += 1
+        shadow_ms = shadow.inference_ms
+        self._shadow_ms.append(shadow_ms)
+        hour.shadow_ms_sum += shadow_ms
+        hour.shadow_ms_count += 1
+        self._live_models[str(live.model_version)] += rows
+        self._shadow_models[str(shadow.model_version)] += rows
+        self._live_functions[str(live.function_version)] += rows
+        self.rows += rows
+        hour.rows += rows
+        confusion = self._confusion
+        differences = self._differences
+        top = self._top
+        top_size = self._top_size
+        for index in range(rows):
+            live_label, shadow_label = live_labels[index], shadow_labels[index]
+            agree = live_label == shadow_label
+            self.agree += agree
+            hour.agree += agree
+            confusion[(str(live_label), str(shadow_label))] += 1
+            live_p, shadow_p = live_probabilities[index], shadow_probabilities[index]
+            classes = len(live_p)
+            if classes != len(shadow_p) or not live_p:
+                self.incomparable_rows += 1
+                continue
+            if classes == 2:
+                first = abs(shadow_p[0] - live_p[0])
+                second_live, second_shadow = live_p[1], shadow_p[1]
+                second = abs(second_shadow - second_live)
+                difference = second if second > first else first
+                self._signed_sum += second_shadow - second_live
+                self._signed_count += 1
+            else:
+                difference = max(abs(s - p) for p, s in zip(live_p, shadow_p, strict=True))
+            differences.append(difference)
+            hour.difference_sum += difference
+            hour.differences += 1
+            if not top_size:
+                continue
+            score = (0 if agree else 1, difference)
+            if len(top) < top_size or score > top[0][0]:
+                self._push_top(score, self._top_entry(load_line(line), index, difference))
+
     def _add_row(
         self,
         record: dict[str, Any],
@@ -197,22 +294,31 @@ class ReportBuilder:
         if not self._top_size:  # --top 0: no rows listed (the heap has no smallest to compare with)
             return
         if len(top) < self._top_size or score > top[0][0]:
-            entry = {
-                "request_id": record.get("request_id"),
-                "row": int(record.get("row_offset", 0)) + index,
-                "timestamp": record["timestamp"],
-                "live_label": live_label,
-                "shadow_label": shadow_label,
-                "live_probabilities": live_p,
-                "shadow_probabilities": shadow_p,
-                "probability_difference": difference,
-                "inputs": (record.get("inputs") or [None] * (index + 1))[index],
-            }
-            item = (score, next(self._tiebreak), entry)
-            if len(top) < self._top_size:
-                heapq.heappush(top, item)
-            else:
-                heapq.heapreplace(top, item)
+            self._push_top(score, self._top_entry(record, index, difference))
+
+    @staticmethod
+    def _top_entry(record: dict[str, Any], index: int, difference: float) -> dict[str, Any]:
+        """A listed row (the record as the general path parses it: the values as written)."""
+        live, shadow = record["live"], record["shadow"]
+        return {
+            "request_id": record.get("request_id"),
+            "row": int(record.get("row_offset", 0)) + index,
+            "timestamp": record["timestamp"],
+            "live_label": live["predictions"][index],
+            "shadow_label": shadow["predictions"][index],
+            "live_probabilities": live["probabilities"][index],
+            "shadow_probabilities": shadow["probabilities"][index],
+            "probability_difference": difference,
+            "inputs": (record.get("inputs") or [None] * (index + 1))[index],
+        }
+
+    def _push_top(self, score: tuple[int, float], entry: dict[str, Any]) -> None:
+        top = self._top
+        item = (score, next(self._tiebreak), entry)
+        if len(top) < self._top_size:
+            heapq.heappush(top, item)
+        else:
+            heapq.heapreplace(top, item)
 
     # -- the report ---------------------------------------------------------------------------------
 
