@@ -112,6 +112,11 @@ class ReportBuilder:
         self._live_models: Counter[str] = Counter()
         self._shadow_models: Counter[str] = Counter()
         self._live_functions: Counter[str] = Counter()
+        # Typed records count raw values, turned into the text keys above by `result` (one dict
+        # update per record instead of three, no `str()` per label); the text keys are still
+        # inserted when first seen (`_first_versions`), so ties in `most_common` keep their order.
+        self._typed_versions: dict[tuple[str | None, str | None, str | None], int] = {}
+        self._typed_pairs: Counter[tuple[int | str, int | str]] = Counter()
 
     # -- one record --------------------------------------------------------------------------------
 
@@ -219,12 +224,15 @@ class ReportBuilder:
         self._shadow_ms.append(shadow_ms)
         hour.shadow_ms_sum += shadow_ms
         hour.shadow_ms_count += 1
-        self._live_models[str(live.model_version)] += rows
-        self._shadow_models[str(shadow.model_version)] += rows
-        self._live_functions[str(live.function_version)] += rows
+        versions = (live.model_version, shadow.model_version, live.function_version)
+        counted = self._typed_versions.get(versions)
+        if counted is None:
+            self._first_versions(versions)
+            counted = 0
+        self._typed_versions[versions] = counted + rows
         self.rows += rows
         hour.rows += rows
-        confusion = self._confusion
+        pairs = self._typed_pairs
         differences = self._differences
         top = self._top
         top_size = self._top_size
@@ -233,7 +241,7 @@ class ReportBuilder:
             agree = live_label == shadow_label
             self.agree += agree
             hour.agree += agree
-            confusion[(str(live_label), str(shadow_label))] += 1
+            pairs[(live_label, shadow_label)] += 1
             live_p, shadow_p = live_probabilities[index], shadow_probabilities[index]
             classes = len(live_p)
             if classes != len(shadow_p) or not live_p:
@@ -256,6 +264,26 @@ class ReportBuilder:
             score = (0 if agree else 1, difference)
             if len(top) < top_size or score > top[0][0]:
                 self._push_top(score, self._top_entry(load_line(line), index, difference))
+
+    def _first_versions(self, versions: tuple[str | None, str | None, str | None]) -> None:
+        """Insert the text keys of versions seen first in a typed record, where `add` would."""
+        live_model, shadow_model, live_function = (str(version) for version in versions)
+        self._live_models[live_model] += 0
+        self._shadow_models[shadow_model] += 0
+        self._live_functions[live_function] += 0
+
+    def _counts_by_text(self) -> tuple[Counter[tuple[str, str]], Counter[str], Counter[str], Counter[str]]:
+        """The confusion and version counters with the typed records' raw counts added."""
+        confusion = self._confusion.copy()
+        for (live_label, shadow_label), count in self._typed_pairs.items():
+            confusion[(str(live_label), str(shadow_label))] += count
+        live_models, shadow_models = self._live_models.copy(), self._shadow_models.copy()
+        live_functions = self._live_functions.copy()
+        for (live_model, shadow_model, live_function), rows in self._typed_versions.items():
+            live_models[str(live_model)] += rows
+            shadow_models[str(shadow_model)] += rows
+            live_functions[str(live_function)] += rows
+        return confusion, live_models, shadow_models, live_functions
 
     def _add_row(
         self,
@@ -323,8 +351,9 @@ class ReportBuilder:
     # -- the report ---------------------------------------------------------------------------------
 
     def result(self, *, source: dict[str, Any] | None = None) -> dict[str, Any]:
-        labels = sorted({label for pair in self._confusion for label in pair}, key=label_key)
-        matrix = [[self._confusion.get((live, shadow), 0) for shadow in labels] for live in labels]
+        confusion, live_models, shadow_models, live_functions = self._counts_by_text()
+        labels = sorted({label for pair in confusion for label in pair}, key=label_key)
+        matrix = [[confusion.get((live, shadow), 0) for shadow in labels] for live in labels]
         interval = wilson_interval(self.agree, self.rows)
         counts, edges = np.histogram(
             np.frombuffer(self._differences, dtype=np.float64), bins=self._bins, range=(0.0, 1.0)
@@ -342,9 +371,9 @@ class ReportBuilder:
             },
             "counts": {"requests": self.requests, "messages": self.records, "rows": self.rows},
             "models": {
-                "live": dict(self._live_models.most_common()),
-                "shadow": dict(self._shadow_models.most_common()),
-                "live_function_versions": dict(self._live_functions.most_common()),
+                "live": dict(live_models.most_common()),
+                "shadow": dict(shadow_models.most_common()),
+                "live_function_versions": dict(live_functions.most_common()),
             },
             "agreement": {
                 "rows": self.rows,

@@ -370,3 +370,14 @@ def test_integers_at_the_edges_of_what_orjson_reads_as_int(value: int) -> None:
         json.dumps(with_changes(record_id="q#1", shadow__probabilities=[[value, 0]])),
     ]
     assert_same([gzip.compress("\n".join(good[:2] + odd + good[2:]).encode(), mtime=0)], top=4)
+
+
+def test_versions_with_equal_counts_keep_the_order_they_were_first_seen_in() -> None:
+    """`most_common` lists ties in the order the versions were first counted, typed or not."""
+    typed = json.dumps(with_changes(record_id="t#0", live__model_version="m-first"))
+    general = json.dumps(with_changes(record_id="g#0", live__model_version="m-second", part="0"))
+    later_typed = json.dumps(with_changes(record_id="u#0", live__model_version="m-third"))
+    body = gzip.compress("\n".join([typed, general, later_typed]).encode(), mtime=0)
+    assert typed_count([body]) == 2
+    kind, report = assert_same([body])
+    assert kind == "report" and "{'m-first': 1, 'm-second': 1, 'm-third': 1}" in report
