@@ -37,10 +37,10 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 _Item = TypeVar("_Item")
 
-ReportRecord: TypeAlias = "tuple[TypedRecord, bytes] | tuple[None, dict[str, Any]]"
-"""What the report aggregates per line: the typed record and its line (the line is parsed in full
-only if one of its rows makes the most-disagreeing list), or, for a line the typed structs do not
-fit, the general path's dict."""
+ReportRecord: TypeAlias = "tuple[TypedRecord | None, Any]"
+"""What the report aggregates per line: the typed record and its line (bytes: parsed in full only
+if one of its rows makes the most-disagreeing list), or, for a line the typed structs do not fit,
+None and the general path's dict."""
 
 _fast_loads: Callable[[str | bytes], Any]
 try:  # optional: a faster parser; `_standard_loads` is the fallback, the results are the same

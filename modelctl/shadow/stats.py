@@ -27,7 +27,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -125,9 +125,9 @@ class ReportBuilder:
         add, add_typed = self.add, self.add_typed
         for typed, payload in items:
             if typed is None:
-                add(cast(dict[str, Any], payload))
+                add(payload)
             else:
-                add_typed(typed, cast(bytes, payload))
+                add_typed(typed, payload)
 
     def add(self, record: dict[str, Any]) -> None:
         timestamp = record.get("timestamp")
