@@ -118,7 +118,7 @@ def iter_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[dict[st
     the record is still in the CPU cache when it is aggregated (parsing a 1,000-record object into a
     list first, then aggregating it, cost ~40% more CPU). The object, its bytes and whatever cannot
     be read are counted in `tally`."""
-    yield from iter_records_of_lines(_object_lines(inflated, tally) or [], tally)
+    yield from _general_records(_object_lines(inflated, tally) or [], tally)
 
 
 def iter_report_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[ReportRecord]:
@@ -127,7 +127,7 @@ def iter_report_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[
     lines = _object_lines(inflated, tally)
     decode = _decode_typed
     if not lines or decode is None or isinstance(lines[0], str):  # text: non-ASCII, not the writer's
-        for general in iter_records_of_lines(lines or [], tally):
+        for general in _general_records(lines or [], tally):
             yield None, general
         return
     typed_error = _TypedDecodeError
@@ -144,7 +144,7 @@ def iter_report_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[
         yield typed, line
 
 
-def iter_records_of_lines(lines: list[bytes] | list[str], tally: ReadStats) -> Iterator[dict[str, Any]]:
+def _general_records(lines: list[bytes] | list[str], tally: ReadStats) -> Iterator[dict[str, Any]]:
     """The general path: each line parsed into a dict (`load_line`), what is not an object counted."""
     for line in lines:
         if line:
