@@ -210,6 +210,7 @@ ODD_LINES: dict[str, str] = {
     "extra keys": json.dumps({"z": {"nested": [1, {"a": None}]}, **with_changes(), "extra": "é"}),
     "keys in another order": json.dumps(dict(reversed(list(with_changes().items())))),
     "a key twice (the last one counts)": ODD_WRITTEN[:-1] + ',"timestamp":"2026-01-02T16:00:00.000Z"}',
+    "a key twice, once escaped": ODD_WRITTEN[:-1] + ',"time\\u0073tamp":"2026-01-02T16:00:00.000Z"}',
     "live twice": ODD_WRITTEN[:-1] + ',"live":{"predictions":[0]}}',
     "unicode escapes": json.dumps(with_changes(record_id="r\u00e9\u2028#0", live__model_version="m-\u263a")),
     "raw unicode": json.dumps(with_changes(record_id="ré#0"), ensure_ascii=False),
@@ -250,13 +251,13 @@ json_scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=6),
 )
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
-    ),
-    max_leaves=6,
-)
+
+
+def json_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+
+
+json_values = st.recursive(json_scalars, json_containers, max_leaves=6)
 labels = st.one_of(st.integers(-2, 3), st.sampled_from(["0", "1", "cat", "é"]), json_values)
 probability = st.one_of(
     st.floats(0, 1), st.integers(0, 1), st.sampled_from([-0.0, 1e-320, 2**60]), json_values
