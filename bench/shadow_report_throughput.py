@@ -12,10 +12,12 @@ process). Then, in turns:
 - the report end to end: `build_report` (list the hour partitions, fetch objects in parallel,
   decompress, parse, aggregate, summarize) over moto S3;
 - the same from bytes already in memory (`RecordReader`'s own `inflate_object` and
-  `iter_records`: decompress, parse each record as it is aggregated, with the cyclic GC paused as
-  `build_report` pauses it): no S3, one thread;
-- the aggregation alone (`ReportBuilder.add` and `result`) over decoded records (decoded after
-  the other stages, so that no stage walks 100,000 held records in its garbage collections).
+  `iter_report_records`, aggregated by `ReportBuilder.add_report_records` as `build_report` does:
+  decompress, decode each line as it is aggregated, with the cyclic GC paused as `build_report`
+  pauses it): no S3, one thread;
+- the aggregation alone (`ReportBuilder.add_report_records` and `result`) over records decoded
+  as the report decodes them (typed where they fit; decoded after the other stages, so that no
+  stage walks 100,000 held records in its garbage collections).
 
 moto in-process answers faster than S3 over a network, but its CPU is spent in this process: the
 end-to-end row is an estimate, the two others isolate the report's own cost.
@@ -171,10 +173,9 @@ def run(suite: Suite) -> BenchResult:
     import boto3
     from moto import mock_aws
 
-    from common.shadow_record import iter_jsonl_gz
     from modelctl.shadow.commands import build_report
     from modelctl.shadow.gc_pause import cyclic_gc_paused
-    from modelctl.shadow.records import ReadStats, inflate_object, iter_records
+    from modelctl.shadow.records import ReadStats, inflate_object, iter_report_records
     from modelctl.shadow.stats import ReportBuilder
     from modelctl.shadow.window import Window
 
@@ -214,20 +215,20 @@ def run(suite: Suite) -> BenchResult:
             with cyclic_gc_paused():  # as build_report does
                 tally = ReadStats()
                 for _, body in objects:
-                    for record in iter_records(inflate_object(body), tally):
-                        builder.add(record)
+                    builder.add_report_records(iter_report_records(inflate_object(body), tally))
             builder.result()
             from_bytes.append(RECORDS / (time.perf_counter() - t0))
             cpu["from_bytes"].append(time.process_time() - c0)
 
             # Decoded only now: 100,000 records held in memory would make every cyclic collection of
             # the stages above walk them (+1.4 s of CPU), which no report pays.
-            decoded = [record for _, body in objects for record in iter_jsonl_gz(body)]
+            decoded = [
+                item for _, body in objects for item in iter_report_records(inflate_object(body), ReadStats())
+            ]
             t0, c0 = time.perf_counter(), time.process_time()
             builder = ReportBuilder(window, top=10)
             with cyclic_gc_paused():
-                for record in decoded:
-                    builder.add(record)
+                builder.add_report_records(decoded)
             builder.result()
             maths.append(RECORDS / (time.perf_counter() - t0))
             cpu["aggregate"].append(time.process_time() - c0)
@@ -263,7 +264,7 @@ def run(suite: Suite) -> BenchResult:
         ),
         Measurement(
             key="aggregate",
-            what="aggregation alone (ReportBuilder.add + result)",
+            what="aggregation alone (ReportBuilder.add_report_records + result)",
             unit="records/s",
             samples=agg.samples,
             median=agg.median,

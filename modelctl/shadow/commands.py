@@ -195,8 +195,7 @@ def build_report(factory: ShadowFactory, window: Window, *, top: int, workers: i
     builder = ReportBuilder(window, top=top)
     started = time.perf_counter()
     with cyclic_gc_paused():
-        for record in reader.records(window):
-            builder.add(record)
+        builder.add_report_records(reader.report_records(window))
     elapsed = time.perf_counter() - started
     source = {
         "bucket": reader.bucket,

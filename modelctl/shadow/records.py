@@ -3,7 +3,10 @@ in reader threads (zlib releases the GIL while it inflates), and parse each obje
 a time as the caller takes its records, in key order (parsing holds the GIL, so doing it ahead in
 the threads gained nothing and kept up to 32 objects of parsed records in memory). Lines are
 parsed with orjson when it is installed (3-4x faster than `json` on these records), with `json`
-as the fallback for what orjson refuses, so the records and the counts of bad lines are the same."""
+as the fallback for what orjson refuses, so the records and the counts of bad lines are the same.
+The report itself reads through `iter_report_records`: each line is first decoded into the typed
+structs of `typed_records` (msgspec, only the fields the report uses), and a line they do not fit
+takes the general path above."""
 
 from __future__ import annotations
 
@@ -14,11 +17,30 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from common.shadow_record import OBJECT_SUFFIX, hour_prefixes
 from modelctl.shadow.errors import aws_call
 from modelctl.shadow.window import Window
+
+if TYPE_CHECKING:
+    from modelctl.shadow.typed_records import TypedRecord
+
+_decode_typed: Callable[[bytes], TypedRecord] | None
+_TypedDecodeError: type[Exception]
+try:  # optional, as orjson: without msgspec every line takes the general path (same report)
+    from modelctl.shadow.typed_records import TypedDecodeError as _TypedDecodeError
+    from modelctl.shadow.typed_records import decode_typed as _decode_typed
+except ImportError:  # pragma: no cover - depends on the environment
+    _decode_typed = None
+    _TypedDecodeError = ValueError
+
+_Item = TypeVar("_Item")
+
+ReportRecord: TypeAlias = "tuple[TypedRecord | None, Any]"
+"""What the report aggregates per line: the typed record and its line (bytes: parsed in full only
+if one of its rows makes the most-disagreeing list), or, for a line the typed structs do not fit,
+None and the general path's dict."""
 
 _fast_loads: Callable[[str | bytes], Any]
 try:  # optional: a faster parser; `_standard_loads` is the fallback, the results are the same
@@ -96,32 +118,76 @@ def iter_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[dict[st
     the record is still in the CPU cache when it is aggregated (parsing a 1,000-record object into a
     list first, then aggregating it, cost ~40% more CPU). The object, its bytes and whatever cannot
     be read are counted in `tally`."""
-    tally.objects += 1
-    tally.compressed_bytes += inflated.compressed_bytes
-    if inflated.text is None:
-        tally.unreadable_objects += 1
+    yield from _general_records(_object_lines(inflated, tally) or [], tally)
+
+
+def iter_report_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[ReportRecord]:
+    """`iter_records` for the report: the same lines, records and counts, but each line the typed
+    structs fit is handed out as its `TypedRecord` (and the line) instead of a dict."""
+    lines = _object_lines(inflated, tally)
+    decode = _decode_typed
+    if not lines or decode is None or isinstance(lines[0], str):  # text: non-ASCII, not the writer's
+        for general in _general_records(lines or [], tally):
+            yield None, general
         return
-    try:
-        lines = _lines(inflated.text)
-    except UnicodeDecodeError:
-        tally.unreadable_objects += 1
-        return
-    fast_loads = _fast_loads
+    typed_error = _TypedDecodeError
     for line in lines:
         if not line:
             continue
         try:
-            record = fast_loads(line)
-        except ValueError:  # orjson.JSONDecodeError is a ValueError
-            try:
-                record = _standard_loads(line)
-            except ValueError:
-                tally.unreadable_lines += 1
-                continue
-        if isinstance(record, dict):
-            yield record
-        else:
-            tally.unreadable_lines += 1
+            typed = decode(line)
+        except typed_error:
+            record = _load_record(line, tally)
+            if record is not None:
+                yield None, record
+            continue
+        yield typed, line
+
+
+def _general_records(lines: list[bytes] | list[str], tally: ReadStats) -> Iterator[dict[str, Any]]:
+    """The general path: each line parsed into a dict (`load_line`), what is not an object counted."""
+    for line in lines:
+        if line:
+            record = _load_record(line, tally)
+            if record is not None:
+                yield record
+
+
+def _object_lines(inflated: InflatedObject, tally: ReadStats) -> list[bytes] | list[str] | None:
+    """The object's lines (None when it cannot be read); the object, its bytes and whether it could
+    be read are counted in `tally`."""
+    tally.objects += 1
+    tally.compressed_bytes += inflated.compressed_bytes
+    if inflated.text is None:
+        tally.unreadable_objects += 1
+        return None
+    try:
+        return _lines(inflated.text)
+    except UnicodeDecodeError:
+        tally.unreadable_objects += 1
+        return None
+
+
+def load_line(line: str | bytes) -> Any:
+    """One line as the general path parses it: orjson, then `json` for what orjson refuses
+    (ValueError when neither can)."""
+    try:
+        return _fast_loads(line)
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
+        return _standard_loads(line)
+
+
+def _load_record(line: str | bytes, tally: ReadStats) -> dict[str, Any] | None:
+    """A line's record, or None (counted as an unreadable line) when it is not a JSON object."""
+    try:
+        record = load_line(line)
+    except ValueError:
+        tally.unreadable_lines += 1
+        return None
+    if isinstance(record, dict):
+        return record
+    tally.unreadable_lines += 1
+    return None
 
 
 class RecordReader:
@@ -155,6 +221,20 @@ class RecordReader:
     ) -> Iterator[dict[str, Any]]:
         """Every record in the window's hour partitions (the caller filters by timestamp). At most
         2 x max_workers objects are fetched and decompressed ahead of the one being handed out."""
+        return self._read(window, iter_records, progress)
+
+    def report_records(
+        self, window: Window, *, progress: Callable[[int, int], None] | None = None
+    ) -> Iterator[ReportRecord]:
+        """`records` as the report takes them (`iter_report_records`: typed where they fit)."""
+        return self._read(window, iter_report_records, progress)
+
+    def _read(
+        self,
+        window: Window,
+        read_object: Callable[[InflatedObject, ReadStats], Iterator[_Item]],
+        progress: Callable[[int, int], None] | None,
+    ) -> Iterator[_Item]:
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="shadow-report") as pool:
             keys = self.keys(window, pool)
             pending: deque[Future[InflatedObject]] = deque()
@@ -165,7 +245,7 @@ class RecordReader:
                 while next_key < len(keys) and len(pending) < ahead:
                     pending.append(pool.submit(self._fetch_and_inflate, keys[next_key]))
                     next_key += 1
-                yield from iter_records(pending.popleft().result(), self.stats)
+                yield from read_object(pending.popleft().result(), self.stats)
                 done += 1
                 if progress is not None:
                     progress(done, len(keys))

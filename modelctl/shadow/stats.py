@@ -25,12 +25,17 @@ import itertools
 import math
 from array import array
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelctl.shadow.records import ReportRecord, load_line
 from modelctl.shadow.window import Window
+
+if TYPE_CHECKING:
+    from modelctl.shadow.typed_records import TypedRecord
 
 REPORT_SCHEMA_VERSION = 1
 Z_95 = 1.959963984540054
@@ -66,7 +71,7 @@ def label_key(label: Any) -> tuple[int, float, str]:
         return 1, 0.0, text
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hour:
     requests: int = 0
     rows: int = 0
@@ -107,8 +112,22 @@ class ReportBuilder:
         self._live_models: Counter[str] = Counter()
         self._shadow_models: Counter[str] = Counter()
         self._live_functions: Counter[str] = Counter()
+        # Typed records count raw values, turned into the text keys above by `result` (one dict
+        # update per record instead of three, no `str()` per label); the text keys are still
+        # inserted when first seen (`_first_versions`), so ties in `most_common` keep their order.
+        self._typed_versions: dict[tuple[str | None, str | None, str | None], int] = {}
+        self._typed_pairs: Counter[tuple[int | str, int | str]] = Counter()
 
     # -- one record --------------------------------------------------------------------------------
+
+    def add_report_records(self, items: Iterable[ReportRecord]) -> None:
+        """Records as `RecordReader.report_records` hands them out: typed, or the general dict."""
+        add, add_typed = self.add, self.add_typed
+        for typed, payload in items:
+            if typed is None:
+                add(payload)
+            else:
+                add_typed(typed, payload)
 
     def add(self, record: dict[str, Any]) -> None:
         timestamp = record.get("timestamp")
@@ -160,6 +179,112 @@ class ReportBuilder:
                 record, index, hour, live_labels, shadow_labels, live_probabilities, shadow_probabilities
             )
 
+    def add_typed(self, record: TypedRecord, line: bytes) -> None:
+        """`add` for a record decoded by `typed_records` from `line`: the same checks in the same
+        order, on fields whose types the decoder already checked (so none of `add`'s conversions can
+        fail). A row that makes the most-disagreeing list is listed from the line parsed in full by
+        the general path, so its entry is the one `add` makes."""
+        timestamp = record.timestamp
+        if not self._since <= timestamp < self._until:
+            self.outside_window += 1
+            return
+        record_id = record.record_id
+        if not record_id:  # `add` makes the id from request_id and part, or finds the record invalid
+            self.add(load_line(line))
+            return
+        live, shadow = record.live, record.shadow
+        live_labels, shadow_labels = live.predictions, shadow.predictions
+        live_probabilities, shadow_probabilities = live.probabilities, shadow.probabilities
+        rows = len(live_labels)
+        if (
+            not rows
+            or len(shadow_labels) != rows
+            or len(live_probabilities) != rows
+            or len(shadow_probabilities) != rows
+        ):
+            self.invalid += 1
+            return
+        seen = self._seen
+        if record_id in seen:
+            self.duplicates += 1
+            return
+        seen.add(record_id)
+        self.records += 1
+        hour = self._hours.get(timestamp[:13])
+        if hour is None:
+            hour = self._hours[timestamp[:13]] = _Hour()
+        if record.part == 0:
+            live_ms = live.inference_ms
+            self.requests += 1
+            hour.requests += 1
+            self._live_ms.append(live_ms)
+            hour.live_ms_sum += live_ms
+            hour.live_ms_count += 1
+        shadow_ms = shadow.inference_ms
+        self._shadow_ms.append(shadow_ms)
+        hour.shadow_ms_sum += shadow_ms
+        hour.shadow_ms_count += 1
+        versions = (live.model_version, shadow.model_version, live.function_version)
+        counted = self._typed_versions.get(versions)
+        if counted is None:
+            self._first_versions(versions)
+            counted = 0
+        self._typed_versions[versions] = counted + rows
+        self.rows += rows
+        hour.rows += rows
+        pairs = self._typed_pairs
+        differences = self._differences
+        top = self._top
+        top_size = self._top_size
+        for index in range(rows):
+            live_label, shadow_label = live_labels[index], shadow_labels[index]
+            agree = live_label == shadow_label
+            self.agree += agree
+            hour.agree += agree
+            pairs[(live_label, shadow_label)] += 1
+            live_p, shadow_p = live_probabilities[index], shadow_probabilities[index]
+            classes = len(live_p)
+            if classes != len(shadow_p) or not live_p:
+                self.incomparable_rows += 1
+                continue
+            if classes == 2:
+                first = abs(shadow_p[0] - live_p[0])
+                second_live, second_shadow = live_p[1], shadow_p[1]
+                second = abs(second_shadow - second_live)
+                difference = second if second > first else first
+                self._signed_sum += second_shadow - second_live
+                self._signed_count += 1
+            else:
+                difference = max(abs(s - p) for p, s in zip(live_p, shadow_p, strict=True))
+            differences.append(difference)
+            hour.difference_sum += difference
+            hour.differences += 1
+            if not top_size:
+                continue
+            score = (0 if agree else 1, difference)
+            if len(top) < top_size or score > top[0][0]:
+                self._push_top(score, self._top_entry(load_line(line), index, difference))
+
+    def _first_versions(self, versions: tuple[str | None, str | None, str | None]) -> None:
+        """Insert the text keys of versions seen first in a typed record, where `add` would."""
+        live_model, shadow_model, live_function = (str(version) for version in versions)
+        self._live_models[live_model] += 0
+        self._shadow_models[shadow_model] += 0
+        self._live_functions[live_function] += 0
+
+    def _counts_by_text(self) -> tuple[Counter[tuple[str, str]], Counter[str], Counter[str], Counter[str]]:
+        """The confusion and version counters with the typed records' raw counts added."""
+        confusion = self._confusion.copy()
+        for (live_label, shadow_label), count in self._typed_pairs.items():
+            confusion[(str(live_label), str(shadow_label))] += count
+        live_models, shadow_models = self._live_models.copy(), self._shadow_models.copy()
+        live_functions = self._live_functions.copy()
+        for (live_model, shadow_model, live_function), rows in self._typed_versions.items():
+            live_models[str(live_model)] += rows
+            shadow_models[str(shadow_model)] += rows
+            live_functions[str(live_function)] += rows
+        return confusion, live_models, shadow_models, live_functions
+
     def _add_row(
         self,
         record: dict[str, Any],
@@ -197,28 +322,38 @@ class ReportBuilder:
         if not self._top_size:  # --top 0: no rows listed (the heap has no smallest to compare with)
             return
         if len(top) < self._top_size or score > top[0][0]:
-            entry = {
-                "request_id": record.get("request_id"),
-                "row": int(record.get("row_offset", 0)) + index,
-                "timestamp": record["timestamp"],
-                "live_label": live_label,
-                "shadow_label": shadow_label,
-                "live_probabilities": live_p,
-                "shadow_probabilities": shadow_p,
-                "probability_difference": difference,
-                "inputs": (record.get("inputs") or [None] * (index + 1))[index],
-            }
-            item = (score, next(self._tiebreak), entry)
-            if len(top) < self._top_size:
-                heapq.heappush(top, item)
-            else:
-                heapq.heapreplace(top, item)
+            self._push_top(score, self._top_entry(record, index, difference))
+
+    @staticmethod
+    def _top_entry(record: dict[str, Any], index: int, difference: float) -> dict[str, Any]:
+        """A listed row (the record as the general path parses it: the values as written)."""
+        live, shadow = record["live"], record["shadow"]
+        return {
+            "request_id": record.get("request_id"),
+            "row": int(record.get("row_offset", 0)) + index,
+            "timestamp": record["timestamp"],
+            "live_label": live["predictions"][index],
+            "shadow_label": shadow["predictions"][index],
+            "live_probabilities": live["probabilities"][index],
+            "shadow_probabilities": shadow["probabilities"][index],
+            "probability_difference": difference,
+            "inputs": (record.get("inputs") or [None] * (index + 1))[index],
+        }
+
+    def _push_top(self, score: tuple[int, float], entry: dict[str, Any]) -> None:
+        top = self._top
+        item = (score, next(self._tiebreak), entry)
+        if len(top) < self._top_size:
+            heapq.heappush(top, item)
+        else:
+            heapq.heapreplace(top, item)
 
     # -- the report ---------------------------------------------------------------------------------
 
     def result(self, *, source: dict[str, Any] | None = None) -> dict[str, Any]:
-        labels = sorted({label for pair in self._confusion for label in pair}, key=label_key)
-        matrix = [[self._confusion.get((live, shadow), 0) for shadow in labels] for live in labels]
+        confusion, live_models, shadow_models, live_functions = self._counts_by_text()
+        labels = sorted({label for pair in confusion for label in pair}, key=label_key)
+        matrix = [[confusion.get((live, shadow), 0) for shadow in labels] for live in labels]
         interval = wilson_interval(self.agree, self.rows)
         counts, edges = np.histogram(
             np.frombuffer(self._differences, dtype=np.float64), bins=self._bins, range=(0.0, 1.0)
@@ -236,9 +371,9 @@ class ReportBuilder:
             },
             "counts": {"requests": self.requests, "messages": self.records, "rows": self.rows},
             "models": {
-                "live": dict(self._live_models.most_common()),
-                "shadow": dict(self._shadow_models.most_common()),
-                "live_function_versions": dict(self._live_functions.most_common()),
+                "live": dict(live_models.most_common()),
+                "shadow": dict(shadow_models.most_common()),
+                "live_function_versions": dict(live_functions.most_common()),
             },
             "agreement": {
                 "rows": self.rows,
