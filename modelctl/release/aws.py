@@ -1,7 +1,10 @@
-"""boto3 clients for one session, and AWS errors turned into one readable line.
+"""AWS clients for one session, and AWS errors turned into one readable line.
 
-boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>, AWS_CA_BUNDLE), so the same
-clients reach AWS, moto in tests, or the local cloud: nothing here knows which.
+botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>, AWS_CA_BUNDLE), so the same
+clients reach AWS, moto in tests, or the local cloud: nothing here knows which. Without a boto3
+session given, the clients come from botocore directly (modelctl/release/aws_session.py: no
+boto3 import, a loader that reads only the named service's files), which is what `modelctl
+rollback` starts with.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from modelctl.release.errors import AwsCallError
 
 if TYPE_CHECKING:
+    import boto3
+    import botocore.session
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
@@ -28,23 +32,32 @@ RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
 
 
 class AwsClients:
-    """Lazily created clients sharing one session (region and credentials from the environment)."""
+    """Lazily created clients sharing one session (region and credentials from the environment):
+    the boto3 session given (tests, the retraining steps), else a botocore session of its own."""
 
     def __init__(self, session: boto3.session.Session | None = None, *, config: Config = RETRIES) -> None:
         self._session = session
         self._config = config
 
     @cached_property
-    def session(self) -> boto3.session.Session:
-        return self._session or boto3.session.Session()
+    def botocore_session(self) -> botocore.session.Session:
+        """The session of the clients when no boto3 session was given."""
+        from modelctl.release.aws_session import cli_session
+
+        return cli_session()
 
     def client(self, service: str) -> Any:
         with aws_errors(f"creating the {service} client"):
-            return self.session.client(service, config=self._config)  # type: ignore[call-overload]
+            if self._session is not None:
+                return self._session.client(service, config=self._config)  # type: ignore[call-overload]
+            return self.botocore_session.create_client(service, config=self._config)
 
     @property
     def region(self) -> str:
-        return self.session.region_name or "(no region)"
+        if self._session is not None:
+            return self._session.region_name or "(no region)"
+        region = self.botocore_session.get_config_variable("region")
+        return str(region) if region else "(no region)"
 
     @cached_property
     def lambda_(self) -> LambdaClient:
