@@ -5,6 +5,7 @@ makes are boto3's."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from botocore.loaders import Loader, create_loader
 
 from modelctl.release.aws import RETRIES, AwsClients
 from modelctl.release.aws_session import PlainJSONFileLoader, ServiceDataLoader, create_service_data_loader
+from modelctl.release.errors import AwsCallError
 
 SERVICES = ("sts", "dynamodb", "lambda", "cloudwatch", "cloudformation", "s3", "sqs", "iam")
 TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
@@ -129,3 +131,66 @@ def test_its_clients_are_boto3s(service: str, monkeypatch: pytest.MonkeyPatch) -
 
 def test_region_is_the_sessions() -> None:
     assert AwsClients().region == boto3.session.Session().region_name == "us-east-1"
+
+
+def test_clients_made_ahead_are_made_in_another_thread_and_kept() -> None:
+    clients = AwsClients()
+    makers: dict[str, str] = {}
+    create = clients._create
+
+    def recorded(service: str) -> Any:
+        makers[service] = threading.current_thread().name
+        return create(service)
+
+    clients._create = recorded  # type: ignore[method-assign]
+    with clients.made_ahead("dynamodb", "sts", "lambda"):
+        dynamodb, sts, lambda_ = clients.dynamodb, clients.sts, clients.lambda_
+    assert [c.meta.service_model.service_name for c in (dynamodb, sts, lambda_)] == [
+        "dynamodb",
+        "sts",
+        "lambda",
+    ]
+    assert clients.dynamodb is dynamodb and clients.lambda_ is lambda_
+    assert makers == {"dynamodb": "aws-clients", "sts": "aws-clients", "lambda": "aws-clients"}
+
+
+def test_a_client_that_could_not_be_made_ahead_fails_where_it_is_used_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION")
+    with pytest.raises(AwsCallError) as before:
+        AwsClients().dynamodb  # noqa: B018
+    ahead = AwsClients()
+    with ahead.made_ahead("dynamodb", "lambda"), pytest.raises(AwsCallError) as made_ahead:
+        ahead.dynamodb  # noqa: B018
+    assert (
+        str(made_ahead.value)
+        == str(before.value)
+        == "creating the dynamodb client: no AWS region configured (set AWS_REGION)"
+    )
+
+
+def test_another_client_waits_until_those_made_ahead_exist() -> None:
+    """A session is not thread-safe: while clients are being made ahead, nothing else uses it. The
+    client made ahead here waits (at most 0.5 s) for another creation to start: if one started,
+    the two would overlap."""
+    clients = AwsClients()
+    events: list[str] = []
+    other_started = threading.Event()
+    create = clients._create
+
+    def recorded(service: str) -> Any:
+        events.append(f"start {service}")
+        if service == "s3":
+            other_started.set()
+        else:
+            other_started.wait(timeout=0.5)
+        client = create(service)
+        events.append(f"end {service}")
+        return client
+
+    clients._create = recorded  # type: ignore[method-assign]
+    with clients.made_ahead("dynamodb"):
+        clients.client("s3")
+    assert events == ["start dynamodb", "end dynamodb", "start s3", "end s3"]
