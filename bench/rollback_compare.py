@@ -28,7 +28,7 @@ from pathlib import Path
 from bench.cloud import BenchCloud
 from bench.core import REPO_ROOT, log
 from bench.model import served_artifact_dir
-from bench.rollback import CLIENTS, Traffic, publish_second_version
+from bench.rollback import CLIENTS, Traffic, move_traffic_to, publish_second_version
 
 
 def extract(ref: str, into: Path) -> Path:
@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         cloud = bench_cloud.get()
         try:
             assert cloud.clients is not None
-            lam = cloud.clients.lambda_
             function, alias = cloud.serving_function()
             old, new = publish_second_version(cloud)
             env = {
@@ -81,16 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--reason", "bench: rollback comparison"]
 
             def trial(variant_env: dict[str, str]) -> tuple[float, float]:
-                lam.update_alias(
-                    FunctionName=function,
-                    Name=alias,
-                    FunctionVersion=new,
-                    RoutingConfig={"AdditionalVersionWeights": {}},
-                )
-                switched = time.monotonic()
-                for _ in range(3):  # a few answers from the new version: all traffic is on it
-                    switched = traffic.wait_for(new, switched)
-                time.sleep(0.05)
+                move_traffic_to(cloud, traffic, new)
                 started = time.monotonic()
                 done = subprocess.run(command, cwd=REPO_ROOT, env=variant_env, capture_output=True, text=True)
                 ended = time.monotonic()
