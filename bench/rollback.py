@@ -127,26 +127,30 @@ def publish_second_version(cloud: LocalCloud) -> tuple[str, str]:
     return old, new
 
 
+def move_traffic_to(cloud: LocalCloud, traffic: Traffic, version: str) -> None:
+    """All of the alias on `version`, and a few answers from it seen: all traffic is on it."""
+    assert cloud.clients is not None
+    function, alias = cloud.serving_function()
+    cloud.clients.lambda_.update_alias(
+        FunctionName=function,
+        Name=alias,
+        FunctionVersion=version,
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    switched = time.monotonic()
+    for _ in range(3):
+        switched = traffic.wait_for(version, switched)
+    time.sleep(0.05)
+
+
 def run_trials(
     cloud: LocalCloud, traffic: Traffic, old: str, new: str, trials: int, rollback: Callable[[], None]
 ) -> tuple[list[float], list[float], int]:
-    assert cloud.clients is not None
-    lam = cloud.clients.lambda_
-    function, alias = cloud.serving_function()
     to_first_old: list[float] = []
     call_s: list[float] = []
     stale = 0
     for _ in range(trials):
-        lam.update_alias(
-            FunctionName=function,
-            Name=alias,
-            FunctionVersion=new,
-            RoutingConfig={"AdditionalVersionWeights": {}},
-        )
-        switched = time.monotonic()
-        for _ in range(3):  # a few answers from the new version: all traffic is on it
-            switched = traffic.wait_for(new, switched)
-        time.sleep(0.05)
+        move_traffic_to(cloud, traffic, new)
         started = time.monotonic()
         rollback()
         returned = time.monotonic()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
-
-import typer
+from typing import TYPE_CHECKING
 
 from modelctl.errors import ModelctlError
+
+if TYPE_CHECKING:  # imported where an app is built: a plain `modelctl rollback` runs without Typer
+    import typer
 
 HELP = "Train, publish and release models served by the inference Lambda."
 
@@ -33,6 +34,8 @@ def _register_other_commands(app: typer.Typer) -> None:
 
 
 def build_app(*, release_only: bool = False, rollback_only: bool = False) -> typer.Typer:
+    import typer
+
     app = typer.Typer(
         name="modelctl", help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
     )
@@ -51,6 +54,8 @@ def build_app(*, release_only: bool = False, rollback_only: bool = False) -> typ
 
 
 def _release_command_names() -> set[str]:
+    import typer
+
     from modelctl import release_cmds
 
     probe = typer.Typer()
@@ -78,23 +83,14 @@ def __getattr__(name: str) -> typer.Typer:
 
 
 def _plain_rollback(argv: list[str]) -> bool:
-    """`modelctl rollback` with only its own string options and flags: run it without Typer's
-    parameter validation, which imports pydantic (modelctl/plain_args.py). False: not such a
-    command line (help, a mistake, another command), for Typer to handle."""
+    """`modelctl rollback` with only its own string options and flags: run it without importing
+    Typer (modelctl/rollback_run.py). False: not such a command line (help, a mistake, another
+    command), for Typer to handle."""
     if not argv or argv[0] != "rollback":
         return False
-    from typer.main import get_command
+    from modelctl.rollback_run import run_plain_rollback
 
-    from modelctl.plain_args import plain_options
-    from modelctl.release.factory import ReleaseFactory
-    from modelctl.rollback_cmd import run_rollback
-
-    group: Any = get_command(build_app(rollback_only=True))
-    values = plain_options(group.commands["rollback"], argv[1:])
-    if values is None:
-        return False
-    run_rollback(ReleaseFactory(), **values)
-    return True
+    return run_plain_rollback(argv[1:])
 
 
 def main() -> None:

@@ -1,23 +1,29 @@
-"""boto3 clients for one session, and AWS errors turned into one readable line.
+"""AWS clients for one session, and AWS errors turned into one readable line.
 
-boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>, AWS_CA_BUNDLE), so the same
-clients reach AWS, moto in tests, or the local cloud: nothing here knows which.
+botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>, AWS_CA_BUNDLE), so the same
+clients reach AWS, moto in tests, or the local cloud: nothing here knows which. Without a boto3
+session given, the clients come from botocore directly (modelctl/release/aws_session.py: no
+boto3 import, a loader that reads only the named service's files), which is what `modelctl
+rollback` starts with.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from modelctl.release.errors import AwsCallError
 
 if TYPE_CHECKING:
+    import boto3
+    import botocore.session
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
@@ -25,50 +31,110 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
+_ATTRIBUTE = {"lambda": "lambda_"}  # the property of a service's client, where not its name
 
 
 class AwsClients:
-    """Lazily created clients sharing one session (region and credentials from the environment)."""
+    """Lazily created clients sharing one session (region and credentials from the environment):
+    the boto3 session given (tests, the retraining steps), else a botocore session of its own."""
 
     def __init__(self, session: boto3.session.Session | None = None, *, config: Config = RETRIES) -> None:
         self._session = session
         self._config = config
+        self._ahead: dict[str, Future[Any]] = {}
+        self._maker: threading.Thread | None = None
+
+    @contextmanager
+    def made_ahead(self, *services: str) -> Iterator[None]:
+        """Inside: these clients are being created, one after another, in a thread of their own,
+        so that their creation (tens of ms of CPU each: service models, endpoint rules) overlaps
+        the calls this thread makes meanwhile with clients it already has. Until that thread is
+        done, the session is used by it alone: `client()` and `region` wait for it (a session is
+        not thread-safe, its clients are). A creation's error is raised where that client is
+        first used, as without this. On the way out, the thread is waited for."""
+        self._make_ahead(services)
+        try:
+            yield
+        finally:
+            if self._maker is not None:
+                self._maker.join()
+                self._maker = None
+
+    def _make_ahead(self, services: tuple[str, ...]) -> None:
+        if self._maker is not None:
+            return
+        wanted = [name for name in services if _ATTRIBUTE.get(name, name) not in self.__dict__]
+        if self._session is None:
+            self.botocore_session  # noqa: B018 (made here, in this thread, before the other starts)
+        futures: dict[str, Future[Any]] = {name: Future() for name in wanted}
+        self._ahead.update(futures)
+
+        def make() -> None:
+            for name, future in futures.items():
+                try:
+                    future.set_result(self._create(name))
+                except BaseException as exc:  # for whoever uses the client; this thread goes on
+                    future.set_exception(exc)
+
+        self._maker = threading.Thread(target=make, name="aws-clients", daemon=True)
+        self._maker.start()
+
+    def _made(self, service: str) -> Any:
+        """The client made ahead for `service`, or a new one."""
+        future = self._ahead.pop(service, None)
+        return future.result() if future is not None else self.client(service)
 
     @cached_property
-    def session(self) -> boto3.session.Session:
-        return self._session or boto3.session.Session()
+    def botocore_session(self) -> botocore.session.Session:
+        """The session of the clients when no boto3 session was given."""
+        from modelctl.release.aws_session import cli_session
+
+        return cli_session()
 
     def client(self, service: str) -> Any:
+        """A new client of `service` (the properties below keep one each)."""
+        if self._maker is not None:
+            self._maker.join()
+        return self._create(service)
+
+    def _create(self, service: str) -> Any:
         with aws_errors(f"creating the {service} client"):
-            return self.session.client(service, config=self._config)  # type: ignore[call-overload]
+            if self._session is not None:
+                return self._session.client(service, config=self._config)  # type: ignore[call-overload]
+            return self.botocore_session.create_client(service, config=self._config)
 
     @property
     def region(self) -> str:
-        return self.session.region_name or "(no region)"
+        if self._maker is not None:
+            self._maker.join()
+        if self._session is not None:
+            return self._session.region_name or "(no region)"
+        region = self.botocore_session.get_config_variable("region")
+        return str(region) if region else "(no region)"
 
     @cached_property
     def lambda_(self) -> LambdaClient:
-        return self.client("lambda")  # type: ignore[no-any-return]
+        return self._made("lambda")  # type: ignore[no-any-return]
 
     @cached_property
     def s3(self) -> S3Client:
-        return self.client("s3")  # type: ignore[no-any-return]
+        return self._made("s3")  # type: ignore[no-any-return]
 
     @cached_property
     def cloudwatch(self) -> CloudWatchClient:
-        return self.client("cloudwatch")  # type: ignore[no-any-return]
+        return self._made("cloudwatch")  # type: ignore[no-any-return]
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
-        return self.client("dynamodb")  # type: ignore[no-any-return]
+        return self._made("dynamodb")  # type: ignore[no-any-return]
 
     @cached_property
     def sts(self) -> STSClient:
-        return self.client("sts")  # type: ignore[no-any-return]
+        return self._made("sts")  # type: ignore[no-any-return]
 
     @cached_property
     def cloudformation(self) -> Any:  # no stubs installed for CloudFormation
-        return self.client("cloudformation")
+        return self._made("cloudformation")
 
 
 def error_code(exc: ClientError) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import typer
-
 from modelctl.release.alias import Routing
 from modelctl.release.clock import format_duration
 from modelctl.release.outcome import Outcome
@@ -119,4 +117,6 @@ class ConsoleReporter:
 
 class TyperPrompt:
     def confirm(self, question: str) -> bool:
+        import typer  # imported when asked: `modelctl rollback` never asks, and starts without Typer
+
         return bool(typer.confirm(question, default=True))

@@ -4,6 +4,7 @@ creates only the AWS clients it needs (a rollback never loads S3's or CloudWatch
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
@@ -114,6 +115,12 @@ class ReleaseContext:
         return self.metrics_override or CloudWatchMetricsReader(
             self.clients.cloudwatch, self.target.function_name, self.target.alias_name
         )
+
+    def clients_made_ahead(self) -> AbstractContextManager[None]:
+        """Inside: the clients of the lock, the identity and the alias are being made in another
+        thread, in that order (the order a command taking the lock uses them), so that each
+        one's creation overlaps the calls made before it is needed (AwsClients.made_ahead)."""
+        return self.clients.made_ahead("dynamodb", *(["sts"] if self.identity is None else []), "lambda")
 
     @cached_property
     def who(self) -> str:

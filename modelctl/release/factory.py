@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
 from modelctl.release.aws import AwsClients
 from modelctl.release.clock import Clock, SystemClock
 from modelctl.release.context import Prompt, ReleaseContext, Reporter
 from modelctl.release.lock import DEFAULT_LEASE_S
 from modelctl.release.target import Target, TargetFlags, outputs_source, resolve_target
 
-if TYPE_CHECKING:  # imported where used: `modelctl rollback` publishes nothing
+if TYPE_CHECKING:  # imported where used: `modelctl rollback` publishes nothing (nor imports boto3)
+    import boto3
+
     from modelctl.release.compare import MetricsReader
     from modelctl.release.pretraffic import Invoker
     from modelctl.release.publish import ModelStoreUploader, VersionPublisher

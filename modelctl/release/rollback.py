@@ -93,7 +93,8 @@ def roll_back(ctx: ReleaseContext, options: ReleaseOptions, *, to: str | None = 
             f"dry run: would move the alias from {state.routing.describe()} to {target.describe()}"
         )
         return Outcome("dry run: nothing changed", state.routing, changed=False)
-    with ctx.lock.held(ctx.who, "rollback"):
+    # Lambda's client is made while the identity and the lock are asked for:
+    with ctx.clients_made_ahead(), ctx.lock.held(ctx.who, "rollback"):
         state, record = _read(ctx, to)
         target = rollback_target(state.routing, record, to)
         after = ctx.alias.write(state, target)  # the one call that moves traffic

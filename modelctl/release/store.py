@@ -18,27 +18,25 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from modelctl.release.alias import Routing
+from modelctl.release.attribute_values import deserialize, serialize
 from modelctl.release.aws import aws_errors, error_code, error_message
 from modelctl.release.errors import AwsCallError, RefusedError, ReleaseAbortedError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
 _sequence = itertools.count()  # orders this process's entries that share a timestamp
-_deserializer = TypeDeserializer()
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+    return {key: serialize(value) for key, value in values.items() if value is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+    return {key: deserialize(value) for key, value in item.items()}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ Each name is taken from the first source that has it:
 3. the serving stack's outputs: from the local cloud's `.local-cloud/deployment.json` when
    `AWS_ENDPOINT_URL` points at loopback (the local cloud has no CloudFormation), otherwise from
    CloudFormation's DescribeStacks. Outputs are read only when a flag or variable leaves a gap.
+
+The other commands read their stacks' outputs through the same sources (`outputs_source`):
+`modelctl shadow` (modelctl/shadow/resources.py), `precompute`, `retrain`; an `Otherwise` says in
+their error messages what else their operator can do.
 """
 
 from __future__ import annotations
@@ -79,20 +83,47 @@ class OutputsSource(Protocol):
     def outputs(self, stack_name: str) -> dict[str, str]: ...
 
 
+@dataclass(frozen=True)
+class Otherwise:
+    """What else the operator can do when a stack's outputs cannot be read, as their command
+    allows: each a clause of the error message, empty where the command has no such option."""
+
+    choose_stack: str = "pass --stack"
+    name_directly: str = "pass --function/--alias"
+
+
+RELEASE_OTHERWISE = Otherwise()
+
+
+def either(*choices: str) -> str:
+    """'a', 'a or b', 'a, b, or c' of the non-empty choices."""
+    given = [choice for choice in choices if choice]
+    return (
+        given[0]
+        if len(given) == 1
+        else ", ".join(given[:-1]) + ("," if len(given) > 2 else "") + f" or {given[-1]}"
+    )
+
+
 class LocalDeploymentOutputs:
     """The local cloud's provisioning record: {"stacks": [{"name", "outputs", "resources"}]}."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, otherwise: Otherwise = RELEASE_OTHERWISE) -> None:
         self.path = path
+        self.otherwise = otherwise
         self.description = f"local cloud deployment {path}"
 
     def outputs(self, stack_name: str) -> dict[str, str]:
         try:
             document: Any = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
+            then = either(
+                "start the local cloud (`make local`)",
+                "set MODELCTL_LOCAL_DEPLOYMENT",
+                self.otherwise.name_directly,
+            )
             raise RefusedError(
-                f"AWS_ENDPOINT_URL points at this machine but {self.path} does not exist: start the "
-                "local cloud (`make local`), set MODELCTL_LOCAL_DEPLOYMENT, or pass --function/--alias"
+                f"AWS_ENDPOINT_URL points at this machine but {self.path} does not exist: {then}"
             ) from exc
         except json.JSONDecodeError as exc:
             raise RefusedError(f"{self.path} is not valid JSON: {exc}") from exc
@@ -101,24 +132,26 @@ class LocalDeploymentOutputs:
             if stack.get("name") == stack_name:
                 return {str(k): str(v) for k, v in (stack.get("outputs") or {}).items()}
         names = ", ".join(str(s.get("name")) for s in stacks) or "none"
-        raise RefusedError(f"{self.path} has no stack {stack_name!r} (it has: {names}); pass --stack")
+        then = f"; {self.otherwise.choose_stack}" if self.otherwise.choose_stack else ""
+        raise RefusedError(f"{self.path} has no stack {stack_name!r} (it has: {names}){then}")
 
 
 class CloudFormationOutputs:
-    def __init__(self, cloudformation: Any, region: str) -> None:
+    def __init__(self, cloudformation: Any, region: str, otherwise: Otherwise = RELEASE_OTHERWISE) -> None:
         self.cloudformation = cloudformation
         self.description = f"CloudFormation ({region})"
         self.region = region
+        self.otherwise = otherwise
 
     def outputs(self, stack_name: str) -> dict[str, str]:
         try:
             response = self.cloudformation.describe_stacks(StackName=stack_name)
         except ClientError as exc:
             if error_code(exc) == "ValidationError" and "does not exist" in error_message(exc):
-                raise RefusedError(
-                    f"stack {stack_name} does not exist in {self.region}: deploy it (`make deploy`), "
-                    "pass --stack, or name the function with --function/--alias"
-                ) from exc
+                then = either(
+                    "deploy it (`make deploy`)", self.otherwise.choose_stack, self.otherwise.name_directly
+                )
+                raise RefusedError(f"stack {stack_name} does not exist in {self.region}: {then}") from exc
             raise AwsCallError(
                 f"reading stack {stack_name}: {error_code(exc)}: {error_message(exc)}"
             ) from exc
@@ -135,13 +168,18 @@ def is_loopback(url: str | None) -> bool:
 
 
 def outputs_source(
-    env: Mapping[str, str], cloudformation: Callable[[], Any], region: Callable[[], str]
+    env: Mapping[str, str],
+    cloudformation: Callable[[], Any],
+    region: Callable[[], str] | None = None,
+    otherwise: Otherwise = RELEASE_OTHERWISE,
 ) -> OutputsSource:
-    """The local deployment file when the AWS endpoint is on this machine, CloudFormation otherwise."""
+    """The local deployment file when the AWS endpoint is on this machine, CloudFormation otherwise
+    (in `region`, by default the client's)."""
     if is_loopback(env.get("AWS_ENDPOINT_URL")):
         path = Path(env.get("MODELCTL_LOCAL_DEPLOYMENT") or DEFAULT_LOCAL_DEPLOYMENT)
-        return LocalDeploymentOutputs(path)
-    return CloudFormationOutputs(cloudformation(), region())
+        return LocalDeploymentOutputs(path, otherwise)
+    client = cloudformation()
+    return CloudFormationOutputs(client, region() if region else str(client.meta.region_name), otherwise)
 
 
 STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")

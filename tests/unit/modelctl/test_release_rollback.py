@@ -1,13 +1,15 @@
 """`modelctl rollback`: the AWS calls it makes (one UpdateAlias, reads under the lock), that the
 lock still keeps two commands apart, and that the command starts without the other commands'
-imports (modelctl/release/rollback.py, modelctl/rollback_cmd.py)."""
+imports (modelctl/release/rollback.py, modelctl/rollback_cmd.py, modelctl/rollback_run.py)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelctl.release.factory import ReleaseFactory
-from tests.unit.modelctl.world import World, run_cli
+from tests.unit.modelctl.world import FakeClock, World, build_world, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVICES = ("lambda", "dynamodb", "sts", "cloudwatch", "cloudformation")
@@ -146,31 +148,46 @@ def test_rollback_during_a_release_with_gates_deletes_them_and_ends_it(world: Wo
 
 
 def test_the_rollback_command_starts_without_the_other_commands_imports() -> None:
-    """A fresh interpreter: what `modelctl rollback` imports before it runs (no Rich, runner,
-    gates, publishing, numpy or shadow code)."""
+    """A fresh interpreter runs `modelctl rollback` as `main()` does, up to the point where its
+    clients exist (roll_back is replaced by a probe that makes them, so no AWS call is made):
+    what it has imported by then. No Typer, boto3, Rich, pydantic, runner, gates, publishing,
+    numpy or shadow code; the clients' models come from the ServiceDataLoader."""
     probe = (
         "import json, sys\n"
-        "from typer.main import get_command\n"
         "from modelctl import cli\n"
-        "from modelctl.plain_args import plain_options\n"
-        "app = cli._app_for(['rollback', '--to', '1'])\n"
-        "names = [c.name or c.callback.__name__ for c in app.registered_commands]\n"
-        "values = plain_options(get_command(app).commands['rollback'], ['--to', '1'])\n"
-        "print(json.dumps({'commands': names, 'values': values, 'modules': sorted(sys.modules)}))\n"
+        "from modelctl.release import rollback\n"
+        "def probe(ctx, options, *, to=None):\n"
+        "    ctx.lock, ctx.store, ctx.alias, ctx.clients.sts\n"
+        "    loader = ctx.clients.botocore_session.get_component('data_loader')\n"
+        "    print(json.dumps({'to': to, 'dry_run': options.dry_run, 'loader': type(loader).__name__,\n"
+        "                      'modules': sorted(sys.modules)}))\n"
+        "    raise SystemExit(0)\n"
+        "rollback.roll_back = probe\n"
+        "sys.argv = ['modelctl', 'rollback', '--to', '1', '--dry-run']\n"
+        "cli.main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELCTL_")}
+    env.update(
+        MODELCTL_FUNCTION="fn", MODELCTL_ALIAS="live", MODELCTL_RELEASE_TABLE="t", MODELCTL_MODEL_BUCKET="b"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
     )
+    assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["commands"] == ["rollback"]
-    assert report["values"]["to"] == "1"
+    assert (report["to"], report["dry_run"], report["loader"]) == ("1", True, "ServiceDataLoader")
     modules = set(report["modules"])
-    assert "modelctl.release.rollback" in modules
+    assert "modelctl.release.rollback" in modules and "botocore.client" in modules
     unwanted = {
+        "typer",  # the fast path reads plain options itself (modelctl/rollback_run.py)
+        "click",
+        "pydantic",  # Typer's parameter validation
+        "boto3",  # botocore makes the clients (modelctl/release/aws_session.py)
+        "s3transfer",
         "rich",
-        "pydantic",  # Typer's parameter validation: the fast path reads plain options itself
         "numpy",
         "modelctl.release_cmds",
+        "modelctl.rollback_cmd",
         "modelctl.release.runner",
         "modelctl.release.gates",
         "modelctl.release.publish",
@@ -206,24 +223,32 @@ def rollback_command() -> Any:
     return get_command(build_app(rollback_only=True)).commands["rollback"]  # type: ignore[attr-defined]
 
 
+def test_the_fast_paths_options_are_the_typer_commands() -> None:
+    from modelctl.plain_args import options_of
+    from modelctl.rollback_run import ROLLBACK_OPTIONS
+
+    assert options_of(rollback_command()) == ROLLBACK_OPTIONS
+
+
 @pytest.mark.parametrize("args", PLAIN)
 def test_the_fast_path_reads_options_as_typer_does(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelctl import rollback_cmd
+    from modelctl import rollback_run
     from modelctl.cli import build_app
     from modelctl.plain_args import plain_options
 
     passed: list[dict[str, Any]] = []
-    monkeypatch.setattr(rollback_cmd, "run_rollback", lambda factory, **values: passed.append(values))
+    monkeypatch.setattr(rollback_run, "run_rollback", lambda factory, **values: passed.append(values))
     result = CliRunner().invoke(build_app(rollback_only=True), ["rollback", *args], obj=ReleaseFactory())
     assert result.exit_code == 0, result.output
-    assert plain_options(rollback_command(), args) == passed[0]
+    assert plain_options(rollback_run.ROLLBACK_OPTIONS, args) == passed[0]
 
 
 @pytest.mark.parametrize("args", NOT_PLAIN)
 def test_anything_but_plain_options_is_left_to_typer(args: list[str]) -> None:
     from modelctl.plain_args import plain_options
+    from modelctl.rollback_run import ROLLBACK_OPTIONS
 
-    assert plain_options(rollback_command(), args) is None
+    assert plain_options(ROLLBACK_OPTIONS, args) is None
 
 
 def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,15 +271,90 @@ def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pyt
     assert world.history_items()[-1]["reason"] == "fast"
 
 
+def run_main(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`modelctl ARGS` through `main()` with the factory a real run makes (no boto3 session: the
+    clients come from modelctl's botocore session and its ServiceDataLoader), the world's names
+    and clock: (exit code, stdout and stderr)."""
+    from modelctl import cli
+
+    real = ReleaseFactory
+    patch = pytest.MonkeyPatch()
+    patch.setattr(
+        "modelctl.release.factory.ReleaseFactory", lambda: real(env=dict(world.env), clock=world.clock)
+    )
+    patch.setattr(sys, "argv", ["modelctl", *args])
+    patch.setattr(cli, "_app_for", lambda argv: pytest.fail(f"Typer asked for {argv}"))
+    capsys.readouterr()
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as stopped:
+        code = int(stopped.code or 0)
+    finally:
+        patch.undo()
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+SCENARIOS = {
+    "after a blue/green": (["bluegreen", "2"], None, ["--reason", "latency"]),
+    "to a named version": ([], None, ["--to", "3", "--reason", "x"]),
+    "nothing to roll back": ([], None, []),
+    "no such version": ([], None, ["--to", "42"]),
+    "already there": ([], None, ["--to", "1"]),
+    "the lock is held": (["bluegreen", "2"], "canary v3", []),
+    "a dry run": (["bluegreen", "2"], None, ["--dry-run"]),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_the_fast_path_and_typer_do_the_same(
+    scenario: str, world: World, metadata: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same rollback, once through `main()`'s fast path (no Typer, botocore clients with the
+    ServiceDataLoader) and once through Typer (boto3's session) on a twin deployment: the same
+    exit code, output (names aside), alias, history and lock."""
+    before, holder, args = SCENARIOS[scenario]
+    twin = build_world(metadata, FakeClock(), suffix="twin")
+    results = []
+    runs: tuple[tuple[World, Callable[[], tuple[int, str]]], ...] = (
+        (world, lambda: run_main(world, capsys, "rollback", *args)),
+        (twin, lambda: run_cli(twin.factory(), "rollback", *args)[:2]),
+    )
+    for target, run in runs:
+        if before:
+            assert run_cli(target.factory(), *before)[0] == 0
+        if holder:
+            target.release_lock().acquire("arn:aws:iam::123456789012:user/alice", holder)
+        code, output = run()
+        history = [  # release ids are random: only whether there is one
+            {k: bool(v) if k == "release_id" else v for k, v in entry.items() if k not in ("pk", "sk", "at")}
+            for entry in target.history_items()
+        ]
+        lock = lock_item(target)
+        results.append(
+            (
+                code,
+                output.replace(target.function, "FUNCTION"),
+                target.alias_routing(),
+                history,
+                lock["who"]["S"] if lock else None,
+            )
+        )
+    assert results[0] == results[1]
+    refused = scenario in ("nothing to roll back", "no such version", "already there", "the lock is held")
+    assert results[0][0] == (1 if refused else 0)
+
+
 def test_ctrl_c_in_the_fast_path_is_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from modelctl import cli, rollback_cmd
+    from modelctl import cli, rollback_run
 
     def interrupted(factory: ReleaseFactory, **values: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rollback_cmd, "run_rollback", interrupted)
+    monkeypatch.setattr(rollback_run, "run_rollback", interrupted)
     monkeypatch.setattr(sys, "argv", ["modelctl", "rollback", "--to", "1"])
     with pytest.raises(SystemExit) as stopped:
         cli.main()

@@ -16,6 +16,7 @@ from modelctl.release.target import (
     LocalDeploymentOutputs,
     OutputsSource,
     TargetFlags,
+    either,
     is_loopback,
     outputs_source,
     resolve_target,
@@ -128,14 +129,29 @@ def test_cloudformation_is_used_for_a_remote_endpoint() -> None:
 
 def test_a_missing_deployment_file_says_how_to_start_the_local_cloud(tmp_path: Path) -> None:
     source = LocalDeploymentOutputs(tmp_path / "nope.json")
-    with pytest.raises(RefusedError, match="make local"):
+    with pytest.raises(RefusedError) as refused:
         source.outputs("ModelServing-Serving")
+    assert str(refused.value) == (
+        f"AWS_ENDPOINT_URL points at this machine but {tmp_path / 'nope.json'} does not exist: start the "
+        "local cloud (`make local`), set MODELCTL_LOCAL_DEPLOYMENT, or pass --function/--alias"
+    )
 
 
 def test_an_unknown_stack_in_the_deployment_file_lists_the_known_ones(tmp_path: Path) -> None:
     source = LocalDeploymentOutputs(deployment_file(tmp_path, stack="Mine-Serving"))
-    with pytest.raises(RefusedError, match=r"has no stack 'ModelServing-Serving' \(it has: Mine-Serving\)"):
+    with pytest.raises(RefusedError) as refused:
         source.outputs("ModelServing-Serving")
+    assert str(refused.value).endswith(
+        "has no stack 'ModelServing-Serving' (it has: Mine-Serving); pass --stack"
+    )
+
+
+@pytest.mark.parametrize(
+    ("choices", "said"),
+    [(("a",), "a"), (("a", "b"), "a or b"), (("a", "", "b"), "a or b"), (("a", "b", "c"), "a, b, or c")],
+)
+def test_either_joins_the_given_choices(choices: tuple[str, ...], said: str) -> None:
+    assert either(*choices) == said
 
 
 def test_cloudformation_outputs_of_a_deployed_stack(world: World) -> None:
@@ -147,5 +163,9 @@ def test_cloudformation_outputs_of_a_deployed_stack(world: World) -> None:
 
 def test_a_stack_that_does_not_exist_is_one_clear_refusal(world: World) -> None:
     factory = ReleaseFactory(env={"MODELCTL_STACK": "Nope-Serving"})
-    with pytest.raises(RefusedError, match="stack Nope-Serving does not exist in us-east-1"):
+    with pytest.raises(RefusedError) as refused:
         factory.target(TargetFlags())
+    assert str(refused.value) == (
+        "stack Nope-Serving does not exist in us-east-1: deploy it (`make deploy`), pass --stack, or pass "
+        "--function/--alias"
+    )
