@@ -40,6 +40,7 @@ RECORD_SCHEMA_VERSION = 1
 
 ShadowResult = ModelResult
 
+
 @dataclass(frozen=True)
 class ShadowRecord:
     message: MirrorMessage

@@ -24,7 +24,7 @@ from inference.log_lines import (
     RequestLog,
     prediction_metrics,
 )
-from inference.service import InferenceService
+from inference.service import InferenceService, PredictResult
 
 if TYPE_CHECKING:
     from common.shadow_mirror import ShadowMirror
@@ -76,9 +76,9 @@ class InferenceApi:
         self.mirror = mirror
         self._writer = LineWriter(stream if stream is not None else sys.stdout)
         self.lines = PredictionLines(request_log, metrics)
-        self.fast_path = mirror is None
-        """Whether common requests take the fast path (inference.fast_path); a shadow mirror
-        needs the validated input matrix, which only the general path builds."""
+        self.fast_path = True
+        """Whether common requests take the fast path (inference.fast_path); tests turn it off
+        to compare the two paths' answers."""
         self._function_version: str | None = None
 
     @property
@@ -170,10 +170,14 @@ class InferenceApi:
         text = common_predict_body(event, self.service.limits.max_body_bytes)
         if text is None:
             return None
-        result = self.service.predict_common(text)
+        mirror = self.mirror
+        result = self.service.predict_common(text, with_inputs=mirror is not None)
         if result is None:
             return None
-        lines = self.lines.render(request_id, result.rows, result.inference_ms)
+        if mirror is None:
+            lines = self.lines.render(request_id, result.rows, result.inference_ms)
+        else:
+            lines = self._mirror(mirror, result, request_id, function_version)
         return self._answer(lines, 200, _dumps(result.body), request_id, function_version)
 
     def _predict(self, event: dict[str, Any], request_id: str, function_version: str) -> tuple[str, str]:
@@ -186,9 +190,14 @@ class InferenceApi:
         mirror = self.mirror
         if mirror is None:
             return _dumps(result.body), self.lines.render(request_id, result.rows, result.inference_ms)
-        log = self.request_log.served(request_id, result.rows, result.inference_ms)
-        metrics = prediction_metrics(result.rows, result.inference_ms)
-        if result.inputs is not None:  # shadow: never fails nor delays the request
+        return _dumps(result.body), self._mirror(mirror, result, request_id, function_version)
+
+    def _mirror(
+        self, mirror: ShadowMirror, result: PredictResult, request_id: str, function_version: str
+    ) -> str:
+        """Offers a served request to the shadow mirror (which never fails nor delays it) and
+        returns the invocation's lines, the mirror's counters among the metrics."""
+        if result.inputs is not None:
             mirror.offer(
                 request_id=request_id,
                 inputs=result.inputs,
@@ -198,9 +207,14 @@ class InferenceApi:
                 function_version=function_version,
                 inference_ms=result.inference_ms,
             )
-            for name, count in mirror.take_counters().items():
-                metrics.append((name, "Count", float(count)))
-        return _dumps(result.body), log + self.metrics.render(metrics)
+        counters = mirror.take_counters()
+        if not counters:
+            return self.lines.render(request_id, result.rows, result.inference_ms)
+        metrics = prediction_metrics(result.rows, result.inference_ms)
+        for name, count in counters.items():
+            metrics.append((name, "Count", float(count)))
+        log = self.request_log.served(request_id, result.rows, result.inference_ms)
+        return log + self.metrics.render(metrics)
 
 
 def create_app(

@@ -84,7 +84,7 @@ class InferenceService:
             inputs=rows,
         )
 
-    def predict_common(self, text: str) -> PredictResult | None:
+    def predict_common(self, text: str, *, with_inputs: bool = False) -> PredictResult | None:
         """`predict` for the common request, or None for any other: the caller then calls
         `predict`, which answers it (or raises its error). `text` is a body the caller checked
         `check_content_type` and `decode_body` pass and return as it is (an ASCII body within the
@@ -93,7 +93,9 @@ class InferenceService:
         values `parse_instances` gives (`packed_rows`). The rows go to the model packed, in its
         bound run when it has one (`OnnxClassifier.predict_packed`). A failing model, or a
         probability that is not finite, also answers None: `predict` meets the same failure and
-        raises it from the general path, so the internal error is logged as it always was."""
+        raises it from the general path, so the internal error is logged as it always was.
+        `with_inputs`: the result carries the rows as `predict`'s does (a float32 matrix, here a
+        read-only view of the packed values), for the shadow mirror."""
         try:
             document = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -124,10 +126,12 @@ class InferenceService:
         labels, probabilities = answer
         if not _all_finite(array, probabilities):
             return None
+        inputs = np.frombuffer(packed, dtype=np.float32).reshape(rows, self._width) if with_inputs else None
         return PredictResult(
             body={"predictions": labels, "probabilities": probabilities, "model_version": self.model_version},
             rows=rows,
             inference_ms=inference_ms,
+            inputs=inputs,
         )
 
     def health(self, function_version: str) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import importlib
 import io
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -32,13 +34,18 @@ from hypothesis import strategies as st
 
 from common.errors import RequestError
 from common.metadata import ModelMetadata
+from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.shadow_mirror import FAILED, MirrorSettings, ShadowMirror
 from common.validation import FLOAT32_MAX, RequestLimits, packed_rows, parse_instances
+from inference.fast_path import JSON
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
+from tests.unit.shadow.test_shadow_config import FakeS3
 from tests.unit.test_handler_fuzz import N_FEATURES, predict_events
 
 differential = settings(max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck))
 """~1 minute here for the two differential tests (each request runs twice)."""
+ACTIVE_SHADOW = ShadowConfig(active=True, sample_percent=100, candidate_model_version="m-cand")
 TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 edge_numbers = st.sampled_from(
@@ -201,6 +208,97 @@ def test_any_request_gets_the_general_paths_answer(
     handler: ModuleType, event: dict[str, Any], trace: bool
 ) -> None:
     assert_same_answer(handler, event, trace)
+
+
+class _NoSender:
+    def send_batch(self, bodies: Any) -> int:
+        raise AssertionError("the mirror is never started here: nothing is sent")
+
+
+def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> ShadowMirror:
+    """A shadow mirror as the handler wires it (not started: what it is offered stays queued),
+    with `pending_failures` counted before the request (they go out in its metrics line)."""
+    store = ShadowConfigStore(FakeS3(), "logs")
+    if config is not None:
+        store.save(config)
+    cache = ShadowConfigCache(store, ttl_s=3600.0, clock=lambda: 0.0)
+    cache.refresh()
+    mirror = ShadowMirror(
+        config=cache,
+        sender=_NoSender(),
+        settings=MirrorSettings(log_sample_rate=0.0),
+        rng=random.Random(7),
+        clock=lambda: 0.0,
+        wall_clock=lambda: 1767359045.678,
+    )
+    for _ in range(pending_failures):
+        mirror._counters.add(FAILED)
+    return mirror
+
+
+def offered(mirror: ShadowMirror) -> list[tuple[Any, ...]]:
+    items = []
+    while not mirror._queue.empty():
+        item = mirror._queue.get_nowait()
+        fields = dataclasses.asdict(item)
+        inputs = fields.pop("inputs")
+        items.append((inputs.dtype.str, inputs.shape, inputs.tobytes(), tuple(sorted(fields.items()))))
+    return items
+
+
+@settings(differential, max_examples=400)
+@given(
+    data=st.data(),
+    shadow=st.sampled_from([None, ShadowConfig(), ACTIVE_SHADOW]),
+    pending_failures=st.integers(0, 2),
+)
+def test_with_a_shadow_mirror_wired_both_paths_answer_and_offer_the_same(
+    handler: ModuleType,
+    trained_model: tuple[Path, ModelMetadata],
+    data: st.DataObject,
+    shadow: ShadowConfig | None,
+    pending_failures: int,
+) -> None:
+    """Served requests (1 to 20 of the model's sample rows), and the others' requests: the same
+    response, lines (the mirror's counters among the metrics) and items offered to the mirror."""
+    samples = trained_model[1].sample_rows
+    served = st.lists(st.sampled_from(samples), min_size=1, max_size=20).map(
+        lambda rows: rest_proxy_event(
+            "POST", "/predict", body=json.dumps({"instances": rows}), headers={"Content-Type": JSON}
+        )
+    )
+    event = data.draw(served | common_events() | predict_events)
+    app = handler.app
+    answers = []
+    try:
+        for fast in (True, False):
+            app.mirror = wired_mirror(shadow, pending_failures=pending_failures)
+            answers.append((answer(handler, event, fast=fast), offered(app.mirror)))
+    finally:
+        app.mirror = None
+    assert answers[0] == answers[1]
+
+
+def test_with_a_shadow_on_a_served_request_takes_the_fast_path_and_is_mirrored(
+    handler: ModuleType, trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = trained_model[1].sample_rows[:3]
+    event = rest_proxy_event(
+        "POST", "/predict", body=json.dumps({"instances": rows}), headers={"Content-Type": JSON}
+    )
+
+    def general(**_: Any) -> Any:
+        raise AssertionError("the general path answered a common request")
+
+    monkeypatch.setattr(handler.service, "predict", general)
+    mirror = wired_mirror(ACTIVE_SHADOW, pending_failures=1)
+    monkeypatch.setattr(handler.app, "mirror", mirror)
+    response, lines = answer(handler, event, fast=True)
+    assert response["statusCode"] == 200 and '"ShadowMirrorFailed"' in lines
+    [(dtype, shape, values, fields)] = offered(mirror)
+    assert (dtype, shape) == ("<f4", (3, N_FEATURES))
+    assert values == np.asarray(rows, dtype=np.float32).tobytes()
+    assert dict(fields)["candidate_model_version"] == "m-cand"
 
 
 def test_a_common_request_takes_the_fast_path(
