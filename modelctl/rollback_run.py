@@ -40,7 +40,7 @@ def run_plain_rollback(args: Sequence[str]) -> bool:
         return False
     from modelctl.release.factory import ReleaseFactory
 
-    run_rollback(ReleaseFactory(), **values)
+    run_rollback(ReleaseFactory(light_clients=True), **values)
     return True
 
 

@@ -1,10 +1,12 @@
 """AWS clients for one session, and AWS errors turned into one readable line.
 
 botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>, AWS_CA_BUNDLE), so the same
-clients reach AWS, moto in tests, or the local cloud: nothing here knows which. Without a boto3
-session given, the clients come from botocore directly (modelctl/release/aws_session.py: no
-boto3 import, a loader that reads only the named service's files), which is what `modelctl
-rollback` starts with.
+clients reach AWS, moto in tests, or the local cloud: nothing here knows which. The clients are
+boto3's (with its S3 transfer methods, `upload_file`, `download_file`, `copy`, that the
+precompute and retraining steps use), except for `light=True`: then they come from botocore
+directly (modelctl/release/aws_session.py: no boto3 import, a loader that reads only the named
+service's files), which is what `modelctl rollback` starts with; its calls need nothing boto3
+adds to a client.
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ _ATTRIBUTE = {"lambda": "lambda_"}  # the property of a service's client, where 
 
 class AwsClients:
     """Lazily created clients sharing one session (region and credentials from the environment):
-    the boto3 session given (tests, the retraining steps), else a botocore session of its own."""
+    the boto3 session given (tests), else a boto3 session of its own, or with `light=True` (and
+    no session given) a botocore session of its own."""
 
-    def __init__(self, session: boto3.session.Session | None = None, *, config: Config = RETRIES) -> None:
+    def __init__(
+        self, session: boto3.session.Session | None = None, *, config: Config = RETRIES, light: bool = False
+    ) -> None:
         self._session = session
+        self._light = light and session is None
         self._config = config
         self._ahead: dict[str, Future[Any]] = {}
         self._maker: threading.Thread | None = None
@@ -64,8 +70,10 @@ class AwsClients:
         if self._maker is not None:
             return
         wanted = [name for name in services if _ATTRIBUTE.get(name, name) not in self.__dict__]
-        if self._session is None:
+        if self._light:
             self.botocore_session  # noqa: B018 (made here, in this thread, before the other starts)
+        else:
+            self.boto3_session  # noqa: B018 (likewise)
         futures: dict[str, Future[Any]] = {name: Future() for name in wanted}
         self._ahead.update(futures)
 
@@ -85,8 +93,17 @@ class AwsClients:
         return future.result() if future is not None else self.client(service)
 
     @cached_property
+    def boto3_session(self) -> boto3.session.Session:
+        """The session of the clients unless `light`: the one given, else a new one."""
+        if self._session is None:
+            import boto3
+
+            self._session = boto3.session.Session()
+        return self._session
+
+    @cached_property
     def botocore_session(self) -> botocore.session.Session:
-        """The session of the clients when no boto3 session was given."""
+        """The session of the clients when `light` (and no boto3 session was given)."""
         from modelctl.release.aws_session import cli_session
 
         return cli_session()
@@ -99,16 +116,16 @@ class AwsClients:
 
     def _create(self, service: str) -> Any:
         with aws_errors(f"creating the {service} client"):
-            if self._session is not None:
-                return self._session.client(service, config=self._config)  # type: ignore[call-overload]
-            return self.botocore_session.create_client(service, config=self._config)
+            if self._light:
+                return self.botocore_session.create_client(service, config=self._config)
+            return self.boto3_session.client(service, config=self._config)  # type: ignore[call-overload]
 
     @property
     def region(self) -> str:
         if self._maker is not None:
             self._maker.join()
-        if self._session is not None:
-            return self._session.region_name or "(no region)"
+        if not self._light:
+            return self.boto3_session.region_name or "(no region)"
         region = self.botocore_session.get_config_variable("region")
         return str(region) if region else "(no region)"
 

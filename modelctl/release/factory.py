@@ -34,10 +34,12 @@ class ReleaseFactory:
     invoker: Invoker | None = None
     metrics: MetricsReader | None = None
     lease_s: float = DEFAULT_LEASE_S
+    light_clients: bool = False
+    """botocore clients without boto3 (`AwsClients(light=True)`): the plain rollback's start-up."""
 
     @cached_property
     def clients(self) -> AwsClients:
-        return AwsClients(self.session)
+        return AwsClients(self.session, light=self.light_clients)
 
     def target(self, flags: TargetFlags) -> Target:
         clients = self.clients

@@ -112,7 +112,7 @@ def test_json_that_orjson_refuses_is_read_by_the_standard_library(tmp_path: Path
 def test_its_clients_are_boto3s(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://127.0.0.1:4566")
     monkeypatch.setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem")
-    ours = AwsClients().client(service)
+    ours = AwsClients(light=True).client(service)
     theirs = boto3.session.Session().client(service, config=RETRIES)  # type: ignore[call-overload]
     readers: tuple[Callable[[Any], Any], ...] = (
         lambda c: c.meta.endpoint_url,
@@ -130,11 +130,22 @@ def test_its_clients_are_boto3s(service: str, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_region_is_the_sessions() -> None:
-    assert AwsClients().region == boto3.session.Session().region_name == "us-east-1"
+    assert AwsClients(light=True).region == boto3.session.Session().region_name == "us-east-1"
+    assert AwsClients().region == "us-east-1"
+
+
+def test_clients_are_boto3s_own_unless_light() -> None:
+    """boto3 adds the S3 transfer methods (precompute uploads and copies with them, the
+    retraining steps download): only the plain rollback's light clients go without."""
+    s3 = AwsClients().s3
+    assert all(hasattr(s3, name) for name in ("upload_file", "download_file", "copy"))
+    assert not hasattr(AwsClients(light=True).s3, "upload_file")
+    session = boto3.session.Session()
+    assert AwsClients(session).boto3_session is session
 
 
 def test_clients_made_ahead_are_made_in_another_thread_and_kept() -> None:
-    clients = AwsClients()
+    clients = AwsClients(light=True)
     makers: dict[str, str] = {}
     create = clients._create
 
@@ -160,8 +171,8 @@ def test_a_client_that_could_not_be_made_ahead_fails_where_it_is_used_as_before(
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.delenv("AWS_REGION")
     with pytest.raises(AwsCallError) as before:
-        AwsClients().dynamodb  # noqa: B018
-    ahead = AwsClients()
+        AwsClients(light=True).dynamodb  # noqa: B018
+    ahead = AwsClients(light=True)
     with ahead.made_ahead("dynamodb", "lambda"), pytest.raises(AwsCallError) as made_ahead:
         ahead.dynamodb  # noqa: B018
     assert (
@@ -175,7 +186,7 @@ def test_another_client_waits_until_those_made_ahead_exist() -> None:
     """A session is not thread-safe: while clients are being made ahead, nothing else uses it. The
     client made ahead here waits (at most 0.5 s) for another creation to start: if one started,
     the two would overlap."""
-    clients = AwsClients()
+    clients = AwsClients(light=True)
     events: list[str] = []
     other_started = threading.Event()
     create = clients._create

@@ -258,7 +258,8 @@ def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pyt
     factories: list[ReleaseFactory] = []
     real = ReleaseFactory
 
-    def world_factory() -> ReleaseFactory:
+    def world_factory(**options: Any) -> ReleaseFactory:
+        assert options == {"light_clients": True}  # botocore clients, no boto3 import
         factories.append(world.factory())
         return factories[-1]
 
@@ -272,15 +273,16 @@ def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pyt
 
 
 def run_main(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """`modelctl ARGS` through `main()` with the factory a real run makes (no boto3 session: the
-    clients come from modelctl's botocore session and its ServiceDataLoader), the world's names
-    and clock: (exit code, stdout and stderr)."""
+    """`modelctl ARGS` through `main()` with the factory a real run makes (for a plain rollback,
+    light clients: modelctl's botocore session and its ServiceDataLoader), the world's names and
+    clock: (exit code, stdout and stderr)."""
     from modelctl import cli
 
     real = ReleaseFactory
     patch = pytest.MonkeyPatch()
     patch.setattr(
-        "modelctl.release.factory.ReleaseFactory", lambda: real(env=dict(world.env), clock=world.clock)
+        "modelctl.release.factory.ReleaseFactory",
+        lambda **options: real(env=dict(world.env), clock=world.clock, **options),
     )
     patch.setattr(sys, "argv", ["modelctl", *args])
     patch.setattr(cli, "_app_for", lambda argv: pytest.fail(f"Typer asked for {argv}"))
