@@ -109,12 +109,12 @@ class InferenceService:
         if packed is None:
             return None
         rows = len(instances)
+        inputs = self._matrix(packed, rows) if with_inputs else None
         try:
             started = time.perf_counter()
             answer = self.model.predict_packed(packed, rows)
             if answer is None:
-                matrix = np.frombuffer(packed, dtype=np.float32).reshape(rows, self._width)
-                prediction = self.model.predict(matrix)
+                prediction = self.model.predict(inputs if inputs is not None else self._matrix(packed, rows))
             inference_ms = (time.perf_counter() - started) * 1000.0
             if answer is None:
                 array: np.ndarray | None = prediction.probabilities
@@ -126,13 +126,16 @@ class InferenceService:
         labels, probabilities = answer
         if not _all_finite(array, probabilities):
             return None
-        inputs = np.frombuffer(packed, dtype=np.float32).reshape(rows, self._width) if with_inputs else None
         return PredictResult(
             body={"predictions": labels, "probabilities": probabilities, "model_version": self.model_version},
             rows=rows,
             inference_ms=inference_ms,
             inputs=inputs,
         )
+
+    def _matrix(self, packed: bytes, rows: int) -> np.ndarray:
+        """The packed rows as the float32 matrix `predict` takes (a read-only view, no copy)."""
+        return np.frombuffer(packed, dtype=np.float32).reshape(rows, self._width)
 
     def health(self, function_version: str) -> dict[str, Any]:
         return {
