@@ -20,7 +20,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 from constructs import IConstruct
 
-from infra.config import PYTHON_VERSIONS
+from infra.config.runtime import PYTHON_VERSIONS
 from infra.constructs import InferenceService, ModelStore
 from infra.constructs.feedback import FeedbackApi
 from infra.constructs.monitor import LiveMonitor
@@ -186,7 +186,8 @@ def _suppress_bucket_deployment_handler(handler: IConstruct) -> None:
 
 
 def suppress_inference_service(service: InferenceService) -> None:
-    config = service.config
+    api = service.api_config
+    runtime = service.runtime_config
     model_objects = f"{service.model_bucket.bucket_arn}/models/*"
     acknowledge(
         service.role,
@@ -198,14 +199,14 @@ def suppress_inference_service(service: InferenceService) -> None:
             "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
         },
     )
-    if config.python_version != PYTHON_VERSIONS[-1]:
+    if runtime.python_version != PYTHON_VERSIONS[-1]:
         pinned = (
-            f"serving.python_version={config.python_version} was pinned in the config (newest supported: "
+            f"serving.python_version={runtime.python_version} was pinned in the config (newest supported: "
             f"{PYTHON_VERSIONS[-1]}), e.g. while a dependency has no wheels for the newest runtime."
         )
         acknowledge(service.function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
     acknowledge(service.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
-    limits = "stage throttling" + (" and the API-key usage plan" if config.api_auth == "api_key" else "")
+    limits = "stage throttling" + (" and the API-key usage plan" if api.api_auth == "api_key" else "")
     acknowledge(
         service.api.deployment_stage,
         {
@@ -218,11 +219,11 @@ def suppress_inference_service(service: InferenceService) -> None:
         acknowledge(
             cloud_watch_role, {IAM4.format("AmazonAPIGatewayPushToCloudWatchLogs"): API_LOGGING_ROLE_REASON}
         )
-    cognito = f"Machine-to-machine API without a Cognito user pool: callers use {CALLERS[config.api_auth]}."
+    cognito = f"Machine-to-machine API without a Cognito user pool: callers use {CALLERS[api.api_auth]}."
     for method in (service.predict_method, service.health_method):
         findings = {"AwsSolutions-COG4": cognito}
-        if config.api_auth in AUTH_REASONS:  # IAM authorization satisfies APIG4
-            findings["AwsSolutions-APIG4"] = AUTH_REASONS[config.api_auth]
+        if api.api_auth in AUTH_REASONS:  # IAM authorization satisfies APIG4
+            findings["AwsSolutions-APIG4"] = AUTH_REASONS[api.api_auth]
         acknowledge(method, findings)
     for preflight in service.cors_preflight_methods():
         acknowledge(
@@ -275,10 +276,10 @@ def suppress_shadow_logging(shadow: ShadowLogging) -> None:
         child for child in shadow.function.node.children if child.node.id.startswith("SqsEventSource")
     )
     acknowledge(mapping, {"Serverless-LambdaEventSourceMappingDestination": SHADOW_ESM_REASON})
-    config = shadow.config
-    if config.python_version != PYTHON_VERSIONS[-1]:
+    runtime = shadow.runtime_config
+    if runtime.python_version != PYTHON_VERSIONS[-1]:
         pinned = (
-            f"serving.python_version={config.python_version} was pinned in the config (newest supported: "
+            f"serving.python_version={runtime.python_version} was pinned in the config (newest supported: "
             f"{PYTHON_VERSIONS[-1]}); the shadow function runs the same runtime as the inference function."
         )
         acknowledge(shadow.function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
@@ -357,24 +358,25 @@ def suppress_precompute(precompute: Precompute) -> None:
         precompute.lookup_function,
     ):
         acknowledge(function, {"Serverless-LambdaDLQ": PRECOMPUTE_DLQ_REASON})
-        config = precompute.config
-        if config.python_version != PYTHON_VERSIONS[-1]:
+        runtime = precompute.runtime_config
+        if runtime.python_version != PYTHON_VERSIONS[-1]:
             pinned = (
-                f"serving.python_version={config.python_version} was pinned in the config (newest supported: "
-                f"{PYTHON_VERSIONS[-1]}); the precompute functions run the same runtime as inference."
+                f"serving.python_version={runtime.python_version} was pinned in the config (newest "
+                f"supported: {PYTHON_VERSIONS[-1]}); the precompute functions run the same runtime "
+                "as inference."
             )
             acknowledge(function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
     acknowledge(precompute.bucket, {"AwsSolutions-S1": PRECOMPUTE_LOG_BUCKET_REASON})
 
 
 def suppress_predictions_route(service: InferenceService, method: IConstruct) -> None:
-    config = service.config
+    api = service.api_config
     findings = {
         "AwsSolutions-COG4": "Machine-to-machine API without a Cognito user pool: callers use "
-        f"{CALLERS[config.api_auth]}, as on POST /predict."
+        f"{CALLERS[api.api_auth]}, as on POST /predict."
     }
-    if config.api_auth in AUTH_REASONS:
-        findings["AwsSolutions-APIG4"] = AUTH_REASONS[config.api_auth]
+    if api.api_auth in AUTH_REASONS:
+        findings["AwsSolutions-APIG4"] = AUTH_REASONS[api.api_auth]
     acknowledge(method, findings)
 
 
@@ -401,7 +403,7 @@ SCHEDULED_REASON = (
 
 
 def suppress_feedback_api(feedback: FeedbackApi) -> None:
-    config = feedback.config
+    api = feedback.api_config
     model_objects = feedback.model_bucket.arn_for_objects("models/*")
     findings = {
         resource_finding(feedback.role, model_objects): FEEDBACK_S3_REASON,
@@ -412,12 +414,12 @@ def suppress_feedback_api(feedback: FeedbackApi) -> None:
     acknowledge(feedback.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
     method_findings = {
         "AwsSolutions-COG4": f"Machine-to-machine API without a Cognito user pool: callers use "
-        f"{CALLERS[config.api_auth]}."
+        f"{CALLERS[api.api_auth]}."
     }
-    if config.api_auth in AUTH_REASONS:
-        method_findings["AwsSolutions-APIG4"] = AUTH_REASONS[config.api_auth]
+    if api.api_auth in AUTH_REASONS:
+        method_findings["AwsSolutions-APIG4"] = AUTH_REASONS[api.api_auth]
     acknowledge(feedback.method, method_findings)
-    _acknowledge_pinned_runtime(feedback.function, config.python_version)
+    _acknowledge_pinned_runtime(feedback.function, feedback.runtime_config.python_version)
 
 
 def suppress_monitor(monitor: LiveMonitor) -> None:
@@ -432,7 +434,7 @@ def suppress_monitor(monitor: LiveMonitor) -> None:
     acknowledge(monitor.role, findings)
     acknowledge(monitor.function, {"Serverless-LambdaDLQ": SCHEDULED_REASON})
     acknowledge(monitor.schedule, {"Serverless-EventBusDLQ": SCHEDULED_REASON})
-    _acknowledge_pinned_runtime(monitor.function, monitor.config.python_version)
+    _acknowledge_pinned_runtime(monitor.function, monitor.runtime_config.python_version)
 
 
 def _acknowledge_pinned_runtime(function: IConstruct, python_version: str) -> None:

@@ -16,7 +16,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.metrics import MetricsConfig
+from infra.config.monitor import MonitorConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.python_function import python_function
 
 HANDLER = "monitor.handler.handler"
@@ -31,18 +33,22 @@ class LiveMonitor(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        metrics: MetricsConfig,
+        monitor: MonitorConfig,
         code: lambda_.Code,
         log_bucket: s3.IBucket,
         model_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.metrics_config = metrics
+        self.monitor_config = monitor
         self.log_bucket = log_bucket
         self.model_bucket = model_bucket
         made = python_function(
             self,
-            config=config,
+            runtime=self.runtime_config,
             code=code,
             handler=HANDLER,
             description="Monitor: live accuracy and feature drift of the last window as CloudWatch metrics",
@@ -52,11 +58,11 @@ class LiveMonitor(Construct):
             environment={
                 "LOG_BUCKET": log_bucket.bucket_name,
                 "MODEL_BUCKET": model_bucket.bucket_name,
-                "METRICS_NAMESPACE": config.metrics_namespace,
-                "SERVICE_NAME": config.service_name,
-                "WINDOW_HOURS": str(config.monitor_window_hours),
-                "QUALITY_METRIC": config.monitor_metric,
-                "MIN_LABELLED": str(config.monitor_min_labelled),
+                "METRICS_NAMESPACE": self.metrics_config.metrics_namespace,
+                "SERVICE_NAME": self.metrics_config.service_name,
+                "WINDOW_HOURS": str(self.monitor_config.window_hours),
+                "QUALITY_METRIC": self.monitor_config.metric,
+                "MIN_LABELLED": str(self.monitor_config.min_labelled),
                 "POWERTOOLS_SERVICE_NAME": "monitor",
             },
         )
@@ -83,13 +89,13 @@ class LiveMonitor(Construct):
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],  # PutMetricData has no resource-level permissions; scoped by namespace
-                conditions={"StringEquals": {"cloudwatch:namespace": config.metrics_namespace}},
+                conditions={"StringEquals": {"cloudwatch:namespace": self.metrics_config.metrics_namespace}},
             )
         )
         self.schedule = events.Rule(
             self,
             "Schedule",
             description="Runs the monitor function: live accuracy and drift metrics",
-            schedule=events.Schedule.expression(config.monitor_schedule),
+            schedule=events.Schedule.expression(self.monitor_config.schedule),
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
         )

@@ -27,7 +27,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.precompute import PrecomputeConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import ARCHITECTURES, RUNTIMES
@@ -58,14 +59,18 @@ class Precompute(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        precompute: PrecomputeConfig,
+        lookup_timeout_seconds: int,
         control_code: lambda_.Code,
         score_code: lambda_.Code,
         lookup_code: lambda_.Code,
         model_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.precompute_config = precompute
+        self.lookup_timeout_seconds = lookup_timeout_seconds
         self.model_bucket = model_bucket
         self.table = dynamodb.Table(
             self,
@@ -104,14 +109,14 @@ class Precompute(Construct):
             code=control_code,
             handler=PLAN_HANDLER,
             description="Precompute: validate the input against the model, write chunk tasks",
-            environment={"MAX_ITEMS": str(config.precompute_max_items)},
+            environment={"MAX_ITEMS": str(self.precompute_config.max_items)},
         )
         self.score_function = self._function(
             "Score",
             code=score_code,
             handler=SCORE_HANDLER,
             description="Precompute: score one chunk with the registered model, write its items",
-            environment={"PREDICTION_TTL_DAYS": str(config.precompute_prediction_ttl_days)},
+            environment={"PREDICTION_TTL_DAYS": str(self.precompute_config.prediction_ttl_days)},
         )
         self.switch_function = self._function(
             "Switch",
@@ -127,7 +132,7 @@ class Precompute(Construct):
             description="GET /predictions/{id}: the served version's precomputed prediction",
             environment={},
             memory_mb=256,
-            timeout_seconds=config.timeout_seconds,
+            timeout_seconds=self.lookup_timeout_seconds,
         )
         self._grant()
         self.state_machine = self._state_machine()
@@ -153,11 +158,10 @@ class Precompute(Construct):
         memory_mb: int | None = None,
         timeout_seconds: int = 900,
     ) -> lambda_.Function:
-        config = self.config
         log_group = logs.LogGroup(
             self,
             f"{name}Logs",
-            retention=retention(config.log_retention_days),
+            retention=retention(self.runtime_config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         role = iam.Role(
@@ -171,11 +175,11 @@ class Precompute(Construct):
             self,
             f"{name}Function",
             description=description,
-            runtime=RUNTIMES[config.python_version],
-            architecture=ARCHITECTURES[config.architecture],
+            runtime=RUNTIMES[self.runtime_config.python_version],
+            architecture=ARCHITECTURES[self.runtime_config.architecture],
             handler=handler,
             code=code,
-            memory_size=memory_mb or config.precompute_memory_mb,
+            memory_size=memory_mb or self.precompute_config.memory_mb,
             timeout=cdk.Duration.seconds(timeout_seconds),
             ephemeral_storage_size=cdk.Size.mebibytes(2048) if name == "Plan" else None,
             role=role,
@@ -186,7 +190,7 @@ class Precompute(Construct):
                 "WORK_BUCKET": self.bucket.bucket_name,
                 "MODEL_BUCKET": self.model_bucket.bucket_name,
                 "POWERTOOLS_SERVICE_NAME": "precompute",
-                "LOG_LEVEL": config.log_level,
+                "LOG_LEVEL": self.runtime_config.log_level,
                 **environment,
             },
         )
@@ -221,7 +225,6 @@ class Precompute(Construct):
         allow(self.lookup_function, ["dynamodb:GetItem"], [table_arn])
 
     def _state_machine(self) -> sfn.StateMachine:
-        config = self.config
         failed = sfn.Fail(
             self,
             "Failed",
@@ -266,7 +269,7 @@ class Precompute(Construct):
             item_reader=sfn.S3JsonItemReader(
                 bucket=self.bucket, key=sfn.JsonPath.string_at("$.plan.manifest_key")
             ),
-            max_concurrency=config.precompute_max_concurrency,
+            max_concurrency=self.precompute_config.max_concurrency,
             map_execution_type=sfn.StateMachineType.STANDARD,
             result_path=sfn.JsonPath.DISCARD,
             comment="One child workflow per chunk; any failed chunk fails the run before the switch",
@@ -286,7 +289,7 @@ class Precompute(Construct):
         self.state_machine_logs = logs.LogGroup(
             self,
             "StateMachineLogs",
-            retention=retention(config.log_retention_days),
+            retention=retention(self.runtime_config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         machine = sfn.StateMachine(

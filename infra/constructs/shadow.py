@@ -24,7 +24,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.metrics import MetricsConfig
+from infra.config.monitor import PredictionLogConfig
+from infra.config.runtime import RuntimeConfig
+from infra.config.shadow import ShadowConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
 
@@ -51,26 +54,32 @@ class ShadowLogging(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        metrics: MetricsConfig,
+        shadow: ShadowConfig,
+        prediction_log: PredictionLogConfig,
         code: lambda_.Code,
         model_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.metrics_config = metrics
+        self.shadow_config = shadow
+        self.prediction_log_config = prediction_log
         self.model_bucket = model_bucket
         self._queues()
         self._buckets()
         self.function = self._function(code)
         self.event_source = event_sources.SqsEventSource(
             self.queue,
-            batch_size=config.shadow_batch_size,
+            batch_size=self.shadow_config.batch_size,
             max_batching_window=(
-                cdk.Duration.seconds(config.shadow_batching_window_seconds)
-                if config.shadow_batching_window_seconds
+                cdk.Duration.seconds(self.shadow_config.batching_window_seconds)
+                if self.shadow_config.batching_window_seconds
                 else None
             ),
             report_batch_item_failures=True,
-            max_concurrency=config.shadow_max_concurrency,
+            max_concurrency=self.shadow_config.max_concurrency,
         )
         self.function.add_event_source(self.event_source)  # also grants consuming the queue
         self.dead_letter_alarm = self._dead_letter_alarm()
@@ -80,7 +89,6 @@ class ShadowLogging(Construct):
         return f"s3://{self.log_bucket.bucket_name}/{CONFIG_KEY}"
 
     def _queues(self) -> None:
-        config = self.config
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -95,15 +103,15 @@ class ShadowLogging(Construct):
             enforce_ssl=True,
             retention_period=QUEUE_RETENTION,
             visibility_timeout=cdk.Duration.seconds(
-                VISIBILITY_TIMEOUT_FACTOR * config.shadow_timeout_seconds
+                VISIBILITY_TIMEOUT_FACTOR * self.shadow_config.timeout_seconds
             ),
             dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=config.shadow_max_receive_count, queue=self.dead_letter_queue
+                max_receive_count=self.shadow_config.max_receive_count, queue=self.dead_letter_queue
             ),
         )
 
     def _buckets(self) -> None:
-        days = self.config.shadow_record_expiration_days
+        days = self.shadow_config.record_expiration_days
         self.access_logs_bucket = s3.Bucket(
             self,
             "AccessLogsBucket",
@@ -134,7 +142,7 @@ class ShadowLogging(Construct):
                     s3.LifecycleRule(
                         id=rule_id,
                         prefix=prefix,
-                        expiration=cdk.Duration.days(self.config.prediction_log_expiration_days),
+                        expiration=cdk.Duration.days(self.prediction_log_config.expiration_days),
                         abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                     )
                     for rule_id, prefix in (
@@ -147,23 +155,22 @@ class ShadowLogging(Construct):
         )
 
     def _function(self, code: lambda_.Code) -> lambda_.Function:
-        config = self.config
         made = python_function(
             self,
-            config=config,
+            runtime=self.runtime_config,
             code=code,
             handler=HANDLER,
             description="Shadow: scores mirrored requests with the candidate model, writes records to S3",
             role_description=(
                 "Shadow function: consume the shadow queue, read models/*, write records/*, X-Ray"
             ),
-            memory_mb=config.shadow_memory_mb,
-            timeout=cdk.Duration.seconds(config.shadow_timeout_seconds),
+            memory_mb=self.shadow_config.memory_mb,
+            timeout=cdk.Duration.seconds(self.shadow_config.timeout_seconds),
             environment={
                 "MODEL_BUCKET": self.model_bucket.bucket_name,
                 "LOG_BUCKET": self.log_bucket.bucket_name,
                 "POWERTOOLS_SERVICE_NAME": "shadow",
-                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "POWERTOOLS_METRICS_NAMESPACE": self.metrics_config.metrics_namespace,
             },
             statements=[
                 iam.PolicyStatement(

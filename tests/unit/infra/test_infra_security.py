@@ -179,7 +179,7 @@ def test_every_log_group_keeps_logs_for_the_configured_period(any_app: Synthesiz
     groups = list(resources(any_app, "AWS::Logs::LogGroup"))
     assert len(groups) >= 4  # inference, API access logs, shadow, the model upload handler
     for _, logical_id, properties in groups:
-        assert properties.get("RetentionInDays") == any_app.config.log_retention_days, logical_id
+        assert properties.get("RetentionInDays") == any_app.config.runtime.log_retention_days, logical_id
 
 
 def test_every_function_logs_to_a_group_with_retention(any_app: SynthesizedApp) -> None:
