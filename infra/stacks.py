@@ -1,7 +1,7 @@
 """Deployable units: the stateful model store, and the stateless serving stack that uses it.
 
-Stacks only compose constructs, declare outputs and record their cdk-nag exceptions. The model
-store is kept in its own stack so the serving stack can be replaced or destroyed freely.
+Stacks only compose constructs and declare outputs; each construct acknowledges its own cdk-nag
+findings. The model store is kept in its own stack so the serving stack can be replaced or destroyed freely.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra import nag
 from infra.bundling import BundleTarget
 from infra.config import ServingConfig
 from infra.constructs import (
@@ -86,7 +85,6 @@ class ModelStoreStack(cdk.Stack):
             value=self.model_store.model_uri,
             description="Artifact uploaded by this deployment",
         )
-        nag.suppress_model_store(self.model_store)
 
 
 class ShadowStack(cdk.Stack):
@@ -160,8 +158,6 @@ class ShadowStack(cdk.Stack):
             cdk.CfnOutput(
                 self, name, value=value, description=description, export_name=self.export_names.get(name)
             )
-        nag.suppress_shadow_logging(shadow)
-        nag.suppress_monitor(self.monitor)
 
 
 class PrecomputeStack(cdk.Stack):
@@ -219,7 +215,6 @@ class PrecomputeStack(cdk.Stack):
                 description=description,
                 export_name=self.lookup_export_name if name == "LookupFunctionArn" else None,
             )
-        nag.suppress_precompute(precompute)
 
 
 class ServingStack(cdk.Stack):
@@ -296,7 +291,6 @@ class ServingStack(cdk.Stack):
             self.predictions_method = add_predictions_route(
                 self.service, cdk.Fn.import_value(precompute.lookup_export_name)
             )
-            nag.suppress_predictions_route(self.service, self.predictions_method)
         # modelctl's release history, release in progress and lock (retained; docs/releases.md).
         self.release_state = ReleaseState(self, "ReleaseState")
         outputs = {
@@ -333,9 +327,6 @@ class ServingStack(cdk.Stack):
             cdk.CfnOutput(
                 self, name, value=value, description=description, export_name=self.export_names.get(name)
             )
-        nag.suppress_inference_service(self.service)
-        if self.feedback is not None:
-            nag.suppress_feedback_api(self.feedback)
 
 
 class RetrainingStack(cdk.Stack):
@@ -398,4 +389,3 @@ class RetrainingStack(cdk.Stack):
             outputs["AccuracyAlarmName"] = (pipeline.accuracy_alarm.alarm_name, "Starts a run early")
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)
-        nag.suppress_retraining(pipeline)

@@ -26,12 +26,17 @@ from infra.config.metrics import MetricsConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.python_function import python_function
+from infra.nag import SYNC_ONLY_REASON, XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
 
 HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
 FEEDBACK_PATH = "feedback"
 # The same string as functions/common/feedback.FEEDBACK_PREFIX (a unit test keeps them equal).
 FEEDBACK_PREFIX = "feedback/"
+FEEDBACK_S3_REASON = (
+    "s3:PutObject on feedback/* of the prediction log bucket (names are content hashes under hour "
+    "partitions) and s3:GetObject on models/* (the class labels of the live model's metadata)."
+)
 
 
 class FeedbackApi(Construct):
@@ -92,6 +97,22 @@ class FeedbackApi(Construct):
                 else apigw.AuthorizationType.NONE
             ),
             api_key_required=self.api_config.api_auth == "api_key",
+        )
+
+        self._acknowledge_findings(service)
+
+    def _acknowledge_findings(self, service: InferenceService) -> None:
+        model_objects = self.model_bucket.arn_for_objects("models/*")
+        findings = {
+            resource_finding(self.role, model_objects): FEEDBACK_S3_REASON,
+            resource_finding(self.role, self.feedback_objects_arn): FEEDBACK_S3_REASON,
+            "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+        }
+        acknowledge(self.role, findings)
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+        service.acknowledge_route(self.method, self.method.resource)
+        acknowledge_pinned_runtime(
+            self.function, self.runtime_config, "; every function of the app runs the same runtime."
         )
 
     @property

@@ -16,7 +16,7 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.config.alarms import AlarmsConfig
 from infra.config.api import ApiConfig
@@ -26,6 +26,15 @@ from infra.config.runtime import RuntimeConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
 from infra.constructs.retention import retention
+from infra.nag import (
+    IAM4,
+    SYNC_ONLY_REASON,
+    XRAY_REASON,
+    acknowledge,
+    acknowledge_method_auth,
+    acknowledge_pinned_runtime,
+    resource_finding,
+)
 
 HANDLER = "inference.handler.handler"
 ALIAS_NAME = "live"
@@ -33,6 +42,18 @@ PREDICT_PATH = "predict"
 HEALTH_PATH = "health"
 CORS_HEADERS = ["Content-Type", "X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
 # Errors API Gateway answers itself (missing key, throttling, bad body) use the function's envelope.
+MODEL_READ_REASON = (
+    "grant_read on the model store, limited to objects under models/: every published function version "
+    "pins one immutable artifact there, so the role reads that prefix and never writes."
+)
+API_LOGGING_ROLE_REASON = (
+    "API Gateway's account-level logging role: AWS documents this managed policy for it "
+    "(created because serving.api_gateway_cloudwatch_role is true)."
+)
+PREFLIGHT_REASON = (
+    "CORS preflight (OPTIONS) requests carry no credentials by design; the mock integration only returns "
+    "CORS headers."
+)
 GATEWAY_ERROR_TEMPLATE = (
     '{"error":{"code":"$context.error.responseType","message":$context.error.messageString,'
     '"request_id":"$context.requestId"}}'
@@ -148,14 +169,62 @@ class InferenceService(Construct):
         self.usage_plan: apigw.UsagePlan | None = None
         self.api = self._api()
         self.errors_alarm, self.error_rate_alarm, self.duration_alarm = self._alarms()
+        self._acknowledge_findings()
 
-    def cors_preflight_methods(self) -> list[apigw.Method]:
-        """The OPTIONS methods CDK adds for CORS (none when no origin is configured)."""
+    def cors_preflight_methods(self, scope: IConstruct | None = None) -> list[apigw.Method]:
+        """The OPTIONS methods CDK adds for CORS under `scope` (default: the whole API; none when no
+        origin is configured)."""
         return [
             child
-            for child in self.api.node.find_all()
+            for child in (scope or self.api).node.find_all()
             if isinstance(child, apigw.Method) and child.http_method == "OPTIONS"
         ]
+
+    def acknowledge_route(self, method: IConstruct, resource: IConstruct, callers_note: str = ".") -> None:
+        """A route added to this API (here or by another construct): its method's authorization and
+        the CORS preflight methods CDK added under its resource."""
+        acknowledge_method_auth(method, self.api_config.api_auth, callers_note)
+        for preflight in self.cors_preflight_methods(resource):
+            acknowledge(
+                preflight, {"AwsSolutions-APIG4": PREFLIGHT_REASON, "AwsSolutions-COG4": PREFLIGHT_REASON}
+            )
+
+    def _acknowledge_findings(self) -> None:
+        model_objects = f"{self.model_bucket.bucket_arn}/models/*"
+        acknowledge(
+            self.role,
+            {
+                "AwsSolutions-IAM5[Action::s3:GetObject*]": MODEL_READ_REASON,
+                "AwsSolutions-IAM5[Action::s3:GetBucket*]": MODEL_READ_REASON,
+                "AwsSolutions-IAM5[Action::s3:List*]": MODEL_READ_REASON,
+                resource_finding(self.role, model_objects): MODEL_READ_REASON,
+                "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+            },
+        )
+        acknowledge_pinned_runtime(
+            self.function,
+            self.runtime_config,
+            ", e.g. while a dependency has no wheels for the newest runtime.",
+        )
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+        limits = "stage throttling" + (
+            " and the API-key usage plan" if self.api_config.api_auth == "api_key" else ""
+        )
+        acknowledge(
+            self.api.deployment_stage,
+            {
+                "AwsSolutions-APIG3": "No WAF web ACL (its cost is not justified yet): callers are limited "
+                f"by {limits}; a web ACL can be associated with the stage later without changes here.",
+            },
+        )
+        cloud_watch_role = self.api.node.try_find_child("CloudWatchRole")
+        if cloud_watch_role is not None:
+            acknowledge(
+                cloud_watch_role,
+                {IAM4.format("AmazonAPIGatewayPushToCloudWatchLogs"): API_LOGGING_ROLE_REASON},
+            )
+        self.acknowledge_route(self.predict_method, self.api.root)
+        acknowledge_method_auth(self.health_method, self.api_config.api_auth)
 
     # -- function ---------------------------------------------------------------------------------
 

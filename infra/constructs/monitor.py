@@ -20,11 +20,25 @@ from infra.config.metrics import MetricsConfig
 from infra.config.monitor import MonitorConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.python_function import python_function
+from infra.nag import XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
 
 HANDLER = "monitor.handler.handler"
 MONITOR_FUNCTION = "monitor"
 # functions/common: shadow_record.RECORDS_PREFIX / PREDICTIONS_PREFIX and feedback.FEEDBACK_PREFIX.
 LOG_PREFIXES = ("records/", "predictions/", "feedback/")
+MONITOR_READ_REASON = (
+    "s3:GetObject on records/*, predictions/* and feedback/* of the prediction log bucket and models/* of "
+    "the model store, s3:ListBucket limited to those prefixes: object names are content hashes under "
+    "hour partitions (dt=YYYY-MM-DD/hour=HH/), so they cannot be listed in advance."
+)
+MONITOR_METRICS_REASON = (
+    "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "
+    "configured namespace by the cloudwatch:namespace condition."
+)
+SCHEDULED_REASON = (
+    "Invoked by its EventBridge schedule (asynchronously, with the target's retry attempts): a missed run "
+    "is superseded by the next one over the same window, so failed events need no DLQ."
+)
 
 
 class LiveMonitor(Construct):
@@ -98,4 +112,21 @@ class LiveMonitor(Construct):
             description="Runs the monitor function: live accuracy and drift metrics",
             schedule=events.Schedule.expression(self.monitor_config.schedule),
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        findings = {
+            resource_finding(self.role, self.log_bucket.arn_for_objects(f"{prefix}*")): MONITOR_READ_REASON
+            for prefix in ("records/", "predictions/", "feedback/")
+        }
+        findings[resource_finding(self.role, self.model_bucket.arn_for_objects("models/*"))] = (
+            MONITOR_READ_REASON
+        )
+        findings["AwsSolutions-IAM5[Resource::*]"] = f"{MONITOR_METRICS_REASON} {XRAY_REASON}"
+        acknowledge(self.role, findings)
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SCHEDULED_REASON})
+        acknowledge(self.schedule, {"Serverless-EventBusDLQ": SCHEDULED_REASON})
+        acknowledge_pinned_runtime(
+            self.function, self.runtime_config, "; every function of the app runs the same runtime."
         )

@@ -30,6 +30,7 @@ from infra.config.runtime import RuntimeConfig
 from infra.config.shadow import ShadowConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
+from infra.nag import XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
@@ -44,6 +45,27 @@ FEEDBACK_PREFIX = "feedback/"
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)
+
+SHADOW_MODEL_READ_REASON = (
+    "s3:GetObject on models/* of the model store: the candidate model a shadow scores with is chosen at "
+    "run time (modelctl shadow start), so any immutable artifact under models/ may be read; nothing else."
+)
+SHADOW_RECORDS_REASON = (
+    "s3:PutObject on records/* of the shadow log bucket: object names are derived from each batch's "
+    "messages (records/dt=YYYY-MM-DD/hour=HH/<hash>.jsonl.gz), so they cannot be listed in advance."
+)
+SHADOW_DLQ_REASON = (
+    "This queue IS the shadow queue's dead-letter queue (redrive after maxReceiveCount): a DLQ of the DLQ "
+    "would only move the same messages again. It has an alarm at >= 1 message and 14 days of retention."
+)
+SHADOW_ESM_REASON = (
+    "SQS event sources do not support on-failure destinations (only stream and Kafka sources do): failed "
+    "messages are reported as batch item failures and moved to the DLQ by the queue's redrive policy."
+)
+SHADOW_ASYNC_REASON = (
+    "Invoked by its SQS event source mapping only (synchronously, never asynchronously): failures go to the "
+    "shadow queue's DLQ through its redrive policy; a function DLQ would never receive anything."
+)
 
 
 class ShadowLogging(Construct):
@@ -83,6 +105,33 @@ class ShadowLogging(Construct):
         )
         self.function.add_event_source(self.event_source)  # also grants consuming the queue
         self.dead_letter_alarm = self._dead_letter_alarm()
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        model_objects = self.model_bucket.arn_for_objects("models/*")
+        record_objects = self.log_bucket.arn_for_objects("records/*")
+        acknowledge(
+            self.role,
+            {
+                resource_finding(self.role, model_objects): SHADOW_MODEL_READ_REASON,
+                resource_finding(self.role, record_objects): SHADOW_RECORDS_REASON,
+                resource_finding(self.role, self.log_bucket.arn_for_objects("predictions/*")): (
+                    SHADOW_RECORDS_REASON.replace("records/", "predictions/")
+                ),
+                "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+            },
+        )
+        acknowledge(self.dead_letter_queue, {"Serverless-SQSRedrivePolicy": SHADOW_DLQ_REASON})
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SHADOW_ASYNC_REASON})
+        mapping = next(
+            child for child in self.function.node.children if child.node.id.startswith("SqsEventSource")
+        )
+        acknowledge(mapping, {"Serverless-LambdaEventSourceMappingDestination": SHADOW_ESM_REASON})
+        acknowledge_pinned_runtime(
+            self.function,
+            self.runtime_config,
+            "; the shadow function runs the same runtime as the inference function.",
+        )
 
     @property
     def config_uri(self) -> str:

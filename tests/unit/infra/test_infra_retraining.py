@@ -13,7 +13,7 @@ from cfnlint.api import ManualArgs, lint
 
 from infra.config import ConfigError
 from infra.config.retrain import RetrainConfig
-from infra.constructs.retraining import IMAGE_SOURCES, sagemaker_source_archive
+from infra.constructs.retraining_image import IMAGE_SOURCES, sagemaker_source_archive
 from infra.stacks import RetrainingStack
 from localcloud.image_functions import image_asset, task_root_copies
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
