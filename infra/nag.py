@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -124,7 +124,7 @@ def wildcard_findings(policy: iam.CfnPolicy) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def acknowledge_wildcards(scope: IConstruct, reason_for: Any) -> None:
+def acknowledge_wildcards(scope: IConstruct, reason_for: Callable[[str, str], str]) -> None:
     """Every IAM5 wildcard of the policies under `scope`, each with `reason_for(finding, policy path)`,
     which raises for a wildcard nobody reviewed (so a new one fails the synth)."""
     for policy in policies_under(scope):

@@ -98,7 +98,6 @@ class FeedbackApi(Construct):
             ),
             api_key_required=self.api_config.api_auth == "api_key",
         )
-
         self._acknowledge_findings(service)
 
     def _acknowledge_findings(self, service: InferenceService) -> None:

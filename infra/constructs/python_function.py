@@ -47,8 +47,8 @@ def python_function(
 ) -> PythonFunction:
     """`FunctionLogs`, `FunctionRole` and `Function` as children of `scope`.
 
-    `statements` go into the role's policy before the function adds its X-Ray grant (the order
-    they had when each construct wrote this out itself); later grants can go on `role`.
+    `statements` go into the role's policy before the function adds its X-Ray grant (statement
+    order is part of the synthesized policy, so it stays fixed); later grants can go on `role`.
     """
     log_group = logs.LogGroup(
         scope,

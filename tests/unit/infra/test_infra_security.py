@@ -123,7 +123,8 @@ def test_every_other_statement_names_its_resources(any_app: SynthesizedApp) -> N
             assert qualified or not resource.endswith(":*"), (policy, resource)
             assert "::*" not in resource, (policy, resource)
             if resource.endswith("/*") and "s3" in resource:
-                # The precompute work bucket as a whole: the distributed Map's ItemReader (infra/nag.py).
+                # The precompute work bucket as a whole: the distributed Map's ItemReader
+                # (acknowledged in infra/constructs/precompute.py).
                 item_reader = "PrecomputeStateMachine" in policy and "PrecomputeWorkBucket" in resource
                 prefix_ok = resource.endswith(S3_PREFIXES) or "BucketDeployment" in policy or item_reader
                 assert prefix_ok, (policy, resource)
