@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, ServingConfig, context_fields, newest_model_version
+from infra.config import SECTIONS, ConfigError, ServingConfig, context_fields, newest_model_version
+from infra.config.checks import context_keys
 from infra.config.runtime import LOG_RETENTION_DAYS
+from infra.config.shadow import ShadowConfig
 from infra.constructs.retention import RETENTION_DAYS
 from tests.unit.infra.infra_support import REPO_ROOT, cdk_json_context
 
@@ -241,3 +243,27 @@ def test_unreadable_metadata_is_reported(tmp_path: Path) -> None:
     (folder / "metadata.json").write_text("{broken", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"cannot read .*metadata\.json"):
         load({"model_artifacts_dir": str(tmp_path)}, base_dir=REPO_ROOT)
+
+
+# -- sections -----------------------------------------------------------------------------------------
+
+
+def test_every_context_key_belongs_to_exactly_one_section() -> None:
+    keys = [key for section in SECTIONS.values() for key in context_keys(section)]
+    assert len(keys) == len(set(keys))
+    assert set(context_fields()) == {"project", *keys}
+
+
+def test_a_section_validates_itself_and_names_the_flat_key() -> None:
+    with pytest.raises(ConfigError, match=r"serving\.shadow_batch_size above 10 needs"):
+        ShadowConfig(batch_size=20, batching_window_seconds=0)
+    assert ShadowConfig(batch_size=10, batching_window_seconds=0).batch_size == 10
+
+
+def test_the_p99_alarm_is_bounded_by_the_inference_timeout(artifacts: Path) -> None:
+    raw = {"model_artifacts_dir": str(artifacts), "timeout_seconds": 2, "alarm_p99_duration_ms": 2000}
+    assert load(raw, base_dir=REPO_ROOT).alarms.p99_duration_ms == 2000
+    with pytest.raises(
+        ConfigError, match=r"alarm_p99_duration_ms must be an integer from 1 to 2000"
+    ):
+        load({**raw, "alarm_p99_duration_ms": 2001}, base_dir=REPO_ROOT)
