@@ -263,7 +263,5 @@ def test_a_section_validates_itself_and_names_the_flat_key() -> None:
 def test_the_p99_alarm_is_bounded_by_the_inference_timeout(artifacts: Path) -> None:
     raw = {"model_artifacts_dir": str(artifacts), "timeout_seconds": 2, "alarm_p99_duration_ms": 2000}
     assert load(raw, base_dir=REPO_ROOT).alarms.p99_duration_ms == 2000
-    with pytest.raises(
-        ConfigError, match=r"alarm_p99_duration_ms must be an integer from 1 to 2000"
-    ):
+    with pytest.raises(ConfigError, match=r"alarm_p99_duration_ms must be an integer from 1 to 2000"):
         load({**raw, "alarm_p99_duration_ms": 2001}, base_dir=REPO_ROOT)
