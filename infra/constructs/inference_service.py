@@ -184,7 +184,10 @@ class InferenceService(Construct):
         """A route added to this API (here or by another construct): its method's authorization and
         the CORS preflight methods CDK added under its resource."""
         acknowledge_method_auth(method, self.api_config.api_auth, callers_note)
-        for preflight in self.cors_preflight_methods(resource):
+        self._acknowledge_preflights(resource)
+
+    def _acknowledge_preflights(self, scope: IConstruct) -> None:
+        for preflight in self.cors_preflight_methods(scope):
             acknowledge(
                 preflight, {"AwsSolutions-APIG4": PREFLIGHT_REASON, "AwsSolutions-COG4": PREFLIGHT_REASON}
             )
@@ -223,8 +226,9 @@ class InferenceService(Construct):
                 cloud_watch_role,
                 {IAM4.format("AmazonAPIGatewayPushToCloudWatchLogs"): API_LOGGING_ROLE_REASON},
             )
-        self.acknowledge_route(self.predict_method, self.api.root)
-        acknowledge_method_auth(self.health_method, self.api_config.api_auth)
+        for method in (self.predict_method, self.health_method):
+            acknowledge_method_auth(method, self.api_config.api_auth)
+        self._acknowledge_preflights(self.api)
 
     # -- function ---------------------------------------------------------------------------------
 
