@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from modelctl.errors import ModelctlError
+from release.errors import ReleaseError
 
 if TYPE_CHECKING:  # imported where an app is built: a plain `modelctl rollback` runs without Typer
     import typer
@@ -94,11 +94,12 @@ def _plain_rollback(argv: list[str]) -> bool:
 
 
 def main() -> None:
-    """Entry point: usage errors are the framework's; ModelctlError becomes one line and exit 1."""
+    """Entry point: usage errors are the framework's; a ReleaseError (ModelctlError among them)
+    becomes one line and its exit code."""
     try:
         if not _plain_rollback(sys.argv[1:]):
             _app_for(sys.argv[1:])()
-    except ModelctlError as exc:
+    except ReleaseError as exc:
         from rich.console import Console
 
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)

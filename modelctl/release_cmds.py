@@ -1,7 +1,7 @@
 """`modelctl status|publish|canary|shift|bluegreen|promote|rollback|abort|history|deploy-check`.
 
 Thin: parse options, ask the factory (ctx.obj, or the default one) for collaborators, call the
-release domain code (modelctl/release/), print. Every refusal and AWS error is a ModelctlError:
+release domain code (release/), print. Every refusal and AWS error is a ModelctlError:
 one line and a non-zero exit (modelctl/cli.py).
 """
 
@@ -21,27 +21,27 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.table import Table
 
-from modelctl.release.aws import aws_errors, error_code, error_message
-from modelctl.release.cli_common import AliasOpt, DryRunOpt, FunctionOpt, ReasonOpt, StackOpt
-from modelctl.release.cli_common import release_factory as _factory
-from modelctl.release.clock import parse_duration
-from modelctl.release.compare import CompareSettings
-from modelctl.release.console import ConsoleReporter, TyperPrompt
-from modelctl.release.console import make_console as _console
-from modelctl.release.console import print_outcome as _done
-from modelctl.release.context import ReleaseContext
-from modelctl.release.deploy_check import check_deploy, load_template
-from modelctl.release.errors import AwsCallError, RefusedError
-from modelctl.release.factory import PUBLISH_SCOPE
-from modelctl.release.models import read_published_metadata
-from modelctl.release.plan import Plan, bluegreen_plan, canary_plan, linear_plan, parse_percents, shift_plan
-from modelctl.release.publish import check_compatible, validate_artifact
-from modelctl.release.publishing import publish_artifact
-from modelctl.release.runner import ReleaseOptions, Releaser
-from modelctl.release.status import collect_status
-from modelctl.release.store import HistoryEntry, ReleaseStore
-from modelctl.release.target import DEFAULT_STACK, TargetFlags
+from modelctl.commands.common import AliasOpt, DryRunOpt, FunctionOpt, ReasonOpt, StackOpt
+from modelctl.commands.common import release_factory as _factory
+from modelctl.render.console import ConsoleReporter, TyperPrompt
+from modelctl.render.console import make_console as _console
+from modelctl.render.console import print_outcome as _done
 from modelctl.rollback_cmd import rollback
+from release.aws import aws_errors, error_code, error_message
+from release.clock import parse_duration
+from release.compare import CompareSettings
+from release.context import ReleaseContext
+from release.deploy_check import check_deploy, load_template
+from release.errors import AwsCallError, RefusedError
+from release.lock import PUBLISH_SCOPE
+from release.models import read_published_metadata
+from release.plan import Plan, bluegreen_plan, canary_plan, linear_plan, parse_percents, shift_plan
+from release.publish import check_compatible, validate_artifact
+from release.publishing import publish_artifact
+from release.runner import ReleaseOptions, Releaser
+from release.status import collect_status
+from release.store import HistoryEntry, ReleaseStore
+from release.target import DEFAULT_STACK, TargetFlags
 
 # -- shared options ---------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 what it uses, not the other release commands' imports; `modelctl/cli.py` builds an app with this
 one command when the command line starts with it and is not made of plain options (those run
 without Typer: modelctl/rollback_run.py). The calls it makes are listed in
-modelctl/release/rollback.py."""
+release/rollback.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from modelctl import rollback_run
-from modelctl.release.cli_common import AliasOpt, DryRunOpt, FunctionOpt, ReasonOpt, StackOpt, release_factory
+from modelctl.commands.common import AliasOpt, DryRunOpt, FunctionOpt, ReasonOpt, StackOpt, release_factory
 
 
 def rollback(

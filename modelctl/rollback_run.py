@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from modelctl.plain_args import PlainOptions, plain_options
 
 if TYPE_CHECKING:
-    from modelctl.release.factory import ReleaseFactory
+    from modelctl.factory import ReleaseFactory
 
 ROLLBACK_OPTIONS = PlainOptions(
     options={
@@ -38,7 +38,7 @@ def run_plain_rollback(args: Sequence[str]) -> bool:
     values = plain_options(ROLLBACK_OPTIONS, args)
     if values is None:
         return False
-    from modelctl.release.factory import ReleaseFactory
+    from modelctl.factory import ReleaseFactory
 
     run_rollback(ReleaseFactory(light_clients=True), **values)
     return True
@@ -55,11 +55,11 @@ def run_rollback(
     stack: str | None,
 ) -> None:
     """The command's work, once its options are read (by Typer, or by `run_plain_rollback`)."""
-    from modelctl.release.aws import aws_errors
-    from modelctl.release.console import ConsoleReporter, TyperPrompt, print_outcome
-    from modelctl.release.outcome import ReleaseOptions
-    from modelctl.release.rollback import roll_back
-    from modelctl.release.target import TargetFlags
+    from modelctl.render.console import ConsoleReporter, TyperPrompt, print_outcome
+    from release.aws import aws_errors
+    from release.outcome import ReleaseOptions
+    from release.rollback import roll_back
+    from release.target import TargetFlags
 
     reporter = ConsoleReporter()  # its console (and Rich) is created when it first prints
     with aws_errors("rollback"):

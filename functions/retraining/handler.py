@@ -24,7 +24,7 @@ Step = Callable[[dict[str, Any], str, datetime], dict[str, Any]]
 
 @cache
 def _clients() -> Any:
-    from modelctl.release.aws import AwsClients
+    from release.aws import AwsClients
 
     return AwsClients()
 
@@ -36,8 +36,8 @@ def _settings() -> RetrainSettings:
 
 def _prepare(state: dict[str, Any], execution: str, started: datetime) -> dict[str, Any]:
     from common.metadata import ModelMetadata
-    from modelctl.release.models import read_published_metadata
     from monitoring.join import labelled_predictions
+    from release.models import read_published_metadata
     from retrain.prepare import prepare
     from retrain.production import find_production
     from retrain.runstore import run_id_of

@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from modelctl.factory import ReleaseFactory
 from modelctl.precompute.resources import resolve_resources
 from modelctl.precompute.runner import PrecomputeRunner, run_name
 from modelctl.precompute.runner import Progress as RunProgress
-from modelctl.release.alias import AliasManager, VersionCatalog
-from modelctl.release.errors import RefusedError
-from modelctl.release.factory import ReleaseFactory
-from modelctl.release.target import TargetFlags, outputs_source
+from release.alias import AliasManager, VersionCatalog
+from release.errors import RefusedError
+from release.target import TargetFlags, outputs_source
 
 
 def precompute(

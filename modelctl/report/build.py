@@ -10,7 +10,8 @@ from typing import Any
 
 from common.label_join import JoinStats, joined_rows
 from common.live_quality import ModelInfoSource, QualityAggregator
-from modelctl.shadow.errors import ShadowError, aws_call
+from release.aws import aws_errors
+from release.errors import ShadowError
 
 MAX_WINDOWS = 1000
 
@@ -46,7 +47,7 @@ def build_accuracy_report(
         raise ShadowError(str(exc)) from None
     stats = JoinStats()
     started = time.perf_counter()
-    with aws_call(f"reading s3://{log_bucket}"):
+    with aws_errors(f"reading s3://{log_bucket}", ShadowError):
         for count, (row, feedback) in enumerate(
             joined_rows(s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats),
             start=1,

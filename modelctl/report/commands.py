@@ -15,8 +15,8 @@ from common.live_quality import S3ModelInfo
 from modelctl.report import render_html, render_terminal
 from modelctl.report.build import build_accuracy_report
 from modelctl.shadow import ShadowFactory
-from modelctl.shadow.errors import ShadowError
 from modelctl.shadow.window import parse_duration, parse_window
+from release.errors import ShadowError
 
 report_app = typer.Typer(
     name="report",

@@ -12,13 +12,13 @@ from rich.live import Live
 from rich.table import Table
 
 from modelctl.errors import ModelctlError
-from modelctl.release.clock import parse_duration
-from modelctl.release.errors import RefusedError
-from modelctl.release.factory import ReleaseFactory
-from modelctl.release.target import TargetFlags, outputs_source
+from modelctl.factory import ReleaseFactory
 from modelctl.retrain.execution import Finished, RunView, WorkflowRunner, describe_error
 from modelctl.retrain.registry import list_registry
 from modelctl.retrain.target import resolve_retrain_target
+from release.clock import parse_duration
+from release.errors import RefusedError
+from release.target import TargetFlags, outputs_source
 
 _STYLE = {"running": "yellow", "done": "green", "failed": "bold red"}
 

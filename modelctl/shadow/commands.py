@@ -19,12 +19,12 @@ from botocore.config import Config
 from rich.console import Console
 
 from modelctl.shadow import render_html, render_terminal
-from modelctl.shadow.control import ShadowControl
 from modelctl.shadow.gc_pause import cyclic_gc_paused
 from modelctl.shadow.records import RecordReader
-from modelctl.shadow.resources import ShadowTarget, outputs_source, resolve_target
 from modelctl.shadow.stats import ReportBuilder
 from modelctl.shadow.window import Window, parse_window
+from release.shadow.control import ShadowControl
+from release.shadow.resources import ShadowTarget, outputs_source, resolve_target
 
 shadow_app = typer.Typer(
     name="shadow",

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from common.shadow_record import OBJECT_SUFFIX, hour_prefixes
-from modelctl.shadow.errors import aws_call
 from modelctl.shadow.window import Window
+from release.aws import aws_errors
+from release.errors import ShadowError
 
 if TYPE_CHECKING:
     from modelctl.shadow.typed_records import TypedRecord
@@ -203,13 +204,13 @@ class RecordReader:
 
     def _list(self, prefix: str) -> list[str]:
         keys: list[str] = []
-        with aws_call(f"listing s3://{self.bucket}/{prefix}"):
+        with aws_errors(f"listing s3://{self.bucket}/{prefix}", ShadowError):
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(OBJECT_SUFFIX))
         return keys
 
     def _fetch(self, key: str) -> bytes:
-        with aws_call(f"reading s3://{self.bucket}/{key}"):
+        with aws_errors(f"reading s3://{self.bucket}/{key}", ShadowError):
             data: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return data
 

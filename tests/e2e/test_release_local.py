@@ -25,7 +25,7 @@ import pytest
 from common.metadata import ModelMetadata
 from demo.models import poison, train_candidate
 from localcloud.cloud import LocalCloud
-from modelctl.release.factory import ReleaseFactory
+from modelctl.factory import ReleaseFactory
 from tests.e2e.conftest import Api
 from tests.unit.modelctl.world import run_cli
 

@@ -22,7 +22,7 @@ from common.feedback import Feedback
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
 from modelctl.errors import ModelctlError
-from modelctl.release.factory import ReleaseFactory
+from modelctl.factory import ReleaseFactory
 from modelctl.retrain.commands import RunRejectedError
 from tests.monitoring_support import logged_record, put_feedback, put_records
 

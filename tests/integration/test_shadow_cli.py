@@ -29,7 +29,7 @@ from common.shadow_message import LiveResult, encode_messages, format_timestamp,
 from common.shadow_record import ShadowRecord, ShadowResult
 from modelctl.cli import app
 from modelctl.shadow import ShadowFactory
-from modelctl.shadow.errors import ShadowError
+from release.errors import ShadowError
 from shadow.writer import RecordWriter
 
 REGION = "us-east-1"

@@ -1,6 +1,6 @@
 """`modelctl rollback`: the AWS calls it makes (one UpdateAlias, reads under the lock), that the
 lock still keeps two commands apart, and that the command starts without the other commands'
-imports (modelctl/release/rollback.py, modelctl/rollback_cmd.py, modelctl/rollback_run.py)."""
+imports (release/rollback.py, modelctl/rollback_cmd.py, modelctl/rollback_run.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from modelctl.release.factory import ReleaseFactory
+from modelctl.factory import ReleaseFactory
 from tests.unit.modelctl.world import FakeClock, World, build_world, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -155,7 +155,7 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
     probe = (
         "import json, sys\n"
         "from modelctl import cli\n"
-        "from modelctl.release import rollback\n"
+        "from release import rollback\n"
         "def probe(ctx, options, *, to=None):\n"
         "    ctx.lock, ctx.store, ctx.alias, ctx.clients.sts\n"
         "    loader = ctx.clients.botocore_session.get_component('data_loader')\n"
@@ -177,21 +177,21 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
     report = json.loads(done.stdout)
     assert (report["to"], report["dry_run"], report["loader"]) == ("1", True, "ServiceDataLoader")
     modules = set(report["modules"])
-    assert "modelctl.release.rollback" in modules and "botocore.client" in modules
+    assert "release.rollback" in modules and "botocore.client" in modules
     unwanted = {
         "typer",  # the fast path reads plain options itself (modelctl/rollback_run.py)
         "click",
         "pydantic",  # Typer's parameter validation
-        "boto3",  # botocore makes the clients (modelctl/release/aws_session.py)
+        "boto3",  # botocore makes the clients (release/aws_session.py)
         "s3transfer",
         "rich",
         "numpy",
         "modelctl.release_cmds",
         "modelctl.rollback_cmd",
-        "modelctl.release.runner",
-        "modelctl.release.gates",
-        "modelctl.release.publish",
-        "modelctl.release.pretraffic",
+        "release.runner",
+        "release.gates",
+        "release.publish",
+        "release.pretraffic",
         "modelctl.shadow",
         "common.metadata",
     }
@@ -263,7 +263,7 @@ def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pyt
         factories.append(world.factory())
         return factories[-1]
 
-    monkeypatch.setattr("modelctl.release.factory.ReleaseFactory", world_factory)
+    monkeypatch.setattr("modelctl.factory.ReleaseFactory", world_factory)
     monkeypatch.setattr(sys, "argv", ["modelctl", "rollback", "--reason", "fast"])
     monkeypatch.setattr(cli, "_app_for", lambda argv: pytest.fail(f"Typer asked for {argv}"))
     cli.main()
@@ -281,7 +281,7 @@ def run_main(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tu
     real = ReleaseFactory
     patch = pytest.MonkeyPatch()
     patch.setattr(
-        "modelctl.release.factory.ReleaseFactory",
+        "modelctl.factory.ReleaseFactory",
         lambda **options: real(env=dict(world.env), clock=world.clock, **options),
     )
     patch.setattr(sys, "argv", ["modelctl", *args])

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from modelctl.release.errors import RefusedError
-from modelctl.release.factory import ReleaseFactory
-from modelctl.release.target import (
+from modelctl.factory import ReleaseFactory
+from release.errors import RefusedError
+from release.target import (
     CloudFormationOutputs,
     LocalDeploymentOutputs,
     OutputsSource,

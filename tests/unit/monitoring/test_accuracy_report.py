@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from common.feedback import Feedback
 from modelctl.cli import app
 from modelctl.shadow import ShadowFactory
-from modelctl.shadow.resources import ShadowTarget
+from release.shadow.resources import ShadowTarget
 from tests.monitoring_support import logged_record, put_feedback, put_records
 
 LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"

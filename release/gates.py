@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from modelctl.release.alias import VersionInfo
-from modelctl.release.aws import aws_errors
+from release.alias import VersionInfo
+from release.aws import aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from modelctl.release.alias import Routing
-from modelctl.release.attribute_values import deserialize, serialize
-from modelctl.release.aws import aws_errors, error_code, error_message
-from modelctl.release.errors import AwsCallError, RefusedError, ReleaseAbortedError
+from release.alias import Routing
+from release.attribute_values import deserialize, serialize
+from release.aws import aws_errors, error_code, error_message
+from release.errors import AwsCallError, RefusedError, ReleaseAbortedError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -9,21 +9,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from modelctl.release.aws import AwsClients
-from modelctl.release.clock import Clock, SystemClock
-from modelctl.release.context import Prompt, ReleaseContext, Reporter
-from modelctl.release.lock import DEFAULT_LEASE_S
-from modelctl.release.target import Target, TargetFlags, outputs_source, resolve_target
+from release.aws import AwsClients
+from release.clock import Clock, SystemClock
+from release.context import Prompt, ReleaseContext, Reporter
+from release.lock import ALIAS_SCOPE, DEFAULT_LEASE_S
+from release.target import Target, TargetFlags, outputs_source, resolve_target
 
 if TYPE_CHECKING:  # imported where used: `modelctl rollback` publishes nothing (nor imports boto3)
     import boto3
 
-    from modelctl.release.compare import MetricsReader
-    from modelctl.release.pretraffic import Invoker
-    from modelctl.release.publish import ModelStoreUploader, VersionPublisher
-
-ALIAS_SCOPE = "alias"
-PUBLISH_SCOPE = "latest"
+    from release.compare import MetricsReader
+    from release.pretraffic import Invoker
+    from release.publish import ModelStoreUploader, VersionPublisher
 
 
 @dataclass
@@ -72,11 +69,11 @@ class ReleaseFactory:
         )
 
     def uploader(self, target: Target) -> ModelStoreUploader:
-        from modelctl.release.publish import ModelStoreUploader
+        from release.publish import ModelStoreUploader
 
         return ModelStoreUploader(self.clients.s3, target.model_bucket)
 
     def publisher(self, target: Target, **options: Any) -> VersionPublisher:
-        from modelctl.release.publish import VersionPublisher
+        from release.publish import VersionPublisher
 
         return VersionPublisher(self.clients.lambda_, target.function_name, self.clock, **options)

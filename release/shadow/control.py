@@ -21,8 +21,9 @@ from common.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetad
 from common.shadow_config import INACTIVE, ShadowConfig, ShadowConfigStore
 from common.shadow_message import format_timestamp
 from common.shadow_record import hour_prefix
-from modelctl.shadow.errors import ShadowError, aws_call, error_code
-from modelctl.shadow.resources import ShadowTarget
+from release.aws import aws_errors, error_code
+from release.errors import ShadowError
+from release.shadow.resources import ShadowTarget
 
 _MODEL_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _FUNCTION_VERSION_RE = re.compile(r"^[0-9]{1,10}$")
@@ -119,7 +120,7 @@ class ShadowControl:
             started_at=now,
             updated_at=now,
         )
-        with aws_call(f"writing {self.store.uri}"):
+        with aws_errors(f"writing {self.store.uri}", ShadowError):
             self.store.save(config)
         return StartResult(config, previous, chosen, live_version, warnings)
 
@@ -129,7 +130,7 @@ class ShadowControl:
         if not previous.active:
             return previous, previous
         stopped = previous.stopped(format_timestamp(self._clock().timestamp()))
-        with aws_call(f"writing {self.store.uri}"):
+        with aws_errors(f"writing {self.store.uri}", ShadowError):
             self.store.save(stopped)
         return previous, stopped
 
@@ -151,7 +152,7 @@ class ShadowControl:
     # -- pieces ------------------------------------------------------------------------------------
 
     def read_config(self) -> ShadowConfig:
-        with aws_call(f"reading {self.store.uri}"):
+        with aws_errors(f"reading {self.store.uri}", ShadowError):
             try:
                 return self.store.load()
             except ValueError as exc:
@@ -178,14 +179,14 @@ class ShadowControl:
     def live_model(self) -> tuple[str, ModelMetadata]:
         """The model the live alias's primary version serves."""
         target = self.target
-        with aws_call(f"reading alias {target.function_name}:{target.alias_name}"):
+        with aws_errors(f"reading alias {target.function_name}:{target.alias_name}", ShadowError):
             alias = self.lambda_.get_alias(FunctionName=target.function_name, Name=target.alias_name)
         version = self._function_model(str(alias["FunctionVersion"]))
         return version, self._metadata(version)
 
     def _function_model(self, function_version: str) -> str:
         target = self.target
-        with aws_call(f"reading {target.function_name} version {function_version}"):
+        with aws_errors(f"reading {target.function_name} version {function_version}", ShadowError):
             configuration = self.lambda_.get_function_configuration(
                 FunctionName=target.function_name, Qualifier=function_version
             )
@@ -218,7 +219,9 @@ class ShadowControl:
             )
         for name in (MODEL_FILE, METADATA_FILE):  # metadata last: a complete artifact or none
             key = f"models/{model_version}/{name}"
-            with aws_call(f"uploading {folder / name} to s3://{self.target.model_bucket}/{key}"):
+            with aws_errors(
+                f"uploading {folder / name} to s3://{self.target.model_bucket}/{key}", ShadowError
+            ):
                 try:
                     # IfNoneMatch: a model in the store is never overwritten (docs/security.md).
                     self.s3.put_object(
@@ -235,7 +238,7 @@ class ShadowControl:
 
     def _metadata(self, model_version: str) -> ModelMetadata:
         key = f"models/{model_version}/{METADATA_FILE}"
-        with aws_call(f"reading s3://{self.target.model_bucket}/{key}"):
+        with aws_errors(f"reading s3://{self.target.model_bucket}/{key}", ShadowError):
             body = self.s3.get_object(Bucket=self.target.model_bucket, Key=key)["Body"].read()
         try:
             metadata = ModelMetadata.from_dict(json.loads(body))

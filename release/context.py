@@ -9,19 +9,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
-from modelctl.release.alias import AliasManager, Routing, VersionCatalog
-from modelctl.release.aws import AwsClients, caller_identity
-from modelctl.release.clock import Clock
-from modelctl.release.lock import DEFAULT_LEASE_S, ReleaseLock
-from modelctl.release.store import ReleaseStore
-from modelctl.release.target import Target
+from release.alias import AliasManager, Routing, VersionCatalog
+from release.aws import AwsClients, caller_identity
+from release.clock import Clock
+from release.lock import DEFAULT_LEASE_S, ReleaseLock
+from release.store import ReleaseStore
+from release.target import Target
 
 if TYPE_CHECKING:  # imported where used: `modelctl rollback` needs neither gates nor invoker
     from mypy_boto3_s3 import S3Client
 
-    from modelctl.release.compare import MetricsReader
-    from modelctl.release.gates import Gates, GateSettings, GateState
-    from modelctl.release.pretraffic import Invoker
+    from release.compare import MetricsReader
+    from release.gates import Gates, GateSettings, GateState
+    from release.pretraffic import Invoker
 
 
 class Reporter(Protocol):
@@ -94,13 +94,13 @@ class ReleaseContext:
 
     @cached_property
     def gates(self) -> Gates:
-        from modelctl.release.gates import Gates
+        from release.gates import Gates
 
         return Gates(self.clients.cloudwatch, self.target.function_name, self.target.alias_name)
 
     @cached_property
     def invoker(self) -> Invoker:
-        from modelctl.release.pretraffic import LambdaInvoker
+        from release.pretraffic import LambdaInvoker
 
         return self.invoker_override or LambdaInvoker(self.clients.lambda_)
 
@@ -110,7 +110,7 @@ class ReleaseContext:
 
     @cached_property
     def metrics(self) -> MetricsReader:
-        from modelctl.release.compare import CloudWatchMetricsReader
+        from release.compare import CloudWatchMetricsReader
 
         return self.metrics_override or CloudWatchMetricsReader(
             self.clients.cloudwatch, self.target.function_name, self.target.alias_name
@@ -129,6 +129,6 @@ class ReleaseContext:
 
     def fleet_gate_settings(self) -> GateSettings:
         """Gate thresholds mirroring the stack's alias alarms."""
-        from modelctl.release.gates import settings_from_fleet_alarms
+        from release.gates import settings_from_fleet_alarms
 
         return settings_from_fleet_alarms(self.clients.cloudwatch, self.target.fleet_alarms)

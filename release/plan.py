@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from modelctl.release.alias import Routing, check_canary_weight
-from modelctl.release.clock import format_duration
-from modelctl.release.errors import RefusedError
+from release.alias import Routing, check_canary_weight
+from release.clock import format_duration
+from release.errors import RefusedError
 
 Kind = Literal["canary", "shift", "bluegreen"]
 FULL = 100.0

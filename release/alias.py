@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from modelctl.release.aws import aws_errors, error_code, error_message
-from modelctl.release.errors import AwsCallError, ConcurrentUpdateError, RefusedError
+from release.aws import aws_errors, error_code, error_message
+from release.errors import AwsCallError, ConcurrentUpdateError, RefusedError
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

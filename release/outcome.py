@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modelctl.release.alias import Routing
+from release.alias import Routing
 
 if TYPE_CHECKING:
-    from modelctl.release.compare import CompareSettings
+    from release.compare import CompareSettings
 
 
 @dataclass(frozen=True)

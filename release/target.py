@@ -10,7 +10,7 @@ Each name is taken from the first source that has it:
    CloudFormation's DescribeStacks. Outputs are read only when a flag or variable leaves a gap.
 
 The other commands read their stacks' outputs through the same sources (`outputs_source`):
-`modelctl shadow` (modelctl/shadow/resources.py), `precompute`, `retrain`; an `Otherwise` says in
+`modelctl shadow` (release/shadow/resources.py), `precompute`, `retrain`; an `Otherwise` says in
 their error messages what else their operator can do.
 """
 
@@ -26,8 +26,8 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from modelctl.release.aws import aws_errors, error_code, error_message
-from modelctl.release.errors import AwsCallError, RefusedError
+from release.aws import aws_errors, error_code, error_message
+from release.errors import AwsCallError, RefusedError
 
 DEFAULT_STACK = "ModelServing-Serving"
 DEFAULT_LOCAL_DEPLOYMENT = Path(".local-cloud") / "deployment.json"

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.release.factory import ReleaseFactory
-from modelctl.release.target import DEFAULT_STACK
+from modelctl.factory import ReleaseFactory
+from release.target import DEFAULT_STACK
 
 FunctionOpt = Annotated[
     str | None, typer.Option("--function", help="function name (default: stack output FunctionName)")

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelctl.release.clock import iso
-from modelctl.release.context import ReleaseContext
-from modelctl.release.publish import (
+from release.clock import iso
+from release.context import ReleaseContext
+from release.publish import (
     ModelStoreUploader,
     ObjectUpload,
     PublishedVersion,
     ValidatedArtifact,
     VersionPublisher,
 )
-from modelctl.release.store import HistoryEntry
+from release.store import HistoryEntry
 
 
 @dataclass(frozen=True)

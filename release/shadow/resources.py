@@ -1,6 +1,6 @@
 """Where `modelctl shadow` finds what it acts on: the stacks' outputs, nothing hard-coded.
 
-Read through the release commands' sources (modelctl/release/target.py): when `AWS_ENDPOINT_URL`
+Read through the release commands' sources (release/target.py): when `AWS_ENDPOINT_URL`
 points at this machine (the local cloud, which has no CloudFormation) outputs come from the local
 cloud's deployment record (`MODELCTL_LOCAL_DEPLOYMENT`, default `.local-cloud/deployment.json`);
 otherwise from CloudFormation's DescribeStacks. Stack names: `MODELCTL_STACK` (default
@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelctl.release import target as release_target
-from modelctl.release.target import DEFAULT_STACK, Otherwise, OutputsSource
-from modelctl.shadow.errors import ShadowError, aws_call
+from release import target as release_target
+from release.aws import aws_errors
+from release.errors import ShadowError
+from release.target import DEFAULT_STACK, Otherwise, OutputsSource
 
 SERVING_STACK_ENV = "MODELCTL_STACK"
 SHADOW_STACK_ENV = "MODELCTL_SHADOW_STACK"
@@ -58,7 +59,7 @@ SHADOW_OTHERWISE = Otherwise(choose_stack=f"set {SERVING_STACK_ENV} / {SHADOW_ST
 
 
 def outputs_source(env: Mapping[str, str], cloudformation: Callable[[], Any]) -> OutputsSource:
-    """The release commands' sources of stack outputs (modelctl/release/target.py), with what
+    """The release commands' sources of stack outputs (release/target.py), with what
     this command's operator can do otherwise in their messages."""
     return release_target.outputs_source(env, cloudformation, otherwise=SHADOW_OTHERWISE)
 
@@ -73,7 +74,7 @@ def resolve_target(env: Mapping[str, str], source: OutputsSource) -> ShadowTarge
     serving_stack, shadow_stack = stack_names(env)
     values: dict[str, str] = {}
     for stack, wanted in ((serving_stack, SERVING_OUTPUTS), (shadow_stack, SHADOW_OUTPUTS)):
-        with aws_call(f"reading the outputs of {stack}"):
+        with aws_errors(f"reading the outputs of {stack}", ShadowError):
             outputs = source.outputs(stack)
         missing = [output for output in wanted.values() if not outputs.get(output)]
         if missing:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from common.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata, read_metadata
-from modelctl.release.aws import aws_errors, error_code, error_message
-from modelctl.release.clock import Clock
-from modelctl.release.errors import ArtifactError, AwsCallError, ConcurrentUpdateError, RefusedError
+from release.aws import aws_errors, error_code, error_message
+from release.clock import Clock
+from release.errors import ArtifactError, AwsCallError, ConcurrentUpdateError, RefusedError
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelctl.release.alias import Routing
-from modelctl.release.errors import RefusedError
-from modelctl.release.store import AliasRecord
+from release.alias import Routing
+from release.errors import RefusedError
+from release.store import AliasRecord
 
 ALIAS_TYPE = "AWS::Lambda::Alias"
 

@@ -19,15 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from modelctl.release.aws import aws_errors, error_code, error_message
-from modelctl.release.clock import Clock, iso
-from modelctl.release.errors import AwsCallError, LockHeldError, LockLostError
-from modelctl.release.store import from_item
+from release.aws import aws_errors, error_code, error_message
+from release.clock import Clock, iso
+from release.errors import AwsCallError, LockHeldError, LockLostError
+from release.store import from_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_LEASE_S = 600
+ALIAS_SCOPE = "alias"
+"""The lock of commands that change the alias."""
+PUBLISH_SCOPE = "latest"
+"""The lock of commands that change $LATEST and publish a version."""
 TTL_GRACE_S = 86_400
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelctl.release.context import ReleaseContext
+from release.context import ReleaseContext
 
 
 def collect_status(ctx: ReleaseContext) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 
 from common.metadata import ModelMetadata
-from modelctl.release.alias import VersionInfo
-from modelctl.release.aws import error_code, error_message
-from modelctl.release.errors import PreTrafficError
+from release.alias import VersionInfo
+from release.aws import error_code, error_message
+from release.errors import PreTrafficError
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from modelctl.release.alias import Routing
-from modelctl.release.clock import format_duration
-from modelctl.release.outcome import Outcome
+from release.alias import Routing
+from release.clock import format_duration
+from release.outcome import Outcome
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from modelctl.release.gates import GateState
+    from release.gates import GateState
 
 _STATE_STYLE = {"OK": "green", "ALARM": "bold red", "MISSING": "bold red", "INSUFFICIENT_DATA": "dim"}
 

@@ -25,14 +25,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
-from modelctl.release.alias import AliasState, Routing, VersionInfo, check_version_syntax
-from modelctl.release.clock import iso
-from modelctl.release.errors import RefusedError
-from modelctl.release.outcome import Outcome, ReleaseOptions
-from modelctl.release.store import AliasRecord, HistoryEntry
+from release.alias import AliasState, Routing, VersionInfo, check_version_syntax
+from release.clock import iso
+from release.errors import RefusedError
+from release.outcome import Outcome, ReleaseOptions
+from release.store import AliasRecord, HistoryEntry
 
 if TYPE_CHECKING:
-    from modelctl.release.context import ReleaseContext
+    from release.context import ReleaseContext
 
 T = TypeVar("T")
 U = TypeVar("U")

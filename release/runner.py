@@ -12,11 +12,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import NoReturn
 
-from modelctl.release.alias import AliasState, Routing, VersionInfo, check_candidate, check_version_syntax
-from modelctl.release.clock import format_duration, iso
-from modelctl.release.compare import CompareSettings, compare
-from modelctl.release.context import ReleaseContext
-from modelctl.release.errors import (
+from release.alias import AliasState, Routing, VersionInfo, check_candidate, check_version_syntax
+from release.clock import format_duration, iso
+from release.compare import CompareSettings, compare
+from release.context import ReleaseContext
+from release.errors import (
     ConcurrentUpdateError,
     GateFiredError,
     OperatorInterruptError,
@@ -24,14 +24,14 @@ from modelctl.release.errors import (
     RefusedError,
     ReleaseAbortedError,
 )
-from modelctl.release.gates import NAMESPACE_ENV, SERVICE_ENV, GateSettings, GateState, summarize
-from modelctl.release.models import read_published_metadata
-from modelctl.release.outcome import Outcome as Outcome
-from modelctl.release.outcome import ReleaseOptions as ReleaseOptions
-from modelctl.release.plan import Plan, Step, remaining_steps
-from modelctl.release.pretraffic import run_pre_traffic_check
-from modelctl.release.rollback import roll_back
-from modelctl.release.store import AliasRecord, HistoryEntry, ReleaseRecord
+from release.gates import NAMESPACE_ENV, SERVICE_ENV, GateSettings, GateState, summarize
+from release.models import read_published_metadata
+from release.outcome import Outcome as Outcome
+from release.outcome import ReleaseOptions as ReleaseOptions
+from release.plan import Plan, Step, remaining_steps
+from release.pretraffic import run_pre_traffic_check
+from release.rollback import roll_back
+from release.store import AliasRecord, HistoryEntry, ReleaseRecord
 
 
 class _GateFailedError(Exception):
@@ -450,7 +450,7 @@ class Releaser:
         return Outcome(f"v{candidate} is the primary; v{base} is the rollback target", after.routing)
 
     def rollback(self, options: ReleaseOptions, *, to: str | None = None) -> Outcome:
-        """Back to the last good primary: one alias update (modelctl/release/rollback.py)."""
+        """Back to the last good primary: one alias update (release/rollback.py)."""
         return roll_back(self.ctx, options, to=to)
 
     def abort(self, options: ReleaseOptions) -> Outcome:

@@ -9,8 +9,8 @@ from botocore.exceptions import ClientError
 
 from common.artifact_source import parse_s3_uri
 from common.metadata import METADATA_FILE, MetadataError, ModelMetadata
-from modelctl.release.aws import error_code, error_message
-from modelctl.release.errors import AwsCallError, RefusedError
+from release.aws import error_code, error_message
+from release.errors import AwsCallError, RefusedError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

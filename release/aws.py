@@ -4,7 +4,7 @@ botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>, AWS_CA_BUNDLE
 clients reach AWS, moto in tests, or the local cloud: nothing here knows which. The clients are
 boto3's (with its S3 transfer methods, `upload_file`, `download_file`, `copy`, that the
 precompute and retraining steps use), except for `light=True`: then they come from botocore
-directly (modelctl/release/aws_session.py: no boto3 import, a loader that reads only the named
+directly (release/aws_session.py: no boto3 import, a loader that reads only the named
 service's files), which is what `modelctl rollback` starts with; its calls need nothing boto3
 adds to a client.
 """
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from modelctl.release.errors import AwsCallError
+from release.errors import AwsCallError, ReleaseError
 
 if TYPE_CHECKING:
     import boto3
@@ -104,7 +104,7 @@ class AwsClients:
     @cached_property
     def botocore_session(self) -> botocore.session.Session:
         """The session of the clients when `light` (and no boto3 session was given)."""
-        from modelctl.release.aws_session import cli_session
+        from release.aws_session import cli_session
 
         return cli_session()
 
@@ -154,8 +154,10 @@ class AwsClients:
         return self._made("cloudformation")
 
 
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def error_code(exc: BaseException) -> str:
+    """AWS's error code of a ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def error_message(exc: ClientError) -> str:
@@ -163,20 +165,19 @@ def error_message(exc: ClientError) -> str:
 
 
 @contextmanager
-def aws_errors(action: str) -> Iterator[None]:
-    """Any AWS failure inside becomes AwsCallError('<action>: <Code>: <message>')."""
+def aws_errors(action: str, error: type[ReleaseError] = AwsCallError) -> Iterator[None]:
+    """The one translator of AWS failures: any inside becomes `error('<action>: <Code>: <message>')`,
+    one line for the operator (AwsCallError unless the caller names its own, e.g. ShadowError)."""
     try:
         yield
     except ClientError as exc:
-        raise AwsCallError(f"{action}: {error_code(exc)}: {error_message(exc)}") from exc
+        raise error(f"{action}: {error_code(exc)}: {error_message(exc)}") from exc
     except NoCredentialsError as exc:
-        raise AwsCallError(
-            f"{action}: no AWS credentials found (set AWS_PROFILE, or run `aws sso login`)"
-        ) from exc
+        raise error(f"{action}: no AWS credentials found (set AWS_PROFILE, or run `aws sso login`)") from exc
     except NoRegionError as exc:
-        raise AwsCallError(f"{action}: no AWS region configured (set AWS_REGION)") from exc
+        raise error(f"{action}: no AWS region configured (set AWS_REGION)") from exc
     except BotoCoreError as exc:
-        raise AwsCallError(f"{action}: {exc}") from exc
+        raise error(f"{action}: {exc}") from exc
 
 
 def caller_identity(sts: STSClient) -> str:
