@@ -53,7 +53,7 @@ class AwsClients:
     @contextmanager
     def made_ahead(self, *services: str) -> Iterator[None]:
         """Inside: these clients are being created, one after another, in a thread of their own,
-        so that their creation (tens of ms of CPU each: service models, endpoint rules) overlaps
+        so that their creation (CPU work: service models, endpoint rules) overlaps
         the calls this thread makes meanwhile with clients it already has. Until that thread is
         done, the session is used by it alone: `client()` and `region` wait for it (a session is
         not thread-safe, its clients are). A creation's error is raised where that client is

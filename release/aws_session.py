@@ -2,21 +2,21 @@
 two costs a short-lived command pays on every run, and no boto3.
 
 botocore's `Loader.load_service_model` checks that the service asked for exists by listing the
-directories of all ~400 services it ships (about 900 `listdir` calls, once for the service
-models and once for the endpoint rule sets), and its JSON files are parsed with an
-`OrderedDict` hook, 3-5 times slower than plain dicts (which keep their order too): together
-about 0.2 s of a `modelctl rollback` that must move traffic within 1 s.
+directories of every service it ships (once for the service models and once for the endpoint
+rule sets), and its JSON files are parsed with an `OrderedDict` hook, slower than plain dicts
+(which keep their order too): together a large share of a `modelctl rollback` that must move
+traffic within a second (figures in docs/releases.md).
 
 `ServiceDataLoader` answers the same question for one name by looking at that service's own
 directories (`list_api_versions`, which botocore's listing amounts to for a plain name), and
 parses with orjson (or the standard library without the hook). A name it cannot decide that way
 (not a plain lower-case service name, or not found) goes to botocore's own code, so an unknown
-service raises botocore's `UnknownServiceError`, with its list of names, exactly as before. The
+service raises botocore's `UnknownServiceError`, with its list of names, as botocore's loader does. The
 loaded data is the same, key order included (tests/unit/modelctl/test_aws_session.py compares
 it with botocore's loader).
 
 boto3 is not needed for clients (its `Session.client` is botocore's `create_client` with the
-same arguments); not importing it saves its import (~0.1 s, s3transfer included).
+same arguments); not importing it saves its import (s3transfer included).
 """
 
 from __future__ import annotations

@@ -24,14 +24,16 @@ from release.errors import (
     RefusedError,
     ReleaseAbortedError,
 )
+from release.finish import abort, promote
 from release.gates import NAMESPACE_ENV, SERVICE_ENV, GateSettings, GateState, summarize
 from release.models import read_published_metadata
 from release.outcome import Outcome as Outcome
 from release.outcome import ReleaseOptions as ReleaseOptions
 from release.plan import Plan, Step, remaining_steps
 from release.pretraffic import run_pre_traffic_check
+from release.record import record_change
 from release.rollback import roll_back
-from release.store import AliasRecord, HistoryEntry, ReleaseRecord
+from release.store import AliasRecord, ReleaseRecord
 
 
 class _GateFailedError(Exception):
@@ -103,7 +105,8 @@ class Releaser:
             release.status = "running"
             release.updated_at = iso(ctx.clock.now())
             ctx.store.begin(release)
-            self._record(
+            record_change(
+                self.ctx,
                 plan.kind,
                 "started",
                 options.reason,
@@ -194,8 +197,16 @@ class Releaser:
         try:
             report = run_pre_traffic_check(ctx.invoker, ctx.target.function_name, candidate, metadata)
         except PreTrafficError as failure:
-            self._record(
-                plan.kind, "refused", options.reason, routing, routing, None, candidate, detail=str(failure)
+            record_change(
+                self.ctx,
+                plan.kind,
+                "refused",
+                options.reason,
+                routing,
+                routing,
+                None,
+                candidate,
+                detail=str(failure),
             )
             raise
         ctx.reporter.info(report.describe())
@@ -221,7 +232,8 @@ class Releaser:
                     iso(ctx.clock.now()),
                 )
                 ctx.store.save(release)
-                self._record(
+                record_change(
+                    self.ctx,
                     f"{plan.kind} step {index}/{total}",
                     "ok",
                     options.reason,
@@ -240,8 +252,15 @@ class Releaser:
         if plan.ends_with_promotion:
             ctx.store.finish(release.release_id, previous_primary=plan.base)
             ctx.gates.delete(release.gate_alarms)
-            self._record(
-                plan.kind, "completed", options.reason, state.routing, state.routing, release, candidate
+            record_change(
+                self.ctx,
+                plan.kind,
+                "completed",
+                options.reason,
+                state.routing,
+                state.routing,
+                release,
+                candidate,
             )
             return Outcome(
                 f"v{plan.candidate} is the primary; v{plan.base} is the rollback target", state.routing
@@ -337,7 +356,8 @@ class Releaser:
         ctx.reporter.warn(f"rolled back: {rolled.routing.describe()}")
         ctx.store.finish(release.release_id, previous_primary=None)
         ctx.gates.delete(release.gate_alarms)
-        self._record(
+        record_change(
+            self.ctx,
             f"{plan.kind} rollback",
             "rolled back",
             f"automatic: {failure.reason}",
@@ -377,7 +397,8 @@ class Releaser:
             )
             ctx.store.finish(release.release_id, previous_primary=None)
             ctx.gates.delete(release.gate_alarms)
-            self._record(
+            record_change(
+                self.ctx,
                 f"{plan.kind} rollback",
                 "rolled back",
                 "interrupted by the operator (Ctrl-C)",
@@ -389,7 +410,8 @@ class Releaser:
             raise OperatorInterruptError(f"interrupted: rolled back to {rolled.routing.describe()}")
         release.status = "paused"
         ctx.store.save(release)
-        self._record(
+        record_change(
+            self.ctx,
             plan.kind,
             "paused",
             "interrupted by the operator (Ctrl-C)",
@@ -403,125 +425,16 @@ class Releaser:
             "continue, or `modelctl promote` / `modelctl rollback`"
         )
 
-    # -- promote, rollback, abort ---------------------------------------------------------------------
+    # -- promote, rollback, abort (release/finish.py, release/rollback.py) ----------------------------
 
     def promote(self, options: ReleaseOptions, *, force: bool = False) -> Outcome:
-        ctx = self.ctx
-        state = ctx.alias.read()
-        record = ctx.store.state()
-        routing = state.routing
-        release = record.release
-        if release is not None:
-            candidate, base = release.candidate, release.base
-        elif routing.extra is not None:
-            candidate, base = routing.extra, routing.primary
-        else:
-            raise RefusedError(
-                f"nothing to promote: no release is in progress and the alias is {routing.describe()}"
-            )
-        gate_names = release.gate_alarms if release else []
-        fired = [g for g in ctx.gates.states(gate_names) if g.fired]
-        if fired and not force:
-            raise RefusedError(
-                f"a gate of v{candidate} fired ({summarize(fired)}): roll back, or pass --force to promote "
-                "anyway"
-            )
-        target = Routing(candidate)
-        if options.dry_run:
-            ctx.reporter.info(
-                f"dry run: would move the alias from {routing.describe()} to {target.describe()}"
-            )
-            return Outcome("dry run: nothing changed", routing, changed=False)
-        with ctx.lock.held(ctx.who, f"promote v{candidate}"):
-            after = ctx.alias.update(state, target) if not routing.same_as(target) else state
-            ctx.store.finish(release.release_id if release else None, previous_primary=base)
-            ctx.gates.delete(gate_names)
-            self._record(
-                "promote",
-                "ok",
-                options.reason,
-                routing,
-                after.routing,
-                release,
-                None,
-                version=candidate,
-                detail="forced past a fired gate" if fired else "",
-            )
-        return Outcome(f"v{candidate} is the primary; v{base} is the rollback target", after.routing)
+        """Make the release's new version the primary (release/finish.py)."""
+        return promote(self.ctx, options, force=force)
 
     def rollback(self, options: ReleaseOptions, *, to: str | None = None) -> Outcome:
         """Back to the last good primary: one alias update (release/rollback.py)."""
         return roll_back(self.ctx, options, to=to)
 
     def abort(self, options: ReleaseOptions) -> Outcome:
-        ctx = self.ctx
-        record = ctx.store.state()
-        release = record.release
-        if release is None:
-            raise RefusedError(
-                "no release is in progress (see `modelctl status`); `modelctl rollback` undoes a finished one"
-            )
-        state = ctx.alias.read()
-        target = Routing(release.base)
-        if options.dry_run:
-            ctx.reporter.info(
-                f"dry run: would stop the {release.kind} of v{release.candidate} and move the alias from "
-                f"{state.routing.describe()} to {target.describe()}"
-            )
-            return Outcome("dry run: nothing changed", state.routing, changed=False)
-        ctx.store.request_abort(release.release_id, ctx.who, options.reason)
-        with ctx.lock.held(ctx.who, f"abort {release.kind} v{release.candidate}", take_over=True):
-            state = ctx.alias.read()
-            after = ctx.alias.update(state, target) if not state.routing.same_as(target) else state
-            ctx.store.finish(release.release_id, previous_primary=None)
-            ctx.gates.delete(release.gate_alarms)
-            self._record(
-                "abort",
-                "rolled back",
-                options.reason,
-                state.routing,
-                after.routing,
-                release,
-                None,
-                version=release.candidate,
-            )
-        return Outcome(
-            f"aborted the {release.kind} of v{release.candidate}: {after.routing.describe()}", after.routing
-        )
-
-    # -- history -------------------------------------------------------------------------------------
-
-    def _record(
-        self,
-        action: str,
-        outcome: str,
-        reason: str,
-        before: Routing,
-        after: Routing,
-        release: ReleaseRecord | None,
-        candidate: VersionInfo | None,
-        *,
-        version: str = "",
-        detail: str = "",
-    ) -> None:
-        ctx = self.ctx
-        model_version = ""
-        if candidate is not None:
-            version, model_version = candidate.version, candidate.model_version
-        elif version:
-            model_version = ctx.catalog.describe(version).model_version
-        ctx.store.append(
-            HistoryEntry(
-                at=iso(ctx.clock.now()),
-                who=ctx.who,
-                action=action,
-                outcome=outcome,
-                reason=reason,
-                before=before,
-                after=after,
-                version=version,
-                model_version=model_version,
-                release_id=release.release_id if release else "",
-                detail=detail,
-            )
-        )
+        """Stop the release in progress and roll it back (release/finish.py)."""
+        return abort(self.ctx, options)

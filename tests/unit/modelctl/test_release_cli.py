@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modelctl.factory import ReleaseFactory
+from modelctl.factory import Factory
 from modelctl.render.console import ConsoleReporter, TyperPrompt
 from release.alias import Routing
 from release.compare import VersionStats
@@ -19,7 +19,7 @@ from tests.unit.modelctl.world import World, run_cli
 GATES = ("errors", "p99", "internal-errors")
 
 
-def count_alias_updates(factory: ReleaseFactory) -> list[dict[str, Any]]:
+def count_alias_updates(factory: Factory) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:

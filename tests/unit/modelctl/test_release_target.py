@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modelctl.factory import ReleaseFactory
+from modelctl.factory import Factory
 from release.errors import RefusedError
 from release.target import (
     CloudFormationOutputs,
@@ -162,7 +162,7 @@ def test_cloudformation_outputs_of_a_deployed_stack(world: World) -> None:
 
 
 def test_a_stack_that_does_not_exist_is_one_clear_refusal(world: World) -> None:
-    factory = ReleaseFactory(env={"MODELCTL_STACK": "Nope-Serving"})
+    factory = Factory(env={"MODELCTL_STACK": "Nope-Serving"})
     with pytest.raises(RefusedError) as refused:
         factory.target(TargetFlags())
     assert str(refused.value) == (

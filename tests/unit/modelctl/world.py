@@ -17,7 +17,7 @@ import boto3
 from typer.testing import CliRunner, Result
 
 from modelctl.cli import app
-from modelctl.factory import ReleaseFactory
+from modelctl.factory import Factory
 from release.errors import ReleaseError
 from release.lock import ReleaseLock
 from release.pretraffic import InvokeResult
@@ -138,7 +138,7 @@ class World:
             self.dynamodb, self.table, function=self.function, alias=self.alias, scope=scope, clock=self.clock
         )
 
-    def factory(self, **overrides: Any) -> ReleaseFactory:
+    def factory(self, **overrides: Any) -> Factory:
         options: dict[str, Any] = {
             "env": dict(self.env),
             "clock": self.clock,
@@ -146,7 +146,7 @@ class World:
             "session": self.session,
         }
         options.update(overrides)
-        return ReleaseFactory(**options)
+        return Factory(**options)
 
     def alias_routing(self) -> tuple[str, dict[str, float]]:
         alias = self.lambda_.get_alias(FunctionName=self.function, Name=self.alias)
@@ -305,7 +305,7 @@ def build_world(
     return world
 
 
-def run_cli(factory: ReleaseFactory, *args: str, input: str | None = None) -> tuple[int, str, Result]:
+def run_cli(factory: Factory, *args: str, input: str | None = None) -> tuple[int, str, Result]:
     """Run modelctl as `main()` does: a ReleaseError is one line and its exit code."""
     result = CliRunner().invoke(app, list(args), obj=factory, input=input, catch_exceptions=True)
     output = result.output

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.drift import MAJOR, MODERATE
-from modelctl.charts import pct
+from modelctl.render.charts import pct
 
 SPARKS = "▁▂▃▄▅▆▇█"
 TOP_FEATURES = 5

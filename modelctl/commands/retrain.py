@@ -1,5 +1,5 @@
-"""`modelctl retrain` and `modelctl models`: thin commands over modelctl/retrain/ (the factory of the
-release commands builds the clients and resolves names, so tests inject a session and a clock)."""
+"""`modelctl retrain` and `modelctl models`: thin commands over modelctl/retrain/ (the factory builds
+the clients and resolves names, so tests inject a session and a clock)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from modelctl.commands.common import cli_factory
 from modelctl.errors import ModelctlError
-from modelctl.factory import ReleaseFactory
 from modelctl.retrain.execution import Finished, RunView, WorkflowRunner, describe_error
 from modelctl.retrain.registry import list_registry
-from modelctl.retrain.target import resolve_retrain_target
 from release.clock import parse_duration
 from release.errors import RefusedError
-from release.target import TargetFlags, outputs_source
+from release.target import TargetFlags
 
 _STYLE = {"running": "yellow", "done": "green", "failed": "bold red"}
 
@@ -27,14 +26,6 @@ class RunRejectedError(ModelctlError):
     """The workflow ran and its gate rejected the candidate."""
 
     exit_code = 3
-
-
-def _factory(ctx: typer.Context) -> ReleaseFactory:
-    if ctx.obj is None:
-        ctx.obj = ReleaseFactory()
-    if not isinstance(ctx.obj, ReleaseFactory):
-        raise TypeError(f"modelctl's context object must be a ReleaseFactory, got {type(ctx.obj).__name__}")
-    return ctx.obj
 
 
 def _render(view: RunView, title: str) -> Table:
@@ -64,7 +55,7 @@ def retrain(
 ) -> None:
     """Start the retraining workflow now (the same run the schedule starts) and follow its states.
     Exits 0 when a model was released or registered, 3 when the gate rejected it, 1 when it failed."""
-    factory = _factory(ctx)
+    factory = cli_factory(ctx)
     console = Console(soft_wrap=True, highlight=False)
     try:
         timeout_s = parse_duration(timeout)
@@ -75,11 +66,7 @@ def retrain(
     if follow:
         execution = follow
     else:
-        target = resolve_retrain_target(
-            state_machine,
-            factory.env,
-            lambda: outputs_source(factory.env, lambda: clients.cloudformation, lambda: clients.region),
-        )
+        target = factory.retrain_target(state_machine)
         execution = runner.start(target.state_machine_arn, {"trigger": "manual", "reason": reason})
         console.print(f"started {execution}")
     if no_wait:
@@ -141,7 +128,7 @@ def models(
 ) -> None:
     """The registry: every model version in the store with its holdout metrics, parent, data
     fingerprint, the Lambda versions pinning it and which one serves live."""
-    factory = _factory(ctx)
+    factory = cli_factory(ctx)
     target = factory.target(TargetFlags(function, alias, stack))
     clients = factory.clients
     entries = list_registry(

@@ -1,12 +1,14 @@
 """Reading shadow records for a window: list the hour partitions, then fetch and decompress objects
 in reader threads (zlib releases the GIL while it inflates), and parse each object's lines one at
 a time as the caller takes its records, in key order (parsing holds the GIL, so doing it ahead in
-the threads gained nothing and kept up to 32 objects of parsed records in memory). Lines are
-parsed with orjson when it is installed (3-4x faster than `json` on these records), with `json`
-as the fallback for what orjson refuses, so the records and the counts of bad lines are the same.
-The report itself reads through `iter_report_records`: each line is first decoded into the typed
-structs of `typed_records` (msgspec, only the fields the report uses), and a line they do not fit
-takes the general path above."""
+the threads would only hold more parsed records in memory). Lines are parsed with orjson when it
+is installed, with `json` as the fallback for what orjson refuses, so the records and the counts
+of bad lines are the same. The report itself reads through `iter_report_records`: each line is
+first decoded into the typed structs of `typed_records` (msgspec, only the fields the report
+uses), and a line they do not fit takes the general path above.
+
+The listing and the read counts are the shared log-object reader's (common/log_objects.py); what
+is here is the report's own fast path over the same gzip JSON Lines objects (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -19,19 +21,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from common.shadow_record import OBJECT_SUFFIX, hour_prefixes
-from modelctl.shadow.window import Window
+from common.log_objects import ReadStats, list_keys
+from common.shadow_record import hour_prefixes
+from modelctl.reports.shadow.window import Window
 from release.aws import aws_errors
 from release.errors import ShadowError
 
 if TYPE_CHECKING:
-    from modelctl.shadow.typed_records import TypedRecord
+    from modelctl.reports.shadow.typed_records import TypedRecord
 
 _decode_typed: Callable[[bytes], TypedRecord] | None
 _TypedDecodeError: type[Exception]
 try:  # optional, as orjson: without msgspec every line takes the general path (same report)
-    from modelctl.shadow.typed_records import TypedDecodeError as _TypedDecodeError
-    from modelctl.shadow.typed_records import decode_typed as _decode_typed
+    from modelctl.reports.shadow.typed_records import TypedDecodeError as _TypedDecodeError
+    from modelctl.reports.shadow.typed_records import decode_typed as _decode_typed
 except ImportError:  # pragma: no cover - depends on the environment
     _decode_typed = None
     _TypedDecodeError = ValueError
@@ -50,14 +53,6 @@ try:  # optional: a faster parser; `_standard_loads` is the fallback, the result
     _fast_loads = _orjson_loads
 except ImportError:  # pragma: no cover - depends on the environment
     _fast_loads = json.loads
-
-
-@dataclass
-class ReadStats:
-    objects: int = 0
-    compressed_bytes: int = 0
-    unreadable_objects: int = 0
-    unreadable_lines: int = 0
 
 
 @dataclass
@@ -84,7 +79,7 @@ _TEXT_ONLY_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 def _lines(raw: bytes) -> list[bytes] | list[str]:
     """The object's lines as `str.splitlines` cuts its text. ASCII bytes without the rarer breaks
     (what the shadow function writes: its JSON escapes everything else) are cut and parsed as bytes,
-    which spares decoding ~1 MB of text per object into str for the parser to encode it back."""
+    which spares decoding each object's text into str for the parser to encode it back."""
     if raw.isascii() and not any(brk in raw for brk in _TEXT_ONLY_BREAKS):
         return raw.splitlines()
     return raw.decode("utf-8").splitlines()  # UnicodeDecodeError: an unreadable object
@@ -107,8 +102,8 @@ def inflate_object(data: bytes) -> InflatedObject:
 
 
 def parse_object(data: bytes) -> ParsedObject:
-    """One object's records. An object is one batch (about 1 MB of text at the default batch
-    size): decompressed at once, parsed line by line; a bad line or a truncated object is counted."""
+    """One object's records. An object is one batch of the shadow function's: decompressed at once,
+    parsed line by line; a bad line or a truncated object is counted."""
     tally = ReadStats()
     records = list(iter_records(inflate_object(data), tally))
     return ParsedObject(len(data), records, bool(tally.unreadable_objects), tally.unreadable_lines)
@@ -116,9 +111,8 @@ def parse_object(data: bytes) -> ParsedObject:
 
 def iter_records(inflated: InflatedObject, tally: ReadStats) -> Iterator[dict[str, Any]]:
     """An inflated object's records, each line parsed when the caller asks for the next record, so
-    the record is still in the CPU cache when it is aggregated (parsing a 1,000-record object into a
-    list first, then aggregating it, cost ~40% more CPU). The object, its bytes and whatever cannot
-    be read are counted in `tally`."""
+    the record is still in the CPU cache when it is aggregated (cheaper than parsing an object into a
+    list first). The object, its bytes and whatever cannot be read are counted in `tally`."""
     yield from _general_records(_object_lines(inflated, tally) or [], tally)
 
 
@@ -203,11 +197,8 @@ class RecordReader:
         return [key for keys in pool.map(self._list, prefixes) for key in keys]
 
     def _list(self, prefix: str) -> list[str]:
-        keys: list[str] = []
         with aws_errors(f"listing s3://{self.bucket}/{prefix}", ShadowError):
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(OBJECT_SUFFIX))
-        return keys
+            return list_keys(self.s3, self.bucket, prefix)
 
     def _fetch(self, key: str) -> bytes:
         with aws_errors(f"reading s3://{self.bucket}/{key}", ShadowError):

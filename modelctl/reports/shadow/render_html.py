@@ -6,10 +6,10 @@ import json
 from html import escape
 from typing import Any
 
-from modelctl.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, line_chart
-from modelctl.charts import fmt as _fmt
-from modelctl.charts import html_table as _table
-from modelctl.charts import pct as _pct
+from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, line_chart
+from modelctl.render.charts import fmt as _fmt
+from modelctl.render.charts import html_table as _table
+from modelctl.render.charts import pct as _pct
 
 
 def _confusion(confusion: dict[str, Any]) -> str:

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelctl.shadow.records import ReportRecord, load_line
-from modelctl.shadow.window import Window
+from modelctl.reports.shadow.records import ReportRecord, load_line
+from modelctl.reports.shadow.window import Window
 
 if TYPE_CHECKING:
-    from modelctl.shadow.typed_records import TypedRecord
+    from modelctl.reports.shadow.typed_records import TypedRecord
 
 REPORT_SCHEMA_VERSION = 1
 Z_95 = 1.959963984540054

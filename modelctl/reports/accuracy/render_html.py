@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from common.drift import MAJOR, MODERATE
-from modelctl.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, fmt, html_table, line_chart, pct
+from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, fmt, html_table, line_chart, pct
 
 TOP_FEATURES = 8
 

@@ -1,74 +1,27 @@
 """`modelctl shadow start|stop|status|report`: thin commands; the factory builds the collaborators
-(tests pass a `ShadowFactory` as the context object, with a moto-backed session and a fixed clock)."""
+(tests pass a `Factory` as the context object, with a moto-backed session and a fixed clock)."""
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-import boto3
 import typer
-from botocore.config import Config
-from rich.console import Console
 
-from modelctl.shadow import render_html, render_terminal
-from modelctl.shadow.gc_pause import cyclic_gc_paused
-from modelctl.shadow.records import RecordReader
-from modelctl.shadow.stats import ReportBuilder
-from modelctl.shadow.window import Window, parse_window
-from release.shadow.control import ShadowControl
-from release.shadow.resources import ShadowTarget, outputs_source, resolve_target
+from modelctl.commands.common import cli_factory
+from modelctl.factory import Factory
+from modelctl.reports.shadow import render_html, render_terminal
+from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
+from modelctl.reports.shadow.stats import ReportBuilder
+from modelctl.reports.shadow.window import Window, parse_window
 
 shadow_app = typer.Typer(
     name="shadow",
     help="Mirror live requests to a candidate model and compare the two: start, stop, status, report.",
     no_args_is_help=True,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(tz=UTC)
-
-
-@dataclass
-class ShadowFactory:
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    session: boto3.session.Session | None = None
-    clock: Callable[[], datetime] = _now
-    console: Console = field(default_factory=Console)
-
-    def client(self, service: str) -> Any:
-        session = self.session or boto3.session.Session()
-        config = Config(retries={"mode": "standard", "total_max_attempts": 3})
-        return session.client(service, config=config)  # type: ignore[call-overload]
-
-    @cached_property
-    def target(self) -> ShadowTarget:
-        return resolve_target(self.env, outputs_source(self.env, lambda: self.client("cloudformation")))
-
-    def control(self) -> ShadowControl:
-        return ShadowControl(
-            self.target,
-            s3=self.client("s3"),
-            sqs=self.client("sqs"),
-            lambda_=self.client("lambda"),
-            cloudwatch=self.client("cloudwatch"),
-            clock=self.clock,
-        )
-
-    def reader(self, max_workers: int) -> RecordReader:
-        return RecordReader(self.client("s3"), self.target.log_bucket, max_workers=max_workers)
-
-
-def _factory(ctx: typer.Context) -> ShadowFactory:
-    return ctx.obj if isinstance(ctx.obj, ShadowFactory) else ShadowFactory()
 
 
 @shadow_app.command()
@@ -87,9 +40,9 @@ def start(
 ) -> None:
     """Start (or replace) the shadow: live requests are mirrored to the candidate model. Users keep
     receiving the live model's answers; only the shadow configuration object is written."""
-    factory = _factory(ctx)
-    result = factory.control().start(candidate, sample_percent=sample, artifacts_dir=artifacts_dir)
-    console = factory.console
+    factory = cli_factory(ctx)
+    result = factory.shadow_control().start(candidate, sample_percent=sample, artifacts_dir=artifacts_dir)
+    console, target = factory.terminal(), factory.shadow_target
     if result.candidate.uploaded:
         console.print(f"uploaded {result.candidate.model_version} to the model store")
     if result.previous.active:
@@ -101,8 +54,8 @@ def start(
         console.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     console.print(
         f"shadow started: candidate {result.config.candidate_model_version} ({result.candidate.source}) "
-        f"gets {result.config.sample_percent:g}% of live requests to {factory.target.function_name}:"
-        f"{factory.target.alias_name} (live model {result.live_model_version}); it takes effect within "
+        f"gets {result.config.sample_percent:g}% of live requests to {target.function_name}:"
+        f"{target.alias_name} (live model {result.live_model_version}); it takes effect within "
         "the functions' configuration TTL (serving.shadow_config_ttl_seconds). "
         "`modelctl shadow report --since 1h` compares them.",
         highlight=False,
@@ -112,12 +65,12 @@ def start(
 @shadow_app.command()
 def stop(ctx: typer.Context) -> None:
     """Stop mirroring. Messages already queued are still scored and recorded."""
-    factory = _factory(ctx)
-    previous, _ = factory.control().stop()
+    factory = cli_factory(ctx)
+    previous, _ = factory.shadow_control().stop()
     if not previous.active:
-        factory.console.print("no shadow is running")
+        factory.terminal().print("no shadow is running")
         return
-    factory.console.print(
+    factory.terminal().print(
         f"shadow of {previous.candidate_model_version} stopped (it ran since {previous.started_at})",
         highlight=False,
     )
@@ -129,13 +82,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
 ) -> None:
     """The active shadow configuration, queue depths, the DLQ alarm and this hour's records."""
-    factory = _factory(ctx)
-    current = factory.control().status()
+    factory = cli_factory(ctx)
+    current = factory.shadow_control().status()
     if as_json:
         typer.echo(json.dumps(current.to_dict(), indent=2))
         return
     config = current.config
-    console = factory.console
+    console = factory.terminal()
     if config.active:
         console.print(
             f"shadow [bold]active[/bold]: candidate {config.candidate_model_version} "
@@ -174,24 +127,24 @@ def report(
 ) -> None:
     """Compare live and shadow over a window: agreement (with a 95% CI), confusion matrix, probability
     differences, latency, per-hour trend and the most disagreeing rows."""
-    factory = _factory(ctx)
-    window = parse_window(since, until, now=factory.clock())
+    factory = cli_factory(ctx)
+    window = parse_window(since, until, now=factory.time())
     document = build_report(factory, window, top=top, workers=workers)
     if json_path == "-":
         typer.echo(json.dumps(document, indent=2))
     else:
-        render_terminal.render(document, factory.console)
+        render_terminal.render(document, factory.terminal())
         if json_path:
             Path(json_path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-            factory.console.print(f"JSON: {json_path}", highlight=False)
+            factory.terminal().print(f"JSON: {json_path}", highlight=False)
     if html:
         Path(html).write_text(render_html.render(document), encoding="utf-8")
         if json_path != "-":
-            factory.console.print(f"HTML: {html}", highlight=False)
+            factory.terminal().print(f"HTML: {html}", highlight=False)
 
 
-def build_report(factory: ShadowFactory, window: Window, *, top: int, workers: int) -> dict[str, Any]:
-    reader = factory.reader(workers)
+def build_report(factory: Factory, window: Window, *, top: int, workers: int) -> dict[str, Any]:
+    reader = factory.shadow_reader(workers)
     builder = ReportBuilder(window, top=top)
     started = time.perf_counter()
     with cyclic_gc_paused():
@@ -204,6 +157,6 @@ def build_report(factory: ShadowFactory, window: Window, *, top: int, workers: i
         "unreadable_objects": reader.stats.unreadable_objects,
         "unreadable_lines": reader.stats.unreadable_lines,
         "read_seconds": round(elapsed, 3),
-        "generated_at": factory.clock().isoformat(timespec="seconds"),
+        "generated_at": factory.time().isoformat(timespec="seconds"),
     }
     return builder.result(source=source)

@@ -1,8 +1,8 @@
-"""The `modelctl precompute` command: thin; names from `resources`, the work from `runner`."""
+"""`modelctl precompute`: thin; names from the factory (modelctl/precompute/resources.py), the work from
+modelctl/precompute/runner.py."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,16 +10,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from modelctl.factory import ReleaseFactory
-from modelctl.precompute.resources import resolve_resources
+from modelctl.commands.common import cli_factory
+from modelctl.factory import Factory
 from modelctl.precompute.runner import PrecomputeRunner, run_name
 from modelctl.precompute.runner import Progress as RunProgress
 from release.alias import AliasManager, VersionCatalog
 from release.errors import RefusedError
-from release.target import TargetFlags, outputs_source
+from release.target import TargetFlags
 
 
 def precompute(
+    ctx: typer.Context,
     input_uri: Annotated[
         str | None, typer.Option("--input", help="data set in S3: s3://bucket/key.csv or .parquet")
     ] = None,
@@ -47,12 +48,9 @@ def precompute(
     ]
     if len(given) != 1:
         raise RefusedError("give exactly one of --input, --csv or --grid")
-    factory = ReleaseFactory()
+    factory = cli_factory(ctx)
     clients = factory.clients
-    env = dict(os.environ)
-    resources = resolve_resources(
-        stack, env, lambda: outputs_source(env, lambda: clients.cloudformation, lambda: clients.region)
-    )
+    resources = factory.precompute_resources(stack)
     target = factory.target(TargetFlags())
     version = model_version or _live_model_version(factory, target.function_name, target.alias_name)
     runner = PrecomputeRunner(
@@ -101,7 +99,7 @@ def precompute(
     )
 
 
-def _live_model_version(factory: ReleaseFactory, function: str, alias: str) -> str:
+def _live_model_version(factory: Factory, function: str, alias: str) -> str:
     lambda_ = factory.clients.lambda_
     state = AliasManager(lambda_, function, alias).read()
     return VersionCatalog(lambda_, function).describe(state.routing.primary).model_version

@@ -1,13 +1,14 @@
 """A command line of plain options, read without Typer.
 
-Typer (0.29) checks every parameter's value with a pydantic TypeAdapter, so parsing any command
-line imports pydantic and builds the adapters, and importing Typer itself costs ~0.07 s of CPU:
-together a fifth of `modelctl rollback`'s budget from start to the traffic moving. Rollback's
-options are strings and flags, which need no conversion. `plain_options` reads such a command
-line against a `PlainOptions` (option names, which are flags, defaults), and answers None for
-anything else (`--help`, an unknown or repeated option, a missing value), which the caller then
-hands to Typer as usual, errors and help included. `options_of` derives the `PlainOptions` from
-the click command Typer builds, so a test can check a restated one against it.
+Typer checks every parameter's value with a pydantic TypeAdapter, so parsing any command line
+imports pydantic and builds the adapters; with Typer's own import, that is a large share of
+`modelctl rollback`'s time before the traffic moves (docs/performance.md). Rollback's options are
+strings and flags, which need no conversion. `plain_options` reads such a command line against a
+`PlainOptions` (option names, which are flags, defaults; `plain_table` makes one from an option
+table), and answers None for anything else (`--help`, an unknown or repeated option, a missing
+value), which the caller then hands to Typer as usual, errors and help included. `options_of`
+derives the `PlainOptions` from the click command Typer builds, so a test can check that both
+routes agree.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from modelctl.commands.options import OptionSpec
 
 _PLAIN_TYPES = (str, bool)
 
@@ -25,6 +28,14 @@ class PlainOptions:
 
     options: Mapping[str, tuple[str, bool]]
     defaults: Mapping[str, Any]
+
+
+def plain_table(table: Sequence[OptionSpec]) -> PlainOptions:
+    """The `PlainOptions` of an option table."""
+    return PlainOptions(
+        options={spec.option: (spec.parameter, spec.is_flag) for spec in table},
+        defaults={spec.parameter: spec.default for spec in table},
+    )
 
 
 def plain_options(command: PlainOptions, args: Sequence[str]) -> dict[str, Any] | None:

@@ -12,10 +12,10 @@ import typer
 
 from common.classification_metrics import METRICS
 from common.live_quality import S3ModelInfo
-from modelctl.report import render_html, render_terminal
-from modelctl.report.build import build_accuracy_report
-from modelctl.shadow import ShadowFactory
-from modelctl.shadow.window import parse_duration, parse_window
+from modelctl.commands.common import cli_factory
+from modelctl.reports.accuracy import render_html, render_terminal
+from modelctl.reports.accuracy.build import build_accuracy_report
+from modelctl.reports.shadow.window import parse_duration, parse_window
 from release.errors import ShadowError
 
 report_app = typer.Typer(
@@ -23,12 +23,6 @@ report_app = typer.Typer(
     help="Reports on live traffic: accuracy per window and model version, with feature drift.",
     no_args_is_help=True,
 )
-
-
-def _factory(ctx: typer.Context) -> ShadowFactory:
-    if not isinstance(ctx.obj, ShadowFactory):
-        ctx.obj = ShadowFactory()
-    return ctx.obj
 
 
 def _window(text: str) -> timedelta:
@@ -56,11 +50,11 @@ def accuracy(
     and per-feature drift (PSI) of the live inputs against each model's training baseline."""
     if metric not in METRICS:
         raise ShadowError(f"--metric {metric!r} is not one of {', '.join(METRICS)}")
-    factory = _factory(ctx)
-    now = factory.clock()
+    factory = cli_factory(ctx)
+    now = factory.time()
     span = parse_window(since, until, now=now)
-    target = factory.target
-    s3 = factory.client("s3")
+    target = factory.shadow_target
+    s3 = factory.shadow_clients.s3
     document = build_accuracy_report(
         s3=s3,
         log_bucket=target.log_bucket,
@@ -74,8 +68,8 @@ def accuracy(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        render_terminal.render(document, factory.console)
+        render_terminal.render(document, factory.terminal())
     if html:
         Path(html).write_text(render_html.render(document), encoding="utf-8")
         if not as_json:
-            factory.console.print(f"HTML: {html}", highlight=False)
+            factory.terminal().print(f"HTML: {html}", highlight=False)
