@@ -173,9 +173,10 @@ def run(suite: Suite) -> BenchResult:
     import boto3
     from moto import mock_aws
 
+    from common.log_objects import ReadStats
     from modelctl.commands.shadow import build_report
     from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
-    from modelctl.reports.shadow.records import ReadStats, inflate_object, iter_report_records
+    from modelctl.reports.shadow.records import inflate_object, iter_report_records
     from modelctl.reports.shadow.stats import ReportBuilder
     from modelctl.reports.shadow.window import Window
 

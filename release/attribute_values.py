@@ -3,11 +3,11 @@ TypeDeserializer make them, without importing boto3.
 
 The release table holds strings, numbers, booleans, maps and lists; importing boto3 for its two
 converters would lengthen `modelctl rollback` before it moves traffic (botocore alone makes the
-clients: release/aws_session.py; figures in docs/releases.md). Those five types (and NULL) are converted here the
-way boto3 does (numbers as `Decimal` in DynamoDB's context); any other value or type (binary,
-sets, floats, which boto3 refuses, an unknown type) goes to boto3's converters, which are then
-imported, so the result, or the error, is boto3's. tests/unit/modelctl/test_attribute_values.py
-compares the two on generated values.
+clients: release/aws_session.py; figures in docs/releases.md). Those five types (and NULL) are
+converted here the way boto3 does (numbers as `Decimal` in DynamoDB's context); any other value
+or type (binary, sets, floats, which boto3 refuses, an unknown type) goes to boto3's converters,
+which are then imported, so the result, or the error, is boto3's.
+tests/unit/modelctl/test_attribute_values.py compares the two on generated values.
 """
 
 from __future__ import annotations

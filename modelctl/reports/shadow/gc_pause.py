@@ -2,8 +2,8 @@
 
 A report parses millions of small dicts and lists (about ten per record) that never form cycles:
 reference counting frees each object's records as soon as they are aggregated. The cyclic collector
-still walks every live container each time enough of them have been allocated, which cost about a
-quarter of the report's CPU (100,000 records: 2.6 s with it, 1.9 s without, docs/performance.md).
+still walks every live container each time enough of them have been allocated: a large share of
+the report's CPU for nothing (figures in docs/performance.md).
 """
 
 from __future__ import annotations

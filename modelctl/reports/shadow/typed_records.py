@@ -1,7 +1,7 @@
 """The shadow report's fast path: a record line decoded straight into typed structs holding only
 the fields the report aggregates (msgspec). The inputs (30 floats per row), the ids and times the
 report does not use are checked as JSON and skipped instead of being built as Python objects, which
-halves the parse of a line the shadow function wrote (docs/performance.md).
+spares most of the parse of a line the shadow function wrote (figures in docs/performance.md).
 
 The structs accept only the types the shadow function writes (text or integer labels, number
 probabilities and latencies, text versions). A line they do not fit (another type, a missing field,
