@@ -52,7 +52,7 @@ def train(
     console = Console()
     try:
         data = load_csv(csv, target) if csv is not None and target is not None else load_builtin(dataset)
-        pipeline = pipeline or default_pipeline(data.y)
+        pipeline = default_pipeline(data.y) if pipeline is None else pipeline
         estimator = build_pipeline(pipeline)
         with console.status(f"training {pipeline} on {data.source} ({len(data.X)} rows)"):
             result = train_model(data, estimator, output_root=output, test_size=test_size, seed=seed)

@@ -39,9 +39,12 @@ class RegressionParityReport:
     max_rel_diff: float
     """max over rows of |y_onnx - y_sklearn| / max(1, |y_sklearn|): the figure held to the tolerance."""
     worst_row: int
+    """Position in the holdout of the row with the largest relative difference."""
     worst_onnx: float
     worst_sklearn: float
     tolerance: float
+    worst_data_row: int | None = None
+    """That row's index in the training data, when the caller said which data rows X holds."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,23 +116,27 @@ def onnx_predictions(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:
     return np.asarray(output, dtype=np.float64).reshape(len(X), -1)[:, 0]
 
 
-def check_parity(estimator: Any, onnx_bytes: bytes, X: np.ndarray) -> RegressionParityReport:
-    """Compare predictions on `X` row by row, both models given the float32 values serving sees."""
+def check_parity(
+    estimator: Any, onnx_bytes: bytes, X: np.ndarray, data_rows: np.ndarray | None = None
+) -> RegressionParityReport:
+    """Compare predictions on `X` (at least one row) row by row, both models given the float32
+    values serving sees."""
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     onnx_y = onnx_predictions(onnx_bytes, X32)
     sk_y = np.asarray(estimator.predict(X32.astype(np.float64)), dtype=np.float64).reshape(-1)
     abs_diff = np.abs(onnx_y - sk_y)
     rel_diff = abs_diff / np.maximum(1.0, np.abs(sk_y))
     rel_diff = np.where(np.isnan(rel_diff), np.inf, rel_diff)  # a NaN answer is the worst row
-    worst = int(np.argmax(rel_diff)) if len(rel_diff) else 0
+    worst = int(np.argmax(rel_diff))
     return RegressionParityReport(
         rows=len(X32),
-        max_abs_diff=float(np.max(np.where(np.isnan(abs_diff), np.inf, abs_diff))) if len(X32) else 0.0,
-        max_rel_diff=float(rel_diff[worst]) if len(X32) else 0.0,
+        max_abs_diff=float(np.max(np.where(np.isnan(abs_diff), np.inf, abs_diff))),
+        max_rel_diff=float(rel_diff[worst]),
         worst_row=worst,
-        worst_onnx=float(onnx_y[worst]) if len(X32) else 0.0,
-        worst_sklearn=float(sk_y[worst]) if len(X32) else 0.0,
+        worst_onnx=float(onnx_y[worst]),
+        worst_sklearn=float(sk_y[worst]),
         tolerance=RELATIVE_TOLERANCE,
+        worst_data_row=None if data_rows is None else int(data_rows[worst]),
     )
 
 
@@ -137,9 +144,10 @@ def require_parity(report: RegressionParityReport) -> None:
     if report.max_rel_diff <= report.tolerance:
         return
     bound = report.tolerance * max(1.0, abs(report.worst_sklearn))
+    data_row = "" if report.worst_data_row is None else f" (data row {report.worst_data_row})"
     raise ParityError(
         "the ONNX model does not match scikit-learn on the holdout, so no artifact was written: "
-        f"worst is holdout row {report.worst_row}, ONNX {report.worst_onnx!r} vs scikit-learn "
+        f"worst is holdout row {report.worst_row}{data_row}, ONNX {report.worst_onnx!r} vs scikit-learn "
         f"{report.worst_sklearn!r}, |diff| {abs(report.worst_onnx - report.worst_sklearn):.6g} > bound "
         f"{bound:.6g} ({report.tolerance:g} x max(1, |y_sklearn|))"
     )

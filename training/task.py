@@ -106,6 +106,8 @@ class HoldoutSplit:
     X_test: np.ndarray
     y_train: np.ndarray
     y_test: np.ndarray
+    test_index: np.ndarray
+    """The data row (0-based, in the order loaded) of each holdout row."""
     stratified: bool
 
 
@@ -122,9 +124,9 @@ def split_holdout(X: np.ndarray, y: np.ndarray, *, task: Task, test_size: float,
             "single row: a classifier needs at least two rows per class"
         )
     try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=test_size, random_state=seed, stratify=stratify
+        X_train, X_test, y_train, y_test, _, test_index = train_test_split(
+            X, y, np.arange(len(y)), test_size=test_size, random_state=seed, stratify=stratify
         )
     except ValueError as exc:
         raise TaskError(f"cannot split a holdout of {test_size:g} of {len(y)} rows: {exc}") from exc
-    return HoldoutSplit(X_train, X_test, y_train, y_test, stratified=stratify is not None)
+    return HoldoutSplit(X_train, X_test, y_train, y_test, test_index, stratified=stratify is not None)

@@ -153,7 +153,9 @@ def train_model(
     X_eval = split.X_test.astype(np.float32).astype(np.float64)
     if task == REGRESSION:
         onnx_bytes = regression_export.to_onnx_bytes(estimator, len(dataset.feature_names))
-        regression_parity = regression_export.check_parity(estimator, onnx_bytes, split.X_test)
+        regression_parity = regression_export.check_parity(
+            estimator, onnx_bytes, split.X_test, split.test_index
+        )
         regression_export.require_parity(regression_parity)
         outputs: dict[str, Any] = {
             "class_labels": [],

@@ -126,7 +126,10 @@ def test_parity_failure_writes_nothing_and_names_the_worst_row(
         train_model(diabetes, build_pipeline("ridge"), output_root=tmp_path)
     message = str(caught.value)
     assert "no artifact was written" in message
-    assert "holdout row 7" in message
+    holdout_rows = split_holdout(
+        diabetes.X, diabetes.y.astype(np.float64), task=REGRESSION, test_size=0.25, seed=0
+    ).test_index
+    assert f"holdout row 7 (data row {holdout_rows[7]})" in message
     assert "bound" in message and "1e-05 x max(1, |y_sklearn|)" in message
     assert list(tmp_path.iterdir()) == []
 
@@ -237,3 +240,28 @@ def test_required_fields_present_for_a_regressor(diabetes: Dataset, tmp_path: Pa
     raw = json.loads((result.artifact_dir / "metadata.json").read_text())
     assert set(REQUIRED_FIELDS) <= set(raw)
     assert raw["task"] == "regression"
+
+
+def test_preprocessing_runs_in_float64_so_trees_behind_a_scaler_keep_parity(diabetes: Dataset) -> None:
+    """Why the export casts around the preprocessing: in float32 throughout, scaled values round
+    across tree thresholds and the holdout misses parity; as exported, it holds."""
+    split = split_holdout(diabetes.X, diabetes.y.astype(np.float64), task=REGRESSION, test_size=0.25, seed=0)
+    pipeline = make_pipeline(StandardScaler(), DecisionTreeRegressor(max_depth=6, random_state=0))
+    pipeline.fit(split.X_train.astype(np.float32).astype(np.float64), split.y_train)
+    float32_throughout = export_regression._convert(pipeline, 10, "x")
+    assert export_regression.check_parity(pipeline, float32_throughout, split.X_test).max_rel_diff > 1e-2
+    exported = export_regression.to_onnx_bytes(pipeline, 10)
+    assert export_regression.check_parity(pipeline, exported, split.X_test).max_rel_diff <= 1e-5
+
+
+def test_metadata_refuses_an_unknown_task(tmp_path: Path, diabetes: Dataset) -> None:
+    import json
+
+    from common.metadata import MetadataError
+
+    result = train_model(diabetes, build_pipeline("ridge"), output_root=tmp_path)
+    path = result.artifact_dir / "metadata.json"
+    raw = json.loads(path.read_text())
+    path.write_text(json.dumps({**raw, "task": "ranking"}))
+    with pytest.raises(MetadataError, match="task 'ranking' is not supported"):
+        read_metadata(result.artifact_dir)
