@@ -27,11 +27,11 @@ def typer_option(spec: OptionSpec) -> Any:
     return Annotated[kind, typer.Option(spec.option, help=spec.help)]
 
 
-FunctionOpt = typer_option(FUNCTION)
-AliasOpt = typer_option(ALIAS)
-StackOpt = typer_option(STACK)
-DryRunOpt = typer_option(DRY_RUN)
-ReasonOpt = typer_option(REASON)
+FunctionOpt = Annotated[str | None, typer.Option(FUNCTION.option, help=FUNCTION.help)]
+AliasOpt = Annotated[str | None, typer.Option(ALIAS.option, help=ALIAS.help)]
+StackOpt = Annotated[str | None, typer.Option(STACK.option, help=STACK.help)]
+DryRunOpt = Annotated[bool, typer.Option(DRY_RUN.option, help=DRY_RUN.help)]
+ReasonOpt = Annotated[str, typer.Option(REASON.option, help=REASON.help)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
