@@ -87,7 +87,7 @@ class HandlerRig:
     def parsing(self) -> Callable[[], object]:
         import orjson
 
-        from common.validation import packed_rows
+        from common.http.validation import packed_rows
         from inference.fast_path import common_predict_body
 
         service = self.module.service

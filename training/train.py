@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from common.metadata import MODEL_FILE, SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
+from common.model.metadata import MODEL_FILE, SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
 from training.data import Dataset, label_values
 from training.export import (
     INPUT_NAME,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from common.errors import RequestError
+from common.http.errors import RequestError
 from inference.fast_path import JSON, common_predict_body
 from inference.log_lines import (
     EmfMetrics,

@@ -13,9 +13,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from common.artifact_source import resolve_model_dir
-from common.model import OnnxClassifier
-from common.validation import RequestLimits
+from common.http.validation import RequestLimits
+from common.model.artifact_source import resolve_model_dir
+from common.model.onnx_model import OnnxModel
 from inference.api import InferenceApi, create_app
 from inference.log_lines import LazyLogger, info_enabled
 from inference.service import InferenceService
@@ -40,7 +40,7 @@ def build_service() -> InferenceService:
     model_uri = os.environ.get("MODEL_URI")
     if not model_uri:
         raise RuntimeError("environment variable MODEL_URI is not set: it names the model artifact to serve")
-    model = OnnxClassifier.load(resolve_model_dir(model_uri))
+    model = OnnxModel.load(resolve_model_dir(model_uri))
     limits = RequestLimits(
         max_rows=_int_env("MAX_ROWS", RequestLimits.max_rows),
         max_body_bytes=_int_env("MAX_BODY_BYTES", RequestLimits.max_body_bytes),

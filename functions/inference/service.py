@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from common.model import OnnxClassifier
-from common.validation import (
+from common.http.validation import (
     RequestLimits,
     check_content_type,
     decode_body,
@@ -18,6 +17,7 @@ from common.validation import (
     parse_instances,
     parse_json_object,
 )
+from common.model.onnx_model import OnnxModel
 
 
 @dataclass(slots=True)
@@ -54,7 +54,7 @@ def _check_finite(probabilities: np.ndarray, values: list[list[float]]) -> None:
 
 
 class InferenceService:
-    def __init__(self, model: OnnxClassifier, limits: RequestLimits) -> None:
+    def __init__(self, model: OnnxModel, limits: RequestLimits) -> None:
         self.model = model
         self.limits = limits
         self.model_version = model.version
@@ -91,7 +91,7 @@ class InferenceService:
         size limit, not base64). Common: a JSON object whose only key is "instances", a list of
         up to `max_rows` rows, each a list of the model's number of JSON numbers, with the float32
         values `parse_instances` gives (`packed_rows`). The rows go to the model packed, in its
-        bound run when it has one (`OnnxClassifier.predict_packed`). A failing model, or a
+        bound run when it has one (`OnnxModel.predict_packed`). A failing model, or a
         probability that is not finite, also answers None: `predict` meets the same failure and
         raises it from the general path, so the internal error is logged as it always was.
         `with_inputs`: the result carries the rows as `predict`'s does (a float32 matrix, here a

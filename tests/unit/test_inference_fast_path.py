@@ -32,11 +32,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.errors import RequestError
-from common.metadata import ModelMetadata
+from common.http.errors import RequestError
+from common.http.validation import FLOAT32_MAX, RequestLimits, packed_rows, parse_instances
+from common.model.metadata import ModelMetadata
 from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
 from common.shadow_mirror import FAILED, MirrorSettings, ShadowMirror
-from common.validation import FLOAT32_MAX, RequestLimits, packed_rows, parse_instances
 from inference.fast_path import JSON
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext

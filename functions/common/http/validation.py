@@ -1,4 +1,4 @@
-"""Strict parsing of prediction requests into a float32 matrix (the body itself: common.request_body).
+"""Strict parsing of prediction requests into a float32 matrix (the body itself: common.http.request_body).
 
 Every way a body can be wrong maps to a RequestError that names what was wrong; nothing here
 raises anything else for any input.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from common.errors import bad_request, json_type
-from common.request_body import (
+from common.http.errors import bad_request, json_type
+from common.http.request_body import (
     RequestLimits,
     check_content_type,
     decode_body,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from common.metadata import MODEL_FILE, MetadataError, ModelMetadata, read_metadata
+from common.model.metadata import MODEL_FILE, MetadataError, ModelMetadata, read_metadata
 
 
 class ModelLoadError(RuntimeError):
@@ -46,7 +46,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class OnnxClassifier:
+class OnnxModel:
     """Runs one model artifact. Created once per process; `predict` is the hot path."""
 
     def __init__(self, session: ort.InferenceSession, metadata: ModelMetadata) -> None:
@@ -61,7 +61,7 @@ class OnnxClassifier:
         self._bound_lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, *, verify_hash: bool = True) -> OnnxClassifier:
+    def load(cls, model_dir: Path, *, verify_hash: bool = True) -> OnnxModel:
         try:
             metadata = read_metadata(model_dir)
         except MetadataError as exc:
@@ -152,7 +152,7 @@ class BoundBatch:
     """One batch size's run with its input and both outputs bound to preallocated buffers
     (onnxruntime's IOBinding): no per-call tensor allocation and no numpy arrays built around
     the outputs, ~5 us of a ~15 us run at one row. The input is copied into its buffer with one
-    memory copy. Used under `OnnxClassifier`'s lock: the buffers are shared."""
+    memory copy. Used under `OnnxModel`'s lock: the buffers are shared."""
 
     def __init__(
         self, run: Callable[[], None], inputs: memoryview, labels: np.ndarray, probabilities: np.ndarray
@@ -164,7 +164,7 @@ class BoundBatch:
         self._probabilities = probabilities
 
     @classmethod
-    def create(cls, model: OnnxClassifier, rows: int) -> BoundBatch | None:
+    def create(cls, model: OnnxModel, rows: int) -> BoundBatch | None:
         """The bound run for `rows` rows, or None when this model or onnxruntime cannot have one
         (outputs that are not an int64 label vector and a float32 probability matrix, no
         IOBinding, another provider than the CPU's) or it does not answer exactly as `predict`."""

@@ -1,6 +1,6 @@
 """The body of a JSON API request, numpy-free: content type, size, encoding and JSON parsing.
 
-Shared by /predict (common.validation then turns the document into the model's rows) and
+Shared by /predict (common.http.validation then turns the document into the model's rows) and
 /feedback, whose function loads no numpy. Every way a body can be wrong maps to a RequestError
 that names what was wrong; nothing here raises anything else for any input.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from common.errors import RequestError, bad_request, json_type
+from common.http.errors import RequestError, bad_request, json_type
 
 
 @dataclass(frozen=True)
