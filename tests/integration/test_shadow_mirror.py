@@ -21,7 +21,6 @@ from typing import Any
 import boto3
 import pytest
 
-from common.http.validation import RequestLimits
 from common.model.metadata import ModelMetadata
 from common.model.onnx_model import OnnxModel
 from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
@@ -128,7 +127,7 @@ def test_an_unreachable_queue_leaves_the_live_response_unchanged_and_fast(
 ) -> None:
     endpoint: str = request.getfixturevalue(endpoint_fixture)
     model = OnnxModel.load(trained_model[0])
-    service = InferenceService(model, RequestLimits())
+    service = InferenceService(model)
     emitted = io.StringIO()  # the mirrored app's log and EMF lines
     log = Warnings()
     mirror = mirror_to(endpoint, log)

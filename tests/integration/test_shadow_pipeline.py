@@ -23,7 +23,6 @@ import pytest
 from aws_lambda_powertools import Logger
 from moto import mock_aws
 
-from common.http.validation import RequestLimits
 from common.model.metadata import ModelMetadata
 from common.model.onnx_model import OnnxModel
 from common.shadow_config import ShadowConfig, ShadowConfigStore
@@ -114,7 +113,7 @@ class ShadowWorld:
         )
         assert mirror is not None
         self.mirror: ShadowMirror = mirror
-        service = InferenceService(self.live, RequestLimits())
+        service = InferenceService(self.live)
         self.app = create_app(
             service,
             namespace="ShadowPipelineTest",
