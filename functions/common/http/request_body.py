@@ -64,12 +64,12 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _loads(text: str) -> Any:
-    """orjson first (~10x faster than the standard library on a request body); anything it refuses
+    """orjson first (much faster than the standard library on a request body); anything it refuses
     is parsed again by the standard library's decoder, so every error, and every input orjson
     refuses but the decoder accepts (lone surrogate escapes, nesting beyond 1024, numbers beyond
-    float64, the NaN/Infinity literals), is answered exactly as before. Where both accept a text
-    they return the same document, except integers outside the 64-bit range, which orjson returns as the
-    float that `float(int)` gives: the same float32 after validation."""
+    float64, the NaN/Infinity literals), is answered as the standard library answers it. Where both
+    accept a text they return the same document, except integers outside the 64-bit range, which
+    orjson returns as the float that `float(int)` gives: the same float32 after validation."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -178,11 +178,11 @@ RunFunction = Callable[[list[str], dict[str, np.ndarray]], list[np.ndarray]]
 
 
 def _direct_run(session: ort.InferenceSession) -> RunFunction:
-    """The session's native `run`, without the Python wrapper's per-call checks (a third of a
-    one-row call; docs/performance.md). What the wrapper checks is fixed for this session and checked once in
-    `_check_signature` (input and output names); its fallback to another execution provider on
-    failure does not apply to the CPU provider alone. If a future onnxruntime renames the native
-    session attribute, the public `run` is used."""
+    """The session's native `run`, without the Python wrapper's per-call checks (a large share
+    of a one-row call; docs/performance.md). What the wrapper checks is fixed for this session and
+    checked once in `_check_signature` (input and output names); its fallback to another execution
+    provider on failure does not apply to the CPU provider alone. If a future onnxruntime renames
+    the native session attribute, the public `run` is used."""
     native = getattr(session, "_sess", None)
     native_run = getattr(native, "run", None)
     if native_run is None or session.get_providers() != ["CPUExecutionProvider"]:
@@ -203,8 +203,8 @@ BOUND_BATCH_MAX = 16
 class BoundBatch:
     """One batch size's run with its input and both outputs bound to preallocated buffers
     (onnxruntime's IOBinding): no per-call tensor allocation and no numpy arrays built around
-    the outputs (a third of a one-row run; docs/performance.md). The input is copied into its buffer with one
-    memory copy. Used under `OnnxModel`'s lock: the buffers are shared."""
+    the outputs (a large share of a one-row run; docs/performance.md). The input is copied into
+    its buffer with one memory copy. Used under `OnnxModel`'s lock: the buffers are shared."""
 
     def __init__(
         self, run: Callable[[], None], inputs: memoryview, labels: np.ndarray, probabilities: np.ndarray
