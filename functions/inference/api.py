@@ -95,7 +95,9 @@ class InferenceApi:
         try:
             method: str = event["httpMethod"]
             path: str = event["path"]
-            route = self._routes.get((path.rstrip("/"), method.upper()))
+            route = self._routes.get((path, method))
+            if route is None:
+                route = self._routes.get((path.rstrip("/"), method.upper()))
             if route is not None:
                 body, lines = route(event, request_id, function_version, metrics)
                 status = 200

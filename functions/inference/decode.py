@@ -81,9 +81,13 @@ def packed_rows(instances: list[Any], width: int, body_text: str) -> bytes | Non
     FLOAT32_MAX; every one of these, like every value from 2**127 up, has all of the high byte's
     exponent bits set, so one scan of those bytes sends them, and a few valid values, to the
     general decoder."""
+    return _packed(instances, _ROW_PACKERS.get(width) or _row_packer(width), body_text)
+
+
+def _packed(instances: list[Any], pack: Callable[..., bytes], body_text: str) -> bytes | None:
+    """`packed_rows` with the row packer of its width."""
     if "u" in body_text or "l" in body_text:
         return None
-    pack = _ROW_PACKERS.get(width) or _row_packer(width)
     try:
         packed = pack(*instances[0]) if len(instances) == 1 else b"".join(starmap(pack, instances))
     except (struct.error, TypeError, OverflowError):  # TypeError: a row that is not iterable
@@ -111,6 +115,7 @@ class Decoder:
         self.feature_names = feature_names
         self.limits = limits
         self.width = len(feature_names)
+        self._pack = _row_packer(self.width)
         self.fast = True
         """Whether common requests take the fast decoder; tests turn it off to compare."""
 
@@ -118,10 +123,9 @@ class Decoder:
         """The request's rows as a C-contiguous float32 matrix, one row per instance."""
         if self.fast:
             text = common_body(event, self.limits.max_body_bytes)
-            if text is not None:
-                rows = self.fast_rows(text)
-                if rows is not None:
-                    return rows
+            rows = None if text is None else self.fast_rows(text)
+            if rows is not None:
+                return rows
         return self.general_rows(event)
 
     def fast_rows(self, text: str) -> np.ndarray | None:
@@ -137,7 +141,7 @@ class Decoder:
         instances = document.get("instances")
         if type(instances) is not list or not 0 < len(instances) <= self.limits.max_rows:
             return None
-        packed = packed_rows(instances, self.width, text)
+        packed = _packed(instances, self._pack, text)
         if packed is None:
             return None
         return np.ndarray((len(instances), self.width), _FLOAT32, packed)

@@ -55,7 +55,11 @@ class Prediction:
 
     def outputs(self) -> dict[str, Any]:
         """The answer as the response body carries it: "predictions", then "probabilities"."""
-        return {"predictions": self.labels, "probabilities": self.probability_lists()}
+        lists = self._lists
+        return {
+            "predictions": self.labels,
+            "probabilities": lists if lists is not None else self.probability_lists(),
+        }
 
     def finite(self) -> bool:
         """Whether every probability is a finite number (inputs near the float32 limits can
