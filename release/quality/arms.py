@@ -54,7 +54,10 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     denominator = 1.0 + z * z / n
     centre = (p + z * z / (2.0 * n)) / denominator
     half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or n successes the interval ends exactly at 0 or 1 (avoid rounding just inside).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -106,15 +109,16 @@ class ArmSummary:
 
     def merge(self, other: ArmSummary) -> ArmSummary:
         """The summary of both sets of rows (Chan et al.'s pairwise update)."""
+        binary = self.binary and other.binary
         if other.n == 0:
-            return self if self.binary or not other.binary else self._with_binary(False)
+            return self._with_binary(binary)
         if self.n == 0:
-            return other if other.binary or not self.binary else other._with_binary(False)
+            return other._with_binary(binary)
         n = self.n + other.n
         delta = other.mean - self.mean
         mean = self.mean + delta * other.n / n
         m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / n
-        return ArmSummary(n=n, mean=mean, m2=max(m2, 0.0), binary=self.binary and other.binary)
+        return ArmSummary(n=n, mean=mean, m2=max(m2, 0.0), binary=binary)
 
     def _with_binary(self, binary: bool) -> ArmSummary:
         return ArmSummary(n=self.n, mean=self.mean, m2=self.m2, binary=binary)

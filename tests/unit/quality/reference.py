@@ -38,7 +38,11 @@ def mixture_log_likelihood_ratio_quad(d: float, v: float, tau: float, theta0: fl
     se = math.sqrt(v)
 
     def log_integrand(theta: float) -> float:
-        return _log_normal_pdf(d, theta, se) - _log_normal_pdf(d, theta0, se) + _log_normal_pdf(theta, theta0, tau)
+        return (
+            _log_normal_pdf(d, theta, se)
+            - _log_normal_pdf(d, theta0, se)
+            + _log_normal_pdf(theta, theta0, tau)
+        )
 
     mode = (d * tau**2 + theta0 * v) / (tau**2 + v)
     spread = math.sqrt(tau**2 * v / (tau**2 + v))

@@ -88,12 +88,14 @@ def test_tightest_lambda_solves_its_equation_and_minimises_the_width() -> None:
         grid = np.geomspace(lam / 20, lam * 20, 4001)
         assert float(boundary(lam, alpha)) <= float(boundary(grid, alpha).min()) + 1e-9
     assert mixture_scale_for(600.0) == pytest.approx(math.sqrt(tightest_lambda(0.05) / 600.0))
-    assert DEFAULT_MIXTURE_SCALE == pytest.approx(mixture_scale_for(600.0))
+    assert mixture_scale_for(600.0) == pytest.approx(DEFAULT_MIXTURE_SCALE)
 
 
 def test_lower_is_better_orients_the_improvement() -> None:
     # GIVEN a regressor whose absolute errors are larger (worse) than the primary's
-    result = compare(ArmSummary.of(PRIMARY_ERRORS), ArmSummary.of(NEW_ERRORS), direction=Direction.LOWER_IS_BETTER)
+    result = compare(
+        ArmSummary.of(PRIMARY_ERRORS), ArmSummary.of(NEW_ERRORS), direction=Direction.LOWER_IS_BETTER
+    )
     assert result.difference is not None and result.difference > 0  # raw: new errors are larger
     assert result.improvement is not None and result.improvement < 0  # oriented: new is worse
     assert result.improvement_lower == pytest.approx(-result.upper)
@@ -125,10 +127,13 @@ def test_undefined_comparisons_are_unbounded_with_p_value_one(primary: ArmSummar
 
 def test_previous_p_value_is_carried_as_a_running_minimum() -> None:
     first = compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT))
-    assert compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT), previous_p_value=1e-9).p_value == 1e-9
-    assert compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT), previous_p_value=1.0).p_value == (
-        first.p_value
+    assert (
+        compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT), previous_p_value=1e-9).p_value
+        == 1e-9
     )
+    assert compare(
+        ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT), previous_p_value=1.0
+    ).p_value == (first.p_value)
     with pytest.raises(ValueError):
         compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT), previous_p_value=1.5)
 
