@@ -169,6 +169,8 @@ def simulate(seeds: int = SEEDS, config: QualityGateConfig | None = None) -> dic
     same_first, same_at = first_decision(same_codes, same.labels)
     naive_worse_first, naive_worse_at = first_decision(naive_codes(worse, config), worse.labels)
     naive_same = naive_codes(same, config)
+    margin_first, _ = first_decision(gate_codes(at_margin, config), at_margin.labels)
+    naive_margin_first, _ = first_decision(naive_codes(at_margin, config), at_margin.labels)
     in_budget_streams = Streams(
         labels=same.labels[:, in_budget],
         n_primary=same.n_primary[:, in_budget],
@@ -210,12 +212,10 @@ def simulate(seeds: int = SEEDS, config: QualityGateConfig | None = None) -> dic
         },
         "at_margin": {
             "true_difference": -config.margin,
-            "rollback_rate_sequential": float(
-                np.mean(first_decision(gate_codes(at_margin, config), at_margin.labels)[0] == ROLLBACK_CODE)
-            ),
-            "rollback_rate_naive": float(
-                np.mean(first_decision(naive_codes(at_margin, config), at_margin.labels)[0] == ROLLBACK_CODE)
-            ),
+            "rollback_rate_sequential": float(np.mean(margin_first == ROLLBACK_CODE)),
+            "rollback_rate_naive": float(np.mean(naive_margin_first == ROLLBACK_CODE)),
+            "advance_rate_sequential": float(np.mean(margin_first == ADVANCE_CODE)),
+            "advance_rate_naive": float(np.mean(naive_margin_first == ADVANCE_CODE)),
         },
         "naive_fixed_sample_test": {
             "power": float(np.mean(naive_worse_first == ROLLBACK_CODE)),
