@@ -99,6 +99,7 @@ def _statistics(streams: Streams, config: QualityGateConfig) -> tuple[FloatArray
         mean_b,
         binary_variance(streams.correct_new, nb),
         config.mixture_scale,
+        min_rows=config.burn_in,
     )
     return stats.difference, stats.variance, stats.lam
 

@@ -25,7 +25,9 @@ from numpy.typing import ArrayLike, NDArray
 from release.quality.arms import ArmSummary, Direction
 from release.quality.sequential import (
     DEFAULT_ALPHA,
+    DEFAULT_BURN_IN,
     DEFAULT_MIXTURE_SCALE,
+    MIN_ROWS_PER_VERSION,
     SequentialComparison,
     compare,
 )
@@ -49,12 +51,14 @@ _VERDICT_OF_CODE = {WAIT_CODE: Verdict.WAIT, ADVANCE_CODE: Verdict.ADVANCE, ROLL
 class QualityGateConfig:
     """margin: how much worse (in the metric's units) the new version may be and still advance;
     min_labels: labelled rows the new version needs before it may advance; alpha: error rate of
-    the confidence sequence; mixture_scale: rho of the mSPRT (see release.quality.sequential)."""
+    the confidence sequence; mixture_scale: rho of the mSPRT; burn_in: rows each version needs
+    before the test may decide (see release.quality.sequential)."""
 
     margin: float = DEFAULT_MARGIN
     min_labels: int = DEFAULT_MIN_LABELS
     alpha: float = DEFAULT_ALPHA
     mixture_scale: float = DEFAULT_MIXTURE_SCALE
+    burn_in: int = DEFAULT_BURN_IN
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.margin) and self.margin >= 0):
@@ -65,6 +69,8 @@ class QualityGateConfig:
             raise ValueError("alpha must be in (0, 1)")
         if not (math.isfinite(self.mixture_scale) and self.mixture_scale > 0):
             raise ValueError("mixture_scale must be > 0")
+        if self.burn_in < MIN_ROWS_PER_VERSION:
+            raise ValueError(f"burn_in must be >= {MIN_ROWS_PER_VERSION}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +78,7 @@ class QualityGateConfig:
             "min_labels": self.min_labels,
             "alpha": self.alpha,
             "mixture_scale": self.mixture_scale,
+            "burn_in": self.burn_in,
         }
 
 
@@ -112,7 +119,11 @@ class GateDecision:
             "test": "mSPRT (normal mixture), always-valid",
             "n_primary": self.comparison.primary.n,
             "n_new": self.comparison.new.n,
-            **{key: value for key, value in comparison.items() if key not in ("alpha", "mixture_scale")},
+            **{
+                key: value
+                for key, value in comparison.items()
+                if key not in ("alpha", "mixture_scale", "burn_in")
+            },
         }
 
 
@@ -139,7 +150,8 @@ def _reason(verdict: Verdict, comparison: SequentialComparison, config: QualityG
         return "no labelled rows for the new version yet"
     if not comparison.defined:
         return (
-            f"too few labelled rows to test (new {n_new}, primary {n_primary}); each version needs at least 2"
+            f"too few labelled rows to test (new {n_new}, primary {n_primary}); "
+            f"each version needs {config.burn_in}"
         )
     if comparison.improvement_lower > -config.margin:
         return f"non-inferior so far, but {n_new} labelled rows < min_labels {config.min_labels}"
@@ -162,6 +174,7 @@ def decide(
         direction=direction,
         alpha=config.alpha,
         mixture_scale=config.mixture_scale,
+        burn_in=config.burn_in,
         previous_p_value=previous_p_value,
     )
     code = int(

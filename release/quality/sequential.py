@@ -48,8 +48,12 @@ from release.quality.arms import ArmSummary, Direction
 FloatArray = NDArray[np.float64]
 
 DEFAULT_ALPHA = 0.05
-# Each version needs this many labelled rows before its variance, and so the test, is defined.
+# Rows each version needs before its variance, and so the difference's standard error, is defined.
 MIN_ROWS_PER_VERSION = 2
+# Rows each version needs before the sequential test may reject: the guarantee is asymptotic, and
+# with a skewed metric (accuracy near 1) or heavy-tailed errors the normal approximation is poor in
+# the far tail the boundary sits in until both versions have this many rows (docs/quality-gate.md).
+DEFAULT_BURN_IN = 100
 
 
 def _check_alpha(alpha: float) -> None:
@@ -112,14 +116,16 @@ def difference_statistics(
     mean_new: ArrayLike,
     var_new: ArrayLike,
     mixture_scale: float,
+    min_rows: int = MIN_ROWS_PER_VERSION,
 ) -> DifferenceStatistics:
     """D, V and lam from each version's count, mean and per-row variance (vectorised). Entries
-    where either version has fewer than MIN_ROWS_PER_VERSION rows are NaN."""
+    where either version has fewer than `min_rows` rows (at least MIN_ROWS_PER_VERSION) are NaN."""
     if mixture_scale <= 0:
         raise ValueError("mixture_scale must be > 0")
+    threshold = max(min_rows, MIN_ROWS_PER_VERSION)
     na = np.asarray(n_primary, dtype=np.float64)
     nb = np.asarray(n_new, dtype=np.float64)
-    ready = (na >= MIN_ROWS_PER_VERSION) & (nb >= MIN_ROWS_PER_VERSION)
+    ready = (na >= threshold) & (nb >= threshold)
     safe_na = np.where(ready, na, 1.0)
     safe_nb = np.where(ready, nb, 1.0)
     va = np.asarray(var_primary, dtype=np.float64)
@@ -152,6 +158,7 @@ class SequentialComparison:
     direction: Direction
     alpha: float
     mixture_scale: float
+    burn_in: int
     difference: float | None
     standard_error: float | None
     difference_ci95: tuple[float, float] | None
@@ -162,8 +169,9 @@ class SequentialComparison:
 
     @property
     def defined(self) -> bool:
-        """Whether both versions have enough rows for the test (else the bounds are infinite)."""
-        return self.standard_error is not None
+        """Whether the sequential test runs: both versions have `burn_in` rows (else the p-value is
+        carried or 1 and the bounds are infinite)."""
+        return math.isfinite(self.lower)
 
     @property
     def improvement(self) -> float | None:
@@ -182,6 +190,7 @@ class SequentialComparison:
             "direction": self.direction.value,
             "alpha": self.alpha,
             "mixture_scale": self.mixture_scale,
+            "burn_in": self.burn_in,
             "primary": self.primary.to_dict(),
             "new": self.new.to_dict(),
             "difference": self.difference,
@@ -203,15 +212,21 @@ def compare(
     direction: Direction = Direction.HIGHER_IS_BETTER,
     alpha: float = DEFAULT_ALPHA,
     mixture_scale: float = DEFAULT_MIXTURE_SCALE,
+    burn_in: int = DEFAULT_BURN_IN,
     previous_p_value: float | None = None,
 ) -> SequentialComparison:
     """The always-valid test of H0: new - primary = 0 and the (1 - alpha) confidence sequence for
-    the difference, on every labelled row seen so far. Pass the p-value of the previous check of
-    the same release as `previous_p_value` to get the running minimum (an always-valid p-value
-    never rises); without it the p-value is this check's 1 / Lambda, which is valid on its own."""
+    the difference, on every labelled row seen so far. The test runs once both versions have
+    `burn_in` rows (before that: p-value carried or 1, unbounded sequence); the difference and its
+    fixed-sample interval are given from MIN_ROWS_PER_VERSION rows. Pass the p-value of the
+    previous check of the same release as `previous_p_value` to get the running minimum (an
+    always-valid p-value never rises); without it the p-value is this check's 1 / Lambda, which is
+    valid on its own."""
     _check_alpha(alpha)
     if previous_p_value is not None and not 0.0 <= previous_p_value <= 1.0:
         raise ValueError("previous_p_value must be in [0, 1]")
+    if burn_in < MIN_ROWS_PER_VERSION:
+        raise ValueError(f"burn_in must be >= {MIN_ROWS_PER_VERSION}")
     stats = difference_statistics(
         primary.n,
         primary.mean,
@@ -221,41 +236,36 @@ def compare(
         new.variance() if new.n else math.nan,
         mixture_scale,
     )
-    carried = 1.0 if previous_p_value is None else previous_p_value
-    difference = float(stats.difference)
-    if not math.isfinite(difference):
-        return SequentialComparison(
-            primary=primary,
-            new=new,
-            direction=direction,
-            alpha=alpha,
-            mixture_scale=mixture_scale,
-            difference=(new.mean - primary.mean) if primary.n and new.n else None,
-            standard_error=None,
-            difference_ci95=None,
-            log_likelihood_ratio=0.0,
-            p_value=carried,
-            lower=-math.inf,
-            upper=math.inf,
-        )
-    variance = float(stats.variance)
-    lam = float(stats.lam)
-    se = math.sqrt(variance)
-    log_lr = float(mixture_log_likelihood_ratio(difference / se, lam))
-    p_now = math.exp(-log_lr) if log_lr > 0 else 1.0
-    radius = se * float(boundary(lam, alpha))
-    z95 = float(norm.ppf(0.975))
+    p_value = 1.0 if previous_p_value is None else previous_p_value
+    log_lr, lower, upper = 0.0, -math.inf, math.inf
+    estimate = float(stats.difference)
+    difference: float | None = estimate
+    se: float | None = None
+    ci95: tuple[float, float] | None = None
+    if not math.isfinite(estimate):
+        difference = (new.mean - primary.mean) if primary.n and new.n else None
+    else:
+        se = math.sqrt(float(stats.variance))
+        z95 = float(norm.ppf(0.975))
+        ci95 = (estimate - z95 * se, estimate + z95 * se)
+        if min(primary.n, new.n) >= burn_in:
+            lam = float(stats.lam)
+            log_lr = float(mixture_log_likelihood_ratio(estimate / se, lam))
+            p_value = min(p_value, math.exp(-log_lr) if log_lr > 0 else 1.0)
+            radius = se * float(boundary(lam, alpha))
+            lower, upper = estimate - radius, estimate + radius
     return SequentialComparison(
         primary=primary,
         new=new,
         direction=direction,
         alpha=alpha,
         mixture_scale=mixture_scale,
+        burn_in=burn_in,
         difference=difference,
         standard_error=se,
-        difference_ci95=(difference - z95 * se, difference + z95 * se),
+        difference_ci95=ci95,
         log_likelihood_ratio=log_lr,
-        p_value=min(carried, p_now),
-        lower=difference - radius,
-        upper=difference + radius,
+        p_value=p_value,
+        lower=lower,
+        upper=upper,
     )

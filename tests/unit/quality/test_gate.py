@@ -66,6 +66,7 @@ def test_undecided_waits() -> None:
         ),
         pytest.param(ArmSummary.empty(), accuracy_rows(10_000, 10_000), "too few", id="one-version-only"),
         pytest.param(accuracy_rows(900, 1_000), accuracy_rows(1, 1), "too few", id="one-labelled-row"),
+        pytest.param(accuracy_rows(900, 1_000), accuracy_rows(99, 99), "needs 100", id="before-burn-in"),
     ],
 )
 def test_a_version_without_enough_labels_never_advances(
@@ -103,7 +104,14 @@ def test_verdict_codes_follow_the_rule() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"margin": -0.01}, {"margin": math.inf}, {"min_labels": 0}, {"alpha": 1.0}, {"mixture_scale": 0.0}],
+    [
+        {"margin": -0.01},
+        {"margin": math.inf},
+        {"min_labels": 0},
+        {"alpha": 1.0},
+        {"mixture_scale": 0.0},
+        {"burn_in": 1},
+    ],
 )
 def test_invalid_config_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

@@ -23,7 +23,12 @@ def test_p_value_in_unit_interval_and_sequence_holds_the_estimate(
     primary: list[float], new: list[float], direction: Direction, scale: float, alpha: float
 ) -> None:
     result = compare(
-        ArmSummary.of(primary), ArmSummary.of(new), direction=direction, mixture_scale=scale, alpha=alpha
+        ArmSummary.of(primary),
+        ArmSummary.of(new),
+        direction=direction,
+        mixture_scale=scale,
+        alpha=alpha,
+        burn_in=2,
     )
     assert 0.0 <= result.p_value <= 1.0
     assert result.lower <= result.upper
@@ -44,7 +49,7 @@ def test_running_p_value_never_rises_across_checks(batches: list[tuple[list[floa
     for primary_batch, new_batch in batches:
         primary = primary.merge(ArmSummary.of(primary_batch))
         new = new.merge(ArmSummary.of(new_batch))
-        result = compare(primary, new, previous_p_value=previous)
+        result = compare(primary, new, previous_p_value=previous, burn_in=2)
         assert previous is None or result.p_value <= previous
         previous = result.p_value
 
@@ -56,7 +61,7 @@ def test_running_p_value_never_rises_across_checks(batches: list[tuple[list[floa
 def test_gate_never_advances_without_min_labels_and_is_json(
     primary: list[float], new: list[float], margin: float, min_labels: int, direction: Direction
 ) -> None:
-    config = QualityGateConfig(margin=margin, min_labels=min_labels)
+    config = QualityGateConfig(margin=margin, min_labels=min_labels, burn_in=2)
     decision = decide(ArmSummary.of(primary), ArmSummary.of(new), config, direction=direction)
     if len(new) < min_labels:
         assert decision.verdict is not Verdict.ADVANCE
@@ -72,8 +77,8 @@ def test_gate_never_advances_without_min_labels_and_is_json(
 @settings(max_examples=100, deadline=None)
 @given(rows, rows)
 def test_swapping_versions_mirrors_the_sequence(primary: list[float], new: list[float]) -> None:
-    forward = compare(ArmSummary.of(primary), ArmSummary.of(new))
-    backward = compare(ArmSummary.of(new), ArmSummary.of(primary))
+    forward = compare(ArmSummary.of(primary), ArmSummary.of(new), burn_in=2)
+    backward = compare(ArmSummary.of(new), ArmSummary.of(primary), burn_in=2)
     assert math.isclose(forward.p_value, backward.p_value, rel_tol=1e-9, abs_tol=1e-300)
     if forward.defined:
         assert math.isclose(forward.lower, -backward.upper, rel_tol=1e-9, abs_tol=1e-9)

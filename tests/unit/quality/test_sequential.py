@@ -47,7 +47,7 @@ def test_likelihood_ratio_p_value_and_bounds_match_numerical_integration(
     reference_cs = confidence_sequence_quad(d, v, tau, alpha=0.05)
 
     # WHEN the closed form is computed from per-version summaries
-    result = compare(ArmSummary.of(primary), ArmSummary.of(new), mixture_scale=rho, alpha=0.05)
+    result = compare(ArmSummary.of(primary), ArmSummary.of(new), mixture_scale=rho, alpha=0.05, burn_in=2)
 
     # THEN they agree
     assert result.difference == pytest.approx(d, rel=1e-12, abs=1e-15)
@@ -123,6 +123,18 @@ def test_undefined_comparisons_are_unbounded_with_p_value_one(primary: ArmSummar
     assert result.lower == -math.inf and result.upper == math.inf
     assert result.to_dict()["confidence_sequence"] == [None, None]
     assert compare(primary, new, previous_p_value=0.2).p_value == 0.2
+
+
+def test_before_the_burn_in_the_difference_is_shown_but_not_tested() -> None:
+    # GIVEN 99 labelled rows for the new version, one short of the burn-in
+    result = compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT[:99]), burn_in=100)
+    # THEN the estimate and its fixed-sample interval are there, the sequential test is not
+    assert not result.defined
+    assert result.difference is not None and result.difference_ci95 is not None
+    assert (result.p_value, result.lower, result.upper) == (1.0, -math.inf, math.inf)
+    assert compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT[:100]), burn_in=100).defined
+    with pytest.raises(ValueError):
+        compare(ArmSummary.of(PRIMARY_CORRECT), ArmSummary.of(NEW_CORRECT), burn_in=1)
 
 
 def test_previous_p_value_is_carried_as_a_running_minimum() -> None:
