@@ -143,12 +143,16 @@ def labels_needed(
 ) -> SampleSize | None:
     """For the A/B report and the gate: rows in total (and how many more than now) to tell, with
     `power`, an improvement of `effect` (in the metric's units, positive = the new version better,
-    whatever the metric's direction) from -margin, at the current allocation (or `new_share`) and
-    the versions' current variances. None while the versions have too few rows to estimate them."""
+    whatever the metric's direction) from -margin, at the current allocation (or `new_share`, which
+    also allows planning before the new version has rows) and the versions' current variances. A
+    version with fewer than 2 rows is given the other's variance. None when no version has a
+    variance yet or the share is not in (0, 1)."""
     primary, new = comparison.primary, comparison.new
     current = primary.n + new.n
     share = new_share if new_share is not None else (new.n / current if current else 0.0)
     var_primary, var_new = primary.variance(), new.variance()
+    var_primary = var_primary if var_primary > 0 else var_new  # NaN compares False: take the other's
+    var_new = var_new if var_new > 0 else var_primary
     if not (0.0 < share < 1.0) or not (var_primary > 0 and var_new > 0):
         return None
     distance = effect + margin

@@ -77,8 +77,8 @@ def mixture_scale_for(effective_labels: float, alpha: float = DEFAULT_ALPHA) -> 
     return math.sqrt(tightest_lambda(alpha) / effective_labels)
 
 
-# The default makes the bound tightest at 600 effective labelled rows (about 6,700 labelled rows in
-# total at a 10% canary), where a 5-point accuracy drop gets decided (docs/quality-gate.md).
+# The default makes the bound tightest at 600 effective labelled rows; docs/quality-gate.md gives
+# the reasons and the alternatives it was compared with.
 DEFAULT_DESIGN_EFFECTIVE_LABELS = 600.0
 DEFAULT_MIXTURE_SCALE = mixture_scale_for(DEFAULT_DESIGN_EFFECTIVE_LABELS, DEFAULT_ALPHA)
 

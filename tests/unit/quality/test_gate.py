@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -113,9 +114,9 @@ def test_verdict_codes_follow_the_rule() -> None:
         {"burn_in": 1},
     ],
 )
-def test_invalid_config_is_refused(kwargs: dict[str, float]) -> None:
+def test_invalid_config_is_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        QualityGateConfig(**kwargs)  # type: ignore[arg-type]
+        QualityGateConfig(**kwargs)
 
 
 def test_previous_p_value_is_carried_into_the_record() -> None:

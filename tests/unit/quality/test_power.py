@@ -58,6 +58,19 @@ def test_labels_needed_uses_the_current_allocation_and_counts_what_is_left() -> 
 
 def test_labels_needed_without_both_versions_is_none() -> None:
     assert labels_needed(compare(ArmSummary.of_counts(900, 1_000), ArmSummary.empty()), effect=0.05) is None
+    assert labels_needed(compare(ArmSummary.empty(), ArmSummary.empty()), effect=0.05, new_share=0.1) is None
+
+
+def test_labels_needed_can_plan_before_the_new_version_has_labels() -> None:
+    # GIVEN a canary about to start at 10%, the new version's variance taken as the primary's
+    size = labels_needed(
+        compare(ArmSummary.of_counts(900, 1_000), ArmSummary.empty()), effect=-0.05, new_share=0.1
+    )
+    assert size is not None
+    variance = ArmSummary.of_counts(900, 1_000).variance()
+    assert size.sequential_total == sequential_labels(-0.05, variance, variance, 0.1)
+    fixed = fixed_horizon_labels(-0.05, variance, variance, 0.1)
+    assert fixed is not None and size.fixed_horizon_more == fixed - 1_000
 
 
 @pytest.mark.parametrize("kwargs", [{"power": 1.0}, {"alpha": 0.0}])
