@@ -91,7 +91,10 @@ class ArmSummary:
         rows = np.asarray(values, dtype=np.float64).ravel()
         if rows.size and not np.all(np.isfinite(rows)):
             raise ValueError("metric values must be finite")
-        is_binary = bool(np.all((rows == 0.0) | (rows == 1.0))) if binary is None else binary
+        all_zero_one = bool(np.all((rows == 0.0) | (rows == 1.0)))
+        if binary and not all_zero_one:
+            raise ValueError("a binary metric has rows of 0 or 1 only")
+        is_binary = all_zero_one if binary is None else binary
         if rows.size == 0:
             return cls.empty(binary=is_binary)
         mean = float(rows.mean())

@@ -69,6 +69,7 @@ def test_binary_rows_merged_with_continuous_rows_are_continuous() -> None:
     assert not ArmSummary.of([0.0, 1.0]).merge(ArmSummary.of([0.5, 2.0])).binary
     assert not ArmSummary.empty(binary=False).merge(ArmSummary.of([1.0, 0.0])).binary
     assert ArmSummary.of([1.0, 0.0]).merge(ArmSummary.empty()).binary
+    assert not ArmSummary.of([1.0, 0.0], binary=False).binary  # a 0/1 metric may be read as continuous
 
 
 def test_empty_and_tiny_summaries() -> None:
@@ -94,6 +95,7 @@ def test_empty_and_tiny_summaries() -> None:
         lambda: ArmSummary(n=2, mean=math.nan, m2=0.0, binary=False),
         lambda: ArmSummary.of([1.0, math.inf]),
         lambda: ArmSummary.of_counts(5, 3),
+        lambda: ArmSummary.of([0.0, 0.5], binary=True),
         lambda: wilson_interval(0, 0),
     ],
 )
