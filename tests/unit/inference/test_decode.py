@@ -40,8 +40,8 @@ from common.shadow_mirror import FAILED, MirrorSettings, ShadowMirror
 from inference.decode import JSON, packed_rows
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
-from tests.unit.shadow.test_shadow_config import FakeS3
 from tests.unit.inference.test_handler_fuzz import N_FEATURES, predict_events
+from tests.unit.shadow.test_shadow_config import FakeS3
 
 differential = settings(max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck))
 """~1 minute here for the two differential tests (each request runs twice)."""
