@@ -45,7 +45,7 @@ class Steps:
         return chosen(self, state, execution, started)
 
     def prepare(self, state: dict[str, Any], execution: str, started: datetime) -> dict[str, Any]:
-        from common.metadata import ModelMetadata
+        from common.model.metadata import ModelMetadata
         from monitoring.join import labelled_predictions
         from release.models import read_published_metadata
         from retrain.prepare import prepare

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.artifact_source import parse_s3_uri
+from common.model.artifact_source import parse_s3_uri
 from release.aws import AwsClients
 from release.clock import SystemClock
 from release.context import ReleaseContext

@@ -194,7 +194,7 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
         "release.pretraffic",
         "modelctl.commands.shadow",
         "modelctl.reports",
-        "common.metadata",
+        "common.model.metadata",
     }
     assert sorted(unwanted & modules) == []
 
