@@ -11,7 +11,7 @@ LiveAccuracy < threshold alarm ┴─> StateMachine (timeout) ─> SNS topic (su
               Catch (all) -> NotifyFailure -> Failed
 ```
 
-Every step is the same function (`functions/retraining/handler.py`), told which step to run by the
+Every step is the same function (`retrain/handler.py`), told which step to run by the
 task's payload; the state machine keeps each step's small JSON result at its own path.
 """
 

@@ -134,7 +134,7 @@ def test_the_function_is_a_container_image_staged_without_docker(
         "AWS::Lambda::Function",
         {
             "PackageType": "Image",
-            "ImageConfig": {"Command": ["retraining.handler.handler"]},
+            "ImageConfig": {"Command": ["retrain.handler.handler"]},
             "Timeout": synthesized.config.retrain.timeout_seconds,
             "MemorySize": synthesized.config.retrain.memory_mb,
             "Environment": {
