@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
-from modelctl.release.errors import RefusedError
+from release.errors import RefusedError
 from tests.e2e.conftest import Api
 
 ROWS = 23

@@ -11,8 +11,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from common.metadata import REQUIRED_FIELDS, ModelMetadata, read_metadata
-from common.model import OnnxClassifier, sha256_file
+from common.model.metadata import REQUIRED_FIELDS, ModelMetadata, read_metadata
+from common.model.onnx_model import OnnxModel, sha256_file
 from training import export
 from training.data import DataError, Dataset, load_builtin, load_csv
 from training.export import ConversionError, ParityError, ParityReport, require_parity
@@ -64,7 +64,7 @@ def test_onnx_matches_scikit_learn_on_the_holdout(
 ) -> None:
     artifact_dir, _ = trained_model
     X, estimator, _ = holdout
-    prediction = OnnxClassifier.load(artifact_dir).predict(X)
+    prediction = OnnxModel.load(artifact_dir).predict(X)
     assert prediction.labels == estimator.predict(X.astype(np.float64)).tolist()
     np.testing.assert_allclose(
         prediction.probabilities, estimator.predict_proba(X.astype(np.float64)), atol=1e-5
@@ -100,7 +100,7 @@ def test_user_csv_with_string_labels(iris_csv: Path, tmp_path: Path) -> None:
     ]
     result = train_model(data, build_pipeline("random_forest"), output_root=tmp_path)
     assert result.metadata.class_labels == ["setosa", "versicolor", "virginica"]
-    model = OnnxClassifier.load(result.artifact_dir)
+    model = OnnxModel.load(result.artifact_dir)
     prediction = model.predict(np.asarray(result.metadata.sample_rows, dtype=np.float32))
     assert set(prediction.labels) <= {"setosa", "versicolor", "virginica"}
     assert result.metadata.training_data["source"] == f"csv:{iris_csv}"
@@ -126,8 +126,9 @@ def test_user_pipeline_from_a_file(iris_csv: Path, tmp_path: Path) -> None:
         ("nonsense", "neither built in"),
         ("no_such_module_xyz:build", "cannot import"),
         ("sklearn.linear_model:NoSuchThing", "no callable"),
-        ("sklearn.linear_model:LinearRegression", "not a scikit-learn classifier"),
-        ("sklearn.mixture:GaussianMixture", "only classifiers are supported"),
+        ("sklearn.cluster:KMeans", "neither a scikit-learn classifier nor a regressor"),
+        ("sklearn.svm:SVC", "not a scikit-learn classifier with predict_proba"),
+        ("sklearn.mixture:GaussianMixture", "only classifiers and regressors are supported"),
         ("sklearn.preprocessing:StandardScaler", "not a scikit-learn classifier"),
     ],
 )
