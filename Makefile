@@ -7,13 +7,14 @@ ARCH ?= arm64
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup model build synth deploy lint test bench loadtest local demo local-clean clean help
+.PHONY: setup model build synth deploy lint test checkov bench loadtest local demo local-clean clean help
 
 help:
 	@echo "make local   set up, train a model if none exists, build, synthesize, run the system locally"
 	@echo "make demo   set up, then an unattended tour on a fresh local cloud: traffic, shadow, canary, rollback"
 	@echo "make test    set up, then lint (ruff), type-check (mypy) and run every test tier"
 	@echo "make synth   write the CloudFormation templates to cdk.out (no Docker, no AWS credentials)"
+	@echo "make checkov  synthesize, then scan cdk.out's templates with checkov (its own .venv-checkov)"
 	@echo "make model   train the default model into model_artifacts/ if none exists"
 	@echo "make build   build the inference bundle for ARCH=$(ARCH) and print its size"
 	@echo "make local-clean   forget the local cloud's state (.local-cloud/)"
@@ -35,6 +36,14 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	@touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
+
+# checkov, the independent IaC scanner, in its own environment: its pins never touch .venv.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
 
 model: $(VENV)/.installed
 	@if ls model_artifacts/*/metadata.json >/dev/null 2>&1; then \
@@ -59,8 +68,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
-test: setup lint
+# tests/unit/infra/test_infra_checkov.py runs checkov from $(CHECKOV_VENV) on every synthesized template.
+test: setup lint $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest
+
+# The same scan on cdk.out as `make synth` writes it (skips are declared on each resource: docs/security.md).
+checkov: synth $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --quiet --compact \
+		$$(printf -- '--file %s ' cdk.out/*.template.json)
 
 # Benchmarks: one table printed, the same figures in bench/results.json (see docs/performance.md).
 bench: setup model

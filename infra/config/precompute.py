@@ -23,6 +23,9 @@ class PrecomputeConfig:
     """Rows per chunk: one scoring Lambda invocation (one item of the distributed Map) each."""
     max_concurrency: int = 20
     """Chunks scored at once (the distributed Map's MaxConcurrency)."""
+    reserved_concurrency: int = 20
+    """Concurrency reserved for (and capping) the scoring function, so a batch run can never take the
+    live function's share of the account's pool; at least `max_concurrency`. 0 = no reservation."""
     memory_mb: int = 2048
     prediction_ttl_days: int = 90
     """Precomputed items expire this many days after they were computed (DynamoDB TTL); 0 = never."""
@@ -34,6 +37,13 @@ class PrecomputeConfig:
         check_int_range("precompute_max_items", self.max_items, 1, 1_000_000_000)
         check_int_range("precompute_chunk_size", self.chunk_size, 1, 100_000)
         check_int_range("precompute_max_concurrency", self.max_concurrency, 1, 10_000)
+        check_int_range("precompute_reserved_concurrency", self.reserved_concurrency, 0, 10_000)
+        check(
+            self.reserved_concurrency == 0 or self.reserved_concurrency >= self.max_concurrency,
+            "precompute_reserved_concurrency",
+            "must be 0 or at least precompute_max_concurrency (chunks would be throttled), got "
+            f"{self.reserved_concurrency} < {self.max_concurrency}",
+        )
         check_int_range("precompute_memory_mb", self.memory_mb, 128, 10_240)
         check_int_range("precompute_prediction_ttl_days", self.prediction_ttl_days, 0, 3650)
         check(

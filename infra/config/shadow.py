@@ -25,6 +25,10 @@ class ShadowConfig:
     """Receives of a message the shadow function keeps failing before SQS moves it to the DLQ."""
     max_concurrency: int = 5
     """Most concurrent shadow invocations, so a shadow never takes the live function's concurrency."""
+    reserved_concurrency: int = 5
+    """Concurrency reserved for (and capping) the shadow function, so it can never take the live
+    function's share of the account's pool; at least `max_concurrency`. 0 = no reservation (accounts
+    whose concurrency quota leaves less than 100 unreserved cannot reserve any)."""
     record_expiration_days: int = 30
     """Shadow records (and the log bucket's access logs) expire after this many days."""
     config_ttl_seconds: int = 5
@@ -43,5 +47,12 @@ class ShadowConfig:
         check_int_range("shadow_memory_mb", self.memory_mb, 128, 10_240)
         check_int_range("shadow_max_receive_count", self.max_receive_count, 1, 1000)
         check_int_range("shadow_max_concurrency", self.max_concurrency, 2, 1000)
+        check_int_range("shadow_reserved_concurrency", self.reserved_concurrency, 0, 1000)
+        check(
+            self.reserved_concurrency == 0 or self.reserved_concurrency >= self.max_concurrency,
+            "shadow_reserved_concurrency",
+            "must be 0 or at least shadow_max_concurrency (the event source would be throttled and "
+            f"messages dead-lettered), got {self.reserved_concurrency} < {self.max_concurrency}",
+        )
         check_int_range("shadow_record_expiration_days", self.record_expiration_days, 1, 3650)
         check_int_range("shadow_config_ttl_seconds", self.config_ttl_seconds, 1, 300)

@@ -26,7 +26,15 @@ from infra.config.metrics import MetricsConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.python_function import python_function
-from infra.nag import SYNC_ONLY_REASON, XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
+from infra.nag import (
+    API_CONCURRENCY_REASON,
+    SYNC_ONLY_REASON,
+    XRAY_REASON,
+    acknowledge,
+    acknowledge_pinned_runtime,
+    checkov_skip_function,
+    resource_finding,
+)
 
 HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
@@ -109,6 +117,7 @@ class FeedbackApi(Construct):
         }
         acknowledge(self.role, findings)
         acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+        checkov_skip_function(self.function, invoked_by="by API Gateway", concurrency=API_CONCURRENCY_REASON)
         service.acknowledge_route(self.method, self.method.resource)
         acknowledge_pinned_runtime(
             self.function, self.runtime_config, "; every function of the app runs the same runtime."

@@ -27,12 +27,17 @@ from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
 from infra.constructs.retention import retention
 from infra.nag import (
+    API_CACHE_REASON,
     IAM4,
+    LIVE_CONCURRENCY_REASON,
+    LOG_GROUP_KMS,
     SYNC_ONLY_REASON,
     XRAY_REASON,
     acknowledge,
     acknowledge_method_auth,
     acknowledge_pinned_runtime,
+    checkov_skip,
+    checkov_skip_function,
     resource_finding,
 )
 
@@ -210,6 +215,9 @@ class InferenceService(Construct):
             ", e.g. while a dependency has no wheels for the newest runtime.",
         )
         acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+        checkov_skip_function(self.function, invoked_by="by API Gateway", concurrency=LIVE_CONCURRENCY_REASON)
+        checkov_skip(self.access_log_group, {"CKV_AWS_158": LOG_GROUP_KMS})
+        checkov_skip(self.api.deployment_stage, {"CKV_AWS_120": API_CACHE_REASON})
         limits = "stage throttling" + (
             " and the API-key usage plan" if self.api_config.api_auth == "api_key" else ""
         )

@@ -19,7 +19,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct, IConstruct
 
 from infra.constructs.retention import retention
-from infra.nag import IAM4, acknowledge, policies_under, wildcard_findings
+from infra.nag import IAM4, LOG_GROUP_KMS, acknowledge, checkov_skip, policies_under, wildcard_findings
 
 MODELS_PREFIX = "models/"
 
@@ -86,6 +86,7 @@ class ModelStore(Construct):
         )
         self.model_version = model_version
         self.model_key_prefix = model_key_prefix(model_version)
+        self.deployment_logs = logs.LogGroup(self, "DeploymentLogs", retention=retention(log_retention_days))
         self.deployment = s3deploy.BucketDeployment(
             self,
             "ArtifactDeployment",
@@ -95,7 +96,7 @@ class ModelStore(Construct):
             prune=False,  # older versions stay: published Lambda versions keep pointing at them
             retain_on_delete=True,
             extract=True,
-            log_group=logs.LogGroup(self, "DeploymentLogs", retention=retention(log_retention_days)),
+            log_group=self.deployment_logs,
         )
         self._acknowledge_findings()
 
@@ -112,9 +113,15 @@ class ModelStore(Construct):
                 "to itself would loop, and another log bucket would only move the finding.",
             },
         )
+        checkov_skip(
+            self.access_logs_bucket,
+            {"CKV_AWS_18": ACCESS_LOGS_BUCKET_REASON, "CKV_AWS_21": ACCESS_LOGS_BUCKET_REASON},
+        )
+        checkov_skip(self.deployment_logs, {"CKV_AWS_158": LOG_GROUP_KMS})
         for handler in cdk.Stack.of(self).node.children:
             if handler.node.id.startswith(BUCKET_DEPLOYMENT_PREFIX):
                 _acknowledge_bucket_deployment_handler(handler)
+                checkov_skip(handler.node.find_child("Resource"), BUCKET_DEPLOYMENT_CHECKOV_SKIPS)
 
 
 BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
@@ -135,6 +142,16 @@ BUCKET_DEPLOYMENT_REASONS = {
     "Serverless-LambdaLatestVersion": f"{_HANDLER}: aws-cdk-lib pins the runtime (see AwsSolutions-L1).",
     "Serverless-LambdaDLQ": f"{_HANDLER} is a custom resource handler; failures fail the deploy.",
     "Serverless-LambdaTracing": f"{_HANDLER} runs once per deploy; CloudFormation reports its failures.",
+}
+ACCESS_LOGS_BUCKET_REASON = (
+    "This bucket receives the model bucket's server access logs (S3 writes each log object once; they "
+    "expire): logging or versioning the log bucket itself would only move the finding."
+)
+BUCKET_DEPLOYMENT_CHECKOV_SKIPS = {
+    "CKV_AWS_115": f"{_HANDLER} runs once per deploy; a reservation would withhold account concurrency.",
+    "CKV_AWS_116": f"{_HANDLER} answers CloudFormation, which fails the deploy on an error.",
+    "CKV_AWS_117": f"{_HANDLER} copies between S3 buckets only; a VPC would need endpoints in every account.",
+    "CKV_AWS_173": f"{_HANDLER}: no environment variable holds a secret; Lambda encrypts them at rest.",
 }
 BUCKET_DEPLOYMENT_IAM5_REASON = (
     f"{_HANDLER}: copies the artifact from the CDK assets bucket to models/<version>/ with the grants "

@@ -9,18 +9,27 @@ read `models/*` metadata, and put metrics in the configured namespace only.
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config.metrics import MetricsConfig
 from infra.config.monitor import MonitorConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.python_function import python_function
-from infra.nag import XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
+from infra.nag import (
+    SQS_MANAGED_SSE,
+    XRAY_REASON,
+    acknowledge,
+    acknowledge_pinned_runtime,
+    checkov_skip,
+    resource_finding,
+)
 
 HANDLER = "monitor.handler.handler"
 MONITOR_FUNCTION = "monitor"
@@ -37,7 +46,14 @@ MONITOR_METRICS_REASON = (
 )
 SCHEDULED_REASON = (
     "Invoked by its EventBridge schedule (asynchronously, with the target's retry attempts): a missed run "
-    "is superseded by the next one over the same window, so failed events need no DLQ."
+    "is superseded by the next one over the same window; events the function fails go to its own DLQ."
+)
+FAILED_RUNS_REASON = (
+    "This queue is the monitor function's dead-letter queue; nothing consumes it but an operator."
+)
+MONITOR_CONCURRENCY_REASON = (
+    "One invocation per schedule (a few an hour, one at a time): a reservation would withhold account "
+    "concurrency all the time for a function that never holds more than one execution."
 )
 
 
@@ -60,6 +76,15 @@ class LiveMonitor(Construct):
         self.monitor_config = monitor
         self.log_bucket = log_bucket
         self.model_bucket = model_bucket
+        # Asynchronous (scheduled) invocations that failed every retry land here, so a failing monitor
+        # is seen (FailedRunsAlarm) instead of silently leaving its metrics missing.
+        self.failed_runs = sqs.Queue(
+            self,
+            "FailedRuns",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
         made = python_function(
             self,
             runtime=self.runtime_config,
@@ -69,6 +94,7 @@ class LiveMonitor(Construct):
             role_description="Monitor function: read the prediction log and models, put metrics, X-Ray",
             memory_mb=1024,
             timeout=cdk.Duration.minutes(5),
+            dead_letter_queue=self.failed_runs,
             environment={
                 "LOG_BUCKET": log_bucket.bucket_name,
                 "MODEL_BUCKET": model_bucket.bucket_name,
@@ -113,6 +139,19 @@ class LiveMonitor(Construct):
             schedule=events.Schedule.expression(self.monitor_config.schedule),
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
         )
+        self.failed_runs_alarm = cw.Alarm(
+            self,
+            "FailedRunsAlarm",
+            alarm_description="A scheduled monitor run failed every retry: read the monitor function's logs "
+            "and the event in its dead-letter queue",
+            metric=self.failed_runs.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
         self._acknowledge_findings()
 
     def _acknowledge_findings(self) -> None:
@@ -125,8 +164,13 @@ class LiveMonitor(Construct):
         )
         findings["AwsSolutions-IAM5[Resource::*]"] = f"{MONITOR_METRICS_REASON} {XRAY_REASON}"
         acknowledge(self.role, findings)
-        acknowledge(self.function, {"Serverless-LambdaDLQ": SCHEDULED_REASON})
         acknowledge(self.schedule, {"Serverless-EventBusDLQ": SCHEDULED_REASON})
+        acknowledge(
+            self.failed_runs,
+            {"AwsSolutions-SQS3": FAILED_RUNS_REASON, "Serverless-SQSRedrivePolicy": FAILED_RUNS_REASON},
+        )
+        checkov_skip(self.failed_runs, {"CKV_AWS_27": SQS_MANAGED_SSE})
+        checkov_skip(self.function, {"CKV_AWS_115": MONITOR_CONCURRENCY_REASON})
         acknowledge_pinned_runtime(
             self.function, self.runtime_config, "; every function of the app runs the same runtime."
         )

@@ -1,6 +1,9 @@
 """The shape the app's functions (inference, shadow, feedback, monitor) share: its own log group
 (retention, retained), an explicit role that may write only that group (no managed policies), X-Ray
-tracing, and the serving runtime and architecture. Callers add their own grants to the role."""
+tracing, and the serving runtime and architecture. Callers add their own grants to the role.
+
+The checkov checks every such function skips (log group CMK, VPC, environment CMK) are declared
+here; callers declare the DLQ and concurrency ones, which depend on how the function is invoked."""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.retention import retention
+from infra.nag import LOG_GROUP_KMS, checkov_skip, checkov_skip_function
 
 RUNTIMES = {
     "3.12": lambda_.Runtime.PYTHON_3_12,
@@ -44,6 +49,8 @@ def python_function(
     environment: dict[str, str],
     statements: Sequence[iam.PolicyStatement] = (),
     current_version_options: lambda_.VersionOptions | None = None,
+    reserved_concurrency: int | None = None,
+    dead_letter_queue: sqs.IQueue | None = None,
 ) -> PythonFunction:
     """`FunctionLogs`, `FunctionRole` and `Function` as children of `scope`.
 
@@ -80,5 +87,9 @@ def python_function(
         tracing=lambda_.Tracing.ACTIVE,
         current_version_options=current_version_options,
         environment={**environment, "LOG_LEVEL": runtime.log_level},
+        reserved_concurrent_executions=reserved_concurrency,
+        dead_letter_queue=dead_letter_queue,
     )
+    checkov_skip(log_group, {"CKV_AWS_158": LOG_GROUP_KMS})
+    checkov_skip_function(function)
     return PythonFunction(function=function, role=role, log_group=log_group)

@@ -42,6 +42,9 @@ from infra.constructs.retention import retention
 from infra.constructs.retraining_findings import acknowledge_findings
 from infra.constructs.retraining_image import REPO_ROOT, SAGEMAKER_ENTRY, image_code, sagemaker_source_archive
 
+# The names of the gate alarms release.gates creates: modelctl-<function>-<alias>-v<version>-<kind>.
+GATE_ALARM_PREFIX = "modelctl-"
+
 RUNS_PREFIX = "retraining/"
 FEEDBACK_PREFIXES = ("feedback/", "records/", "predictions/")  # what monitoring.join reads
 SHADOW_CONFIG_KEY = "control/shadow.json"  # infra.constructs.shadow.CONFIG_KEY
@@ -91,6 +94,8 @@ class RetrainingPipeline(Construct):
             resource_name=function_name,
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
+        self.serving_function_name = function_name
+        self.serving_alias_name = alias_name
         self.release_table = dynamodb.Table.from_table_name(self, "ReleaseTable", release_table_name)
         self.topic = sns.Topic(
             self,
@@ -234,14 +239,22 @@ class RetrainingPipeline(Construct):
                 resources=[self.serving_function_arn, versions],
             )
         )
-        function.add_to_role_policy(  # canary gates: per-version alarms created and read by modelctl
+        # Canary gates: release.gates names each alarm modelctl-<function>-<alias>-v<version>-<kind>, so
+        # writes are scoped to that prefix; DescribeAlarms and GetMetricData are reads left on `*`.
+        gate_alarms = cdk.Stack.of(self).format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"{GATE_ALARM_PREFIX}{self.serving_function_name}-{self.serving_alias_name}-v*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=[
-                    "cloudwatch:DescribeAlarms",
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:GetMetricData",
-                ],
-                resources=["*"],
+                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"], resources=[gate_alarms]
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"], resources=["*"]
             )
         )
 

@@ -6,9 +6,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from aws_cdk import aws_logs as logs
 from constructs import IConstruct
 
-from infra.nag import XRAY_REASON, acknowledge, acknowledge_wildcards, matching_reason
+from infra.nag import (
+    LOG_GROUP_KMS,
+    XRAY_REASON,
+    acknowledge,
+    acknowledge_wildcards,
+    checkov_skip,
+    checkov_skip_function,
+    matching_reason,
+)
 
 RETRAIN_S3_REASON = (
     "Object-level grants on named prefixes only: retraining/* (the run's staging data and the watermark), "
@@ -22,8 +31,9 @@ RETRAIN_LAMBDA_REASON = (
     "(modelctl's release code)."
 )
 RETRAIN_ALARMS_REASON = (
-    "modelctl's canary gates create and read per-version alarms whose names are derived at run time; "
-    "CloudWatch GetMetricData has no resource-level permissions."
+    "modelctl's canary gates read their per-version alarms (DescribeAlarms, a read) and metrics "
+    "(GetMetricData has no resource-level permissions); creating and deleting alarms is scoped to the gate "
+    "alarms' name prefix modelctl-<function>-<alias>-v*."
 )
 RETRAIN_STATES_REASON = (
     "Step Functions invokes the workflow's function by qualified ARN (<function arn>:*), as CDK's "
@@ -47,12 +57,17 @@ _RETRAIN_WILDCARDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(_ARN + r"s3:::cdk-[a-z0-9]+-assets-[^/]+/\*$"), RETRAIN_TRAINING_REASON),
     (re.compile(_ARN + r"logs:.*:log-group:/aws/sagemaker/TrainingJobs:\*$"), RETRAIN_TRAINING_REASON),
     (re.compile(_ARN + r"lambda:.*:function:.+:\*$"), RETRAIN_LAMBDA_REASON),
+    (re.compile(_ARN + r"cloudwatch:.*:alarm:modelctl-.+-v\*$"), RETRAIN_ALARMS_REASON),
     (re.compile(r"^Resource::<[A-Za-z0-9]+\.Arn>:\*$"), RETRAIN_STATES_REASON),
     (re.compile(_ARN + r"sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/\*$"), RETRAIN_JOBS_REASON),
 )
 RETRAIN_SYNC_REASON = (
     "Invoked synchronously by the Step Functions workflow only: every task has a Retry and a Catch that "
     "sends the failure to the notification topic; asynchronous invocations never happen."
+)
+RETRAIN_CONCURRENCY = (
+    "Runs only inside the retraining workflow, one step at a time per run (a run a day or on an alarm): a "
+    "reservation would withhold account concurrency all the time for at most a few executions."
 )
 RETRAIN_RULE_DLQ_REASON = (
     "The target is the workflow (StartExecution); EventBridge retries a failed start for 24 hours, and the "
@@ -75,6 +90,12 @@ def acknowledge_findings(
     """Every IAM5 wildcard under the pipeline, its function's DLQ, and its rules' event bus DLQ."""
     acknowledge_wildcards(pipeline, _wildcard_reason)
     acknowledge(function, {"Serverless-LambdaDLQ": RETRAIN_SYNC_REASON})
+    checkov_skip_function(
+        function, invoked_by="by the Step Functions workflow", concurrency=RETRAIN_CONCURRENCY
+    )
+    for child in pipeline.node.find_all():
+        if isinstance(child, logs.CfnLogGroup):
+            checkov_skip(child, {"CKV_AWS_158": LOG_GROUP_KMS})
     for rule in rules:
         if rule is not None:
             acknowledge(rule, {"Serverless-EventBusDLQ": RETRAIN_RULE_DLQ_REASON})

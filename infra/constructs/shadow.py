@@ -30,7 +30,15 @@ from infra.config.runtime import RuntimeConfig
 from infra.config.shadow import ShadowConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
-from infra.nag import XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
+from infra.nag import (
+    SQS_MANAGED_SSE,
+    XRAY_REASON,
+    acknowledge,
+    acknowledge_pinned_runtime,
+    checkov_skip,
+    checkov_skip_function,
+    resource_finding,
+)
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
@@ -61,6 +69,14 @@ SHADOW_DLQ_REASON = (
 SHADOW_ESM_REASON = (
     "SQS event sources do not support on-failure destinations (only stream and Kafka sources do): failed "
     "messages are reported as batch item failures and moved to the DLQ by the queue's redrive policy."
+)
+SHADOW_NO_RESERVATION_REASON = (
+    "serving.shadow_reserved_concurrency=0 was chosen explicitly (an account whose concurrency quota cannot "
+    "spare a reservation); the event source's maximum concurrency still bounds the shadow function."
+)
+SHADOW_ACCESS_LOGS_REASON = (
+    "The log bucket's server access logs: S3 writes each log object once, they expire with the records; "
+    "logging or versioning the log bucket itself would only move the finding."
 )
 SHADOW_ASYNC_REASON = (
     "Invoked by its SQS event source mapping only (synchronously, never asynchronously): failures go to the "
@@ -123,6 +139,7 @@ class ShadowLogging(Construct):
         )
         acknowledge(self.dead_letter_queue, {"Serverless-SQSRedrivePolicy": SHADOW_DLQ_REASON})
         acknowledge(self.function, {"Serverless-LambdaDLQ": SHADOW_ASYNC_REASON})
+        self._checkov_skips()
         mapping = next(
             child for child in self.function.node.children if child.node.id.startswith("SqsEventSource")
         )
@@ -180,11 +197,15 @@ class ShadowLogging(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="shadow-log-bucket/",
+            # Feedback is ground truth nothing can regenerate: an overwrite or a delete keeps the earlier
+            # version, which expires as the current one would have.
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireShadowRecords",
                     prefix=RECORDS_PREFIX,
                     expiration=cdk.Duration.days(days),
+                    noncurrent_version_expiration=cdk.Duration.days(days),
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 ),
                 *(
@@ -192,6 +213,9 @@ class ShadowLogging(Construct):
                         id=rule_id,
                         prefix=prefix,
                         expiration=cdk.Duration.days(self.prediction_log_config.expiration_days),
+                        noncurrent_version_expiration=cdk.Duration.days(
+                            self.prediction_log_config.expiration_days
+                        ),
                         abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                     )
                     for rule_id, prefix in (
@@ -201,6 +225,17 @@ class ShadowLogging(Construct):
                 ),
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def _checkov_skips(self) -> None:
+        no_reservation = None if self.shadow_config.reserved_concurrency else SHADOW_NO_RESERVATION_REASON
+        checkov_skip_function(self.function, concurrency=no_reservation)
+        checkov_skip(self.function, {"CKV_AWS_116": SHADOW_ASYNC_REASON})
+        for queue in (self.queue, self.dead_letter_queue):
+            checkov_skip(queue, {"CKV_AWS_27": SQS_MANAGED_SSE})
+        checkov_skip(
+            self.access_logs_bucket,
+            {"CKV_AWS_18": SHADOW_ACCESS_LOGS_REASON, "CKV_AWS_21": SHADOW_ACCESS_LOGS_REASON},
         )
 
     def _function(self, code: lambda_.Code) -> lambda_.Function:
@@ -215,6 +250,7 @@ class ShadowLogging(Construct):
             ),
             memory_mb=self.shadow_config.memory_mb,
             timeout=cdk.Duration.seconds(self.shadow_config.timeout_seconds),
+            reserved_concurrency=self.shadow_config.reserved_concurrency or None,
             environment={
                 "MODEL_BUCKET": self.model_bucket.bucket_name,
                 "LOG_BUCKET": self.log_bucket.bucket_name,

@@ -78,11 +78,13 @@ def iam_cors_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def open_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """No authentication, several CORS origins, no body validation."""
+    """No authentication, several CORS origins, no body validation, no reserved concurrency."""
     return synthesize(
         artifacts_dir,
         tmp_path_factory.mktemp("cdk.out"),
         api_auth="none",
         cors_origins="https://a.example.com,https://b.example.com",
         validate_request_body="false",
+        shadow_reserved_concurrency="0",
+        precompute_reserved_concurrency="0",
     )

@@ -181,6 +181,9 @@ def test_every_allowed_retention_maps_to_a_cdk_value() -> None:
         ("alarm_period_seconds", 45, "serving.alarm_period_seconds must be 10, 30 or a multiple of 60"),
         ("alarm_evaluation_periods", 0, "serving.alarm_evaluation_periods"),
         ("model_artifacts_dir", "", "serving.model_artifacts_dir must be a path"),
+        ("shadow_reserved_concurrency", 4, "serving.shadow_reserved_concurrency must be 0 or at least"),
+        ("shadow_reserved_concurrency", -1, "serving.shadow_reserved_concurrency must be an integer"),
+        ("precompute_reserved_concurrency", 19, "serving.precompute_reserved_concurrency must be 0 or at"),
     ],
 )
 def test_invalid_values_name_the_key(artifacts: Path, key: str, value: Any, expected: str) -> None:

@@ -155,6 +155,28 @@ def test_the_monitor_runs_on_its_schedule_and_puts_metrics_in_its_namespace_only
     assert not {"s3:PutObject", "s3:DeleteObject"} & actions
 
 
+def test_failed_monitor_runs_go_to_its_dead_letter_queue_with_an_alarm(shadow: Template) -> None:
+    (queue_id,) = [key for key in shadow.find_resources("AWS::SQS::Queue") if key.startswith("Monitor")]
+    shadow.has_resource_properties(
+        "AWS::SQS::Queue", {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
+    )
+    shadow.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "monitor.handler.handler",
+            "DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}},
+        },
+    )
+    shadow.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}],
+            "Threshold": 1,
+        },
+    )
+
+
 def test_config_reaches_the_monitor_and_feedback(tuned_app: SynthesizedApp) -> None:
     tuned = Template.from_stack(shadow_stack(tuned_app))
     tuned.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(15 minutes)"})

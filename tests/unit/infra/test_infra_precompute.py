@@ -169,3 +169,16 @@ def test_live_inference_only_when_precompute_is_disabled(
     assert not app.serving_template.find_resources(
         "AWS::ApiGateway::Resource", {"Properties": {"PathPart": "{id}"}}
     )
+
+
+def test_the_scoring_function_has_reserved_concurrency_unless_configured_off(
+    precompute_template: Template, open_app: SynthesizedApp
+) -> None:
+    """Reserved concurrency guarantees and caps a batch run: it can never take the live function's share."""
+    precompute_template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": construct.SCORE_HANDLER, "ReservedConcurrentExecutions": 20}
+    )
+    Template.from_stack(precompute_stack(open_app)).has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Handler": construct.SCORE_HANDLER, "ReservedConcurrentExecutions": Match.absent()},
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -19,31 +19,57 @@ from aws_cdk.assertions import Template
 from infra.nag import flatten_cfn_reference
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp
 
-# The only `*` resources, and why: each service named here supports no resource-level permission.
-STAR_RESOURCE_ACTIONS = {
+# Reads on `*` are allowed (List/Get/Describe); every write on `*` must be here, with the reason AWS
+# offers no resource ARN to scope it to (the IAM service authorization reference).
+UNSCOPABLE_WRITES = {
     "xray:PutTraceSegments": "X-Ray accepts no resource ARN for trace segments (tracing: ACTIVE)",
     "xray:PutTelemetryRecords": "X-Ray accepts no resource ARN for telemetry records (tracing: ACTIVE)",
-    "xray:GetSamplingRules": "X-Ray sampling rules have no resource ARN (state machine tracing)",
-    "xray:GetSamplingTargets": "X-Ray sampling targets have no resource ARN (state machine tracing)",
     "cloudwatch:PutMetricData": "CloudWatch takes no resource ARN for PutMetricData (monitor metrics)",
-    "cloudwatch:GetMetricData": "CloudWatch accepts no resource ARN for GetMetricData (release gates)",
-    "cloudwatch:DescribeAlarms": "the retraining release step watches the gate alarms modelctl's code "
-    "creates per version, whose names are made at run time",
-    "cloudwatch:PutMetricAlarm": "the retraining release step creates those per-version gate alarms",
     **{
-        f"logs:{action}": "Step Functions' log delivery to CloudWatch Logs: AWS documents these as `*` only"
-        for action in (
-            "CreateLogDelivery",
-            "DeleteLogDelivery",
-            "DescribeLogGroups",
-            "DescribeResourcePolicies",
-            "GetLogDelivery",
-            "ListLogDeliveries",
-            "PutResourcePolicy",
-            "UpdateLogDelivery",
-        )
+        f"logs:{action}": "Step Functions' log delivery to CloudWatch Logs (vended logs): AWS documents "
+        "these as `*` only"
+        for action in ("CreateLogDelivery", "DeleteLogDelivery", "PutResourcePolicy", "UpdateLogDelivery")
     },
 }
+# The writes on `*` of the AWS managed policies the templates attach (their content is not in the
+# template, so the audit lists it), and why each role may keep them.
+MANAGED_POLICY_STAR_WRITES = {
+    "AWSLambdaBasicExecutionRole": (
+        ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
+        "aws-cdk-lib's BucketDeployment handler (a CDK singleton whose role CDK makes); it writes only to "
+        "its own log group, which the stack creates with retention",
+    ),
+    "AmazonAPIGatewayPushToCloudWatchLogs": (
+        ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
+        "API Gateway's account-level logging role (one per account and region, shared by every API): API "
+        "Gateway names the execution-log groups itself, so AWS's policy for it names `*`",
+    ),
+}
+READ_VERBS = ("List", "Get", "Describe")
+
+
+def is_read(action: str) -> bool:
+    verb = action.split(":", 1)[-1]
+    return "*" not in verb and verb.startswith(READ_VERBS)
+
+
+def star_writes(statements: Iterable[tuple[str, list[str], list[str]]]) -> list[tuple[str, str]]:
+    """(policy, action) of every write action allowed on `*` that is neither unscopable nor a listed
+    managed policy's."""
+    return [
+        (policy, action)
+        for policy, actions, found in statements
+        if "*" in found
+        for action in actions
+        if not is_read(action) and action not in UNSCOPABLE_WRITES and not _managed_star_write(policy, action)
+    ]
+
+
+def _managed_star_write(policy: str, action: str) -> bool:
+    name = policy.rsplit("/", 1)[-1]
+    return name in MANAGED_POLICY_STAR_WRITES and action in MANAGED_POLICY_STAR_WRITES[name][0]
+
+
 # Prefixes of buckets a statement may name with `/*`: each is one kind of object (docs/security.md).
 S3_PREFIXES = (
     "/models/*",
@@ -86,28 +112,78 @@ def resources(app: SynthesizedApp, kind: str) -> Iterator[tuple[str, str, dict[s
                 yield stack, logical_id, resource.get("Properties", {})
 
 
+def _statements(document: Mapping[str, Any]) -> Iterator[tuple[list[str], list[str]]]:
+    for statement in document["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        found = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        yield actions, [flatten_cfn_reference(r) for r in found]
+
+
 def allow_statements(app: SynthesizedApp) -> Iterator[tuple[str, list[str], list[str]]]:
     """(policy, actions, flattened resources) of every Allow statement of every identity policy."""
     for stack, logical_id, properties in resources(app, "AWS::IAM::Policy"):
-        for statement in properties["PolicyDocument"]["Statement"]:
-            if statement["Effect"] != "Allow":
-                continue
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            found = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            yield f"{stack}/{logical_id}", actions, [flatten_cfn_reference(r) for r in found]
+        for actions, found in _statements(properties["PolicyDocument"]):
+            yield f"{stack}/{logical_id}", actions, found
 
 
-def test_star_resources_only_where_the_service_requires_them(any_app: SynthesizedApp) -> None:
-    starred = [
-        (policy, action)
-        for policy, actions, found in allow_statements(any_app)
-        if "*" in found
-        for action in actions
+def every_role_statement(app: SynthesizedApp) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Every Allow statement any role of any stack gets: attached policies, customer managed policies,
+    a role's inline policies, and the `*` writes of the AWS managed policies it names."""
+    yield from allow_statements(app)
+    for stack, logical_id, properties in resources(app, "AWS::IAM::ManagedPolicy"):
+        for actions, found in _statements(properties["PolicyDocument"]):
+            yield f"{stack}/{logical_id}", actions, found
+    for stack, logical_id, properties in resources(app, "AWS::IAM::Role"):
+        for inline in properties.get("Policies", []):
+            for actions, found in _statements(inline["PolicyDocument"]):
+                yield f"{stack}/{logical_id}/{inline['PolicyName']}", actions, found
+        for arn in properties.get("ManagedPolicyArns", []):
+            name = flatten_cfn_reference(arn).rsplit("/", 1)[-1]
+            managed_writes, _ = MANAGED_POLICY_STAR_WRITES[name]
+            yield f"{stack}/{logical_id}/{name}", list(managed_writes), ["*"]
+
+
+def test_no_write_on_star_in_any_role_of_any_stack(any_app: SynthesizedApp) -> None:
+    statements = list(every_role_statement(any_app))
+    assert any("*" in found for _, _, found in statements), "tracing is on: X-Ray's statement should be here"
+    assert star_writes(statements) == []
+
+
+def test_the_star_write_audit_is_not_blind() -> None:
+    statements = [
+        ("S/Role", ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms"], ["*"]),
+        ("S/Role", ["s3:*"], ["*"]),
+        ("S/Role", ["xray:PutTraceSegments", "xray:GetSamplingRules"], ["*"]),
+        ("S/Role", ["sqs:SendMessage"], ["<Queue.Arn>"]),
+        ("S/Role/AWSLambdaBasicExecutionRole", ["logs:PutLogEvents"], ["*"]),
+        ("S/Role/Other", ["logs:PutLogEvents"], ["*"]),
     ]
-    assert starred, "tracing is on: X-Ray's statement should be here"
-    assert {action for _, action in starred} <= set(STAR_RESOURCE_ACTIONS), starred
+    assert star_writes(statements) == [
+        ("S/Role", "cloudwatch:PutMetricAlarm"),
+        ("S/Role", "s3:*"),
+        ("S/Role/Other", "logs:PutLogEvents"),
+    ]
+
+
+def test_gate_alarm_writes_are_scoped_to_the_names_the_gates_create(synthesized: SynthesizedApp) -> None:
+    from release.gates import Gates
+
+    (scoped,) = [
+        (sorted(actions), found)
+        for _, actions, found in allow_statements(synthesized)
+        if "cloudwatch:PutMetricAlarm" in actions
+    ]
+    assert scoped[0] == ["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm"]
+    (pattern,) = scoped[1]
+    prefix = pattern.rsplit(":alarm:", 1)[1]
+    # The imported function and alias names, flattened the way cdk-nag writes them.
+    function, alias = "ModelServing-Serving-FunctionName", "ModelServing-Serving-AliasName"
+    assert prefix == f"modelctl-{function}-{alias}-v*"
+    gates = Gates(cloudwatch=None, function=function, alias=alias)  # type: ignore[arg-type]
+    for kind in ("errors", "p99", "internal-errors"):
+        assert gates.alarm_name("7", kind).startswith(prefix[:-1])
 
 
 def test_every_other_statement_names_its_resources(any_app: SynthesizedApp) -> None:

@@ -48,8 +48,15 @@ def tuned_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     )
 
 
-def only(template: Template, resource_type: str, props: Any = None) -> tuple[str, dict[str, Any]]:
+MONITOR = "Monitor"  # logical ids of the monitor construct, in the same stack
+
+
+def only(
+    template: Template, resource_type: str, props: Any = None, *, exclude: str = "\0"
+) -> tuple[str, dict[str, Any]]:
+    """The one resource of a type matching `props`, leaving out logical ids starting with `exclude`."""
     found = template.find_resources(resource_type, {"Properties": props} if props is not None else None)
+    found = {key: value for key, value in found.items() if not key.startswith(exclude)}
     assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
     logical_id, resource = next(iter(found.items()))
     return logical_id, dict(resource)
@@ -67,7 +74,7 @@ def statements(template: Template, role_logical_id: str) -> list[dict[str, Any]]
 
 
 def test_queue_is_encrypted_and_redrives_to_the_dlq_after_max_receives(shadow: Template) -> None:
-    dlq_id, _ = only(shadow, "AWS::SQS::Queue", {"RedrivePolicy": Match.absent()})
+    dlq_id, _ = only(shadow, "AWS::SQS::Queue", {"RedrivePolicy": Match.absent()}, exclude=MONITOR)
     shadow.has_resource_properties(
         "AWS::SQS::Queue",
         {
@@ -83,7 +90,7 @@ def test_queue_is_encrypted_and_redrives_to_the_dlq_after_max_receives(shadow: T
 
 def test_both_queues_deny_requests_without_tls(shadow: Template) -> None:
     policies = shadow.find_resources("AWS::SQS::QueuePolicy")
-    assert len(policies) == 2
+    assert len([key for key in policies if not key.startswith(MONITOR)]) == 2  # and the monitor's DLQ
     for policy in policies.values():
         (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
         assert statement["Effect"] == "Deny"
@@ -91,7 +98,7 @@ def test_both_queues_deny_requests_without_tls(shadow: Template) -> None:
 
 
 def test_dlq_alarm_fires_on_one_message(shadow: Template) -> None:
-    dlq_id, _ = only(shadow, "AWS::SQS::Queue", {"RedrivePolicy": Match.absent()})
+    dlq_id, _ = only(shadow, "AWS::SQS::Queue", {"RedrivePolicy": Match.absent()}, exclude=MONITOR)
     shadow.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
@@ -130,6 +137,19 @@ def test_shadow_function_handler_runtime_and_environment(shadow: Template) -> No
                 }
             },
         },
+    )
+
+
+def test_the_shadow_function_has_reserved_concurrency_unless_configured_off(
+    shadow: Template, open_app: SynthesizedApp
+) -> None:
+    """Reserved concurrency guarantees and caps the shadow: it can never take the live function's share."""
+    shadow.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": shadow_construct.HANDLER, "ReservedConcurrentExecutions": 5}
+    )
+    Template.from_stack(shadow_stack(open_app)).has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Handler": shadow_construct.HANDLER, "ReservedConcurrentExecutions": Match.absent()},
     )
 
 
@@ -235,6 +255,16 @@ def test_log_bucket_is_private_encrypted_retained_and_expires_records(shadow: Te
                 }
             ),
         },
+    )
+
+
+def test_the_log_bucket_is_versioned_and_earlier_versions_expire_with_their_prefix(shadow: Template) -> None:
+    """Feedback is ground truth nothing regenerates: an overwrite or a delete keeps the earlier version."""
+    _, bucket = only(shadow, "AWS::S3::Bucket", {"LoggingConfiguration": Match.any_value()})
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert all(
+        rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == rule["ExpirationInDays"] for rule in rules
     )
 
 
