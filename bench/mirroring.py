@@ -1,6 +1,6 @@
 """Mirroring cost: the live path with shadow off, on, and with the queue unreachable, local cloud.
 
-Lights up when the inference function can mirror (`common.shadow_mirror.mirror_from_environment`,
+Lights up when the inference function can mirror (`common.mirror.request_mirror.mirror_from_environment`,
 wired by `SHADOW_QUEUE_URL` and `SHADOW_CONFIG_URI`); skipped with the reason otherwise.
 
 The serving version's spec is run in the local cloud's function runtime under variants that
@@ -62,11 +62,11 @@ SHADOW_VARIABLES = ("SHADOW_QUEUE_URL", "SHADOW_CONFIG_URI")
 def missing() -> str | None:
     """Why mirroring cannot be measured yet, or None."""
     try:
-        module = importlib.import_module("common.shadow_mirror")
+        module = importlib.import_module("common.mirror.request_mirror")
     except Exception as exc:
-        return f"common.shadow_mirror does not import ({type(exc).__name__}: {exc})"
+        return f"common.mirror.request_mirror does not import ({type(exc).__name__}: {exc})"
     if not hasattr(module, "mirror_from_environment"):
-        return "common.shadow_mirror has no mirror_from_environment"
+        return "common.mirror.request_mirror has no mirror_from_environment"
     handler_source = (REPO_ROOT / "functions" / "inference" / "handler.py").read_text()
     if "mirror_from_environment" not in handler_source:
         return "the inference handler does not create a mirror"
@@ -117,7 +117,7 @@ def closed_port() -> int:
 
 
 def shadow_config(active: bool, candidate: str) -> str:
-    from common.shadow_config import ShadowConfig
+    from common.mirror.config import ShadowConfig
 
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     config = ShadowConfig(
@@ -265,7 +265,7 @@ def run(suite: Suite) -> BenchResult:
     why = missing()
     if why is not None:
         return skipped(NAME, TITLE, f"not available yet: {why}")
-    from common.shadow_mirror import MirrorSettings
+    from common.mirror.request_mirror import MirrorSettings
 
     started = time.monotonic()
     cloud: LocalCloud = suite.cloud.get()

@@ -70,7 +70,7 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9._/#:-]{1,255}$")
 _ORIGIN_RE = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$")
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
-# The metrics functions/common/classification_metrics.py computes (a unit test keeps them equal).
+# The metrics functions/common/observe/classification_metrics.py computes (a unit test keeps them equal).
 MONITOR_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro")
 
 

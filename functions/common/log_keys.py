@@ -1,8 +1,8 @@
 """Where things live in the log bucket: one hour partition per prefix, by UTC hour.
 
-    records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.shadow_record)
+    records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.mirror.record)
     predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the prediction log)
-    feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.feedback)
+    feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.observe.feedback)
 
 Numpy-free, so readers that need no model (the monitor and feedback functions) can import it.
 """

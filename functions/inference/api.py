@@ -27,7 +27,7 @@ from inference.log_lines import (
 from inference.service import InferenceService, PredictResult
 
 if TYPE_CHECKING:
-    from common.shadow_mirror import ShadowMirror
+    from common.mirror.request_mirror import RequestMirror
 
 ROUTES: dict[str, tuple[str, ...]] = {"/predict": ("POST",), "/health": ("GET",)}
 _KNOWN_ROUTES = ", ".join(f"{m} {p}" for p, methods in ROUTES.items() for m in methods)
@@ -66,7 +66,7 @@ class InferenceApi:
         request_log: RequestLog,
         metrics: EmfMetrics,
         logger: LazyLogger,
-        mirror: ShadowMirror | None = None,
+        mirror: RequestMirror | None = None,
         stream: TextIO | None = None,
     ) -> None:
         self.service = service
@@ -193,7 +193,7 @@ class InferenceApi:
         return _dumps(result.body), self._mirror(mirror, result, request_id, function_version)
 
     def _mirror(
-        self, mirror: ShadowMirror, result: PredictResult, request_id: str, function_version: str
+        self, mirror: RequestMirror, result: PredictResult, request_id: str, function_version: str
     ) -> str:
         """Offers a served request to the shadow mirror (which never fails nor delays it) and
         returns the invocation's lines, the mirror's counters among the metrics."""
@@ -222,7 +222,7 @@ def create_app(
     *,
     namespace: str,
     service_name: str,
-    mirror: ShadowMirror | None = None,
+    mirror: RequestMirror | None = None,
     logger: LazyLogger | None = None,
     log_enabled: bool = True,
     metrics_enabled: bool = True,

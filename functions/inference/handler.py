@@ -55,7 +55,7 @@ def build_api(service: InferenceService, logger: LazyLogger) -> InferenceApi:
         raise RuntimeError("environment variable POWERTOOLS_METRICS_NAMESPACE is not set: metrics need it")
     mirror = None
     if os.environ.get("SHADOW_QUEUE_URL"):  # shadow code (and boto3) only where a stack wired it
-        from common.shadow_mirror import mirror_from_environment
+        from common.mirror.request_mirror import mirror_from_environment
 
         mirror = mirror_from_environment(log=logger.get())
     return create_app(

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from common.environment import positive_int, required
-from common.live_quality import S3ModelInfo
+from common.observe.live_quality import S3ModelInfo
 from monitor.monitor import Monitor, MonitorSettings
 
 

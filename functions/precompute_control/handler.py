@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3  # provided by the Lambda runtime
 
-from common.precompute_table import PredictionTable
+from common.precompute.table import PredictionTable
 from precompute_control.planner import Plan, Planner, PlanRequest
 from precompute_control.switch import switch_served_version
 

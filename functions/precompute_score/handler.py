@@ -9,8 +9,8 @@ from typing import Any
 import boto3  # provided by the Lambda runtime
 from aws_lambda_powertools import Logger
 
-from common.precompute_run import ChunkTask
-from common.precompute_table import PredictionTable
+from common.precompute.run import ChunkTask
+from common.precompute.table import PredictionTable
 from precompute_score.scorer import ModelLoader, score_chunk
 
 

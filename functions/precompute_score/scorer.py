@@ -21,9 +21,9 @@ import numpy as np
 
 from common.artifact_source import resolve_model_dir
 from common.model import OnnxClassifier
-from common.precompute_grid import grid_row_id, parse_grid
-from common.precompute_run import ID_COLUMN, ChunkTask, done_key
-from common.precompute_table import PredictionTable, check_id, prediction_item
+from common.precompute.grid import grid_row_id, parse_grid
+from common.precompute.run import ID_COLUMN, ChunkTask, done_key
+from common.precompute.table import PredictionTable, check_id, prediction_item
 
 Loader = Callable[[Path], OnnxClassifier]
 PREDICT_BATCH_ROWS = 1000

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3  # provided by the Lambda runtime
 
-from common.precompute_table import PredictionTable
+from common.precompute.table import PredictionTable
 from predictions.lookup import error_response, lookup_response
 
 logger = logging.getLogger()

@@ -28,7 +28,7 @@ from infra.constructs.python_function import python_function
 HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
 FEEDBACK_PATH = "feedback"
-# The same string as functions/common/feedback.FEEDBACK_PREFIX (a unit test keeps them equal).
+# The same string as functions/common/observe/feedback.FEEDBACK_PREFIX (a unit test keeps them equal).
 FEEDBACK_PREFIX = "feedback/"
 
 

@@ -40,7 +40,7 @@ LOOKUP_HANDLER = "predictions.handler.handler"
 CONTROL_FUNCTION = "precompute_control"
 SCORE_FUNCTION = "precompute_score"
 LOOKUP_FUNCTION = "predictions"
-# The same strings as functions/common/precompute_run.py and precompute_table.py (a test keeps them equal).
+# The same strings as functions/common/precompute/run.py and precompute_table.py (a test keeps them equal).
 RUNS_PREFIX = "runs/"
 INPUTS_PREFIX = "inputs/"
 PARTITION_KEY = "pk"

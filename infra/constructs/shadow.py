@@ -30,7 +30,7 @@ from infra.constructs.python_function import python_function
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
-# The same strings as functions/common/shadow_config.CONFIG_KEY and shadow_record.RECORDS_PREFIX
+# The same strings as functions/common/mirror/config.CONFIG_KEY and shadow_record.RECORDS_PREFIX
 # (a unit test keeps them equal; the CDK app does not import the functions' code).
 CONFIG_KEY = "control/shadow.json"
 RECORDS_PREFIX = "records/"

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from common.classification_metrics import METRICS
-from common.live_quality import S3ModelInfo
+from common.observe.classification_metrics import METRICS
+from common.observe.live_quality import S3ModelInfo
 from modelctl.report import render_html, render_terminal
 from modelctl.report.build import build_accuracy_report
 from modelctl.shadow import ShadowFactory

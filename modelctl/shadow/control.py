@@ -18,9 +18,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata
-from common.shadow_config import INACTIVE, ShadowConfig, ShadowConfigStore
-from common.shadow_message import format_timestamp
-from common.shadow_record import hour_prefix
+from common.mirror.config import INACTIVE, ShadowConfig, ShadowConfigStore
+from common.mirror.message import format_timestamp
+from common.mirror.record import hour_prefix
 from modelctl.shadow.errors import ShadowError, aws_call, error_code
 from modelctl.shadow.resources import ShadowTarget
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from common.feedback import Feedback
 from common.metadata import ModelMetadata
+from common.observe.feedback import Feedback
 from modelctl.release.aws import AwsClients
 from monitoring.join import labelled_predictions
 from retrain.errors import StepError

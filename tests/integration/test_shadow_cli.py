@@ -24,9 +24,9 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from common.metadata import ModelMetadata, read_metadata, write_metadata
+from common.mirror.message import LiveResult, encode_messages, format_timestamp, parse_message
+from common.mirror.record import ShadowRecord, ShadowResult
 from common.model import OnnxClassifier
-from common.shadow_message import LiveResult, encode_messages, format_timestamp, parse_message
-from common.shadow_record import ShadowRecord, ShadowResult
 from modelctl.cli import app
 from modelctl.shadow import ShadowFactory
 from modelctl.shadow.errors import ShadowError

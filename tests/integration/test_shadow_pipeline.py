@@ -24,9 +24,9 @@ from aws_lambda_powertools import Logger
 from moto import mock_aws
 
 from common.metadata import ModelMetadata
+from common.mirror.config import ShadowConfig, ShadowConfigStore
+from common.mirror.request_mirror import RequestMirror, mirror_from_environment
 from common.model import OnnxClassifier
-from common.shadow_config import ShadowConfig, ShadowConfigStore
-from common.shadow_mirror import ShadowMirror, mirror_from_environment
 from common.validation import RequestLimits
 from inference.api import create_app
 from inference.service import InferenceService
@@ -113,7 +113,7 @@ class ShadowWorld:
             log=Logger(service="shadow-pipeline-test"),
         )
         assert mirror is not None
-        self.mirror: ShadowMirror = mirror
+        self.mirror: RequestMirror = mirror
         service = InferenceService(self.live, RequestLimits())
         self.app = create_app(
             service,

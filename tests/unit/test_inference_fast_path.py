@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 
 from common.errors import RequestError
 from common.metadata import ModelMetadata
-from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.shadow_mirror import FAILED, MirrorSettings, ShadowMirror
+from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.mirror.request_mirror import FAILED, MirrorSettings, RequestMirror
 from common.validation import FLOAT32_MAX, RequestLimits, packed_rows, parse_instances
 from inference.fast_path import JSON
 from localcloud.events import rest_proxy_event
@@ -215,7 +215,7 @@ class _NoSender:
         raise AssertionError("the mirror is never started here: nothing is sent")
 
 
-def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> ShadowMirror:
+def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> RequestMirror:
     """A shadow mirror as the handler wires it (not started: what it is offered stays queued),
     with `pending_failures` counted before the request (they go out in its metrics line)."""
     store = ShadowConfigStore(FakeS3(), "logs")
@@ -223,7 +223,7 @@ def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> Shado
         store.save(config)
     cache = ShadowConfigCache(store, ttl_s=3600.0, clock=lambda: 0.0)
     cache.refresh()
-    mirror = ShadowMirror(
+    mirror = RequestMirror(
         config=cache,
         sender=_NoSender(),
         settings=MirrorSettings(log_sample_rate=0.0),
@@ -236,7 +236,7 @@ def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> Shado
     return mirror
 
 
-def offered(mirror: ShadowMirror) -> list[tuple[Any, ...]]:
+def offered(mirror: RequestMirror) -> list[tuple[Any, ...]]:
     items = []
     while not mirror._queue.empty():
         item = mirror._queue.get_nowait()

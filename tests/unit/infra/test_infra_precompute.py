@@ -11,7 +11,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
-from common import precompute_run, precompute_table
+from common.precompute import run as precompute_run
+from common.precompute import table as precompute_table
 from infra.constructs import precompute as construct
 from infra.stacks import PrecomputeStack
 from tests.unit.infra.infra_support import SynthesizedApp, synthesize

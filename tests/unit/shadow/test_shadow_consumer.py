@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.metadata import ModelMetadata
+from common.mirror.message import LiveResult, encode_messages
+from common.mirror.record import ShadowRecord
 from common.model import OnnxClassifier
-from common.shadow_message import LiveResult, encode_messages
-from common.shadow_record import ShadowRecord
 from shadow.consumer import ShadowConsumer
 from tests.helpers import FakeLambdaContext
 

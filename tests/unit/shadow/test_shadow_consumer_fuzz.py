@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.metadata import ModelMetadata
+from common.mirror.message import parse_message
 from common.model import OnnxClassifier
-from common.shadow_message import parse_message
 from tests.helpers import FakeLambdaContext
 from tests.unit.shadow.test_shadow_consumer import body, consumer, event
 

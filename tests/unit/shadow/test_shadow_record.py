@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from common.shadow_message import LiveResult, encode_messages, parse_message
-from common.shadow_record import (
+from common.mirror.message import LiveResult, encode_messages, parse_message
+from common.mirror.record import (
     ShadowRecord,
     ShadowResult,
     encode_jsonl_gz,

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.shadow_message import LiveResult, MirrorMessage, format_timestamp
-from common.shadow_record import ShadowRecord, ShadowResult, encode_jsonl_gz
+from common.mirror.message import LiveResult, MirrorMessage, format_timestamp
+from common.mirror.record import ShadowRecord, ShadowResult, encode_jsonl_gz
 from modelctl.shadow import records as records_module
 from modelctl.shadow.records import ReadStats, inflate_object, iter_records, iter_report_records
 from modelctl.shadow.stats import ReportBuilder

@@ -13,7 +13,7 @@ rows and overwrites itself. SQS may regroup redelivered messages into different 
 A *live-only* record (a request sampled for the prediction log with no shadow drawn for it; its
 message names no candidate) has `"shadow": null` and lives under `predictions/` instead of
 `records/`, so the shadow report reads shadow records only while the prediction log
-(`common.prediction_log`) reads both prefixes (docs/monitoring.md).
+(`common.observe.prediction_log`) reads both prefixes (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from common.log_keys import PREDICTIONS_PREFIX as PREDICTIONS_PREFIX
 from common.log_keys import RECORDS_PREFIX as RECORDS_PREFIX
 from common.log_keys import hour_prefix as hour_prefix
 from common.log_keys import hour_prefixes as hour_prefixes
-from common.shadow_message import MirrorMessage, ModelResult, float32_rows_text, parse_timestamp
+from common.mirror.message import MirrorMessage, ModelResult, float32_rows_text, parse_timestamp
 
 RECORD_SCHEMA_VERSION = 1
 

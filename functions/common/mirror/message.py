@@ -53,7 +53,7 @@ class MessageTooLargeError(ValueError):
 @dataclass(frozen=True)
 class ModelResult:
     """One model version's answer for a message's rows: the live function's (`LiveResult`) or the
-    shadow's (`common.shadow_record.ShadowResult`); both are written in this shape."""
+    shadow's (`common.mirror.record.ShadowResult`); both are written in this shape."""
 
     model_version: str
     function_version: str

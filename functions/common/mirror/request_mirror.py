@@ -1,6 +1,6 @@
 """Mirroring live requests to the shadow queue, without ever holding up the live response.
 
-The request thread calls `ShadowMirror.offer` after the live prediction. It reads the cached shadow
+The request thread calls `RequestMirror.offer` after the live prediction. It reads the cached shadow
 configuration, draws the sample, and puts a reference to the request's arrays on a bounded
 in-memory queue: no serialization, no I/O, a few microseconds. A daemon sender thread does the rest:
 it gathers up to 10 requests or waits at most `linger` (1 s) after the first, encodes them and sends
@@ -37,8 +37,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from common.shadow_config import ShadowConfigCache, ShadowConfigStore
-from common.shadow_message import (
+from common.mirror.config import ShadowConfigCache, ShadowConfigStore
+from common.mirror.message import (
     DEFAULT_MAX_MESSAGE_BYTES,
     LiveResult,
     encode_messages,
@@ -175,7 +175,7 @@ class _IntervalLog:
         )
 
 
-class ShadowMirror:
+class RequestMirror:
     def __init__(
         self,
         *,
@@ -265,7 +265,7 @@ class ShadowMirror:
 
     # -- the sender thread ---------------------------------------------------------------------------
 
-    def start(self) -> ShadowMirror:
+    def start(self) -> RequestMirror:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="shadow-mirror", daemon=True)
             self._thread.start()
@@ -418,7 +418,7 @@ def mirror_from_environment(
     *,
     log: logging.Logger | Any | None = None,
     session: Any = None,
-) -> ShadowMirror | None:
+) -> RequestMirror | None:
     """The mirror the stack configured (`SHADOW_QUEUE_URL`, `SHADOW_CONFIG_URI`), started; or None
     when the function is deployed without a shadow stack."""
     queue_url = environ.get("SHADOW_QUEUE_URL", "")
@@ -435,7 +435,7 @@ def mirror_from_environment(
     sqs = make_client("sqs", config=client_config)
     s3 = make_client("s3", config=client_config)
     cache = ShadowConfigCache(ShadowConfigStore.from_uri(s3, config_uri), ttl_s=settings.config_ttl_s)
-    mirror = ShadowMirror(config=cache, sender=SqsBatchSender(sqs, queue_url), settings=settings, log=log)
+    mirror = RequestMirror(config=cache, sender=SqsBatchSender(sqs, queue_url), settings=settings, log=log)
     # One read at init (short timeouts; a failure keeps "no shadow" and is reported): otherwise the
     # first requests of a new environment would be served before the sender thread's first read,
     # and neither mirrored nor counted, although a shadow is running.
