@@ -49,6 +49,7 @@ from bench.core import (
 )
 from bench.model import served_artifact_dir
 from bench.suite import Suite
+from common.layout import METADATA_FILE
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -181,7 +182,7 @@ def measure_in_process(fixtures: Fixtures, rounds: int, block: int) -> tuple[dic
 
     artifact = served_artifact_dir()
     sink = devnull()
-    row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]
     event, context = predict_event([row]), BenchContext()
     modules = {
         name: load_handler(artifact, sink, extra_env=env)
@@ -231,7 +232,7 @@ def measure_workers(
         name: dataclasses.replace(spec, version=f"{spec.version}-bench-{name}", environment={**base, **env})
         for name, env in fixtures.environments(fixtures.queue_worker).items()
     }
-    row = json.loads((served_artifact_dir() / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((served_artifact_dir() / METADATA_FILE).read_text())["sample_rows"][0]
     body = json.dumps({"instances": [row]})
     headers = {"Content-Type": "application/json"}
     event = json.dumps(rest_proxy_event("POST", "/predict", body=body, headers=headers)).encode()

@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+from common.layout import METADATA_FILE, MODEL_FILE, model_prefix
+
 CONTEXT_KEY = "serving"
 OVERRIDE_PREFIX = f"{CONTEXT_KEY}."
 
@@ -63,8 +65,6 @@ LOG_RETENTION_DAYS = (
 MAX_BODY_BYTES_LIMIT = 6_000_000
 # API Gateway REST integrations time out at 29 s by default: a longer Lambda timeout is never seen.
 API_INTEGRATION_TIMEOUT_S = 29
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
 _PROJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,59}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9._/#:-]{1,255}$")
@@ -429,7 +429,7 @@ class ServingConfig:
     @property
     def model_key_prefix(self) -> str:
         """Where the artifact lives in the model store: `models/<version>/`."""
-        return f"models/{self.model_version}/"
+        return model_prefix(self.model_version)
 
     @classmethod
     def from_context(

@@ -20,6 +20,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 from constructs import IConstruct
 
+from common.layout import FEEDBACK_PREFIX, MODELS_PREFIX, PREDICTIONS_PREFIX, RECORDS_PREFIX
 from infra.config import PYTHON_VERSIONS
 from infra.constructs import InferenceService, ModelStore
 from infra.constructs.feedback import FeedbackApi
@@ -256,14 +257,14 @@ SHADOW_ASYNC_REASON = (
 
 
 def suppress_shadow_logging(shadow: ShadowLogging) -> None:
-    model_objects = shadow.model_bucket.arn_for_objects("models/*")
-    record_objects = shadow.log_bucket.arn_for_objects("records/*")
+    model_objects = shadow.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")
+    record_objects = shadow.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*")
     acknowledge(
         shadow.role,
         {
             resource_finding(shadow.role, model_objects): SHADOW_MODEL_READ_REASON,
             resource_finding(shadow.role, record_objects): SHADOW_RECORDS_REASON,
-            resource_finding(shadow.role, shadow.log_bucket.arn_for_objects("predictions/*")): (
+            resource_finding(shadow.role, shadow.log_bucket.arn_for_objects(f"{PREDICTIONS_PREFIX}*")): (
                 SHADOW_RECORDS_REASON.replace("records/", "predictions/")
             ),
             "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
@@ -402,7 +403,7 @@ SCHEDULED_REASON = (
 
 def suppress_feedback_api(feedback: FeedbackApi) -> None:
     config = feedback.config
-    model_objects = feedback.model_bucket.arn_for_objects("models/*")
+    model_objects = feedback.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")
     findings = {
         resource_finding(feedback.role, model_objects): FEEDBACK_S3_REASON,
         resource_finding(feedback.role, feedback.feedback_objects_arn): FEEDBACK_S3_REASON,
@@ -423,9 +424,9 @@ def suppress_feedback_api(feedback: FeedbackApi) -> None:
 def suppress_monitor(monitor: LiveMonitor) -> None:
     findings = {
         resource_finding(monitor.role, monitor.log_bucket.arn_for_objects(f"{prefix}*")): MONITOR_READ_REASON
-        for prefix in ("records/", "predictions/", "feedback/")
+        for prefix in (RECORDS_PREFIX, PREDICTIONS_PREFIX, FEEDBACK_PREFIX)
     }
-    findings[resource_finding(monitor.role, monitor.model_bucket.arn_for_objects("models/*"))] = (
+    findings[resource_finding(monitor.role, monitor.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*"))] = (
         MONITOR_READ_REASON
     )
     findings["AwsSolutions-IAM5[Resource::*]"] = f"{MONITOR_METRICS_REASON} {XRAY_REASON}"

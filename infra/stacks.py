@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from common.layout import model_prefix
 from infra import nag
 from infra.bundling import BundleTarget
 from infra.config import ServingConfig
@@ -19,7 +20,6 @@ from infra.constructs import (
     ModelStore,
     ReleaseState,
     bundled_function_code,
-    model_key_prefix,
 )
 from infra.constructs.feedback import FEEDBACK_FUNCTION, FeedbackApi
 from infra.constructs.monitor import MONITOR_FUNCTION, LiveMonitor
@@ -240,7 +240,7 @@ class ServingStack(cdk.Stack):
             config=config,
             code=code,
             model_bucket=model_bucket,
-            model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
+            model_uri=f"s3://{model_bucket.bucket_name}/{model_prefix(config.model_version)}",
         )
         self.feedback: FeedbackApi | None = None
         if shadow is not None:  # mirror live requests to the shadow queue (fail-open; docs/shadow.md)
@@ -261,7 +261,7 @@ class ServingStack(cdk.Stack):
                 code=feedback_code or bundled_function_code(FEEDBACK_FUNCTION, target=target),
                 service=self.service,
                 model_bucket=model_bucket,
-                model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
+                model_uri=f"s3://{model_bucket.bucket_name}/{model_prefix(config.model_version)}",
                 log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
             )
         if precompute is not None:  # GET /predictions/{id} answers from the predictions table

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from common.metadata import MODEL_FILE, SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
+from common.layout import MODEL_FILE
+from common.metadata import SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
 from training.data import Dataset, label_values
 from training.export import (
     INPUT_NAME,

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from common.metadata import MODEL_FILE, MetadataError, ModelMetadata, read_metadata
+from common.layout import MODEL_FILE
+from common.metadata import MetadataError, ModelMetadata, read_metadata
 
 
 class ModelLoadError(RuntimeError):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from common.precompute.run import done_prefix
+from common.layout import done_prefix
 from common.precompute.table import PredictionTable
 
 

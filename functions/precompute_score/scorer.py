@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from common.artifact_source import resolve_model_dir
+from common.layout import done_key
 from common.model import OnnxClassifier
 from common.precompute.grid import grid_row_id, parse_grid
-from common.precompute.run import ID_COLUMN, ChunkTask, done_key
+from common.precompute.run import ID_COLUMN, ChunkTask
 from common.precompute.table import PredictionTable, check_id, prediction_item
 
 Loader = Callable[[Path], OnnxClassifier]

@@ -21,6 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from common.layout import FEEDBACK_PREFIX, MODELS_PREFIX
 from infra.config import ServingConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.python_function import python_function
@@ -28,8 +29,6 @@ from infra.constructs.python_function import python_function
 HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
 FEEDBACK_PATH = "feedback"
-# The same string as functions/common/observe/feedback.FEEDBACK_PREFIX (a unit test keeps them equal).
-FEEDBACK_PREFIX = "feedback/"
 
 
 class FeedbackApi(Construct):
@@ -70,7 +69,7 @@ class FeedbackApi(Construct):
         self.function, self.role = made.function, made.role
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects("models/*")]
+                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")]
             )
         )
         self.role.add_to_policy(

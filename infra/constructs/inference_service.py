@@ -18,8 +18,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from common.layout import MODELS_PREFIX
 from infra.config import ServingConfig
-from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
 from infra.constructs.retention import retention
 

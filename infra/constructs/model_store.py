@@ -17,13 +17,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from common.layout import MODELS_PREFIX, model_prefix
 from infra.constructs.retention import retention
-
-MODELS_PREFIX = "models/"
-
-
-def model_key_prefix(model_version: str) -> str:
-    return f"{MODELS_PREFIX}{model_version}/"
 
 
 class ModelStore(Construct):
@@ -83,7 +78,7 @@ class ModelStore(Construct):
             )
         )
         self.model_version = model_version
-        self.model_key_prefix = model_key_prefix(model_version)
+        self.model_key_prefix = model_prefix(model_version)
         self.deployment = s3deploy.BucketDeployment(
             self,
             "ArtifactDeployment",

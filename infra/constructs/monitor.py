@@ -16,13 +16,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from common.layout import FEEDBACK_PREFIX, MODELS_PREFIX, PREDICTIONS_PREFIX, RECORDS_PREFIX
 from infra.config import ServingConfig
 from infra.constructs.python_function import python_function
 
 HANDLER = "monitor.handler.handler"
 MONITOR_FUNCTION = "monitor"
-# functions/common: shadow_record.RECORDS_PREFIX / PREDICTIONS_PREFIX and feedback.FEEDBACK_PREFIX.
-LOG_PREFIXES = ("records/", "predictions/", "feedback/")
+LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX, FEEDBACK_PREFIX)
 
 
 class LiveMonitor(Construct):
@@ -76,7 +76,7 @@ class LiveMonitor(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects("models/*")]
+                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")]
             )
         )
         self.role.add_to_policy(

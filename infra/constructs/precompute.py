@@ -27,9 +27,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from common.layout import INPUTS_PREFIX, MODELS_PREFIX, RUNS_PREFIX
 from infra.config import ServingConfig
 from infra.constructs.inference_service import InferenceService
-from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import ARCHITECTURES, RUNTIMES
 from infra.constructs.retention import retention
 
@@ -40,9 +40,7 @@ LOOKUP_HANDLER = "predictions.handler.handler"
 CONTROL_FUNCTION = "precompute_control"
 SCORE_FUNCTION = "precompute_score"
 LOOKUP_FUNCTION = "predictions"
-# The same strings as functions/common/precompute/run.py and precompute_table.py (a test keeps them equal).
-RUNS_PREFIX = "runs/"
-INPUTS_PREFIX = "inputs/"
+# The same strings as functions/common/precompute/table.py (a test keeps them equal).
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"

@@ -40,17 +40,22 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from common.layout import (
+    FEEDBACK_PREFIX,
+    MODELS_PREFIX,
+    PREDICTION_LOG_PREFIXES,
+    RETRAINING_PREFIX,
+    SAGEMAKER_OUTPUT_PREFIX,
+    SHADOW_CONFIG_KEY,
+)
 from infra.config import ServingConfig
-from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.retention import retention
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "functions/retraining/Dockerfile"
 HANDLER = "retraining.handler.handler"
-RUNS_PREFIX = "retraining/"
-FEEDBACK_PREFIXES = ("feedback/", "records/", "predictions/")  # what monitoring.join reads
-SHADOW_CONFIG_KEY = "control/shadow.json"  # infra.constructs.shadow.CONFIG_KEY
-SAGEMAKER_OUTPUT_PREFIX = "retraining/sagemaker-output/"
+RUNS_PREFIX = RETRAINING_PREFIX
+FEEDBACK_PREFIXES = (FEEDBACK_PREFIX, *PREDICTION_LOG_PREFIXES)  # what monitoring.join reads
 # The image's build context is the repository, narrowed to what its Dockerfile copies (docker
 # ignore rules: last match wins). `cdk synth` stages exactly these files; it never runs Docker.
 IMAGE_SOURCES = ("training", "retrain", "modelctl", "monitoring", "functions/common", "functions/retraining")

@@ -24,20 +24,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from common.layout import FEEDBACK_PREFIX, MODELS_PREFIX, PREDICTIONS_PREFIX, RECORDS_PREFIX
+from common.layout import SHADOW_CONFIG_KEY as CONFIG_KEY
 from infra.config import ServingConfig
-from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
-# The same strings as functions/common/mirror/config.CONFIG_KEY and shadow_record.RECORDS_PREFIX
-# (a unit test keeps them equal; the CDK app does not import the functions' code).
-CONFIG_KEY = "control/shadow.json"
-RECORDS_PREFIX = "records/"
-# shadow_record.PREDICTIONS_PREFIX: live-only records of the prediction log (docs/monitoring.md), and
-# feedback.FEEDBACK_PREFIX: ground-truth labels from POST /feedback.
-PREDICTIONS_PREFIX = "predictions/"
-FEEDBACK_PREFIX = "feedback/"
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)

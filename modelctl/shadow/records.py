@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from common.mirror.record import OBJECT_SUFFIX, hour_prefixes
+from common.layout import OBJECT_SUFFIX, hour_prefixes
 from modelctl.shadow.errors import aws_call
 from modelctl.shadow.window import Window
 

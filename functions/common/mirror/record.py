@@ -27,12 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Re-exported: readers of shadow records (modelctl shadow) import the keys from here.
-from common.log_keys import OBJECT_SUFFIX as OBJECT_SUFFIX
-from common.log_keys import PREDICTIONS_PREFIX as PREDICTIONS_PREFIX
-from common.log_keys import RECORDS_PREFIX as RECORDS_PREFIX
-from common.log_keys import hour_prefix as hour_prefix
-from common.log_keys import hour_prefixes as hour_prefixes
+from common.layout import OBJECT_SUFFIX, PREDICTIONS_PREFIX, RECORDS_PREFIX, hour_prefix
 from common.mirror.message import MirrorMessage, ModelResult, float32_rows_text, parse_timestamp
 
 RECORD_SCHEMA_VERSION = 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.layout import metadata_key
 from common.observe.classification_metrics import accuracy, metric
 from common.observe.drift import MAJOR, Baseline, DriftCounter
 from common.observe.feedback import Feedback
@@ -61,7 +62,7 @@ class S3ModelInfo:
     def __call__(self, version: str) -> ModelInfo | None:
         if version not in self._cache:
             try:
-                body = self.s3.get_object(Bucket=self.model_bucket, Key=f"models/{version}/metadata.json")
+                body = self.s3.get_object(Bucket=self.model_bucket, Key=metadata_key(version))
                 document = json.loads(body["Body"].read())
                 self._cache[version] = (
                     model_info_from_metadata(document) if isinstance(document, dict) else None

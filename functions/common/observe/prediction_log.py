@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from common.log_keys import PREDICTIONS_PREFIX, RECORDS_PREFIX, partition_prefixes
+from common.layout import PREDICTION_LOG_PREFIXES, partition_prefixes
 from common.observe.log_objects import ReadStats, iter_documents
-
-LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,7 @@ def prediction_rows(
 ) -> Iterator[PredictionRow]:
     """Every logged live prediction row with since <= request time < until."""
     stats = stats if stats is not None else LogStats()
-    prefixes = [p for prefix in LOG_PREFIXES for p in partition_prefixes(since, until, prefix)]
+    prefixes = [p for prefix in PREDICTION_LOG_PREFIXES for p in partition_prefixes(since, until, prefix)]
     seen: set[str] = set()
     for document in iter_documents(s3, bucket, prefixes, stats=stats.read, max_workers=max_workers):
         stats.records += 1
