@@ -2,13 +2,13 @@
 
 The request thread calls `RequestMirror.offer` after the live prediction. It reads the cached shadow
 configuration, draws the sample, and puts a reference to the request's arrays on a bounded
-in-memory queue: no serialization, no I/O, a few microseconds. A daemon sender thread does the rest:
+in-memory queue: no serialization, no I/O. A daemon sender thread does the rest:
 it gathers up to 10 requests or waits at most `linger` (1 s) after the first, encodes them and sends
 them with one `SendMessageBatch` through a client with short timeouts and no retries, and refreshes
-the configuration every `ttl` seconds. Gathering matters: a botocore call costs ~2.5 ms of CPU
+the configuration every `ttl` seconds. Gathering matters: a botocore call costs about the same CPU
 whatever its size, in the function's own process, so sending each request alone would cost every
-request that much CPU (and its GIL wait); in batches of 10 it is a tenth, and at low traffic at
-most one call per `linger`.
+request that CPU (and its GIL wait); in batches of 10 it is a tenth, and at low traffic at most one
+call per `linger` (docs/shadow.md has the figures).
 
 Fail-open: when the buffer is full the request is dropped and counted; when a send fails (error,
 throttling, timeout, no queue) its messages are counted as failed, sending pauses for a growing
@@ -19,7 +19,7 @@ function's metrics (`take_counters`), so they go out with the invocation's EMF l
 The same path logs live predictions for monitoring (docs/monitoring.md): with
 `PREDICTION_LOG_SAMPLE_PERCENT` > 0, a request is mirrored when one uniform draw falls below the larger
 of the shadow's rate and the log's rate; it names the candidate when the draw is also below the
-shadow's rate (so a running shadow sees exactly the requests it saw before), and is live-only (no
+shadow's rate (so the shadow's sample does not depend on the log's rate), and is live-only (no
 candidate, nothing to score) otherwise.
 """
 
@@ -430,7 +430,7 @@ def mirror_from_environment(
     settings = MirrorSettings.from_environment(environ)
     client_config = fast_client_config(settings)
     # boto3's default session by default: the one the model's S3 download already used at init, so
-    # botocore's parsed service models are shared (about 30-45 ms for both clients instead of ~190).
+    # botocore's parsed service models are shared and the two clients add little to a cold start.
     make_client = session.client if session is not None else boto3.client
     sqs = make_client("sqs", config=client_config)
     s3 = make_client("s3", config=client_config)
