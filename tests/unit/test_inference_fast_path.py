@@ -40,7 +40,7 @@ from common.validation import FLOAT32_MAX, RequestLimits, packed_rows, parse_ins
 from inference.fast_path import JSON
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
-from tests.unit.shadow.test_shadow_config import FakeS3
+from tests.unit.mirror.test_config import FakeS3
 from tests.unit.test_handler_fuzz import N_FEATURES, predict_events
 
 differential = settings(max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck))

@@ -15,8 +15,8 @@ from common.mirror.message import parse_message
 from common.mirror.request_mirror import MirrorSettings, RequestMirror
 from shadow.writer import RecordWriter
 from tests.monitoring_support import logged_record
-from tests.unit.shadow.test_shadow_config import FakeS3
-from tests.unit.shadow.test_shadow_mirror import Clock, FakeSender, ListLog, drain, offer
+from tests.unit.mirror.test_config import FakeS3
+from tests.unit.mirror.test_request_mirror import Clock, FakeSender, ListLog, drain, offer
 
 OFFERS = 4000
 

@@ -25,7 +25,7 @@ from common.mirror.request_mirror import (
     _batches,
     fast_client_config,
 )
-from tests.unit.shadow.test_shadow_config import FakeS3
+from tests.unit.mirror.test_config import FakeS3
 
 
 class Clock:
