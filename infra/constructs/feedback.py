@@ -21,7 +21,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from common.layout import FEEDBACK_PREFIX, MODELS_PREFIX
+from common import layout
+from common.layout import MODELS_PREFIX
 from infra.config import ServingConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.python_function import python_function
@@ -29,6 +30,7 @@ from infra.constructs.python_function import python_function
 HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
 FEEDBACK_PATH = "feedback"
+FEEDBACK_PREFIX = layout.FEEDBACK_PREFIX
 
 
 class FeedbackApi(Construct):

@@ -27,7 +27,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from common.layout import INPUTS_PREFIX, MODELS_PREFIX, RUNS_PREFIX
+from common import layout
+from common.layout import MODELS_PREFIX
 from infra.config import ServingConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.python_function import ARCHITECTURES, RUNTIMES
@@ -40,6 +41,8 @@ LOOKUP_HANDLER = "predictions.handler.handler"
 CONTROL_FUNCTION = "precompute_control"
 SCORE_FUNCTION = "precompute_score"
 LOOKUP_FUNCTION = "predictions"
+RUNS_PREFIX = layout.RUNS_PREFIX
+INPUTS_PREFIX = layout.INPUTS_PREFIX
 # The same strings as functions/common/precompute/table.py (a test keeps them equal).
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"

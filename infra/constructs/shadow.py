@@ -24,13 +24,19 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from common.layout import FEEDBACK_PREFIX, MODELS_PREFIX, PREDICTIONS_PREFIX, RECORDS_PREFIX
-from common.layout import SHADOW_CONFIG_KEY as CONFIG_KEY
+from common import layout
+from common.layout import MODELS_PREFIX
 from infra.config import ServingConfig
 from infra.constructs.python_function import python_function
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
+# The mirror's configuration object and the log bucket's prefixes (common.layout): shadow records,
+# live-only records of the prediction log (docs/monitoring.md), ground-truth labels from POST /feedback.
+CONFIG_KEY = layout.SHADOW_CONFIG_KEY
+RECORDS_PREFIX = layout.RECORDS_PREFIX
+PREDICTIONS_PREFIX = layout.PREDICTIONS_PREFIX
+FEEDBACK_PREFIX = layout.FEEDBACK_PREFIX
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)
