@@ -40,22 +40,18 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from common.layout import (
-    FEEDBACK_PREFIX,
-    MODELS_PREFIX,
-    PREDICTION_LOG_PREFIXES,
-    RETRAINING_PREFIX,
-    SAGEMAKER_OUTPUT_PREFIX,
-    SHADOW_CONFIG_KEY,
-)
+from common import layout
+from common.layout import MODELS_PREFIX
 from infra.config import ServingConfig
 from infra.constructs.retention import retention
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "functions/retraining/Dockerfile"
 HANDLER = "retraining.handler.handler"
-RUNS_PREFIX = RETRAINING_PREFIX
-FEEDBACK_PREFIXES = (FEEDBACK_PREFIX, *PREDICTION_LOG_PREFIXES)  # what monitoring.join reads
+RUNS_PREFIX = layout.RETRAINING_PREFIX
+FEEDBACK_PREFIXES = (layout.FEEDBACK_PREFIX, *layout.PREDICTION_LOG_PREFIXES)  # what monitoring.join reads
+SHADOW_CONFIG_KEY = layout.SHADOW_CONFIG_KEY
+SAGEMAKER_OUTPUT_PREFIX = layout.SAGEMAKER_OUTPUT_PREFIX
 # The image's build context is the repository, narrowed to what its Dockerfile copies (docker
 # ignore rules: last match wins). `cdk synth` stages exactly these files; it never runs Docker.
 IMAGE_SOURCES = ("training", "retrain", "modelctl", "monitoring", "functions/common", "functions/retraining")
