@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.core import REPO_ROOT
 from common.layout import MODEL_FILE
-from common.metadata import ModelMetadata, read_metadata
+from common.model.metadata import ModelMetadata, read_metadata
 
 ARTIFACTS_DIR = REPO_ROOT / "model_artifacts"
 

@@ -11,7 +11,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from common.layout import METADATA_FILE, MODEL_FILE
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 
 
 def train_candidate(output_root: Path, pipeline: str = "random_forest") -> Path:

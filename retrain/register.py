@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.layout import metadata_key
-from common.metadata import read_metadata, write_metadata
+from common.model.metadata import read_metadata, write_metadata
 from modelctl.errors import ModelctlError
 from modelctl.release.publish import ModelStoreUploader, validate_artifact
 from retrain.errors import StepError

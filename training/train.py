@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from common.layout import MODEL_FILE
-from common.metadata import SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
+from common.model.metadata import SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
 from training import export_regression as regression_export
 from training.data import DataError, Dataset, label_values
 from training.export import (

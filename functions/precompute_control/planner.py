@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.artifact_source import parse_s3_uri
 from common.layout import chunk_key, grid_key, manifest_key, metadata_key
-from common.metadata import ModelMetadata
+from common.model.artifact_source import parse_s3_uri
+from common.model.metadata import ModelMetadata
 from common.precompute.grid import GridSpec, check_grid_size, parse_grid
 from common.precompute.run import ID_COLUMN, ChunkTask
 from common.precompute.table import IdError, PredictionTable, check_id

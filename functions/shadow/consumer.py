@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from common.mirror.message import MalformedMessageError, format_timestamp, parse_message
 from common.mirror.record import ShadowRecord, ShadowResult
-from common.model import OnnxClassifier
+from common.model.onnx_model import OnnxModel
 
 
 class IncompatibleMessageError(ValueError):
@@ -31,7 +31,7 @@ class IncompatibleMessageError(ValueError):
 
 
 class Models(Protocol):
-    def get(self, version: str) -> OnnxClassifier: ...
+    def get(self, version: str) -> OnnxModel: ...
 
 
 class Writer(Protocol):

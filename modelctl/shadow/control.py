@@ -18,9 +18,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common.layout import METADATA_FILE, MODEL_FILE, MODELS_PREFIX, hour_prefix, metadata_key, model_key
-from common.metadata import MetadataError, ModelMetadata
 from common.mirror.config import INACTIVE, ShadowConfig, ShadowConfigStore
 from common.mirror.message import format_timestamp
+from common.model.metadata import MetadataError, ModelMetadata
 from modelctl.shadow.errors import ShadowError, aws_call, error_code
 from modelctl.shadow.resources import ShadowTarget
 

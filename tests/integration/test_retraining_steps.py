@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from common.observe.feedback import Feedback
 from modelctl.release.aws import AwsClients
 from monitoring.join import labelled_predictions

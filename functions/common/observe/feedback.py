@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from common.errors import RequestError, bad_request, json_type
+from common.http.errors import RequestError, bad_request, json_type
 from common.layout import FEEDBACK_PREFIX, OBJECT_SUFFIX, hour_prefix
 
 FEEDBACK_SCHEMA_VERSION = 1
