@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from common.layout import INPUTS_PREFIX, done_prefix, manifest_key, metadata_key
 from common.precompute.grid import check_grid_size, parse_grid
 from modelctl.precompute.resources import PrecomputeResources
-from modelctl.release.aws import aws_errors
-from modelctl.release.errors import RefusedError
+from release.aws import aws_errors
+from release.errors import RefusedError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

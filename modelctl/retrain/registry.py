@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.layout import MODELS_PREFIX, metadata_key
-from modelctl.release.alias import AliasManager
-from modelctl.release.aws import aws_errors
+from release.alias import AliasManager
+from release.aws import aws_errors
 
 
 @dataclass
