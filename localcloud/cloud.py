@@ -14,7 +14,7 @@ from typing import TextIO
 from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
 from localcloud.aws import AwsClients
 from localcloud.event_sources import EventSources
-from localcloud.functions import FunctionRuntime
+from localcloud.functions.runtime import FunctionRuntime
 from localcloud.gateway import LocalGateway, api_from_deployment
 from localcloud.lambda_api import LambdaFront
 from localcloud.metrics import AlarmEvaluator, AlarmVerdict, MetricsPipeline

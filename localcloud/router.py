@@ -26,7 +26,8 @@ from typing import Any
 from urllib.request import urlopen
 
 from localcloud.aws import AwsClients
-from localcloud.functions import FunctionRuntime, FunctionSpec, InvocationResult
+from localcloud.functions import FunctionSpec, InvocationResult
+from localcloud.functions.runtime import FunctionRuntime
 
 
 @dataclass(frozen=True)
