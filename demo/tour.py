@@ -40,6 +40,8 @@ FAST_GATES = (
     "--gate-internal-errors", "3",
     "--gate-errors", "3",
 )  # fmt: skip
+# Requests sent while the canary's weight is in force, to measure the share it really takes.
+CANARY_SAMPLE = 300
 
 
 class TourFailedError(RuntimeError):
@@ -200,8 +202,19 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
             tour.modelctl(
                 "canary", version, "--weight", "10", "--bake", "10s", "--reason", "demo", *FAST_GATES
             )
-        share = sum(during.by_version().get(version, {}).values()) / max(during.total, 1)
-        _expect_only(during, {("1", 200), (version, 200)}, "canary traffic")
+        _expect_only(during, {("1", 200), (version, 200)}, "traffic during the canary command")
+        # The share is measured only on requests sent while the 10% weight was in force: traffic during
+        # the command also covers its pre-traffic check, when the candidate had no weight yet.
+        canary_routing = tour.routing()
+        if set(canary_routing[1]) != {version} or abs(canary_routing[1][version] - 0.1) > 1e-9:
+            raise TourFailedError(
+                f"after the canary the alias routes {canary_routing}, expected 10% to v{version}"
+            )
+        weighted = tour.client.burst(CANARY_SAMPLE, rows)
+        if tour.routing() != canary_routing:
+            raise TourFailedError(f"the alias changed while the canary share was measured: {tour.routing()}")
+        _expect_only(weighted, {("1", 200), (version, 200)}, "canary traffic")
+        share = sum(weighted.by_version().get(version, {}).values()) / max(weighted.total, 1)
         tour.modelctl("shift", version, "--steps", "50,100", "--bake", "6s", "--reason", "demo", *FAST_GATES)
         if tour.routing() != (version, {}):
             raise TourFailedError(
@@ -212,7 +225,8 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
         state["live_version"] = version
         tour.modelctl("status")
         return (
-            f"v{version} took {100 * share:.0f}% during the 10% canary ({during.describe()}), "
+            f"v{version} took {100 * share:.0f}% of {weighted.total} requests sent while its 10% weight "
+            f"was in force ({weighted.describe()}), "
             f"then 100% after gated steps"
         )
 
