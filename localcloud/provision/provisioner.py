@@ -31,6 +31,9 @@ from localcloud.template import Resolver, StackTemplate, deployment_order, load_
 
 
 class Provisioner:
+    """Provisions the cloud assembly in `cdk_out` through `clients`; `code_builder` turns one of our
+    function folders into its bundle directory. The record of the result goes to `state_dir`."""
+
     def __init__(
         self,
         clients: AwsClients,
