@@ -45,6 +45,7 @@ BENCHMARKS: dict[str, str] = {
     "gateway": "bench.gateway",
     "rollback": "bench.rollback",
     "mirroring": "bench.mirroring",
+    "quality_gate": "bench.quality_gate",
 }
 
 

@@ -1,4 +1,8 @@
-"""Training data: the bundled default data set, or a user's CSV with a target column."""
+"""Training data: a data set bundled with scikit-learn, or a user's CSV with a target column.
+
+The target is parsed as integers if every value is one, else as floats if every value is a number
+(a regression target stays float), else as text labels.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +37,15 @@ class Dataset:
 
 
 def load_builtin(name: str = "breast_cancer") -> Dataset:
-    """A data set that ships inside scikit-learn: nothing is downloaded."""
+    """A data set that ships inside scikit-learn: nothing is downloaded. `diabetes` has a
+    continuous target (regression); the others have class labels."""
     from sklearn import datasets
 
     loaders = {
         "breast_cancer": datasets.load_breast_cancer,
         "iris": datasets.load_iris,
         "wine": datasets.load_wine,
+        "diabetes": datasets.load_diabetes,
     }
     if name not in loaders:
         raise DataError(f"unknown built-in data set {name!r}; choose one of {', '.join(loaders)}")
@@ -57,7 +63,12 @@ def _parse_label(values: list[str]) -> np.ndarray:
     try:
         return np.asarray([int(v) for v in values])
     except ValueError:
+        pass
+    try:
+        floats = np.asarray([float(v) for v in values], dtype=np.float64)
+    except ValueError:
         return np.asarray(values, dtype=object).astype(str)
+    return floats if np.isfinite(floats).all() else np.asarray(values, dtype=object).astype(str)
 
 
 def load_csv(path: Path, target: str) -> Dataset:
@@ -98,7 +109,9 @@ def load_csv(path: Path, target: str) -> Dataset:
         raise DataError(f"{path} has {len(rows)} data rows; at least 10 are needed to train and hold out")
     y = _parse_label(labels)
     if len(np.unique(y)) < 2:
-        raise DataError(f"{path} target {target!r} has a single class; a classifier needs at least two")
+        raise DataError(
+            f"{path} target {target!r} has a single class (one value); a model needs at least two"
+        )
     return Dataset(
         X=np.asarray(rows, dtype=np.float64), y=y, feature_names=feature_names, source=f"csv:{path}"
     )

@@ -1,4 +1,8 @@
-"""scikit-learn -> ONNX, and the parity check that guards every artifact we write."""
+"""scikit-learn classifier -> ONNX, and the parity check that guards every artifact we write.
+
+Regressors have their own export and parity rule in training.export_regression; both share the
+input name, the float32 input and the error classes defined here.
+"""
 
 from __future__ import annotations
 

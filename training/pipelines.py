@@ -1,4 +1,9 @@
-"""Which scikit-learn pipeline to train: ours by default, or a user's factory function."""
+"""Which scikit-learn pipeline to train: a built-in one by name, or a user's factory function.
+
+Built-in names are listed in BUILTIN; classifiers and regressors share the one namespace (the
+regressors' names say so). The task is read from the built estimator (training.task), never from
+the name.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from training.task import CLASSIFICATION, REGRESSION, TaskError, likely_task, task_of
+
 DEFAULT_PIPELINE = "logistic_regression"
+DEFAULT_REGRESSION_PIPELINE = "ridge"
 
 
 class PipelineSpecError(ValueError):
-    """The pipeline factory cannot be found or does not build a classifier."""
+    """The pipeline factory cannot be found or does not build a classifier or a regressor."""
 
 
 def _logistic_regression() -> Any:
@@ -35,11 +45,40 @@ def _gradient_boosting() -> Any:
     return GradientBoostingClassifier(random_state=0)
 
 
+def _ridge() -> Any:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
+
+
+def _random_forest_regressor() -> Any:
+    from sklearn.ensemble import RandomForestRegressor
+
+    return RandomForestRegressor(n_estimators=100, max_depth=8, random_state=0)
+
+
+def _gradient_boosting_regressor() -> Any:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    return GradientBoostingRegressor(random_state=0)
+
+
 BUILTIN: dict[str, Callable[[], Any]] = {
     "logistic_regression": _logistic_regression,
     "random_forest": _random_forest,
     "gradient_boosting": _gradient_boosting,
+    "ridge": _ridge,
+    "random_forest_regressor": _random_forest_regressor,
+    "gradient_boosting_regressor": _gradient_boosting_regressor,
 }
+
+
+def default_pipeline(y: np.ndarray) -> str:
+    """The built-in pipeline used when the user names none: `ridge` for a target that looks
+    continuous (training.task.likely_task), `logistic_regression` otherwise."""
+    return DEFAULT_REGRESSION_PIPELINE if likely_task(y) == REGRESSION else DEFAULT_PIPELINE
 
 
 def _load_factory(spec: str) -> Callable[[], Any]:
@@ -72,22 +111,25 @@ def _load_factory(spec: str) -> Callable[[], Any]:
 
 
 def build_pipeline(spec: str = DEFAULT_PIPELINE) -> Any:
-    """Return an unfitted scikit-learn classifier (usually a Pipeline) for `spec`."""
-    from sklearn.base import is_classifier
-
+    """Return an unfitted scikit-learn classifier or regressor (usually a Pipeline) for `spec`."""
     factory = BUILTIN.get(spec) or _load_factory(spec)
     try:
         estimator = factory()
     except Exception as exc:
         raise PipelineSpecError(f"pipeline factory {spec!r} failed: {type(exc).__name__}: {exc}") from exc
-    if not hasattr(estimator, "fit") or not hasattr(estimator, "predict_proba"):
+    if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
         raise PipelineSpecError(
             f"pipeline factory {spec!r} returned {type(estimator).__name__}, which is not a scikit-learn "
-            "classifier with predict_proba"
+            "classifier with predict_proba or a regressor"
         )
-    if not is_classifier(estimator):
+    try:
+        task = task_of(estimator)
+    except TaskError as exc:
+        raise PipelineSpecError(f"pipeline factory {spec!r} returned {describe(estimator)}: {exc}") from exc
+    if task == CLASSIFICATION and not hasattr(estimator, "predict_proba"):
         raise PipelineSpecError(
-            f"pipeline factory {spec!r} returned a {type(estimator).__name__}: only classifiers are supported"
+            f"pipeline factory {spec!r} returned {type(estimator).__name__}, which is not a scikit-learn "
+            "classifier with predict_proba (serving answers probabilities; for SVC pass probability=True)"
         )
     return estimator
 

@@ -1,7 +1,13 @@
 """Train, export, check parity and write an immutable model artifact.
 
 The same function serves `modelctl train` and the retraining workflow, so a model trained by hand
-and one trained on a schedule are built and checked the same way.
+and one trained on a schedule are built and checked the same way. Classifiers and regressors go
+through the same steps; what differs (export, parity, metrics, output fields) is chosen by the
+task read from the estimator.
+
+A regressor's metadata: task "regression", label_output names the prediction output,
+probabilities_output is "" and class_labels is []; metrics are mae, rmse and r2; parity holds
+rows, max_abs_diff, max_rel_diff, worst_row and tolerance (docs/training.md).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from common.metadata import MODEL_FILE, SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
-from training.data import Dataset, label_values
+from training import export_regression as regression_export
+from training.data import DataError, Dataset, label_values
 from training.export import (
     INPUT_NAME,
     LABEL_OUTPUT,
@@ -30,6 +37,15 @@ from training.export import (
     to_onnx_bytes,
 )
 from training.pipelines import describe
+from training.task import (
+    CLASSIFICATION,
+    REGRESSION,
+    TaskError,
+    likely_task,
+    split_holdout,
+    target_for,
+    task_of,
+)
 
 BASELINE_BINS = 10
 SAMPLE_ROWS = 5
@@ -69,6 +85,26 @@ def holdout_metrics(
     return metrics
 
 
+def task_of_or_none(estimator: Any) -> str | None:
+    try:
+        return task_of(estimator)
+    except TaskError:
+        return None
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE and R² of predictions against the truth."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    truth = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    predicted = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    return {
+        "mae": float(mean_absolute_error(truth, predicted)),
+        "rmse": float(np.sqrt(mean_squared_error(truth, predicted))),
+        "r2": float(r2_score(truth, predicted)),
+    }
+
+
 def feature_baseline(X: np.ndarray, feature_names: list[str]) -> dict[str, Any]:
     """Quantile bins of each training feature: the reference for population-stability drift checks."""
     features: dict[str, Any] = {}
@@ -101,50 +137,71 @@ def train_model(
     seed: int = 0,
     parent_version: str | None = None,
 ) -> TrainResult:
-    from sklearn.model_selection import train_test_split
-
-    stratify = dataset.y if len(np.unique(dataset.y)) > 1 else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        dataset.X, dataset.y, test_size=test_size, random_state=seed, stratify=stratify
-    )
+    """Fit `estimator` (a classifier or a regressor, told apart by training.task.task_of) on the
+    training share, export it, check parity on the holdout and write the artifact."""
+    try:
+        task = task_of(estimator)
+        y = target_for(task, dataset.y)
+        split = split_holdout(dataset.X, y, task=task, test_size=test_size, seed=seed)
+    except TaskError as exc:
+        hint = ""
+        if task_of_or_none(estimator) == CLASSIFICATION and likely_task(dataset.y) == REGRESSION:
+            hint = " (the target looks continuous: choose a regressor pipeline, e.g. ridge)"
+        raise DataError(f"cannot train {describe(estimator)} on {dataset.source}: {exc}{hint}") from exc
     # Train on what serving sees: float32 values.
-    estimator.fit(X_train.astype(np.float32).astype(np.float64), y_train)
-    onnx_bytes = to_onnx_bytes(estimator, len(dataset.feature_names))
-    parity = check_parity(estimator, onnx_bytes, X_test)
-    require_parity(parity)
-
-    X_eval = X_test.astype(np.float32).astype(np.float64)
-    probabilities = estimator.predict_proba(X_eval)
-    labels = estimator.predict(X_eval)
-    version = model_version_for(onnx_bytes)
+    estimator.fit(split.X_train.astype(np.float32).astype(np.float64), split.y_train)
+    X_eval = split.X_test.astype(np.float32).astype(np.float64)
+    if task == REGRESSION:
+        onnx_bytes = regression_export.to_onnx_bytes(estimator, len(dataset.feature_names))
+        regression_parity = regression_export.check_parity(
+            estimator, onnx_bytes, split.X_test, split.test_index
+        )
+        regression_export.require_parity(regression_parity)
+        outputs: dict[str, Any] = {
+            "class_labels": [],
+            "label_output": regression_export.PREDICTION_OUTPUT,
+            "probabilities_output": "",
+            "metrics": regression_metrics(split.y_test, estimator.predict(X_eval)),
+            "parity": regression_parity.to_dict(),
+        }
+    else:
+        onnx_bytes = to_onnx_bytes(estimator, len(dataset.feature_names))
+        parity = check_parity(estimator, onnx_bytes, split.X_test)
+        require_parity(parity)
+        outputs = {
+            "class_labels": label_values(estimator.classes_),
+            "label_output": LABEL_OUTPUT,
+            "probabilities_output": PROBABILITIES_OUTPUT,
+            "metrics": holdout_metrics(
+                split.y_test, estimator.predict_proba(X_eval), estimator.predict(X_eval), estimator.classes_
+            ),
+            "parity": parity.to_dict(),
+        }
     metadata = ModelMetadata(
         schema_version=SCHEMA_VERSION,
-        version=version,
+        version=model_version_for(onnx_bytes),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        task="classification",
+        task=task,
         feature_names=list(dataset.feature_names),
         input_name=INPUT_NAME,
         input_dtype="float32",
-        class_labels=label_values(estimator.classes_),
-        label_output=LABEL_OUTPUT,
-        probabilities_output=PROBABILITIES_OUTPUT,
         onnx_sha256=hashlib.sha256(onnx_bytes).hexdigest(),
-        metrics=holdout_metrics(y_test, probabilities, labels, estimator.classes_),
-        parity=parity.to_dict(),
         training_data={
             "source": dataset.source,
             "fingerprint": dataset.fingerprint(),
             "rows": len(dataset.X),
-            "train_rows": len(X_train),
-            "holdout_rows": len(X_test),
+            "train_rows": len(split.X_train),
+            "holdout_rows": len(split.X_test),
             "test_size": test_size,
             "seed": seed,
+            "stratified": split.stratified,
         },
         libraries=library_versions(),
         estimator=describe(estimator),
         parent_version=parent_version,
-        sample_rows=[[float(v) for v in row] for row in X_test[:SAMPLE_ROWS].astype(np.float32)],
-        feature_baseline=feature_baseline(X_train, dataset.feature_names),
+        sample_rows=[[float(v) for v in row] for row in split.X_test[:SAMPLE_ROWS].astype(np.float32)],
+        feature_baseline=feature_baseline(split.X_train, dataset.feature_names),
+        **outputs,
     )
     return write_artifact(output_root, onnx_bytes, metadata)
 

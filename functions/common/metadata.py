@@ -14,6 +14,9 @@ from typing import Any
 METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.onnx"
 SCHEMA_VERSION = 1
+TASKS = ("classification", "regression")
+"""A regression model has class_labels [], probabilities_output "" and its prediction output in
+label_output; the schema version is shared with classifiers, whose artifacts keep loading."""
 
 REQUIRED_FIELDS = (
     "schema_version",
@@ -80,6 +83,8 @@ class ModelMetadata:
                 f"metadata schema_version {data['schema_version']!r} is not supported "
                 f"(expected {SCHEMA_VERSION})"
             )
+        if data["task"] not in TASKS:
+            raise MetadataError(f"task {data['task']!r} is not supported (one of {', '.join(TASKS)})")
         if not data["feature_names"]:
             raise MetadataError("metadata lists no feature_names")
         if data["input_dtype"] != "float32":

@@ -126,8 +126,9 @@ def test_user_pipeline_from_a_file(iris_csv: Path, tmp_path: Path) -> None:
         ("nonsense", "neither built in"),
         ("no_such_module_xyz:build", "cannot import"),
         ("sklearn.linear_model:NoSuchThing", "no callable"),
-        ("sklearn.linear_model:LinearRegression", "not a scikit-learn classifier"),
-        ("sklearn.mixture:GaussianMixture", "only classifiers are supported"),
+        ("sklearn.cluster:KMeans", "neither a scikit-learn classifier nor a regressor"),
+        ("sklearn.svm:SVC", "not a scikit-learn classifier with predict_proba"),
+        ("sklearn.mixture:GaussianMixture", "only classifiers and regressors are supported"),
         ("sklearn.preprocessing:StandardScaler", "not a scikit-learn classifier"),
     ],
 )

@@ -1,0 +1,22 @@
+"""The quality gate's simulation (bench/quality_gate.py) runs and is deterministic on a few seeds."""
+
+from __future__ import annotations
+
+from bench.quality_gate import draw, simulate
+
+
+def test_streams_are_cumulative_and_reproducible() -> None:
+    streams = draw(3, 0.9, 0.85, weight=0.1, batch=100, budget=1_000)
+    assert streams.labels.shape == (3, 10)
+    assert (streams.n_primary + streams.n_new == streams.labels).all()
+    assert (streams.correct_new <= streams.n_new).all()
+    again = draw(3, 0.9, 0.85, weight=0.1, batch=100, budget=1_000)
+    assert (again.correct_primary == streams.correct_primary).all()
+
+
+def test_simulation_reports_the_issue_figures() -> None:
+    figures = simulate(seeds=10)
+    assert 0.0 <= figures["power"] <= 1.0
+    assert 0.0 <= figures["false_rollback_rate"] <= 1.0
+    assert figures["settings"]["seeds"] == 10
+    assert figures == simulate(seeds=10)
