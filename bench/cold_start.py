@@ -13,7 +13,7 @@ clock for every process on Linux), so the parent's spawn time and the child's ti
   onnxruntime        import onnxruntime
   handler init       import inference.handler minus the model load inside it (our code, the
                      standard library it needs; Powertools and the X-Ray SDK are not imported)
-  session creation   OnnxClassifier.load (metadata, sha256, InferenceSession), timed by wrapping it
+  session creation   OnnxModel.load (metadata, sha256, InferenceSession), timed by wrapping it
   first request      handler(event, context) on a real API event
 
 A second variant ignores the bundled bytecode (`-X pycache_prefix` pointing at an empty folder,
@@ -54,8 +54,8 @@ import numpy
 T["numpy"] = time.monotonic_ns()
 import onnxruntime
 T["onnxruntime"] = time.monotonic_ns()
-import common.model
-_load = common.model.OnnxClassifier.load.__func__
+import common.model.onnx_model
+_load = common.model.onnx_model.OnnxModel.load.__func__
 SESSION = [0]
 def _timed_load(cls, *args, **kwargs):
     started = time.monotonic_ns()
@@ -63,7 +63,7 @@ def _timed_load(cls, *args, **kwargs):
         return _load(cls, *args, **kwargs)
     finally:
         SESSION[0] += time.monotonic_ns() - started
-common.model.OnnxClassifier.load = classmethod(_timed_load)
+common.model.onnx_model.OnnxModel.load = classmethod(_timed_load)
 import inference.handler as module
 T["handler_init"] = time.monotonic_ns()
 import json
@@ -93,7 +93,7 @@ PHASES: tuple[tuple[str, str], ...] = (
     ("numpy", "import numpy"),
     ("onnxruntime", "import onnxruntime"),
     ("handler_init", "handler module init, without the model load (no Powertools, no X-Ray SDK)"),
-    ("session", "session creation (OnnxClassifier.load: metadata, sha256, InferenceSession)"),
+    ("session", "session creation (OnnxModel.load: metadata, sha256, InferenceSession)"),
     ("first_request", "first request (handler on a real API event)"),
 )
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.core import REPO_ROOT
-from common.metadata import ModelMetadata, read_metadata
+from common.model.metadata import ModelMetadata, read_metadata
 
 ARTIFACTS_DIR = REPO_ROOT / "model_artifacts"
 

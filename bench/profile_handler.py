@@ -24,17 +24,19 @@ from typing import Any
 # (label, file path suffix, function name): the components of a request, outermost first.
 COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("whole handler (InferenceApi.handle)", "inference/api.py", "handle"),
-    ("  common request (InferenceApi._fast_predict)", "inference/api.py", "_fast_predict"),
-    ("    is it one? (common_predict_body)", "inference/fast_path.py", "common_predict_body"),
-    ("    domain service: InferenceService.predict_common", "inference/service.py", "predict_common"),
+    ("  POST /predict (InferenceApi._predict)", "inference/api.py", "_predict"),
+    ("    event to rows (Decoder.rows)", "inference/decode.py", "rows"),
+    ("      is it common? (common_body)", "inference/decode.py", "common_body"),
     ("      JSON parse (orjson.loads)", "~", "<orjson.loads>"),
-    ("      rows to float32 (packed_rows)", "common/validation.py", "packed_rows"),
-    ("      model: OnnxClassifier.predict_packed", "common/model.py", "predict_packed"),
-    ("        bound run + outputs to lists (BoundBatch.run)", "common/model.py", "run"),
+    ("      rows to float32 (packed_rows)", "inference/decode.py", "packed_rows"),
+    ("      general decoder (Decoder.general_rows)", "inference/decode.py", "general_rows"),
+    ("    domain service: InferenceService.predict", "inference/service.py", "predict"),
+    ("      model: OnnxModel.predict", "common/model/onnx_model.py", "predict"),
+    ("        bound run + outputs to lists (BoundBatch.run)", "common/model/onnx_model.py", "run"),
+    ("        session run (OnnxModel._session_predict)", "common/model/onnx_model.py", "_session_predict"),
     ("    log line + EMF line (PredictionLines.render)", "inference/log_lines.py", "render"),
     ("    response JSON (orjson)", "inference/api.py", "_dumps"),
-    ("    write + flush + response dict (InferenceApi._answer)", "inference/api.py", "_answer"),
-    ("  general path (InferenceApi._predict)", "inference/api.py", "_predict"),
+    ("  write + flush + response dict (InferenceApi._answer)", "inference/api.py", "_answer"),
 )
 
 

@@ -39,6 +39,8 @@ from bench.suite import Suite
 BENCHMARKS: dict[str, str] = {
     "warm_handler": "bench.warm_handler",
     "warm_handler_batch": "bench.warm_handler_batch",
+    "warm_handler_batch_1000": "bench.warm_handler_batch_1000",
+    "handler_compare": "bench.handler_compare",
     "cold_start": "bench.cold_start",
     "bundle_size": "bench.bundle_size",
     "shadow_report": "bench.shadow_report_throughput",

@@ -7,9 +7,9 @@ after warm-up. Side by side in the same rounds:
   rebuilt identically, see bench/model.py) and a bare onnxruntime `session.run` on a ready array;
 - ablations, built without editing functions/: the handler with its two output lines off (the
   request log line and the EMF metrics line: `request_log.enabled` / `metrics.enabled` switched
-  off around the block), the domain service alone and request parsing alone, each as the handler
-  runs them: a common request (inference/fast_path.py) goes `service.predict_common`, whose
-  parsing is `common_predict_body`, orjson and `packed_rows`; other requests go `service.predict`;
+  off around the block), the domain service alone (`InferenceService.predict` on the decoded rows)
+  and request decoding alone (`Decoder.rows`: for the bench's common request, the fast decoder's
+  `common_body`, orjson and `packed_rows`);
 - an addition: the handler with the opt-in Powertools Tracer (`TRACER_SDK_SUBSEGMENTS=true`, a
   second import of the module), to show what the SDK subsegment costs where it is asked for.
 """
@@ -79,29 +79,26 @@ class HandlerRig:
 
     def service(self) -> Callable[[], object]:
         service = self.module.service
-        body = self.event["body"]
-        if service.predict_common(body) is None:
-            raise VariantMismatchError("the bench request is not a common request: it misses the fast path")
-        return lambda: service.predict_common(body)
+        rows = self._fast_rows()
+        return lambda: service.predict(rows)
 
     def parsing(self) -> Callable[[], object]:
-        import orjson
+        self._fast_rows()
+        decoder, event = self.module.app.decoder, self.event
+        return lambda: decoder.rows(event)
 
-        from common.validation import packed_rows
-        from inference.fast_path import common_predict_body
+    def _fast_rows(self) -> Any:
+        """The bench request's rows, checked to come from the fast decoder (a common request)."""
+        from inference.decode import common_body
 
-        service = self.module.service
-        max_body_bytes = service.limits.max_body_bytes
-        width = len(service.model.metadata.feature_names)
-        event = self.event
-
-        def parse() -> object:
-            text = common_predict_body(event, max_body_bytes)
-            if text is None:
-                raise VariantMismatchError("the bench request is not a common request")
-            return packed_rows(orjson.loads(text)["instances"], width, text)
-
-        return parse
+        decoder = self.module.app.decoder
+        text = common_body(self.event, decoder.limits.max_body_bytes)
+        rows = None if text is None else decoder.fast_rows(text)
+        if rows is None:
+            raise VariantMismatchError(
+                "the bench request is not a common request: the fast decoder misses it"
+            )
+        return rows
 
     def session_run(self) -> Callable[[], object]:
         model = self.module.service.model
@@ -175,8 +172,8 @@ def handler_candidates(rig: HandlerRig, *, breakdown: bool) -> list[Candidate]:
 BREAKDOWN_LABELS: dict[str, str] = {
     "handler_no_output": "handler with its log line and EMF metrics line off",
     "handler_sdk_tracer": "handler with the opt-in Powertools Tracer (TRACER_SDK_SUBSEGMENTS=true)",
-    "service": "domain service alone (service.predict_common: parse, validate, predict)",
-    "parsing": "request parsing alone (common-request check, JSON, rows to float32)",
+    "service": "domain service alone (InferenceService.predict on decoded rows: model and outputs)",
+    "parsing": "request decoding alone (Decoder.rows: common-request check, JSON, rows to float32)",
     "session_run": "baseline: bare onnxruntime session.run",
     "sklearn": "baseline: scikit-learn predict_proba",
 }

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 
 
 def train_candidate(output_root: Path, pipeline: str = "random_forest") -> Path:

@@ -25,7 +25,7 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.table import Table
 
-from common.metadata import read_metadata
+from common.model.metadata import read_metadata
 from demo.models import poison, train_candidate
 from demo.traffic import Client, Tally
 from localcloud.cloud import LocalCloud

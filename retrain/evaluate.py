@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from common.artifact_source import parse_s3_uri
-from common.model import ModelLoadError, OnnxClassifier
+from common.model.artifact_source import parse_s3_uri
+from common.model.onnx_model import ModelLoadError, OnnxModel
 from retrain.errors import StepError
 from retrain.runstore import RunStore
 from retrain.settings import RetrainSettings
 from training.data import Dataset
 
 
-def score(model: OnnxClassifier, holdout: Dataset) -> dict[str, Any]:
+def score(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
     from training.train import holdout_metrics
 
     prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
@@ -48,9 +48,9 @@ def score(model: OnnxClassifier, holdout: Dataset) -> dict[str, Any]:
     return result
 
 
-def _load(directory: Path) -> OnnxClassifier:
+def _load(directory: Path) -> OnnxModel:
     try:
-        return OnnxClassifier.load(directory)
+        return OnnxModel.load(directory)
     except ModelLoadError as exc:
         raise StepError(f"cannot load the model in {directory}: {exc}") from exc
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from common.artifact_source import parse_s3_uri
+from common.model.artifact_source import parse_s3_uri
 from retrain.errors import StepError
 from retrain.production import ProductionModel
 from retrain.runstore import TRAIN_FILE, RunStore, aws_failure, run_prefix

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common.metadata import METADATA_FILE, read_metadata, write_metadata
+from common.model.metadata import METADATA_FILE, read_metadata, write_metadata
 from modelctl.errors import ModelctlError
 from modelctl.release.publish import ModelStoreUploader, validate_artifact
 from retrain.errors import StepError

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.artifact_source import parse_s3_uri
+from common.model.artifact_source import parse_s3_uri
 from modelctl.errors import ModelctlError
 from modelctl.release.aws import AwsClients
 from modelctl.release.clock import SystemClock

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.metadata import METADATA_FILE, MODEL_FILE
+from common.model.metadata import METADATA_FILE, MODEL_FILE
 from retrain.errors import StepError, TransientStepError
 from training.data import Dataset
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

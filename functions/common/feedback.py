@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common import log_keys
-from common.errors import RequestError, bad_request, json_type
+from common.http.errors import RequestError, bad_request, json_type
 from common.log_keys import FEEDBACK_PREFIX as FEEDBACK_PREFIX
 from common.log_keys import OBJECT_SUFFIX
 

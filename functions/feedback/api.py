@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from common.errors import RequestError
+from common.http.errors import RequestError
 from feedback.service import FeedbackService, StorageError
 
 JSON = "application/json"

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from common.environment import positive_int, required
-from common.request_body import RequestLimits
+from common.http.request_body import RequestLimits
 from feedback.api import create_app
 from feedback.service import FeedbackService, FeedbackStore, read_class_labels
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from common.errors import RequestError
 from common.feedback import Feedback, Label, encode_records, format_time, object_key, parse_feedback
-from common.request_body import RequestLimits, check_content_type, decode_body, parse_json_object
+from common.http.errors import RequestError
+from common.http.request_body import RequestLimits, check_content_type, decode_body, parse_json_object
 
 
 class StorageError(Exception):

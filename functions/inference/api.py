@@ -1,20 +1,22 @@
 """HTTP routing and response shaping for the inference function (API Gateway REST, payload 1.0).
 
-Two routes, dispatched by hand on the proxy event: Powertools' APIGatewayRestResolver cost ~125 us
-per request here (event wrappers, header dictionaries, middleware) for the same result. Matching
-follows the resolver it replaces: the method compared upper-cased, trailing slashes on the path
-ignored; 404/405 answers, error bodies and response shape (multiValueHeaders) are unchanged.
+Two routes in one table, dispatched by hand on the proxy event (no web framework on the hot
+path; docs/performance.md). A route matches with the method compared upper-cased and trailing
+slashes on the path ignored; other requests get 404 or 405 with the routes named. Responses carry
+their headers as multiValueHeaders. /predict's event becomes rows in `inference.decode`.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from common.errors import RequestError
-from inference.fast_path import JSON, common_predict_body
+from common.http.errors import RequestError
+from common.http.validation import RequestLimits
+from inference.decode import JSON, Decoder
 from inference.log_lines import (
     EmfMetrics,
     LazyLogger,
@@ -29,30 +31,13 @@ from inference.service import InferenceService, PredictResult
 if TYPE_CHECKING:
     from common.shadow_mirror import ShadowMirror
 
-ROUTES: dict[str, tuple[str, ...]] = {"/predict": ("POST",), "/health": ("GET",)}
-_KNOWN_ROUTES = ", ".join(f"{m} {p}" for p, methods in ROUTES.items() for m in methods)
 _INTERNAL_ERROR = "the model could not answer; the error is logged"
 
 
 def _dumps(document: Any) -> str:
-    """Compact JSON (orjson: ~20x the standard library's encoder on a prediction). Non-ASCII text
-    is written as UTF-8, not escaped. orjson writes NaN and infinities as null: the service refuses
-    a non-finite probability before it gets here (a 500, as the standard encoder's error gave)."""
+    """Compact JSON; non-ASCII text is written as UTF-8, not escaped. orjson writes NaN and
+    infinities as null: the service refuses a non-finite output before it gets here (a 500)."""
     return orjson.dumps(document).decode()
-
-
-def _content_type(headers: dict[str, str] | None) -> str | None:
-    """The Content-Type header, in any case."""
-    if not headers:
-        return None
-    found = headers.get("Content-Type")
-    if found is None:
-        found = headers.get("content-type")
-    if found is None:
-        for name, value in headers.items():
-            if name.lower() == "content-type":
-                found = value
-    return found
 
 
 class InferenceApi:
@@ -62,6 +47,7 @@ class InferenceApi:
     def __init__(
         self,
         service: InferenceService,
+        decoder: Decoder,
         *,
         request_log: RequestLog,
         metrics: EmfMetrics,
@@ -70,16 +56,17 @@ class InferenceApi:
         stream: TextIO | None = None,
     ) -> None:
         self.service = service
+        self.decoder = decoder
         self.request_log = request_log
         self.metrics = metrics
         self.logger = logger
         self.mirror = mirror
         self._writer = LineWriter(stream if stream is not None else sys.stdout)
         self.lines = PredictionLines(request_log, metrics)
-        self.fast_path = True
-        """Whether common requests take the fast path (inference.fast_path); tests turn it off
-        to compare the two paths' answers."""
         self._function_version: str | None = None
+        self._routes: dict[tuple[str, str], Route] = {
+            route: getattr(self, f"_{name}") for route, name in ROUTES.items()
+        }
 
     @property
     def stream(self) -> TextIO:
@@ -103,30 +90,24 @@ class InferenceApi:
         if function_version != self._function_version:
             self._bind(function_version)
         request_id: str = context.aws_request_id
-        if self.fast_path:
-            answer = self._fast_predict(event, request_id, function_version)
-            if answer is not None:
-                return answer
         metrics: list[Metric] = []
-        log = ""
         allow: str | None = None
         try:
             method: str = event["httpMethod"]
             path: str = event["path"]
-            route = path.rstrip("/")
-            verb = method.upper()
-            if route == "/predict" and verb == "POST":
-                body, log = self._predict(event, request_id, function_version)
+            route = self._routes.get((path, method))
+            if route is None:
+                route = self._routes.get((path.rstrip("/"), method.upper()))
+            if route is not None:
+                body, lines = route(event, request_id, function_version, metrics)
                 status = 200
-            elif route == "/health" and verb == "GET":
-                metrics.append(("HealthChecks", "Count", 1.0))
-                status, body = 200, _dumps(self.service.health(function_version))
             else:
                 metrics.append(("InvalidRequests", "Count", 1.0))
                 allow, status, body = _not_found(method, path)
+                lines = ""
         except RequestError as exc:
             metrics.append(("InvalidRequests", "Count", 1.0))
-            log = self.request_log.rejected(request_id, exc.status, exc.code)
+            lines = self.request_log.rejected(request_id, exc.status, exc.code)
             status, body = exc.status, _dumps(exc.body())
         except Exception:
             logger = self.logger.get()
@@ -134,10 +115,10 @@ class InferenceApi:
             logger.exception("internal error", extra={"request_id": request_id})
             metrics.append(("InternalErrors", "Count", 1.0))
             document = {"code": "internal_error", "message": _INTERNAL_ERROR, "request_id": request_id}
-            status, body = 500, _dumps({"error": document})
-        return self._answer(
-            log + self.metrics.render(metrics), status, body, request_id, function_version, allow
-        )
+            status, body, lines = 500, _dumps({"error": document}), ""
+        if metrics:
+            lines += self.metrics.render(metrics)
+        return self._answer(lines, status, body, request_id, function_version, allow)
 
     def _answer(
         self,
@@ -162,35 +143,22 @@ class InferenceApi:
             headers["Allow"] = [allow]
         return {"statusCode": status, "body": body, "isBase64Encoded": False, "multiValueHeaders": headers}
 
-    def _fast_predict(
-        self, event: dict[str, Any], request_id: str, function_version: str
-    ) -> dict[str, Any] | None:
-        """The answer to a common request (inference.fast_path), or None: the general path then
-        answers, with the same response and lines."""
-        text = common_predict_body(event, self.service.limits.max_body_bytes)
-        if text is None:
-            return None
-        mirror = self.mirror
-        result = self.service.predict_common(text, with_inputs=mirror is not None)
-        if result is None:
-            return None
-        if mirror is None:
-            lines = self.lines.render(request_id, result.rows, result.inference_ms)
-        else:
-            lines = self._mirror(mirror, result, request_id, function_version)
-        return self._answer(lines, 200, _dumps(result.body), request_id, function_version)
-
-    def _predict(self, event: dict[str, Any], request_id: str, function_version: str) -> tuple[str, str]:
-        """(response body, the invocation's log line and metrics line)."""
-        result = self.service.predict(
-            body=event.get("body"),
-            is_base64=bool(event.get("isBase64Encoded")),
-            content_type=_content_type(event.get("headers")),
-        )
+    def _predict(
+        self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
+    ) -> tuple[str, str]:
+        """POST /predict: (response body, the invocation's log line and metrics line)."""
+        result = self.service.predict(self.decoder.rows(event))
         mirror = self.mirror
         if mirror is None:
             return _dumps(result.body), self.lines.render(request_id, result.rows, result.inference_ms)
         return _dumps(result.body), self._mirror(mirror, result, request_id, function_version)
+
+    def _health(
+        self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
+    ) -> tuple[str, str]:
+        """GET /health: the served model's description; counted, not logged."""
+        metrics.append(("HealthChecks", "Count", 1.0))
+        return _dumps(self.service.health(function_version)), ""
 
     def _mirror(
         self, mirror: ShadowMirror, result: PredictResult, request_id: str, function_version: str
@@ -217,9 +185,17 @@ class InferenceApi:
         return log + self.metrics.render(metrics)
 
 
+Route = Callable[[dict[str, Any], str, str, list[Metric]], tuple[str, str]]
+"""A route's handler: (event, request id, function version, metrics to add) -> (body, lines)."""
+ROUTES: dict[tuple[str, str], str] = {("/predict", "POST"): "predict", ("/health", "GET"): "health"}
+"""The route table: (path, method) -> the `InferenceApi` method (`_<name>`, a `Route`) answering it."""
+_KNOWN_ROUTES = ", ".join(f"{method} {path}" for path, method in ROUTES)
+
+
 def create_app(
     service: InferenceService,
     *,
+    limits: RequestLimits | None = None,
     namespace: str,
     service_name: str,
     mirror: ShadowMirror | None = None,
@@ -228,9 +204,11 @@ def create_app(
     metrics_enabled: bool = True,
     stream: TextIO | None = None,
 ) -> InferenceApi:
-    """The API with its request log and EMF writers for a metrics namespace and service name."""
+    """The API with its decoder (for requests within `limits`, by default `RequestLimits()`) and
+    its request log and EMF writers for a metrics namespace and service name."""
     return InferenceApi(
         service,
+        Decoder(service.feature_names, limits if limits is not None else RequestLimits()),
         request_log=RequestLog(
             service=service_name, model_version=service.model_version, enabled=log_enabled
         ),
@@ -243,7 +221,7 @@ def create_app(
 
 def _not_found(method: str, path: str) -> tuple[str | None, int, str]:
     """(Allow header or None, status, body) for a request no route takes."""
-    allowed = ROUTES.get(path)
+    allowed = [verb for route, verb in ROUTES if route == path]
     if allowed:
         allow = ", ".join(allowed)
         message = f"{method} is not allowed on {path}; use {allow}"

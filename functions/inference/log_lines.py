@@ -1,7 +1,7 @@
 """Per-request structured log lines and CloudWatch metrics (EMF), built as strings on the hot path.
 
-Powertools' Logger and Metrics cost ~150 us and ~95 us per request here (record objects, caller
-lookup, key merging, a JSON round trip of every message, a flush per line; see docs/performance.md).
+Powertools' Logger and Metrics are costly per request (record objects, caller lookup, key
+merging, a JSON round trip of every message, a flush per line; docs/performance.md has figures).
 These writers produce the same JSON documents -- the keys Powertools' Logger writes and the
 Embedded Metric Format document Powertools' Metrics flushes -- from prefixes built once per
 function version, and write everything an invocation logs with one `write` and one `flush`.
@@ -42,11 +42,11 @@ _TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
 
 def _environ_reader(name: str) -> Callable[[], str | None]:
     """A reader of one environment variable that is cheap when it is unset. `os.environ.get`
-    raises and catches a KeyError for a missing name: ~10 us in the warm handler (measured by
-    `bench.warm_handler`'s rig with the lookup replaced), on every request where Lambda sets no
-    trace header. On POSIX `os.environ` keeps its values in `_data`, a dict of bytes that every
-    assignment through `os.environ` (the runtime's, per invocation) updates; elsewhere, or if that
-    ever changes, the public `get`."""
+    raises and catches a KeyError for a missing name, which is dear in the warm handler
+    (docs/performance.md), on every request where Lambda sets no trace header. On POSIX
+    `os.environ` keeps its values in `_data`, a dict of bytes that every assignment through
+    `os.environ` (the runtime's, per invocation) updates; elsewhere, or if that ever changes, the
+    public `get`."""
     data = getattr(os.environ, "_data", None)
     key = name.encode()
     if isinstance(data, dict) and os.name == "posix" and os.environ.get(name) == _decoded(data.get(key)):
@@ -74,7 +74,7 @@ def _trace_member() -> str:
 
 
 class RequestLog:
-    """INFO lines with the keys of the Powertools Logger lines they replace: level, location,
+    """INFO lines with the keys Powertools' Logger writes: level, location,
     message, timestamp (same format), service, model_version, function_version, correlation_id,
     the event's own fields and xray_trace_id (when Lambda set one). Never the input rows."""
 
@@ -182,7 +182,7 @@ class EmfMetrics:
 
     def render_prediction(self, rows: int, inference_ms: float) -> str:
         """`render(prediction_metrics(rows, inference_ms))`, from a prefix built once per function
-        version: the line every served request writes (a quarter of the cost of `render`)."""
+        version: the line every served request writes."""
         if not self.enabled:
             return ""
         ms = float(inference_ms)

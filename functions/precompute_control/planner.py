@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.artifact_source import parse_s3_uri
-from common.metadata import METADATA_FILE, ModelMetadata
+from common.model.artifact_source import parse_s3_uri
+from common.model.metadata import METADATA_FILE, ModelMetadata
 from common.precompute_grid import GridSpec, check_grid_size, parse_grid
 from common.precompute_run import ID_COLUMN, ChunkTask, chunk_key, grid_key, manifest_key
 from common.precompute_table import IdError, PredictionTable, check_id

@@ -1,7 +1,7 @@
 """Score one chunk of a precompute run with the registered model and write its items.
 
 The model is the same artifact the inference function serves (`models/<version>/` in the model
-store), loaded by the same code (`common.model.OnnxClassifier`) and fed the same float32 rows, so a
+store), loaded by the same code (`common.model.onnx_model.OnnxModel`) and fed the same float32 rows, so a
 precomputed prediction equals the live one for the same input. Writing is idempotent: the items'
 keys are (id, version), and the chunk's `done` marker is written only after all its items.
 """
@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from common.artifact_source import resolve_model_dir
-from common.model import OnnxClassifier
+from common.model.artifact_source import resolve_model_dir
+from common.model.onnx_model import OnnxModel
 from common.precompute_grid import grid_row_id, parse_grid
 from common.precompute_run import ID_COLUMN, ChunkTask, done_key
 from common.precompute_table import PredictionTable, check_id, prediction_item
 
-Loader = Callable[[Path], OnnxClassifier]
+Loader = Callable[[Path], OnnxModel]
 PREDICT_BATCH_ROWS = 1000
 
 
@@ -41,16 +41,16 @@ class ModelLoader:
         *,
         model_bucket: str,
         s3: Any,
-        loader: Loader = OnnxClassifier.load,
+        loader: Loader = OnnxModel.load,
         cache_dir: Path | None = None,
     ) -> None:
         self.model_bucket = model_bucket
         self.s3 = s3
         self._loader = loader
         self._cache_dir = cache_dir
-        self._current: OnnxClassifier | None = None
+        self._current: OnnxModel | None = None
 
-    def get(self, version: str) -> OnnxClassifier:
+    def get(self, version: str) -> OnnxModel:
         if self._current is not None and self._current.version == version:
             return self._current
         uri = f"s3://{self.model_bucket}/models/{version}/"

@@ -35,7 +35,7 @@ def _settings() -> RetrainSettings:
 
 
 def _prepare(state: dict[str, Any], execution: str, started: datetime) -> dict[str, Any]:
-    from common.metadata import ModelMetadata
+    from common.model.metadata import ModelMetadata
     from modelctl.release.models import read_published_metadata
     from monitoring.join import labelled_predictions
     from retrain.prepare import prepare

@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from common.model import OnnxClassifier
+from common.model.onnx_model import OnnxModel
 from common.shadow_message import MalformedMessageError, format_timestamp, parse_message
 from common.shadow_record import ShadowRecord, ShadowResult
 
@@ -31,7 +31,7 @@ class IncompatibleMessageError(ValueError):
 
 
 class Models(Protocol):
-    def get(self, version: str) -> OnnxClassifier: ...
+    def get(self, version: str) -> OnnxModel: ...
 
 
 class Writer(Protocol):

@@ -12,10 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from common.artifact_source import S3Downloader, resolve_model_dir
-from common.model import OnnxClassifier
+from common.model.artifact_source import S3Downloader, resolve_model_dir
+from common.model.onnx_model import OnnxModel
 
-Loader = Callable[[Path], OnnxClassifier]
+Loader = Callable[[Path], OnnxModel]
 
 
 class ModelCache:
@@ -27,7 +27,7 @@ class ModelCache:
         model_bucket: str,
         s3: S3Downloader | None = None,
         capacity: int = 2,
-        loader: Loader = OnnxClassifier.load,
+        loader: Loader = OnnxModel.load,
         cache_dir: Path | None = None,
     ) -> None:
         self.model_bucket = model_bucket
@@ -35,13 +35,13 @@ class ModelCache:
         self.capacity = capacity
         self._loader = loader
         self._cache_dir = cache_dir
-        self._models: OrderedDict[str, OnnxClassifier] = OrderedDict()
+        self._models: OrderedDict[str, OnnxModel] = OrderedDict()
         self._lock = threading.Lock()
 
     def uri(self, version: str) -> str:
         return f"s3://{self.model_bucket}/models/{version}/"
 
-    def get(self, version: str) -> OnnxClassifier:
+    def get(self, version: str) -> OnnxModel:
         with self._lock:
             model = self._models.get(version)
             if model is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common.metadata import METADATA_FILE
+from common.model.metadata import METADATA_FILE
 from common.precompute_grid import check_grid_size, parse_grid
 from common.precompute_run import INPUTS_PREFIX, done_prefix, manifest_key
 from modelctl.precompute.resources import PrecomputeResources

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from common.artifact_source import parse_s3_uri
-from common.metadata import METADATA_FILE, MetadataError, ModelMetadata
+from common.model.artifact_source import parse_s3_uri
+from common.model.metadata import METADATA_FILE, MetadataError, ModelMetadata
 from modelctl.release.aws import error_code, error_message
 from modelctl.release.errors import AwsCallError, RefusedError
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from modelctl.release.alias import VersionInfo
 from modelctl.release.aws import error_code, error_message
 from modelctl.release.errors import PreTrafficError

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from common.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata, read_metadata
+from common.model.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata, read_metadata
 from modelctl.release.aws import aws_errors, error_code, error_message
 from modelctl.release.clock import Clock
 from modelctl.release.errors import ArtifactError, AwsCallError, ConcurrentUpdateError, RefusedError
@@ -49,7 +49,7 @@ def validate_artifact(directory: Path) -> ValidatedArtifact:
     """Every check publish makes before touching AWS; ArtifactError names the first failure."""
     import numpy as np  # numpy and onnxruntime: loaded only to publish
 
-    from common.model import ModelLoadError, OnnxClassifier
+    from common.model.onnx_model import ModelLoadError, OnnxModel
 
     if not directory.is_dir():
         raise ArtifactError(f"{directory} is not a directory: give model_artifacts/<version>/")
@@ -63,7 +63,7 @@ def validate_artifact(directory: Path) -> ValidatedArtifact:
             f"{directory}: metadata version {metadata.version!r} is not a valid artifact name"
         )
     try:
-        model = OnnxClassifier.load(directory)
+        model = OnnxModel.load(directory)
     except ModelLoadError as exc:
         raise ArtifactError(f"{directory}: {exc}") from exc
     checks.append("model.onnx matches its recorded sha256 and loads in onnxruntime")

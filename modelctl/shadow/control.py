@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata
+from common.model.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata
 from common.shadow_config import INACTIVE, ShadowConfig, ShadowConfigStore
 from common.shadow_message import format_timestamp
 from common.shadow_record import hour_prefix

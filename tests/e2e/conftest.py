@@ -14,7 +14,7 @@ import aws_cdk as cdk
 import pytest
 
 import app as cdk_app
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud, LocalCloudSettings
 from tests.unit.infra.infra_support import SKIP_BUNDLING, cdk_json_context
 

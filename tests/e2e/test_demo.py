@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.cloud import REPO_ROOT
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from localcloud.moto_process import free_port
 from reliability.accounting import (

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from localcloud.events import rest_proxy_event
 from tests.e2e.conftest import Api, http

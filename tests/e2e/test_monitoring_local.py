@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from typer.testing import CliRunner
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
 from modelctl.shadow import ShadowFactory

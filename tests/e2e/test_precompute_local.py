@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
 from modelctl.release.errors import RefusedError

@@ -22,7 +22,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from demo.models import poison, train_candidate
 from localcloud.cloud import LocalCloud
 from modelctl.release.factory import ReleaseFactory

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from infra.bundling import BundleReport, BundleTarget, build_bundle, install_runtime_provided
 from localcloud.events import rest_proxy_event
 
@@ -83,7 +83,7 @@ def test_bundle_ships_unchecked_hash_bytecode_for_its_python(host_bundle: Bundle
     source checking off, since zip packaging does not keep the mtimes a timestamp pyc is checked by."""
     assert host_bundle.bytecode
     tag = sys.implementation.cache_tag
-    for module in ("inference/handler.py", "common/validation.py", "numpy/__init__.py"):
+    for module in ("inference/handler.py", "common/http/validation.py", "numpy/__init__.py"):
         source = host_bundle.path / module
         pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
         header = pyc.read_bytes()[:8]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from infra.bundling import BundleTarget, build_bundle, install_runtime_provided
 from localcloud.events import rest_proxy_event
 from localcloud.functions import FunctionSpec, InvocationResult, PoolClosedError, WorkerInitError

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from tests.unit.modelctl.world import REGION, World, build_world, sample_metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from common.feedback import Feedback
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from modelctl.release.aws import AwsClients
 from monitoring.join import labelled_predictions
 from retrain.errors import StepError

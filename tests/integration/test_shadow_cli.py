@@ -23,8 +23,8 @@ from moto import mock_aws
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from common.metadata import ModelMetadata, read_metadata, write_metadata
-from common.model import OnnxClassifier
+from common.model.metadata import ModelMetadata, read_metadata, write_metadata
+from common.model.onnx_model import OnnxModel
 from common.shadow_message import LiveResult, encode_messages, format_timestamp, parse_message
 from common.shadow_record import ShadowRecord, ShadowResult
 from modelctl.cli import app
@@ -273,7 +273,7 @@ def test_stop_and_status(stacks: Stacks) -> None:
 
 
 def write_records(stacks: Stacks, live_dir: Path, candidate_dir: Path, count: int) -> int:
-    live, candidate = OnnxClassifier.load(live_dir), OnnxClassifier.load(candidate_dir)
+    live, candidate = OnnxModel.load(live_dir), OnnxModel.load(candidate_dir)
     base = np.asarray(live.metadata.sample_rows, dtype=np.float32)
     records, rows = [], 0
     for index in range(count):

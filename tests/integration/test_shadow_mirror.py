@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from common.metadata import ModelMetadata
-from common.model import OnnxClassifier
+from common.model.metadata import ModelMetadata
+from common.model.onnx_model import OnnxModel
 from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
 from common.shadow_mirror import (
     DROPPED,
@@ -32,7 +32,6 @@ from common.shadow_mirror import (
     SqsBatchSender,
     fast_client_config,
 )
-from common.validation import RequestLimits
 from inference.api import create_app
 from inference.service import InferenceService
 from localcloud.events import rest_proxy_event
@@ -127,8 +126,8 @@ def test_an_unreachable_queue_leaves_the_live_response_unchanged_and_fast(
     endpoint_fixture: str, request: pytest.FixtureRequest, trained_model: tuple[Path, ModelMetadata]
 ) -> None:
     endpoint: str = request.getfixturevalue(endpoint_fixture)
-    model = OnnxClassifier.load(trained_model[0])
-    service = InferenceService(model, RequestLimits())
+    model = OnnxModel.load(trained_model[0])
+    service = InferenceService(model)
     emitted = io.StringIO()  # the mirrored app's log and EMF lines
     log = Warnings()
     mirror = mirror_to(endpoint, log)

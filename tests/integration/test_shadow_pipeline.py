@@ -23,11 +23,10 @@ import pytest
 from aws_lambda_powertools import Logger
 from moto import mock_aws
 
-from common.metadata import ModelMetadata
-from common.model import OnnxClassifier
+from common.model.metadata import ModelMetadata
+from common.model.onnx_model import OnnxModel
 from common.shadow_config import ShadowConfig, ShadowConfigStore
 from common.shadow_mirror import ShadowMirror, mirror_from_environment
-from common.validation import RequestLimits
 from inference.api import create_app
 from inference.service import InferenceService
 from localcloud.event_sources import SqsMapping, SqsPoller
@@ -102,8 +101,8 @@ class ShadowWorld:
             Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive)},
         )["QueueUrl"]
         self.store = ShadowConfigStore(self.s3, self.log_bucket)
-        self.live = OnnxClassifier.load(live_dir)
-        self.candidate = OnnxClassifier.load(candidate_dir)
+        self.live = OnnxModel.load(live_dir)
+        self.candidate = OnnxModel.load(candidate_dir)
         mirror = mirror_from_environment(
             {
                 "SHADOW_QUEUE_URL": self.queue_url,
@@ -114,7 +113,7 @@ class ShadowWorld:
         )
         assert mirror is not None
         self.mirror: ShadowMirror = mirror
-        service = InferenceService(self.live, RequestLimits())
+        service = InferenceService(self.live)
         self.app = create_app(
             service,
             namespace="ShadowPipelineTest",

@@ -22,7 +22,7 @@ FUNCTIONS = ROOT / "functions"
 THIRD_PARTY = ("numpy", "orjson", "onnxruntime", "pyarrow", "sklearn", "scipy", "pandas")
 """Packages some bundle ships and another does not (boto3 is in every Lambda runtime)."""
 DOMAIN_MODULES = {
-    "inference": ["inference.api", "inference.service", "inference.log_lines"],
+    "inference": ["inference.api", "inference.decode", "inference.service", "inference.log_lines"],
     "feedback": ["feedback.api", "feedback.service"],
     "monitor": ["monitor.monitor"],
     "shadow": ["shadow.consumer", "shadow.models", "shadow.writer"],

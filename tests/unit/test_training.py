@@ -11,8 +11,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from common.metadata import REQUIRED_FIELDS, ModelMetadata, read_metadata
-from common.model import OnnxClassifier, sha256_file
+from common.model.metadata import REQUIRED_FIELDS, ModelMetadata, read_metadata
+from common.model.onnx_model import OnnxModel, sha256_file
 from training import export
 from training.data import DataError, Dataset, load_builtin, load_csv
 from training.export import ConversionError, ParityError, ParityReport, require_parity
@@ -64,7 +64,7 @@ def test_onnx_matches_scikit_learn_on_the_holdout(
 ) -> None:
     artifact_dir, _ = trained_model
     X, estimator, _ = holdout
-    prediction = OnnxClassifier.load(artifact_dir).predict(X)
+    prediction = OnnxModel.load(artifact_dir).predict(X)
     assert prediction.labels == estimator.predict(X.astype(np.float64)).tolist()
     np.testing.assert_allclose(
         prediction.probabilities, estimator.predict_proba(X.astype(np.float64)), atol=1e-5
@@ -100,7 +100,7 @@ def test_user_csv_with_string_labels(iris_csv: Path, tmp_path: Path) -> None:
     ]
     result = train_model(data, build_pipeline("random_forest"), output_root=tmp_path)
     assert result.metadata.class_labels == ["setosa", "versicolor", "virginica"]
-    model = OnnxClassifier.load(result.artifact_dir)
+    model = OnnxModel.load(result.artifact_dir)
     prediction = model.predict(np.asarray(result.metadata.sample_rows, dtype=np.float32))
     assert set(prediction.labels) <= {"setosa", "versicolor", "virginica"}
     assert result.metadata.training_data["source"] == f"csv:{iris_csv}"

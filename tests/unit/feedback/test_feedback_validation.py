@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from common.errors import RequestError
 from common.feedback import Feedback, object_key, parse_feedback, parse_record
+from common.http.errors import RequestError
 
 LABELS = [0, 1]
 
@@ -101,7 +101,7 @@ def test_stored_lines_that_are_not_feedback_records_are_rejected() -> None:
 
 def test_the_feedback_function_loads_no_numpy() -> None:
     """Its bundle holds no numpy (functions/feedback/requirements.txt): the body checks it shares
-    with /predict live in the numpy-free common.request_body."""
+    with /predict live in the numpy-free common.http.request_body."""
     import os
     import subprocess
     import sys
@@ -109,7 +109,7 @@ def test_the_feedback_function_loads_no_numpy() -> None:
 
     root = Path(__file__).resolve().parents[3]
     probe = (
-        "import sys; import feedback.service, feedback.api, common.feedback, common.request_body; "
+        "import sys; import feedback.service, feedback.api, common.feedback, common.http.request_body; "
         "print('numpy' in sys.modules)"
     )
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(root / "functions")}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from tests.unit.modelctl.world import FakeClock, World, build_world, sample_metadata
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from modelctl.release.errors import RefusedError
 from modelctl.release.publish import ModelStoreUploader, validate_artifact
 from tests.unit.modelctl.world import World

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from infra.config import ConfigError, ServingConfig
 from tests.unit.infra.infra_support import SynthesizedApp, synthesize
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from modelctl.release.errors import ArtifactError
 from modelctl.release.publish import validate_artifact
 from tests.unit.modelctl.world import World, build_world, run_cli

@@ -193,7 +193,7 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
         "modelctl.release.publish",
         "modelctl.release.pretraffic",
         "modelctl.shadow",
-        "common.metadata",
+        "common.model.metadata",
     }
     assert sorted(unwanted & modules) == []
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from common.precompute_table import PredictionTable
 
 MODEL_BUCKET = "model-store"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.model import OnnxClassifier
+from common.model.onnx_model import OnnxModel
 from common.precompute_run import ChunkTask
 from common.precompute_table import PointerConflictError, prediction_item
 from precompute_control.planner import Plan, PlanError, Planner, PlanRequest
@@ -156,7 +156,7 @@ def test_unknown_model_version_is_refused(world: World) -> None:
 def test_batch_predictions_equal_live_predictions(world: World, tmp_path: Path) -> None:
     rows = sample_rows(world)
     run(world, "run-1", {"s3_uri": put_csv(world, rows)}, tmp_path)
-    live = OnnxClassifier.load(world.model_dir).predict(np.asarray(rows, dtype=np.float32))
+    live = OnnxModel.load(world.model_dir).predict(np.asarray(rows, dtype=np.float32))
     for i in range(ROWS):
         response = get(world, f"row-{i}")
         assert response["statusCode"] == 200
@@ -180,7 +180,7 @@ def test_grid_run_serves_every_combination_by_its_row_id(world: World, tmp_path:
     row = [15.5, *base[1:]]
     response = get(world, grid_row_id(row))
     assert response["statusCode"] == 200
-    live = OnnxClassifier.load(world.model_dir).predict(np.asarray([row], dtype=np.float32))
+    live = OnnxModel.load(world.model_dir).predict(np.asarray([row], dtype=np.float32))
     assert json.loads(response["body"])["probabilities"] == live.probabilities[0].tolist()
 
 

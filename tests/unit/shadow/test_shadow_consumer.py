@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.metadata import ModelMetadata
-from common.model import OnnxClassifier
+from common.model.metadata import ModelMetadata
+from common.model.onnx_model import OnnxModel
 from common.shadow_message import LiveResult, encode_messages
 from common.shadow_record import ShadowRecord
 from shadow.consumer import ShadowConsumer
@@ -21,11 +21,11 @@ from tests.helpers import FakeLambdaContext
 
 
 class Models:
-    def __init__(self, model: OnnxClassifier) -> None:
+    def __init__(self, model: OnnxModel) -> None:
         self.model = model
         self.loads: list[str] = []
 
-    def get(self, version: str) -> OnnxClassifier:
+    def get(self, version: str) -> OnnxModel:
         self.loads.append(version)
         if version != self.model.version:
             raise FileNotFoundError(f"s3://models/models/{version}/metadata.json: 404")
@@ -63,11 +63,11 @@ class Sink:
 
 
 @pytest.fixture(scope="module")
-def model(trained_model: tuple[Path, ModelMetadata]) -> OnnxClassifier:
-    return OnnxClassifier.load(trained_model[0])
+def model(trained_model: tuple[Path, ModelMetadata]) -> OnnxModel:
+    return OnnxModel.load(trained_model[0])
 
 
-def body(model: OnnxClassifier, request_id: str, rows: np.ndarray, *, candidate: str | None = None) -> str:
+def body(model: OnnxModel, request_id: str, rows: np.ndarray, *, candidate: str | None = None) -> str:
     prediction = model.predict(rows)
     (text,) = encode_messages(
         request_id=request_id,
@@ -98,12 +98,12 @@ def event(*bodies: str) -> dict[str, Any]:
     }
 
 
-def consumer(model: OnnxClassifier) -> tuple[ShadowConsumer, Writer, Sink]:
+def consumer(model: OnnxModel) -> tuple[ShadowConsumer, Writer, Sink]:
     writer, sink = Writer(), Sink()
     return ShadowConsumer(models=Models(model), writer=writer, logger=sink, metrics=sink), writer, sink
 
 
-def test_every_good_message_becomes_one_record_in_one_write(model: OnnxClassifier) -> None:
+def test_every_good_message_becomes_one_record_in_one_write(model: OnnxModel) -> None:
     rows = np.asarray(model.metadata.sample_rows[:3], dtype=np.float32)
     shadow, writer, sink = consumer(model)
     response = shadow.handle(
@@ -121,7 +121,7 @@ def test_every_good_message_becomes_one_record_in_one_write(model: OnnxClassifie
     assert sink.metrics == {"ShadowRecordsWritten": 2, "ShadowRowsScored": 4, "ShadowLabelDisagreements": 0}
 
 
-def test_bad_messages_fail_alone_as_partial_batch_failures(model: OnnxClassifier) -> None:
+def test_bad_messages_fail_alone_as_partial_batch_failures(model: OnnxModel) -> None:
     rows = np.asarray(model.metadata.sample_rows[:1], dtype=np.float32)
     wide = np.hstack([rows, rows[:, :1]])  # 31 features for a 30-feature model
     prediction = model.predict(rows)
@@ -151,7 +151,7 @@ def test_bad_messages_fail_alone_as_partial_batch_failures(model: OnnxClassifier
     assert any("not JSON" in r for r in reasons) and any("31 features" in r for r in reasons)
 
 
-def test_a_batch_where_everything_fails_reports_every_message(model: OnnxClassifier) -> None:
+def test_a_batch_where_everything_fails_reports_every_message(model: OnnxModel) -> None:
     """No exception for bad input: every id is a batch item failure (redelivered, then dead-lettered)."""
     shadow, writer, sink = consumer(model)
     response = shadow.handle(event("x", "y"), FakeLambdaContext())
@@ -159,7 +159,7 @@ def test_a_batch_where_everything_fails_reports_every_message(model: OnnxClassif
     assert writer.batches == [] and sink.metrics == {"ShadowMalformedMessages": 2}
 
 
-def test_a_failed_write_fails_the_invocation_so_the_whole_batch_is_retried(model: OnnxClassifier) -> None:
+def test_a_failed_write_fails_the_invocation_so_the_whole_batch_is_retried(model: OnnxModel) -> None:
     rows = np.asarray(model.metadata.sample_rows[:1], dtype=np.float32)
     shadow, writer, _ = consumer(model)
     writer.error = ConnectionError("S3 unreachable")
@@ -177,7 +177,7 @@ def test_a_failed_write_fails_the_invocation_so_the_whole_batch_is_retried(model
         max_size=5,
     )
 )
-def test_malformed_sqs_messages_are_reported_never_crash(model: OnnxClassifier, bodies: list[str]) -> None:
+def test_malformed_sqs_messages_are_reported_never_crash(model: OnnxModel, bodies: list[str]) -> None:
     rows = np.asarray(model.metadata.sample_rows[:2], dtype=np.float32)
     shadow, writer, _ = consumer(model)
     response = shadow.handle(event(body(model, "good", rows), *bodies), FakeLambdaContext())

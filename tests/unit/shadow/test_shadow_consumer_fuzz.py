@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.metadata import ModelMetadata
-from common.model import OnnxClassifier
+from common.model.metadata import ModelMetadata
+from common.model.onnx_model import OnnxModel
 from common.shadow_message import parse_message
 from tests.helpers import FakeLambdaContext
 from tests.unit.shadow.test_shadow_consumer import body, consumer, event
@@ -117,12 +117,12 @@ def _get(document: dict[str, Any], path: list[str]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def model(trained_model: tuple[Path, ModelMetadata]) -> OnnxClassifier:
-    return OnnxClassifier.load(trained_model[0])
+def model(trained_model: tuple[Path, ModelMetadata]) -> OnnxModel:
+    return OnnxModel.load(trained_model[0])
 
 
 @pytest.fixture(scope="module")
-def valid_bodies(model: OnnxClassifier) -> list[str]:
+def valid_bodies(model: OnnxModel) -> list[str]:
     rows = np.asarray(model.metadata.sample_rows, dtype=np.float32)
     return [body(model, f"valid-{i}", rows[i % len(rows) : i % len(rows) + 1 + i % 3]) for i in range(10)]
 
@@ -130,7 +130,7 @@ def valid_bodies(model: OnnxClassifier) -> list[str]:
 @settings(max_examples=BATCHES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_malformed_messages_are_batch_item_failures_and_valid_ones_are_all_written(
-    model: OnnxClassifier, valid_bodies: list[str], data: st.DataObject
+    model: OnnxModel, valid_bodies: list[str], data: st.DataObject
 ) -> None:
     size = data.draw(st.integers(1, 10))
     plan = data.draw(st.lists(st.booleans(), min_size=size, max_size=size))  # True: malformed

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeRegressor
 
-from common.metadata import REQUIRED_FIELDS, read_metadata
+from common.model.metadata import REQUIRED_FIELDS, read_metadata
 from training import export_regression
 from training.data import DataError, Dataset, load_builtin
 from training.export import ParityError
@@ -257,7 +257,7 @@ def test_preprocessing_runs_in_float64_so_trees_behind_a_scaler_keep_parity(diab
 def test_metadata_refuses_an_unknown_task(tmp_path: Path, diabetes: Dataset) -> None:
     import json
 
-    from common.metadata import MetadataError
+    from common.model.metadata import MetadataError
 
     result = train_model(diabetes, build_pipeline("ridge"), output_root=tmp_path)
     path = result.artifact_dir / "metadata.json"

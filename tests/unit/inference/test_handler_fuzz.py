@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from tests.helpers import FakeLambdaContext
 from tests.unit import request_strategies as fuzz
 

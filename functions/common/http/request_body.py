@@ -1,6 +1,6 @@
 """The body of a JSON API request, numpy-free: content type, size, encoding and JSON parsing.
 
-Shared by /predict (common.validation then turns the document into the model's rows) and
+Shared by /predict (common.http.validation then turns the document into the model's rows) and
 /feedback, whose function loads no numpy. Every way a body can be wrong maps to a RequestError
 that names what was wrong; nothing here raises anything else for any input.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from common.errors import RequestError, bad_request, json_type
+from common.http.errors import RequestError, bad_request, json_type
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,12 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _loads(text: str) -> Any:
-    """orjson first (~10x faster than the standard library on a request body); anything it refuses
+    """orjson first (much faster than the standard library on a request body); anything it refuses
     is parsed again by the standard library's decoder, so every error, and every input orjson
     refuses but the decoder accepts (lone surrogate escapes, nesting beyond 1024, numbers beyond
-    float64, the NaN/Infinity literals), is answered exactly as before. Where both accept a text
-    they return the same document, except integers outside the 64-bit range, which orjson returns as the
-    float that `float(int)` gives: the same float32 after validation."""
+    float64, the NaN/Infinity literals), is answered as the standard library answers it. Where both
+    accept a text they return the same document, except integers outside the 64-bit range, which
+    orjson returns as the float that `float(int)` gives: the same float32 after validation."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from common.artifact_source import parse_s3_uri, resolve_model_dir
-from common.metadata import ModelMetadata
-from common.model import ModelLoadError, OnnxClassifier
+from common.model.artifact_source import parse_s3_uri, resolve_model_dir
+from common.model.metadata import ModelMetadata
+from common.model.onnx_model import ModelLoadError, OnnxModel
 
 
 class FakeS3:
@@ -37,7 +37,7 @@ def test_s3_uri_is_downloaded_once_and_cached(
         ("store", f"models/{metadata.version}/metadata.json"),
         ("store", f"models/{metadata.version}/model.onnx"),
     ]
-    assert OnnxClassifier.load(first).version == metadata.version
+    assert OnnxModel.load(first).version == metadata.version
 
 
 def test_local_directory_is_used_in_place(trained_model: tuple[Path, ModelMetadata]) -> None:
@@ -63,7 +63,7 @@ def test_tampered_model_is_refused(trained_model: tuple[Path, ModelMetadata], tm
     with (copy / "model.onnx").open("ab") as handle:
         handle.write(b"\0")
     with pytest.raises(ModelLoadError, match="was modified after it was written"):
-        OnnxClassifier.load(copy)
+        OnnxModel.load(copy)
 
 
 def test_metadata_that_does_not_match_the_graph_is_refused(
@@ -78,4 +78,4 @@ def test_metadata_that_does_not_match_the_graph_is_refused(
     raw["feature_names"] = raw["feature_names"][:5]
     (copy / "metadata.json").write_text(json.dumps(raw))
     with pytest.raises(ModelLoadError, match="does not take 5 features"):
-        OnnxClassifier.load(copy)
+        OnnxModel.load(copy)

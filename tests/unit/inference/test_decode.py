@@ -1,9 +1,9 @@
-"""The inference API's fast path (inference.fast_path) answers exactly as the general path.
+"""The decode seam's fast decoder (inference.decode) answers exactly as its general decoder.
 
-Each generated request goes through the real handler twice, with the fast path on and off, with
+Each generated request goes through the real handler twice, with the fast decoder on and off, with
 the clock and the inference timer frozen: responses, headers, log lines and EMF lines must be
 byte for byte the same. The requests are the fuzz test's (anything a client may send) and common
-requests with everything that may push one off the fast path: numbers beyond float32, at and
+requests with everything that may push one off the fast decoder: numbers beyond float32, at and
 around 2**127, integers beyond 64 bits, every row count up to past the bound batches, other
 spellings of the content type and path, base64 bodies, non-ASCII text, a stray value of another
 type.
@@ -32,16 +32,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.errors import RequestError
-from common.metadata import ModelMetadata
+from common.http.errors import RequestError
+from common.http.validation import FLOAT32_MAX, RequestLimits, parse_instances
+from common.model.metadata import ModelMetadata
 from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
 from common.shadow_mirror import FAILED, MirrorSettings, ShadowMirror
-from common.validation import FLOAT32_MAX, RequestLimits, packed_rows, parse_instances
-from inference.fast_path import JSON
+from inference.decode import JSON, packed_rows
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
+from tests.unit.inference.test_handler_fuzz import N_FEATURES, predict_events
 from tests.unit.shadow.test_shadow_config import FakeS3
-from tests.unit.test_handler_fuzz import N_FEATURES, predict_events
 
 differential = settings(max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck))
 """~1 minute here for the two differential tests (each request runs twice)."""
@@ -171,15 +171,15 @@ def handler(trained_model: tuple[Path, ModelMetadata]) -> Iterator[ModuleType]:
 
 
 def answer(handler: ModuleType, event: dict[str, Any], *, fast: bool) -> tuple[dict[str, Any], str]:
-    """(response, the lines the invocation wrote), through the fast path or around it."""
+    """(response, the lines the invocation wrote), through the fast decoder or around it."""
     app = handler.app
     app.stream = io.StringIO()
-    app.fast_path = fast
+    app.decoder.fast = fast
     try:
         context = FakeLambdaContext(function_version="12", aws_request_id="req-1")
         response: dict[str, Any] = handler.handler(copy.deepcopy(event), context)
     finally:
-        app.fast_path = True
+        app.decoder.fast = True
     return response, app.stream.getvalue()
 
 
@@ -279,7 +279,7 @@ def test_with_a_shadow_mirror_wired_both_paths_answer_and_offer_the_same(
     assert answers[0] == answers[1]
 
 
-def test_with_a_shadow_on_a_served_request_takes_the_fast_path_and_is_mirrored(
+def test_with_a_shadow_on_a_served_request_takes_the_fast_decoder_and_is_mirrored(
     handler: ModuleType, trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = trained_model[1].sample_rows[:3]
@@ -287,10 +287,10 @@ def test_with_a_shadow_on_a_served_request_takes_the_fast_path_and_is_mirrored(
         "POST", "/predict", body=json.dumps({"instances": rows}), headers={"Content-Type": JSON}
     )
 
-    def general(**_: Any) -> Any:
-        raise AssertionError("the general path answered a common request")
+    def general(*_: Any) -> Any:
+        raise AssertionError("the general decoder answered a common request")
 
-    monkeypatch.setattr(handler.service, "predict", general)
+    monkeypatch.setattr(handler.app.decoder, "general_rows", general)
     mirror = wired_mirror(ACTIVE_SHADOW, pending_failures=1)
     monkeypatch.setattr(handler.app, "mirror", mirror)
     response, lines = answer(handler, event, fast=True)
@@ -301,7 +301,7 @@ def test_with_a_shadow_on_a_served_request_takes_the_fast_path_and_is_mirrored(
     assert dict(fields)["candidate_model_version"] == "m-cand"
 
 
-def test_a_common_request_takes_the_fast_path(
+def test_a_common_request_takes_the_fast_decoder(
     handler: ModuleType, trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, metadata = trained_model
@@ -309,16 +309,16 @@ def test_a_common_request_takes_the_fast_path(
     event = rest_proxy_event("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
     expected, lines = answer(handler, event, fast=True)
 
-    def general(**_: Any) -> Any:
-        raise AssertionError("the general path answered a common request")
+    def general(*_: Any) -> Any:
+        raise AssertionError("the general decoder answered a common request")
 
-    monkeypatch.setattr(handler.service, "predict", general)
+    monkeypatch.setattr(handler.app.decoder, "general_rows", general)
     assert answer(handler, event, fast=True) == (expected, lines)
     assert expected["statusCode"] == 200 and '"message":"prediction served"' in lines
     assert handler.service.model._bound[2] is not None  # through the bound run
 
 
-def test_the_fast_path_leaves_a_failing_model_to_the_general_path(
+def test_a_failing_model_is_an_internal_error(
     handler: ModuleType, trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, metadata = trained_model
@@ -333,7 +333,6 @@ def test_the_fast_path_leaves_a_failing_model_to_the_general_path(
         raise RuntimeError("onnx exploded")
 
     model = handler.service.model
-    monkeypatch.setattr(model, "predict_packed", explode)
     monkeypatch.setattr(model, "predict", explode)
     logger = handler.logger.get().registered_handler
     previous = logger.setStream(io.StringIO())
@@ -351,7 +350,7 @@ def test_the_fast_path_leaves_a_failing_model_to_the_general_path(
 @settings(max_examples=1_500, deadline=None)
 @given(
     rows=st.lists(st.lists(numbers, min_size=3, max_size=3), min_size=1, max_size=4)
-    | st.lists(st.lists(numbers, min_size=3, max_size=3), min_size=80, max_size=90)  # numpy's side
+    | st.lists(st.lists(numbers, min_size=3, max_size=3), min_size=80, max_size=90)
 )
 def test_packed_rows_are_the_validated_rows_or_none(rows: list[list[Any]]) -> None:
     text = json.dumps({"instances": rows})
@@ -360,7 +359,7 @@ def test_packed_rows_are_the_validated_rows_or_none(rows: list[list[Any]]) -> No
     try:
         instances = orjson.loads(text)["instances"]
     except orjson.JSONDecodeError:
-        return  # beyond float64: orjson refuses it, the fast path never sees it
+        return  # beyond float64: orjson refuses it, the fast decoder never sees it
     packed = packed_rows(instances, 3, text)
     try:
         matrix = parse_instances(
@@ -370,7 +369,7 @@ def test_packed_rows_are_the_validated_rows_or_none(rows: list[list[Any]]) -> No
         assert packed is None
         return
     if packed is None:  # only values from 2**127 up are left to the general checks
-        assert np.abs(matrix).max() >= np.float32(2**127) and matrix.size <= 256
+        assert np.abs(matrix).max() >= np.float32(2**127)
     else:
         assert packed == matrix.tobytes()
 
@@ -401,26 +400,29 @@ def test_packed_rows_needs_the_text_to_prove_numbers(text: str) -> None:
     assert packed_rows(orjson.loads(text)["instances"], 2, text) is None
 
 
-def test_the_bound_run_answers_as_predict(handler: ModuleType, holdout: Any) -> None:
+def test_the_bound_run_answers_as_the_session(handler: ModuleType, holdout: Any) -> None:
     model = handler.service.model
     X = np.asarray(holdout[0], dtype=np.float32)
     for rows in range(1, 21):
-        batch = X[rows : rows * 2]
-        expected = model.predict(batch)
-        packed = model.predict_packed(batch.tobytes(), rows)
-        if rows <= 16:
-            assert packed == (expected.labels, expected.probabilities.tolist())
-        else:
-            assert packed is None  # no bound batch: the caller uses predict
+        batch = np.ascontiguousarray(X[rows : rows * 2])
+        expected = model._session_predict(batch)
+        answer = model.predict(batch)
+        assert (answer.labels, answer.probabilities.tolist()) == (
+            expected.labels,
+            expected.probabilities.tolist(),
+        )
+        assert answer.outputs() == expected.outputs()
+        assert (model._bound.get(rows) is not None) is (rows <= 16)  # above: the session's run
 
 
 def test_a_busy_bound_run_is_not_shared(handler: ModuleType, holdout: Any) -> None:
     model = handler.service.model
     row = np.asarray(holdout[0][:1], dtype=np.float32)
-    assert model.predict_packed(row.tobytes(), 1) is not None
+    expected = model.predict(row).outputs()
+    assert model._bound[1] is not None
     lock: threading.Lock = model._bound_lock
-    with lock:
-        assert model.predict_packed(row.tobytes(), 1) is None
+    with lock:  # another thread holds the bound run: the session's run answers
+        assert model.predict(row).outputs() == expected
 
 
 @pytest.mark.parametrize("trace", [None, TRACE])

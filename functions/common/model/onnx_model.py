@@ -1,28 +1,79 @@
-"""An ONNX classifier tuned for single-request latency on Lambda."""
+"""An ONNX model served on Lambda: one session per process, one `predict` for any batch size.
+
+`predict` answers a `Prediction`, which knows the JSON-ready outputs of its kind of model; a
+classifier's carry the class probabilities beside the labels. Callers that only pass the outputs on
+(the inference service) never name probabilities, so another kind of model adds its own
+`Prediction` without touching them.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from common.metadata import MODEL_FILE, MetadataError, ModelMetadata, read_metadata
+from common.model.metadata import MODEL_FILE, MetadataError, ModelMetadata, read_metadata
 
 
 class ModelLoadError(RuntimeError):
     """The artifact cannot be served: corrupt file, hash mismatch or inputs that do not match."""
 
 
-@dataclass(slots=True)
 class Prediction:
-    labels: list[Any]
-    probabilities: np.ndarray
+    """A classifier's answer for a batch: one label per row and each row's class probabilities.
+
+    The probabilities come as a float32 matrix (a session run) or as lists already (a bound run,
+    `BoundBatch`); each form is built from the other only when asked for."""
+
+    __slots__ = ("_array", "_lists", "labels")
+
+    def __init__(
+        self,
+        labels: list[Any],
+        probabilities: np.ndarray | None = None,
+        probability_lists: list[list[float]] | None = None,
+    ) -> None:
+        self.labels = labels
+        self._array = probabilities
+        self._lists = probability_lists
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.asarray(self._lists, dtype=np.float32)
+        return self._array
+
+    def probability_lists(self) -> list[list[float]]:
+        if self._lists is None:
+            self._lists = self.probabilities.tolist()
+        return self._lists
+
+    def outputs(self) -> dict[str, Any]:
+        """The answer as the response body carries it: "predictions", then "probabilities"."""
+        lists = self._lists
+        return {
+            "predictions": self.labels,
+            "probabilities": lists if lists is not None else self.probability_lists(),
+        }
+
+    def finite(self) -> bool:
+        """Whether every probability is a finite number (inputs near the float32 limits can
+        overflow a pipeline's scaler). Small batches sum the lists; larger ones numpy's array."""
+        lists = self._lists
+        if lists is not None or len(self.labels) <= _PYTHON_FINITE_CHECK_MAX_ROWS:
+            total = sum(map(sum, lists if lists is not None else self.probability_lists()))
+        else:
+            total = float(self.probabilities.sum(dtype=np.float64))
+        return total - total == 0.0  # a NaN or an infinity anywhere makes the sum NaN or infinite
+
+
+_PYTHON_FINITE_CHECK_MAX_ROWS = 16
+"""Up to this many rows the finiteness check sums the Python lists; above, numpy's array."""
 
 
 def make_session_options() -> ort.SessionOptions:
@@ -46,7 +97,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class OnnxClassifier:
+class OnnxModel:
     """Runs one model artifact. Created once per process; `predict` is the hot path."""
 
     def __init__(self, session: ort.InferenceSession, metadata: ModelMetadata) -> None:
@@ -61,7 +112,7 @@ class OnnxClassifier:
         self._bound_lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, *, verify_hash: bool = True) -> OnnxClassifier:
+    def load(cls, model_dir: Path, *, verify_hash: bool = True) -> OnnxModel:
         try:
             metadata = read_metadata(model_dir)
         except MetadataError as exc:
@@ -102,35 +153,40 @@ class OnnxClassifier:
             raise ModelLoadError(f"model has no outputs named {missing} (has {sorted(output_names)})")
 
     def predict(self, rows: np.ndarray) -> Prediction:
-        labels, probabilities = self._run(self._outputs, {self._input_name: rows})
-        return Prediction(labels=labels.tolist(), probabilities=probabilities)
+        """The model's answer for a float32 matrix of rows. Small C-contiguous batches go through
+        a run bound to preallocated buffers (`BoundBatch`) when this model and onnxruntime allow
+        one and no other thread holds it; any other batch through the session's run."""
+        count = len(rows)
+        if count <= BOUND_BATCH_MAX and rows.dtype is _FLOAT32:
+            bound = self._bound.get(count, _UNBOUND)
+            if bound is _UNBOUND:
+                bound = self._bound[count] = BoundBatch.create(self, count)
+            try:
+                packed = rows.data.cast("B")
+            except TypeError:  # not C-contiguous
+                bound = None
+            if bound is not None and self._bound_lock.acquire(blocking=False):
+                try:
+                    labels, probabilities = bound.run(packed)
+                finally:
+                    self._bound_lock.release()
+                return Prediction(labels, None, probabilities)
+        return self._session_predict(rows)
 
-    def predict_packed(self, packed: bytes, rows: int) -> tuple[list[Any], list[list[float]]] | None:
-        """(labels, probabilities) as lists, for `rows` rows given as float32 values packed in
-        this machine's byte order (what `array("f")` holds): what `predict` answers for the same
-        rows, through a run bound to preallocated buffers. None when no such run serves this
-        many rows, or another thread is using it: the caller then uses `predict`."""
-        bound = self._bound.get(rows, _UNBOUND) if rows <= BOUND_BATCH_MAX else None
-        if bound is _UNBOUND:
-            bound = self._bound[rows] = BoundBatch.create(self, rows)
-        if bound is None or not self._bound_lock.acquire(blocking=False):
-            return None
-        try:
-            answer: tuple[list[Any], list[list[float]]] = bound.run(packed)
-            return answer
-        finally:
-            self._bound_lock.release()
+    def _session_predict(self, rows: np.ndarray) -> Prediction:
+        labels, probabilities = self._run(self._outputs, {self._input_name: rows})
+        return Prediction(labels.tolist(), probabilities)
 
 
 RunFunction = Callable[[list[str], dict[str, np.ndarray]], list[np.ndarray]]
 
 
 def _direct_run(session: ort.InferenceSession) -> RunFunction:
-    """The session's native `run`, without the Python wrapper's per-call checks: ~5 us of a
-    15 us call at one row. What the wrapper checks is fixed for this session and checked once in
-    `_check_signature` (input and output names); its fallback to another execution provider on
-    failure does not apply to the CPU provider alone. If a future onnxruntime renames the native
-    session attribute, the public `run` is used."""
+    """The session's native `run`, without the Python wrapper's per-call checks (a large share
+    of a one-row call; docs/performance.md). What the wrapper checks is fixed for this session and
+    checked once in `_check_signature` (input and output names); its fallback to another execution
+    provider on failure does not apply to the CPU provider alone. If a future onnxruntime renames
+    the native session attribute, the public `run` is used."""
     native = getattr(session, "_sess", None)
     native_run = getattr(native, "run", None)
     if native_run is None or session.get_providers() != ["CPUExecutionProvider"]:
@@ -151,8 +207,8 @@ BOUND_BATCH_MAX = 16
 class BoundBatch:
     """One batch size's run with its input and both outputs bound to preallocated buffers
     (onnxruntime's IOBinding): no per-call tensor allocation and no numpy arrays built around
-    the outputs, ~5 us of a ~15 us run at one row. The input is copied into its buffer with one
-    memory copy. Used under `OnnxClassifier`'s lock: the buffers are shared."""
+    the outputs (a large share of a one-row run; docs/performance.md). The input is copied into
+    its buffer with one memory copy. Used under `OnnxModel`'s lock: the buffers are shared."""
 
     def __init__(
         self, run: Callable[[], None], inputs: memoryview, labels: np.ndarray, probabilities: np.ndarray
@@ -164,7 +220,7 @@ class BoundBatch:
         self._probabilities = probabilities
 
     @classmethod
-    def create(cls, model: OnnxClassifier, rows: int) -> BoundBatch | None:
+    def create(cls, model: OnnxModel, rows: int) -> BoundBatch | None:
         """The bound run for `rows` rows, or None when this model or onnxruntime cannot have one
         (outputs that are not an int64 label vector and a float32 probability matrix, no
         IOBinding, another provider than the CPU's) or it does not answer exactly as `predict`."""
@@ -181,7 +237,7 @@ class BoundBatch:
             return None
         probe = np.linspace(-1.0, 1.0, rows * model.metadata.n_features, dtype=np.float32)
         probe = probe.reshape(rows, model.metadata.n_features)
-        expected = model.predict(probe)
+        expected = model._session_predict(probe)
         try:
             inputs = np.zeros_like(probe)
             labels = np.zeros(rows, dtype=np.int64)
@@ -199,17 +255,19 @@ class BoundBatch:
 
             bound = cls(run_bound, memoryview(inputs.data).cast("B"), labels, probabilities)
             bound._keep = (binding, values)  # the buffers the native binding points into stay alive
-            answer = bound.run(probe.tobytes())
+            answer = bound.run(memoryview(probe.tobytes()))
         except Exception:  # an onnxruntime without these internals: use predict
             return None
         if answer != (expected.labels, expected.probabilities.tolist()):
             return None
         return bound
 
-    def run(self, packed: bytes) -> tuple[list[Any], list[list[float]]]:
+    def run(self, packed: memoryview) -> tuple[list[Any], list[list[float]]]:
+        """(labels, probabilities) as lists for rows given as their float32 values' bytes."""
         self._inputs[:] = packed
         self._run()
         return self._labels.tolist(), self._probabilities.tolist()
 
 
 _UNBOUND: Any = object()
+_FLOAT32 = np.dtype(np.float32)

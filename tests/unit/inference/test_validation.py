@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.errors import RequestError
-from common.validation import (
+from common.http.errors import RequestError
+from common.http.validation import (
     FLOAT32_MAX,
     RequestLimits,
     _checked_rows,
@@ -155,7 +155,7 @@ def test_the_fast_path_keeps_the_precise_error_messages() -> None:
 
 def _stdlib_document(text: str) -> Any:
     """What parse_json_object returned before orjson: the standard library's decoder alone."""
-    from common import request_body
+    from common.http import request_body
 
     return request_body._DECODER.decode(text)
 

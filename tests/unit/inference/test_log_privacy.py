@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
 

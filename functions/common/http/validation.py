@@ -1,4 +1,4 @@
-"""Strict parsing of prediction requests into a float32 matrix (the body itself: common.request_body).
+"""Strict parsing of prediction requests into a float32 matrix (the body itself: common.http.request_body).
 
 Every way a body can be wrong maps to a RequestError that names what was wrong; nothing here
 raises anything else for any input.
@@ -7,15 +7,13 @@ raises anything else for any input.
 from __future__ import annotations
 
 import math
-import sys
-from array import array
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
-from common.errors import bad_request, json_type
-from common.request_body import (
+from common.http.errors import bad_request, json_type
+from common.http.request_body import (
     RequestLimits,
     check_content_type,
     decode_body,
@@ -137,42 +135,6 @@ def _clean_list_rows(instances: list[Any], width: int, *, numbers_known: bool = 
     if not small and not (matrix.max() <= FLOAT32_MAX and matrix.min() >= -FLOAT32_MAX):  # NaN fails
         return None
     return matrix.astype(np.float32)
-
-
-_HIGH_BYTE = 3 if sys.byteorder == "little" else 0
-"""Where a packed float32's sign and top seven exponent bits are."""
-
-
-def packed_rows(instances: list[Any], width: int, body_text: str) -> bytes | None:
-    """The float32 values of `instances`, packed in this machine's byte order, when the body's
-    text proves every value is a number (`leaves_are_numbers`: the caller checked the document is
-    an object whose only key is "instances", parsed by orjson, which yields no NaN or infinity)
-    and every row is a list of `width` of them, each under 2**127 in magnitude. None otherwise:
-    `parse_instances` then decides, and accepts these rows with the same float32 values.
-
-    `array("f")` rounds each double (an int through its float, as `float(value)` does) to float32
-    as numpy does. A value beyond float32's range becomes infinity, and one just beyond
-    FLOAT32_MAX rounds to FLOAT32_MAX; both have all of the high byte's exponent bits set (as
-    every value from 2**127 up does), so one scan of those bytes sends every out-of-range value,
-    and a few valid ones, to the general checks. Above `_PYTHON_RANGE_CHECK_MAX` values numpy's
-    conversion and range check (`_clean_list_rows`, the general path's) are the faster ones."""
-    for row in instances:
-        if type(row) is not list or len(row) != width:
-            return None
-    if not leaves_are_numbers(body_text):
-        return None
-    if len(instances) * width > _PYTHON_RANGE_CHECK_MAX:
-        matrix = _clean_list_rows(instances, width, numbers_known=True)
-        return None if matrix is None else matrix.tobytes()
-    try:
-        values = array("f", instances[0] if len(instances) == 1 else chain.from_iterable(instances))
-    except (TypeError, OverflowError, ValueError):  # an array among a row's values (TypeError)
-        return None
-    packed = values.tobytes()
-    high = packed[_HIGH_BYTE::4]
-    if b"\x7f" in high or b"\xff" in high:
-        return None
-    return packed
 
 
 _feature_sets: dict[int, frozenset[str]] = {}

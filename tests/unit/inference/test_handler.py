@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.metadata import ModelMetadata
+from common.model.metadata import ModelMetadata
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext, json_body
 
@@ -436,7 +436,7 @@ def test_the_prediction_line_is_the_general_line_for_the_prediction_metrics(
 def test_a_non_finite_probability_is_a_500_never_an_answer(
     invoke: Invoke, handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
 ) -> None:
-    from common.model import Prediction
+    from common.model.onnx_model import Prediction
 
     def overflowed(rows: Any) -> Prediction:
         return Prediction(labels=[0], probabilities=np.array([[np.nan, np.nan]], dtype=np.float32))

@@ -1,0 +1,1 @@
+"""JSON API requests: client errors, the request body, and /predict's rows."""
