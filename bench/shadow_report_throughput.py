@@ -1,7 +1,7 @@
 """Shadow report throughput: records processed per second for 100,000 records (the suite's row).
 
 Lights up when the shadow record format (`common.shadow_record`, `common.shadow_message`) and the
-report (`modelctl.shadow.commands.build_report`, `ReportBuilder`, `RecordReader`) exist; skipped
+report (`modelctl.commands.shadow.build_report`, `ReportBuilder`, `RecordReader`) exist; skipped
 with the reason otherwise.
 
 100,000 one-row records (what 100,000 mirrored 1-row requests become) are made with the record
@@ -53,10 +53,10 @@ TARGET_PER_S = 50_000.0
 MODULES = (
     "common.shadow_record",
     "common.shadow_message",
-    "modelctl.shadow.records",
-    "modelctl.shadow.stats",
-    "modelctl.shadow.window",
-    "modelctl.shadow.commands",
+    "modelctl.reports.shadow.records",
+    "modelctl.reports.shadow.stats",
+    "modelctl.reports.shadow.window",
+    "modelctl.commands.shadow",
 )
 CLEAN_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "AWS_PROFILE")
 BUCKET = "bench-shadow-logs"
@@ -71,9 +71,9 @@ def missing() -> str | None:
             importlib.import_module(name)
         except Exception as exc:
             return f"{name} does not import ({type(exc).__name__}: {exc})"
-    commands = importlib.import_module("modelctl.shadow.commands")
+    commands = importlib.import_module("modelctl.commands.shadow")
     if not hasattr(commands, "build_report"):
-        return "modelctl.shadow.commands has no build_report"
+        return "modelctl.commands.shadow has no build_report"
     return None
 
 
@@ -141,18 +141,18 @@ def cpu_extra(seconds: list[float]) -> dict[str, float]:
 
 @dataclass
 class Reader:
-    """What build_report needs from modelctl's ShadowFactory: a record reader and a clock."""
+    """What build_report needs from modelctl's Factory: a record reader and the time."""
 
     s3: Any
     bucket: str
     now: datetime
 
-    def reader(self, max_workers: int) -> Any:
-        from modelctl.shadow.records import RecordReader
+    def shadow_reader(self, max_workers: int) -> Any:
+        from modelctl.reports.shadow.records import RecordReader
 
         return RecordReader(self.s3, self.bucket, max_workers=max_workers)
 
-    def clock(self) -> datetime:
+    def time(self) -> datetime:
         return self.now
 
 
@@ -173,11 +173,12 @@ def run(suite: Suite) -> BenchResult:
     import boto3
     from moto import mock_aws
 
-    from modelctl.shadow.commands import build_report
-    from modelctl.shadow.gc_pause import cyclic_gc_paused
-    from modelctl.shadow.records import ReadStats, inflate_object, iter_report_records
-    from modelctl.shadow.stats import ReportBuilder
-    from modelctl.shadow.window import Window
+    from common.log_objects import ReadStats
+    from modelctl.commands.shadow import build_report
+    from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
+    from modelctl.reports.shadow.records import inflate_object, iter_report_records
+    from modelctl.reports.shadow.stats import ReportBuilder
+    from modelctl.reports.shadow.window import Window
 
     started = time.monotonic()
     runs = 3  # each run is 100,000 records; medians of 3 interleaved rounds
@@ -203,7 +204,7 @@ def run(suite: Suite) -> BenchResult:
         log(f"{NAME}: {runs} run(s) of each stage over {len(objects)} objects")
         for run_index in range(runs):
             if run_index < e2e_runs:
-                factory: Any = Reader(s3, BUCKET, now)  # duck-types modelctl's ShadowFactory
+                factory: Any = Reader(s3, BUCKET, now)  # duck-types modelctl's Factory
                 t0, c0 = time.perf_counter(), time.process_time()
                 report = build_report(factory, window, top=10, workers=16)
                 end_to_end.append(RECORDS / (time.perf_counter() - t0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from modelctl.errors import ModelctlError
+from release.errors import ReleaseError
 
 if TYPE_CHECKING:  # imported where an app is built: a plain `modelctl rollback` runs without Typer
     import typer
@@ -20,17 +20,13 @@ def _root() -> None:
 def _register_other_commands(app: typer.Typer) -> None:
     """Everything but the release commands. Imported only when the command line may need it:
     `modelctl rollback` must not pay for numpy, the shadow report or training at start-up."""
-    from modelctl.precompute import precompute
-    from modelctl.report import report_app
-    from modelctl.retrain import commands as retrain_commands
-    from modelctl.shadow import shadow_app
-    from modelctl.train_cmd import train
+    from modelctl.commands import precompute, report, retrain, shadow, train
 
-    app.command()(train)
-    app.command()(precompute)
-    app.add_typer(shadow_app, name="shadow")
-    app.add_typer(report_app, name="report")  # modelctl report accuracy (docs/monitoring.md)
-    retrain_commands.register(app)  # modelctl retrain | models (modelctl/retrain/)
+    app.command()(train.train)
+    app.command()(precompute.precompute)
+    app.add_typer(shadow.shadow_app, name="shadow")
+    app.add_typer(report.report_app, name="report")  # modelctl report accuracy (docs/monitoring.md)
+    retrain.register(app)  # modelctl retrain | models
 
 
 def build_app(*, release_only: bool = False, rollback_only: bool = False) -> typer.Typer:
@@ -41,25 +37,25 @@ def build_app(*, release_only: bool = False, rollback_only: bool = False) -> typ
     )
     app.callback()(_root)
     if rollback_only:  # the operator's emergency command: not even the other release commands' imports
-        from modelctl.rollback_cmd import rollback
+        from modelctl.commands.rollback import rollback
 
         app.command()(rollback)
         return app
-    from modelctl import release_cmds
+    from modelctl.commands import rollout
 
     if not release_only:
         _register_other_commands(app)
-    release_cmds.register(app)
+    rollout.register(app)
     return app
 
 
 def _release_command_names() -> set[str]:
     import typer
 
-    from modelctl import release_cmds
+    from modelctl.commands import rollout
 
     probe = typer.Typer()
-    release_cmds.register(probe)
+    rollout.register(probe)
     return {c.name or (c.callback.__name__ if c.callback else "") for c in probe.registered_commands}
 
 
@@ -84,21 +80,22 @@ def __getattr__(name: str) -> typer.Typer:
 
 def _plain_rollback(argv: list[str]) -> bool:
     """`modelctl rollback` with only its own string options and flags: run it without importing
-    Typer (modelctl/rollback_run.py). False: not such a command line (help, a mistake, another
+    Typer (modelctl/commands/rollback_plain.py). False: not such a command line (help, a mistake, another
     command), for Typer to handle."""
     if not argv or argv[0] != "rollback":
         return False
-    from modelctl.rollback_run import run_plain_rollback
+    from modelctl.commands.rollback_plain import run_plain_rollback
 
     return run_plain_rollback(argv[1:])
 
 
 def main() -> None:
-    """Entry point: usage errors are the framework's; ModelctlError becomes one line and exit 1."""
+    """Entry point: usage errors are the framework's; a ReleaseError (ModelctlError among them)
+    becomes one line and its exit code."""
     try:
         if not _plain_rollback(sys.argv[1:]):
             _app_for(sys.argv[1:])()
-    except ModelctlError as exc:
+    except ReleaseError as exc:
         from rich.console import Console
 
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)

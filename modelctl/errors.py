@@ -1,9 +1,10 @@
-"""The CLI's error hierarchy: anything that is the user's to fix becomes one readable line."""
+"""The CLI's own errors. The CLI prints any `ReleaseError` (the release domain's root, which this
+derives from) as one readable line and exits with its `exit_code`."""
 
 from __future__ import annotations
 
+from release.errors import ReleaseError
 
-class ModelctlError(Exception):
-    """A failure the operator can act on; printed without a stack trace, exit code 1."""
 
-    exit_code = 1
+class ModelctlError(ReleaseError):
+    """A failure of a CLI-only command (train, retrain) the operator can act on; exit code 1."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelctl.shadow.records import RecordReader
-from modelctl.shadow.window import Window
+from modelctl.reports.shadow.records import RecordReader
+from modelctl.reports.shadow.window import Window
 
 
 def _record_id(document: dict[str, Any]) -> str:

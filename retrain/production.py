@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelctl.errors import ModelctlError
-from modelctl.release.alias import AliasManager, VersionCatalog
+from release.alias import AliasManager, VersionCatalog
+from release.errors import ReleaseError
 from retrain.errors import StepError
 
 
@@ -33,7 +33,7 @@ def find_production(lambda_client: Any, function: str, alias: str) -> Production
     try:
         primary = AliasManager(lambda_client, function, alias).read().routing.primary
         info = VersionCatalog(lambda_client, function).describe(primary)
-    except ModelctlError as exc:
+    except ReleaseError as exc:
         raise StepError(f"finding the production model of {function}:{alias}: {exc}") from exc
     if not info.model_uri:
         raise StepError(f"{function} version {primary} (primary of {alias}) has no MODEL_URI")

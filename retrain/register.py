@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from common.model.metadata import METADATA_FILE, read_metadata, write_metadata
-from modelctl.errors import ModelctlError
-from modelctl.release.publish import ModelStoreUploader, validate_artifact
+from release.errors import ReleaseError
+from release.publish import ModelStoreUploader, validate_artifact
 from retrain.errors import StepError
 from retrain.runstore import RunStore
 from retrain.settings import RetrainSettings
@@ -79,7 +79,7 @@ def register(
         try:
             artifact = validate_artifact(directory)
             uploaded = uploader.upload(artifact)
-        except ModelctlError as exc:
+        except ReleaseError as exc:
             raise StepError(f"registering {version}: {exc}") from exc
     return {
         "model_version": version,

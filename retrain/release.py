@@ -19,22 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from common.model.artifact_source import parse_s3_uri
-from modelctl.errors import ModelctlError
-from modelctl.release.aws import AwsClients
-from modelctl.release.clock import SystemClock
-from modelctl.release.context import ReleaseContext
-from modelctl.release.errors import LockHeldError
-from modelctl.release.factory import PUBLISH_SCOPE
-from modelctl.release.gates import GateState
-from modelctl.release.plan import canary_plan
-from modelctl.release.pretraffic import Invoker
-from modelctl.release.publish import ModelStoreUploader, VersionPublisher, check_compatible, validate_artifact
-from modelctl.release.publishing import publish_artifact
-from modelctl.release.runner import ReleaseOptions, Releaser
-from modelctl.release.target import Target
-from modelctl.shadow.control import ShadowControl
-from modelctl.shadow.errors import ShadowError
-from modelctl.shadow.resources import ShadowTarget
+from release.aws import AwsClients
+from release.clock import SystemClock
+from release.context import ReleaseContext
+from release.errors import LockHeldError, ReleaseError
+from release.gates import GateState
+from release.lock import PUBLISH_SCOPE
+from release.plan import canary_plan
+from release.pretraffic import Invoker
+from release.publish import ModelStoreUploader, VersionPublisher, check_compatible, validate_artifact
+from release.publishing import publish_artifact
+from release.runner import ReleaseOptions, Releaser
+from release.shadow.control import ShadowControl
+from release.shadow.resources import ShadowTarget
+from release.target import Target
 from retrain.errors import ReleaseBusyError, StepError
 from retrain.runstore import RunStore
 from retrain.settings import RetrainSettings
@@ -116,7 +114,7 @@ class Release:
             artifact = validate_artifact(directory)
             live = ctx.catalog.describe(ctx.alias.read().routing.primary)
             if live.model_uri:
-                from modelctl.release.models import read_published_metadata
+                from release.models import read_published_metadata
 
                 check_compatible(artifact.metadata, read_published_metadata(ctx.s3, live.model_uri))
             uploader = ModelStoreUploader(ctx.s3, bucket)
@@ -199,7 +197,7 @@ def release(
                 )
     except LockHeldError as exc:
         raise ReleaseBusyError(str(exc)) from exc
-    except (ModelctlError, ShadowError) as exc:
+    except ReleaseError as exc:
         raise StepError(f"releasing {model_version} ({mode}): {exc}") from exc
     # The run succeeded: the next one reads feedback from here on.
     from datetime import datetime

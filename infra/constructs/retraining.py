@@ -11,7 +11,7 @@ LiveAccuracy < threshold alarm ┴─> StateMachine (timeout) ─> SNS topic (su
               Catch (all) -> NotifyFailure -> Failed
 ```
 
-Every step is the same function (`functions/retraining/handler.py`), told which step to run by the
+Every step is the same function (`retrain/handler.py`), told which step to run by the
 task's payload; the state machine keeps each step's small JSON result at its own path.
 """
 
@@ -46,15 +46,16 @@ from infra.constructs.retention import retention
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "functions/retraining/Dockerfile"
-HANDLER = "retraining.handler.handler"
+HANDLER = "retrain.handler.handler"
 RUNS_PREFIX = "retraining/"
 FEEDBACK_PREFIXES = ("feedback/", "records/", "predictions/")  # what monitoring.join reads
 SHADOW_CONFIG_KEY = "control/shadow.json"  # infra.constructs.shadow.CONFIG_KEY
 SAGEMAKER_OUTPUT_PREFIX = "retraining/sagemaker-output/"
 # The image's build context is the repository, narrowed to what its Dockerfile copies (docker
 # ignore rules: last match wins). `cdk synth` stages exactly these files; it never runs Docker.
-IMAGE_SOURCES = ("training", "retrain", "modelctl", "monitoring", "functions/common", "functions/retraining")
-IMAGE_EXCLUDE = ["*", *(f"!{path}" for path in IMAGE_SOURCES), "**/__pycache__", "**/*.pyc"]
+IMAGE_SOURCES = ("training", "retrain", "release", "monitoring", "functions/common")
+IMAGE_CONTEXT = (*IMAGE_SOURCES, "functions/retraining")  # and the Dockerfile with its requirements
+IMAGE_EXCLUDE = ["*", *(f"!{path}" for path in IMAGE_CONTEXT), "**/__pycache__", "**/*.pyc"]
 # Source packages of the SageMaker training job's entry script (sagemaker_submit_directory).
 SAGEMAKER_SOURCES = {"training": "training", "retrain": "retrain", "common": "functions/common"}
 SAGEMAKER_REQUIREMENTS = "skl2onnx==1.20.0\nonnx==1.23.2\nonnxruntime==1.31.1\n"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from modelctl.release.errors import RefusedError
-from modelctl.release.target import OutputsSource
+from release.errors import RefusedError
+from release.target import OutputsSource
 
 DEFAULT_PRECOMPUTE_STACK = "ModelServing-Precompute"
 STACK_ENV = "MODELCTL_PRECOMPUTE_STACK"

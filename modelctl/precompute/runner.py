@@ -21,8 +21,8 @@ from common.model.metadata import METADATA_FILE
 from common.precompute_grid import check_grid_size, parse_grid
 from common.precompute_run import INPUTS_PREFIX, done_prefix, manifest_key
 from modelctl.precompute.resources import PrecomputeResources
-from modelctl.release.aws import aws_errors
-from modelctl.release.errors import RefusedError
+from release.aws import aws_errors
+from release.errors import RefusedError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelctl.release.aws import aws_errors
-from modelctl.release.clock import Clock
+from release.aws import aws_errors
+from release.clock import Clock
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -145,7 +145,7 @@ class WorkflowRunner:
                     failed_state=view.failed(),
                 )
             if self.clock.monotonic() > deadline:
-                from modelctl.release.errors import RefusedError
+                from release.errors import RefusedError
 
                 raise RefusedError(
                     f"{execution_arn} is still {status} after {timeout_s:g} s; it goes on running "

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelctl.release.alias import AliasManager
-from modelctl.release.aws import aws_errors
+from release.alias import AliasManager
+from release.aws import aws_errors
 
 MODELS_PREFIX = "models/"
 

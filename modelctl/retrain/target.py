@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from modelctl.release.errors import RefusedError
-from modelctl.release.target import DEFAULT_STACK, OutputsSource
+from release.errors import RefusedError
+from release.target import DEFAULT_STACK, OutputsSource
 
 STATE_MACHINE_ENV = "MODELCTL_STATE_MACHINE"
 RETRAIN_STACK_ENV = "MODELCTL_RETRAIN_STACK"

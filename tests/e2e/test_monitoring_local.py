@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
-from modelctl.shadow import ShadowFactory
+from modelctl.factory import Factory
 from monitoring.join import JoinStats, labelled_predictions
 from tests.e2e.conftest import Api, http
 
@@ -127,7 +127,7 @@ def test_feedback_joins_the_logged_prediction_it_names(
     # AND the report counts them (one right, one wrong), with the unjoinable feedback
     env = {**os.environ, "MODELCTL_LOCAL_DEPLOYMENT": str(local_cloud.settings.state_dir / "deployment.json")}
     result = CliRunner().invoke(
-        app, ["report", "accuracy", "--since", "1h", "--window", "1h", "--json"], obj=ShadowFactory(env=env)
+        app, ["report", "accuracy", "--since", "1h", "--window", "1h", "--json"], obj=Factory(env=env)
     )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)

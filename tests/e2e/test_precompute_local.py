@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
-from modelctl.release.errors import RefusedError
+from release.errors import RefusedError
 from tests.e2e.conftest import Api
 
 ROWS = 23

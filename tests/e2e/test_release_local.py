@@ -25,7 +25,7 @@ import pytest
 from common.model.metadata import ModelMetadata
 from demo.models import poison, train_candidate
 from localcloud.cloud import LocalCloud
-from modelctl.release.factory import ReleaseFactory
+from modelctl.factory import Factory
 from tests.e2e.conftest import Api
 from tests.unit.modelctl.world import run_cli
 
@@ -64,10 +64,10 @@ class Release:
     alias: str
     log: list[str] = field(default_factory=list)
 
-    def factory(self) -> ReleaseFactory:
+    def factory(self) -> Factory:
         env = dict(os.environ)
         env["MODELCTL_LOCAL_DEPLOYMENT"] = str(self.cloud.settings.state_dir / "deployment.json")
-        return ReleaseFactory(env=env, clock=self.clock)
+        return Factory(env=env, clock=self.clock)
 
     def modelctl(self, *args: str, input: str | None = None) -> tuple[int, str]:
         code, output, _ = run_cli(self.factory(), *args, input=input)

@@ -21,9 +21,9 @@ from typer.testing import CliRunner, Result
 from common.feedback import Feedback
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
+from modelctl.commands.retrain import RunRejectedError
 from modelctl.errors import ModelctlError
-from modelctl.release.factory import ReleaseFactory
-from modelctl.retrain.commands import RunRejectedError
+from modelctl.factory import Factory
 from tests.monitoring_support import logged_record, put_feedback, put_records
 
 DRIFT = 1.4
@@ -32,7 +32,7 @@ FEEDBACK_REQUESTS = 160
 
 def modelctl(cloud: LocalCloud, *args: str) -> Result:
     env = {**os.environ, "MODELCTL_LOCAL_DEPLOYMENT": str(cloud.settings.state_dir / "deployment.json")}
-    return CliRunner().invoke(app, list(args), obj=ReleaseFactory(env=env))
+    return CliRunner().invoke(app, list(args), obj=Factory(env=env))
 
 
 def wrong_label_ids(n: int) -> list[str]:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
-from modelctl.shadow import ShadowFactory
+from modelctl.factory import Factory
 from tests.e2e.conftest import Api
 
 REQUESTS = 30
@@ -36,7 +36,7 @@ def candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def modelctl(cloud: LocalCloud, *args: str) -> Result:
     env = {**os.environ, "MODELCTL_LOCAL_DEPLOYMENT": str(cloud.settings.state_dir / "deployment.json")}
-    return CliRunner().invoke(app, ["shadow", *args], obj=ShadowFactory(env=env))
+    return CliRunner().invoke(app, ["shadow", *args], obj=Factory(env=env))
 
 
 def wait_for(condition: Callable[[], bool], message: str, timeout_s: float = 60.0) -> None:
@@ -47,8 +47,8 @@ def wait_for(condition: Callable[[], bool], message: str, timeout_s: float = 60.
 
 
 def records_since(cloud: LocalCloud, since: datetime) -> list[dict[str, Any]]:
-    from modelctl.shadow.records import RecordReader
-    from modelctl.shadow.window import Window
+    from modelctl.reports.shadow.records import RecordReader
+    from modelctl.reports.shadow.window import Window
 
     assert cloud.clients is not None and cloud.deployment is not None
     bucket = cloud.deployment.output("LogBucketName")

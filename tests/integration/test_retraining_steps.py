@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from common.feedback import Feedback
 from common.model.metadata import ModelMetadata
-from modelctl.release.aws import AwsClients
 from monitoring.join import labelled_predictions
+from release.aws import AwsClients
 from retrain.errors import StepError
 from retrain.evaluate import evaluate
 from retrain.gate import decide

@@ -28,8 +28,8 @@ from common.model.onnx_model import OnnxModel
 from common.shadow_message import LiveResult, encode_messages, format_timestamp, parse_message
 from common.shadow_record import ShadowRecord, ShadowResult
 from modelctl.cli import app
-from modelctl.shadow import ShadowFactory
-from modelctl.shadow.errors import ShadowError
+from modelctl.factory import Factory
+from release.errors import ShadowError
 from shadow.writer import RecordWriter
 
 REGION = "us-east-1"
@@ -65,7 +65,7 @@ def zipped_code() -> bytes:
 
 @dataclass
 class Stacks:
-    factory: ShadowFactory
+    factory: Factory
     output: io.StringIO
     function: str
     model_bucket: str
@@ -164,9 +164,9 @@ def stacks(
             )
         )
         output = io.StringIO()
-        factory = ShadowFactory(
+        factory = Factory(
             env={"AWS_ENDPOINT_URL": "https://127.0.0.1:1", "MODELCTL_LOCAL_DEPLOYMENT": str(deployment)},
-            clock=lambda: NOW,
+            now=lambda: NOW,
             console=Console(file=output, width=200),
         )
         yield Stacks(

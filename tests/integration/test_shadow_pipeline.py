@@ -31,9 +31,9 @@ from inference.api import create_app
 from inference.service import InferenceService
 from localcloud.event_sources import SqsMapping, SqsPoller
 from localcloud.events import rest_proxy_event
-from modelctl.shadow.records import RecordReader
-from modelctl.shadow.stats import ReportBuilder
-from modelctl.shadow.window import Window
+from modelctl.reports.shadow.records import RecordReader
+from modelctl.reports.shadow.stats import ReportBuilder
+from modelctl.reports.shadow.window import Window
 from shadow.consumer import ShadowConsumer
 from shadow.models import ModelCache
 from shadow.writer import RecordWriter

@@ -133,7 +133,7 @@ def test_the_function_is_a_container_image_staged_without_docker(
         "AWS::Lambda::Function",
         {
             "PackageType": "Image",
-            "ImageConfig": {"Command": ["retraining.handler.handler"]},
+            "ImageConfig": {"Command": ["retrain.handler.handler"]},
             "Timeout": synthesized.config.retrain_timeout_seconds,
             "MemorySize": synthesized.config.retrain_memory_mb,
             "Environment": {

@@ -1,4 +1,4 @@
-"""modelctl/release/attribute_values.py converts as boto3's TypeSerializer/TypeDeserializer do:
+"""release/attribute_values.py converts as boto3's TypeSerializer/TypeDeserializer do:
 the same result, or the same error, for generated values of every kind."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelctl.release.attribute_values import deserialize, serialize
+from release.attribute_values import deserialize, serialize
 
 SCALARS: st.SearchStrategy[Any] = (
     st.none()

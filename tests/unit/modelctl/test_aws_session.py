@@ -1,4 +1,4 @@
-"""modelctl's botocore session (modelctl/release/aws_session.py): its loader gives what botocore's
+"""modelctl's botocore session (release/aws_session.py): its loader gives what botocore's
 gives, key order included, refuses what botocore refuses with botocore's error, and the clients it
 makes are boto3's."""
 
@@ -15,9 +15,9 @@ import pytest
 from botocore.exceptions import UnknownServiceError
 from botocore.loaders import Loader, create_loader
 
-from modelctl.release.aws import RETRIES, AwsClients
-from modelctl.release.aws_session import PlainJSONFileLoader, ServiceDataLoader, create_service_data_loader
-from modelctl.release.errors import AwsCallError
+from release.aws import RETRIES, AwsClients
+from release.aws_session import PlainJSONFileLoader, ServiceDataLoader, create_service_data_loader
+from release.errors import AwsCallError
 
 SERVICES = ("sts", "dynamodb", "lambda", "cloudwatch", "cloudformation", "s3", "sqs", "iam")
 TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")

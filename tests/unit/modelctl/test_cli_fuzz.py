@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from modelctl.cli import app
-from modelctl.errors import ModelctlError
+from release.errors import ReleaseError
 from tests.unit.modelctl.world import World
 
 EXAMPLES = int(os.environ.get("MODELCTL_FUZZ_EXAMPLES", "1000"))
@@ -124,11 +124,11 @@ def argument_vectors(draw: st.DrawFn, commands: dict[tuple[str, ...], Any]) -> l
 
 
 def run(argv: list[str], obj: Any) -> tuple[int, str]:
-    """As `modelctl.cli.main` runs it: a ModelctlError is one line and its exit code; anything else
+    """As `modelctl.cli.main` runs it: a ReleaseError is one line and its exit code; anything else
     that escapes is a bug (the test fails with the exception and the arguments)."""
     result = CliRunner().invoke(app, argv, obj=obj, catch_exceptions=True)
     error = result.exception
-    if isinstance(error, ModelctlError):
+    if isinstance(error, ReleaseError):
         message = str(error).strip()
         assert message and "\n" not in message, f"{argv!r}: a multi-line or empty message: {message!r}"
         return error.exit_code, message

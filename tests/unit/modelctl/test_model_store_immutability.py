@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from common.model.metadata import ModelMetadata
-from modelctl.release.errors import RefusedError
-from modelctl.release.publish import ModelStoreUploader, validate_artifact
+from release.errors import RefusedError
+from release.publish import ModelStoreUploader, validate_artifact
 from tests.unit.modelctl.world import World
 
 

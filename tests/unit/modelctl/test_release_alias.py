@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from modelctl.release.alias import AliasManager, Routing, VersionCatalog, check_candidate
-from modelctl.release.errors import ConcurrentUpdateError, RefusedError
+from release.alias import AliasManager, Routing, VersionCatalog, check_candidate
+from release.errors import ConcurrentUpdateError, RefusedError
 from tests.unit.modelctl.world import REGION, World
 
 

@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from modelctl.release.alias import Routing
-from modelctl.release.compare import VersionStats
-from modelctl.release.console import ConsoleReporter, TyperPrompt
-from modelctl.release.factory import ReleaseFactory
-from modelctl.release.runner import ReleaseOptions, Releaser
-from modelctl.release.target import TargetFlags
+from modelctl.factory import Factory
+from modelctl.render.console import ConsoleReporter, TyperPrompt
+from release.alias import Routing
+from release.compare import VersionStats
+from release.runner import ReleaseOptions, Releaser
+from release.target import TargetFlags
 from tests.unit.modelctl.world import World, run_cli
 
 GATES = ("errors", "p99", "internal-errors")
 
 
-def count_alias_updates(factory: ReleaseFactory) -> list[dict[str, Any]]:
+def count_alias_updates(factory: Factory) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from modelctl.release.alias import Routing
-from modelctl.release.deploy_check import check_deploy
-from modelctl.release.errors import RefusedError
-from modelctl.release.store import AliasRecord, ReleaseRecord
+from release.alias import Routing
+from release.deploy_check import check_deploy
+from release.errors import RefusedError
+from release.store import AliasRecord, ReleaseRecord
 from tests.unit.modelctl.world import World, run_cli
 
 DEPLOYED: dict[str, Any] = {

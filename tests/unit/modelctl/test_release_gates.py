@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelctl.release.alias import VersionCatalog
-from modelctl.release.compare import (
+from release.alias import VersionCatalog
+from release.compare import (
     CloudWatchMetricsReader,
     CompareSettings,
     VersionStats,
     compare,
 )
-from modelctl.release.gates import Gates, GateSettings, settings_from_fleet_alarms
+from release.gates import Gates, GateSettings, settings_from_fleet_alarms
 from tests.unit.modelctl.world import NAMESPACE, SERVICE, World
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from modelctl.release.errors import AwsCallError, LockHeldError, LockLostError, RefusedError
-from modelctl.release.lock import ReleaseLock
+from release.errors import AwsCallError, LockHeldError, LockLostError, RefusedError
+from release.lock import ReleaseLock
 from tests.unit.modelctl.world import FakeClock, World
 
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelctl.release.clock import format_duration, parse_duration
-from modelctl.release.errors import RefusedError
-from modelctl.release.plan import (
+from release.clock import format_duration, parse_duration
+from release.errors import RefusedError
+from release.plan import (
     Step,
     bluegreen_plan,
     canary_plan,

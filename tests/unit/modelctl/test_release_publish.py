@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from common.model.metadata import ModelMetadata
-from modelctl.release.errors import ArtifactError
-from modelctl.release.publish import validate_artifact
+from release.errors import ArtifactError
+from release.publish import validate_artifact
 from tests.unit.modelctl.world import World, build_world, run_cli
 
 

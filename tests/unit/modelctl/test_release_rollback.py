@@ -1,6 +1,6 @@
 """`modelctl rollback`: the AWS calls it makes (one UpdateAlias, reads under the lock), that the
 lock still keeps two commands apart, and that the command starts without the other commands'
-imports (modelctl/release/rollback.py, modelctl/rollback_cmd.py, modelctl/rollback_run.py)."""
+imports (release/rollback.py, modelctl/commands/rollback.py, modelctl/commands/rollback_plain.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from modelctl.release.factory import ReleaseFactory
+from modelctl.factory import Factory
 from tests.unit.modelctl.world import FakeClock, World, build_world, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -27,7 +27,7 @@ class CallLog:
     """Every AWS call the factory's clients make: (service, operation, parameters), in order of
     issue. Calls that run at the same time are in either order."""
 
-    def __init__(self, factory: ReleaseFactory) -> None:
+    def __init__(self, factory: Factory) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         for service in SERVICES:
@@ -155,7 +155,7 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
     probe = (
         "import json, sys\n"
         "from modelctl import cli\n"
-        "from modelctl.release import rollback\n"
+        "from release import rollback\n"
         "def probe(ctx, options, *, to=None):\n"
         "    ctx.lock, ctx.store, ctx.alias, ctx.clients.sts\n"
         "    loader = ctx.clients.botocore_session.get_component('data_loader')\n"
@@ -177,22 +177,23 @@ def test_the_rollback_command_starts_without_the_other_commands_imports() -> Non
     report = json.loads(done.stdout)
     assert (report["to"], report["dry_run"], report["loader"]) == ("1", True, "ServiceDataLoader")
     modules = set(report["modules"])
-    assert "modelctl.release.rollback" in modules and "botocore.client" in modules
+    assert "release.rollback" in modules and "botocore.client" in modules
     unwanted = {
-        "typer",  # the fast path reads plain options itself (modelctl/rollback_run.py)
+        "typer",  # the fast path reads plain options itself (modelctl/commands/rollback_plain.py)
         "click",
         "pydantic",  # Typer's parameter validation
-        "boto3",  # botocore makes the clients (modelctl/release/aws_session.py)
+        "boto3",  # botocore makes the clients (release/aws_session.py)
         "s3transfer",
         "rich",
         "numpy",
-        "modelctl.release_cmds",
-        "modelctl.rollback_cmd",
-        "modelctl.release.runner",
-        "modelctl.release.gates",
-        "modelctl.release.publish",
-        "modelctl.release.pretraffic",
-        "modelctl.shadow",
+        "modelctl.commands.rollout",
+        "modelctl.commands.rollback",
+        "release.runner",
+        "release.gates",
+        "release.publish",
+        "release.pretraffic",
+        "modelctl.commands.shadow",
+        "modelctl.reports",
         "common.model.metadata",
     }
     assert sorted(unwanted & modules) == []
@@ -224,29 +225,29 @@ def rollback_command() -> Any:
 
 
 def test_the_fast_paths_options_are_the_typer_commands() -> None:
-    from modelctl.plain_args import options_of
-    from modelctl.rollback_run import ROLLBACK_OPTIONS
+    from modelctl.commands.plain_args import options_of
+    from modelctl.commands.rollback_plain import ROLLBACK_OPTIONS
 
     assert options_of(rollback_command()) == ROLLBACK_OPTIONS
 
 
 @pytest.mark.parametrize("args", PLAIN)
 def test_the_fast_path_reads_options_as_typer_does(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelctl import rollback_run
     from modelctl.cli import build_app
-    from modelctl.plain_args import plain_options
+    from modelctl.commands import rollback_plain
+    from modelctl.commands.plain_args import plain_options
 
     passed: list[dict[str, Any]] = []
-    monkeypatch.setattr(rollback_run, "run_rollback", lambda factory, **values: passed.append(values))
-    result = CliRunner().invoke(build_app(rollback_only=True), ["rollback", *args], obj=ReleaseFactory())
+    monkeypatch.setattr(rollback_plain, "run_rollback", lambda factory, **values: passed.append(values))
+    result = CliRunner().invoke(build_app(rollback_only=True), ["rollback", *args], obj=Factory())
     assert result.exit_code == 0, result.output
-    assert plain_options(rollback_run.ROLLBACK_OPTIONS, args) == passed[0]
+    assert plain_options(rollback_plain.ROLLBACK_OPTIONS, args) == passed[0]
 
 
 @pytest.mark.parametrize("args", NOT_PLAIN)
 def test_anything_but_plain_options_is_left_to_typer(args: list[str]) -> None:
-    from modelctl.plain_args import plain_options
-    from modelctl.rollback_run import ROLLBACK_OPTIONS
+    from modelctl.commands.plain_args import plain_options
+    from modelctl.commands.rollback_plain import ROLLBACK_OPTIONS
 
     assert plain_options(ROLLBACK_OPTIONS, args) is None
 
@@ -255,15 +256,15 @@ def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pyt
     from modelctl import cli
 
     assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
-    factories: list[ReleaseFactory] = []
-    real = ReleaseFactory
+    factories: list[Factory] = []
+    real = Factory
 
-    def world_factory(**options: Any) -> ReleaseFactory:
+    def world_factory(**options: Any) -> Factory:
         assert options == {"light_clients": True}  # botocore clients, no boto3 import
         factories.append(world.factory())
         return factories[-1]
 
-    monkeypatch.setattr("modelctl.release.factory.ReleaseFactory", world_factory)
+    monkeypatch.setattr("modelctl.factory.Factory", world_factory)
     monkeypatch.setattr(sys, "argv", ["modelctl", "rollback", "--reason", "fast"])
     monkeypatch.setattr(cli, "_app_for", lambda argv: pytest.fail(f"Typer asked for {argv}"))
     cli.main()
@@ -278,10 +279,10 @@ def run_main(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tu
     clock: (exit code, stdout and stderr)."""
     from modelctl import cli
 
-    real = ReleaseFactory
+    real = Factory
     patch = pytest.MonkeyPatch()
     patch.setattr(
-        "modelctl.release.factory.ReleaseFactory",
+        "modelctl.factory.Factory",
         lambda **options: real(env=dict(world.env), clock=world.clock, **options),
     )
     patch.setattr(sys, "argv", ["modelctl", *args])
@@ -351,12 +352,13 @@ def test_the_fast_path_and_typer_do_the_same(
 def test_ctrl_c_in_the_fast_path_is_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from modelctl import cli, rollback_run
+    from modelctl import cli
+    from modelctl.commands import rollback_plain
 
-    def interrupted(factory: ReleaseFactory, **values: Any) -> None:
+    def interrupted(factory: Factory, **values: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rollback_run, "run_rollback", interrupted)
+    monkeypatch.setattr(rollback_plain, "run_rollback", interrupted)
     monkeypatch.setattr(sys, "argv", ["modelctl", "rollback", "--to", "1"])
     with pytest.raises(SystemExit) as stopped:
         cli.main()

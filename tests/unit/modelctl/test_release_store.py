@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelctl.release.alias import Routing
-from modelctl.release.errors import RefusedError, ReleaseAbortedError
-from modelctl.release.store import HistoryEntry, ReleaseRecord, ReleaseStore
+from release.alias import Routing
+from release.errors import RefusedError, ReleaseAbortedError
+from release.store import HistoryEntry, ReleaseRecord, ReleaseStore
 from tests.unit.modelctl.world import World
 
 

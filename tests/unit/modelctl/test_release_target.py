@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from modelctl.release.errors import RefusedError
-from modelctl.release.factory import ReleaseFactory
-from modelctl.release.target import (
+from modelctl.factory import Factory
+from release.errors import RefusedError
+from release.target import (
     CloudFormationOutputs,
     LocalDeploymentOutputs,
     OutputsSource,
@@ -162,7 +162,7 @@ def test_cloudformation_outputs_of_a_deployed_stack(world: World) -> None:
 
 
 def test_a_stack_that_does_not_exist_is_one_clear_refusal(world: World) -> None:
-    factory = ReleaseFactory(env={"MODELCTL_STACK": "Nope-Serving"})
+    factory = Factory(env={"MODELCTL_STACK": "Nope-Serving"})
     with pytest.raises(RefusedError) as refused:
         factory.target(TargetFlags())
     assert str(refused.value) == (

@@ -17,10 +17,10 @@ import boto3
 from typer.testing import CliRunner, Result
 
 from modelctl.cli import app
-from modelctl.errors import ModelctlError
-from modelctl.release.factory import ReleaseFactory
-from modelctl.release.lock import ReleaseLock
-from modelctl.release.pretraffic import InvokeResult
+from modelctl.factory import Factory
+from release.errors import ReleaseError
+from release.lock import ReleaseLock
+from release.pretraffic import InvokeResult
 
 REGION = "us-east-1"
 _SESSION: list[boto3.session.Session] = []
@@ -138,7 +138,7 @@ class World:
             self.dynamodb, self.table, function=self.function, alias=self.alias, scope=scope, clock=self.clock
         )
 
-    def factory(self, **overrides: Any) -> ReleaseFactory:
+    def factory(self, **overrides: Any) -> Factory:
         options: dict[str, Any] = {
             "env": dict(self.env),
             "clock": self.clock,
@@ -146,7 +146,7 @@ class World:
             "session": self.session,
         }
         options.update(overrides)
-        return ReleaseFactory(**options)
+        return Factory(**options)
 
     def alias_routing(self) -> tuple[str, dict[str, float]]:
         alias = self.lambda_.get_alias(FunctionName=self.function, Name=self.alias)
@@ -174,7 +174,7 @@ class World:
         self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
 
     def history_items(self) -> list[dict[str, Any]]:
-        from modelctl.release.store import from_item
+        from release.store import from_item
 
         items = self.dynamodb.query(
             TableName=self.table,
@@ -187,7 +187,7 @@ class World:
         return [(item["action"], item["outcome"]) for item in self.history_items()]
 
     def state_item(self) -> dict[str, Any]:
-        from modelctl.release.store import from_item
+        from release.store import from_item
 
         key = {"pk": {"S": f"ALIAS#{self.function}#{self.alias}"}, "sk": {"S": "STATE"}}
         return from_item(self.dynamodb.get_item(TableName=self.table, Key=key).get("Item", {}))
@@ -305,12 +305,12 @@ def build_world(
     return world
 
 
-def run_cli(factory: ReleaseFactory, *args: str, input: str | None = None) -> tuple[int, str, Result]:
-    """Run modelctl as `main()` does: a ModelctlError is one line and its exit code."""
+def run_cli(factory: Factory, *args: str, input: str | None = None) -> tuple[int, str, Result]:
+    """Run modelctl as `main()` does: a ReleaseError is one line and its exit code."""
     result = CliRunner().invoke(app, list(args), obj=factory, input=input, catch_exceptions=True)
     output = result.output
     code = result.exit_code
-    if isinstance(result.exception, ModelctlError):
+    if isinstance(result.exception, ReleaseError):
         code = result.exception.exit_code
         output += f"error: {result.exception}\n"
     elif result.exception is not None and not isinstance(result.exception, SystemExit):

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from common.feedback import Feedback
 from modelctl.cli import app
-from modelctl.shadow import ShadowFactory
-from modelctl.shadow.resources import ShadowTarget
+from modelctl.factory import Factory
+from release.shadow.resources import ShadowTarget
 from tests.monitoring_support import logged_record, put_feedback, put_records
 
 LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
@@ -44,7 +44,7 @@ def shift_on(day: int) -> float:
 
 @dataclass
 class Stream:
-    factory: ShadowFactory
+    factory: Factory
     s3: Any
 
 
@@ -88,8 +88,8 @@ def stream() -> Iterator[Stream]:
                 [*labels, Feedback(f"unlogged-{day}", 0, 1)],
                 start + timedelta(days=day, hours=23),
             )
-        factory = ShadowFactory(env={}, session=session, clock=lambda: NOW, console=Console(width=200))
-        factory.__dict__["target"] = ShadowTarget(
+        factory = Factory(env={}, session=session, now=lambda: NOW, console=Console(width=200))
+        factory.__dict__["shadow_target"] = ShadowTarget(
             function_name="inference",
             alias_name="live",
             model_bucket=MODEL_BUCKET,

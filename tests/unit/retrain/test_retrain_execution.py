@@ -109,7 +109,7 @@ def test_the_state_machine_comes_from_a_flag_a_variable_or_the_retraining_stack(
         None, {**env, "MODELCTL_STATE_MACHINE": "arn-env"}, Outputs
     ).state_machine_arn == ("arn-env")
     assert resolve_retrain_target(None, env, Outputs).state_machine_arn == "arn-of-App-Retraining"
-    from modelctl.release.errors import RefusedError
+    from release.errors import RefusedError
 
     with pytest.raises(RefusedError, match="StateMachineArn"):
         resolve_retrain_target(None, {"MODELCTL_STACK": "Other-Serving"}, Outputs)

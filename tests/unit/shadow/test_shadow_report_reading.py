@@ -14,9 +14,9 @@ import orjson
 import pytest
 from moto import mock_aws
 
-from modelctl.shadow.gc_pause import cyclic_gc_paused
-from modelctl.shadow.records import RecordReader, parse_object
-from modelctl.shadow.window import Window
+from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
+from modelctl.reports.shadow.records import RecordReader, parse_object
+from modelctl.reports.shadow.window import Window
 
 GOOD = {"record_id": "r#0", "timestamp": "2026-01-02T13:00:00.000Z", "live": {"predictions": [1]}}
 

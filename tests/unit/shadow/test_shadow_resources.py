@@ -1,4 +1,4 @@
-"""Where `modelctl shadow` finds its names (modelctl/shadow/resources.py): the serving and shadow
+"""Where `modelctl shadow` finds its names (release/shadow/resources.py): the serving and shadow
 stacks' outputs, read through the release commands' sources, with messages that name what a
 shadow operator can do (there is no --stack, --function or --alias on shadow commands)."""
 
@@ -12,10 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from modelctl.errors import ModelctlError
-from modelctl.release.target import CloudFormationOutputs, LocalDeploymentOutputs
-from modelctl.shadow.errors import ShadowError
-from modelctl.shadow.resources import ShadowTarget, outputs_source, resolve_target, stack_names
+from release.errors import ReleaseError, ShadowError
+from release.shadow.resources import ShadowTarget, outputs_source, resolve_target, stack_names
+from release.target import CloudFormationOutputs, LocalDeploymentOutputs
 
 SERVING = {"FunctionName": "inference", "AliasName": "live", "ModelBucketName": "models"}
 SHADOW = {
@@ -69,7 +68,7 @@ def test_a_missing_deployment_file_names_no_flags_shadow_does_not_have(tmp_path:
         "AWS_ENDPOINT_URL": "https://127.0.0.1:4566",
         "MODELCTL_LOCAL_DEPLOYMENT": str(tmp_path / "no.json"),
     }
-    with pytest.raises(ModelctlError) as refused:
+    with pytest.raises(ReleaseError) as refused:
         resolve_target(env, outputs_source(env, no_cloudformation))
     assert str(refused.value) == (
         f"AWS_ENDPOINT_URL points at this machine but {tmp_path / 'no.json'} does not exist: start the local "
@@ -79,7 +78,7 @@ def test_a_missing_deployment_file_names_no_flags_shadow_does_not_have(tmp_path:
 
 def test_a_stack_missing_from_the_deployment_names_the_variables(tmp_path: Path) -> None:
     env = local_env(tmp_path, {"ModelServing-Serving": SERVING})
-    with pytest.raises(ModelctlError) as refused:
+    with pytest.raises(ReleaseError) as refused:
         resolve_target(env, outputs_source(env, no_cloudformation))
     assert str(refused.value).endswith(
         "has no stack 'ModelServing-Shadow' (it has: ModelServing-Serving); set MODELCTL_STACK / "
@@ -109,7 +108,7 @@ def aws() -> Iterator[None]:
 def test_on_aws_a_stack_that_does_not_exist_is_one_clear_refusal(aws: None) -> None:
     source = outputs_source({}, lambda: boto3.client("cloudformation"))
     assert isinstance(source, CloudFormationOutputs) and source.description == "CloudFormation (us-east-1)"
-    with pytest.raises(ModelctlError) as refused:
+    with pytest.raises(ReleaseError) as refused:
         resolve_target({}, source)
     assert str(refused.value) == (
         "stack ModelServing-Serving does not exist in us-east-1: deploy it (`make deploy`) or set "

@@ -17,13 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.log_objects import ReadStats
 from common.shadow_message import LiveResult, MirrorMessage, format_timestamp
 from common.shadow_record import ShadowRecord, ShadowResult, encode_jsonl_gz
-from modelctl.shadow import records as records_module
-from modelctl.shadow.records import ReadStats, inflate_object, iter_records, iter_report_records
-from modelctl.shadow.stats import ReportBuilder
-from modelctl.shadow.typed_records import TypedRecord
-from modelctl.shadow.window import Window
+from modelctl.reports.shadow import records as records_module
+from modelctl.reports.shadow.records import inflate_object, iter_records, iter_report_records
+from modelctl.reports.shadow.stats import ReportBuilder
+from modelctl.reports.shadow.typed_records import TypedRecord
+from modelctl.reports.shadow.window import Window
 
 WINDOW = Window(datetime(2026, 1, 2, 12, tzinfo=UTC), datetime(2026, 1, 2, 15, tzinfo=UTC))
 Outcome = tuple[str, str]

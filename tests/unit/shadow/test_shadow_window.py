@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelctl.shadow.errors import ShadowError
-from modelctl.shadow.window import parse_duration, parse_window
+from modelctl.reports.shadow.window import parse_duration, parse_window
+from release.errors import ShadowError
 
 NOW = datetime(2026, 1, 2, 13, 0, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""What the CLI shows: terminal output (Rich) and HTML."""

@@ -1,0 +1,114 @@
+"""The accuracy report on the terminal: per model version a table of windows (with bars and a
+sparkline of accuracy), and the features that drifted most (PSI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from common.drift import MAJOR, MODERATE
+from modelctl.render.charts import pct
+
+SPARKS = "▁▂▃▄▅▆▇█"
+TOP_FEATURES = 5
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character per value, scaled 0..1 (rates); a space where there is no value."""
+    return "".join(
+        " " if value is None else SPARKS[min(len(SPARKS) - 1, max(0, int(value * len(SPARKS))))]
+        for value in values
+    )
+
+
+def _bar(value: float | None, width: int = 20) -> str:
+    return "" if value is None else "█" * round(width * max(0.0, min(1.0, value)))
+
+
+def _psi(value: float | None) -> str:
+    if value is None:
+        return "-"
+    colour = "red" if value > MAJOR else "yellow" if value > MODERATE else "green"
+    return f"[{colour}]{value:.3f}[/{colour}]"
+
+
+def render(document: dict[str, Any], console: Console) -> None:
+    metric = document["metric"]
+    console.print(
+        f"[bold]Live accuracy[/bold] {document['since']} .. {document['until']}, "
+        f"windows of {document['window_seconds'] // 3600}h{document['window_seconds'] % 3600 // 60:02d}m",
+        highlight=False,
+    )
+    source = document.get("source", {})
+    console.print(
+        f"{source.get('prediction_rows', 0)} logged prediction rows, "
+        f"{source.get('feedback_labels', 0)} labels received: {source.get('feedback_matched', 0)} joined, "
+        f"{source.get('feedback_without_prediction', 0)} feedback without a logged prediction "
+        "(unsampled or outside the window)",
+        highlight=False,
+    )
+    if not document["versions"]:
+        console.print("No logged predictions in this window. Is prediction logging on? (docs/monitoring.md)")
+        return
+    for version in document["versions"]:
+        _version(version, metric, console)
+
+
+def _version(version: dict[str, Any], metric: str, console: Console) -> None:
+    training = version.get("training") or {}
+    trained = (
+        f"; training holdout accuracy {pct(training.get('accuracy'))}, {metric} {pct(training.get(metric))}"
+        if training
+        else ""
+    )
+    windows = version["windows"]
+    console.print(
+        f"\n[bold]{version['model_version']}[/bold]: {version['labelled']} labelled of "
+        f"{version['predictions']} logged, accuracy {pct(version['accuracy'])}, {metric} "
+        f"{pct(version['metric'])}{trained}",
+        highlight=False,
+    )
+    console.print(f"accuracy per window: |{sparkline([w['accuracy'] for w in windows])}|", highlight=False)
+    table = Table(show_edge=False)
+    for name, justify in (
+        ("window start", "left"),
+        ("logged", "right"),
+        ("labelled", "right"),
+        ("accuracy", "right"),
+        ("", "left"),
+        (metric, "right"),
+        ("max PSI", "right"),
+        ("feature", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for window in windows:
+        if not window["predictions"]:
+            continue
+        table.add_row(
+            window["start"],
+            str(window["predictions"]),
+            str(window["labelled"]),
+            pct(window["accuracy"]),
+            _bar(window["accuracy"]),
+            pct(window["metric"]),
+            _psi(window["max_psi"]),
+            window["max_psi_feature"] or "",
+        )
+    console.print(table)
+    if not version["baseline"]:
+        console.print("no training baseline in this model's metadata: no drift figures", highlight=False)
+        return
+    overall = {name: value for name, value in version["psi"].items() if value is not None}
+    top = sorted(overall, key=lambda name: -overall[name])[:TOP_FEATURES]
+    drift = Table(
+        title=f"Most drifted features (PSI; > {MODERATE} moderate, > {MAJOR} major)", show_edge=False
+    )
+    drift.add_column("feature")
+    drift.add_column("whole span", justify="right")
+    drift.add_column("per window (0 .. 0.5)")
+    for name in top:
+        per_window = [None if w["psi"].get(name) is None else min(1.0, w["psi"][name] / 0.5) for w in windows]
+        drift.add_row(name, _psi(overall[name]), sparkline(per_window))
+    console.print(drift)
