@@ -15,7 +15,7 @@ from common.observe.drift import EPSILON, Baseline, DriftCounter, psi
 from common.observe.feedback import Feedback
 from common.observe.live_quality import ModelInfo, QualityAggregator
 from common.observe.prediction_log import PredictionRow
-from infra.config import MONITOR_METRICS
+from infra.config.monitor import MONITOR_METRICS
 
 SKLEARN = {
     "accuracy": ("accuracy_score", {}),
