@@ -115,7 +115,9 @@ class VersionArm:
     @property
     def summary(self) -> ArmSummary:
         """The metric's summary over the scorable labelled rows."""
-        return ArmSummary.of(self.values, binary=self.metric.binary)
+        if self.metric.binary:
+            return ArmSummary.of_counts(round(sum(self.values)), len(self.values))
+        return ArmSummary.of(self.values, binary=False)
 
     @property
     def mean_cost(self) -> float | None:

@@ -79,6 +79,13 @@ def render(document: dict[str, Any], console: Console) -> None:
     comparison = document["comparison"]
     if comparison is None:
         return
+    if comparison["difference"] is None:
+        console.print(
+            f"\nnew - primary (v{document['new']} - v{document['primary']}): not defined until both "
+            "versions have labelled rows",
+            highlight=False,
+        )
+        return
     console.print(
         f"\nnew - primary (v{document['new']} - v{document['primary']}): "
         f"{difference_text(metric, comparison['difference'])}, 95% interval "
