@@ -5,7 +5,6 @@ the buckets and the function."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -87,7 +86,7 @@ def ab(
     )
     text = json.dumps(document, indent=2)
     if as_json == "-":
-        sys.stdout.write(text + "\n")
+        typer.echo(text)
     else:
         if as_json:
             Path(as_json).write_text(text + "\n", encoding="utf-8")
