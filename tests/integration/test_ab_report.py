@@ -79,7 +79,7 @@ def serve(session: boto3.session.Session, extra_weight: float | None) -> None:
     for number in range(1, 5):
         lam.update_function_configuration(FunctionName=FUNCTION, Description=f"build {number}")
         assert lam.publish_version(FunctionName=FUNCTION)["Version"] == str(number)
-    routing = {"AdditionalVersionWeights": {NEW: extra_weight}} if extra_weight else {}
+    routing: Any = {"AdditionalVersionWeights": {NEW: extra_weight}} if extra_weight else {}
     lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=PRIMARY, RoutingConfig=routing)
 
 

@@ -84,6 +84,7 @@ def test_row_metric_and_cost_matrix() -> None:
     rows = [(row(PRIMARY, 0, 1), label(0)), (row(PRIMARY, 1, 0), label(1)), (row(PRIMARY, 2, 1), label(1))]
     (arm,) = version_arms(rows, metric=Metric.ACCURACY, cost_matrix=matrix).values()
     assert arm.mean_cost == pytest.approx((5 + 1.5 + 0) / 3)
+    bad: Any
     for bad in ([], {"0": 3}, {"0": {"1": -1}}, {"0": {"1": "x"}}):
         with pytest.raises(ValueError):
             parse_cost_matrix(bad)

@@ -216,3 +216,10 @@ def test_versions_option_is_checked() -> None:
     for bad in ("3", "3,3", "3,4,5", ",4"):
         with pytest.raises(ShadowError, match="PRIMARY,NEW"):
             parse_versions(bad)
+
+
+def test_the_command_s_metric_choices_are_the_metrics() -> None:
+    from modelctl.commands.report_ab import METRIC_CHOICES
+    from release.quality.join import Metric
+
+    assert ("auto", *(m.value for m in Metric)) == METRIC_CHOICES
