@@ -130,7 +130,9 @@ def test_the_state_machine_role_only_invokes_the_controller(template: Template) 
 
 def test_cdk_nag_finds_nothing_unacknowledged(stack: cdk.Stack) -> None:
     errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp(".*"))
-    warnings = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("AwsSolutions|Serverless"))
+    warnings = Annotations.from_stack(stack).find_warning(
+        "*", Match.string_like_regexp("AwsSolutions|Serverless")
+    )
     assert errors == [] and warnings == []
 
 
