@@ -39,7 +39,7 @@ def stack() -> cdk.Stack:
         release_table_name="release-table",
         fleet_alarm_names=["errors", "rate", "p99"],
     )
-    nag.add_checks(app)  # type: ignore[arg-type]
+    nag.add_checks(app)
     app.synth()
     return stack
 
