@@ -38,6 +38,7 @@ from infra.nag import acknowledge, wildcard_findings
 
 HANDLER = "release.controller.handler.handler"
 TASK_TIMEOUT_S = 120
+GATE_PREFIX = "modelctl-"  # release/gates.py names each gate modelctl-<function>-<alias>-v<version>-<kind>
 DEFAULT_TIMEOUT = cdk.Duration.hours(24)
 
 
@@ -126,10 +127,22 @@ class ReleaseController(Construct):
                 resources=[serving_arn, f"{serving_arn}:*"],
             )
         )
+        alarm_arn = "arn:{}:cloudwatch:{}:{}:alarm:{}".format
+        gate_alarms = alarm_arn(
+            stack.partition, stack.region, stack.account, f"{GATE_PREFIX}{function_name}-*"
+        )
         self.function.add_to_role_policy(  # gates: per-version alarms, made and deleted per release
             iam.PolicyStatement(
                 actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
-                resources=["*"],
+                resources=[gate_alarms],
+            )
+        )
+        self.function.add_to_role_policy(  # the gates' thresholds follow the stack's alias alarms
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[
+                    alarm_arn(stack.partition, stack.region, stack.account, n) for n in fleet_alarm_names
+                ],
             )
         )
         self.log_group = logs.LogGroup(self, "WorkflowLogs", retention=retention(config.log_retention_days))
@@ -214,17 +227,17 @@ class ReleaseController(Construct):
             "Action::s3:GetObject*": "read-only access to the registry's models/ prefix (grant_read)",
             "Action::s3:GetBucket*": "read-only access to the registry's models/ prefix (grant_read)",
             "Action::s3:List*": "read-only access to the registry's models/ prefix (grant_read)",
-            "Resource::*": "X-Ray segments and the per-version gate alarms, created per release under "
-            "names that do not exist at deploy time, have no narrower resource",
+            "Resource::*": "X-Ray segments and Step Functions' log delivery accept no narrower resource",
         }
         for policy in (c for c in self.node.find_all() if isinstance(c, iam.CfnPolicy)):
             for finding in wildcard_findings(policy):
                 if finding in reasons:
                     reason = reasons[finding]
-                elif finding.endswith(":*") or "/models/*" in finding or finding.endswith(".Arn>:*"):
+                elif finding.endswith(":*") or "/models/*" in finding or f":alarm:{GATE_PREFIX}" in finding:
                     reason = (
                         "the serving function's versions (alias weights, pre-traffic check), the "
-                        "registry's models/ prefix, and this controller's own function"
+                        "registry's models/ prefix, this controller's own function, and the gate "
+                        "alarms named per version at release time"
                     )
                 else:
                     raise ValueError(f"unexpected wildcard in {policy.node.path}: {finding}; review it first")
