@@ -30,10 +30,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.retention import retention
-from infra.constructs.retraining import DOCKERFILE, IMAGE_EXCLUDE, LAMBDA_SERVICE_ERRORS, REPO_ROOT
+from infra.constructs.retraining import LAMBDA_SERVICE_ERRORS
+from infra.constructs.retraining_image import DOCKERFILE, IMAGE_EXCLUDE, REPO_ROOT
 from infra.nag import acknowledge, wildcard_findings
 
 HANDLER = "release.controller.handler.handler"
@@ -42,16 +43,16 @@ GATE_PREFIX = "modelctl-"  # release/gates.py names each gate modelctl-<function
 DEFAULT_TIMEOUT = cdk.Duration.hours(24)
 
 
-def controller_code(config: ServingConfig) -> lambda_.DockerImageCode:
+def controller_code(runtime: RuntimeConfig) -> lambda_.DockerImageCode:
     """The retraining image (it holds release/), started with the controller's handler."""
     return lambda_.DockerImageCode.from_image_asset(
         str(REPO_ROOT),
         file=DOCKERFILE,
         exclude=IMAGE_EXCLUDE,
         ignore_mode=cdk.IgnoreMode.DOCKER,
-        build_args={"PYTHON_VERSION": config.python_version},
+        build_args={"PYTHON_VERSION": runtime.python_version},
         platform=ecr_assets.Platform.LINUX_ARM64
-        if config.architecture == "arm64"
+        if runtime.architecture == "arm64"
         else ecr_assets.Platform.LINUX_AMD64,
         cmd=[HANDLER],
     )
@@ -65,7 +66,7 @@ class ReleaseController(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
         code: lambda_.DockerImageCode,
         model_bucket: s3.IBucket,
         function_name: str,
@@ -83,7 +84,7 @@ class ReleaseController(Construct):
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         table = dynamodb.Table.from_table_name(self, "ReleaseTable", release_table_name)
-        log_group = logs.LogGroup(self, "FunctionLogs", retention=retention(config.log_retention_days))
+        log_group = logs.LogGroup(self, "FunctionLogs", retention=retention(runtime.log_retention_days))
         role = iam.Role(
             self,
             "FunctionRole",
@@ -97,7 +98,7 @@ class ReleaseController(Construct):
             role=role,
             code=code,
             architecture=lambda_.Architecture.ARM_64
-            if config.architecture == "arm64"
+            if runtime.architecture == "arm64"
             else lambda_.Architecture.X86_64,
             memory_size=512,
             timeout=cdk.Duration.seconds(TASK_TIMEOUT_S - 30),
@@ -145,7 +146,7 @@ class ReleaseController(Construct):
                 ],
             )
         )
-        self.log_group = logs.LogGroup(self, "WorkflowLogs", retention=retention(config.log_retention_days))
+        self.log_group = logs.LogGroup(self, "WorkflowLogs", retention=retention(runtime.log_retention_days))
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.api import ManualArgs, lint
 
 from infra import nag
-from infra.config import ServingConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.release_controller import HANDLER, ReleaseController
 
 TASKS = ("Begin", "Advance", "Check", "Finish", "RollBack")
@@ -31,7 +31,7 @@ def stack() -> cdk.Stack:
     ReleaseController(
         stack,
         "ReleaseController",
-        config=ServingConfig(model_version="v1"),
+        runtime=RuntimeConfig(),
         code=lambda_.DockerImageCode.from_ecr(repository, cmd=[HANDLER]),
         model_bucket=s3.Bucket.from_bucket_name(stack, "Models", "models-bucket"),
         function_name="serving-fn",
