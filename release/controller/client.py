@@ -106,25 +106,43 @@ def start(
 
 
 def follow(ctx: ReleaseContext, sfn: Any, started: Started, poll_s: float) -> Outcome:
-    """Report each step the release reaches until the execution ends; its outcome, or the
+    """Show the release as the controller runs it (each step, and during a bake the same progress
+    and gate states as an in-process release) until the execution ends; its outcome, or the
     release error its failure stands for (GateFiredError, ReleaseAbortedError)."""
     seen: tuple[int, float] | None = None
-    while True:
-        with aws_errors("following the release controller"):
-            execution = sfn.describe_execution(executionArn=started.execution_arn)
-        status = execution["status"]
-        record = ctx.store.state().release
-        if record is not None and record.release_id == started.release_id:
-            now = (record.step_index, record.percent)
-            if now != seen and record.step_index:
-                seen = now
-                ctx.reporter.info(
-                    f"step {record.step_index}/{len(record.steps)}: "
-                    f"v{record.candidate} at {record.percent:g}%"
-                )
-        if status != "RUNNING":
-            return _ended(ctx, execution)
-        ctx.clock.sleep(poll_s)
+    step_seen_at = ctx.clock.monotonic()
+    try:
+        while True:
+            with aws_errors("following the release controller"):
+                execution = sfn.describe_execution(executionArn=started.execution_arn)
+            status = execution["status"]
+            record = ctx.store.state().release
+            if record is not None and record.release_id == started.release_id and record.step_index:
+                now = (record.step_index, record.percent)
+                if now != seen:
+                    if seen is not None:
+                        ctx.reporter.bake_done()
+                    seen, step_seen_at = now, ctx.clock.monotonic()
+                    ctx.reporter.info(
+                        f"step {record.step_index}/{len(record.steps)}: "
+                        f"v{record.candidate} at {record.percent:g}%"
+                    )
+                bake_s = float(record.steps[record.step_index - 1].get("bake_s", 0))
+                if status == "RUNNING" and bake_s > 0:
+                    ctx.reporter.bake(
+                        step=record.step_index,
+                        steps=len(record.steps),
+                        routing=ctx.alias.read().routing,
+                        elapsed_s=min(bake_s, ctx.clock.monotonic() - step_seen_at),
+                        bake_s=bake_s,
+                        gates=ctx.gates.states(record.gate_alarms),
+                    )
+            if status != "RUNNING":
+                break
+            ctx.clock.sleep(poll_s)
+    finally:
+        ctx.reporter.bake_done()
+    return _ended(ctx, execution)
 
 
 def _ended(ctx: ReleaseContext, execution: Mapping[str, Any]) -> Outcome:
