@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from common.model.metadata import MODEL_FILE, SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
+from common.layout import MODEL_FILE
+from common.model.metadata import SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
 from training import export_regression as regression_export
 from training.data import DataError, Dataset, label_values
 from training.export import (

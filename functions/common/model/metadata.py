@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-METADATA_FILE = "metadata.json"
-MODEL_FILE = "model.onnx"
+from common.layout import METADATA_FILE
+
 SCHEMA_VERSION = 1
 TASKS = ("classification", "regression")
 """A regression model has class_labels [], probabilities_output "" and its prediction output in
