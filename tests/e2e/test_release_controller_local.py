@@ -69,9 +69,11 @@ def test_a_shift_completes_after_the_cli_that_started_it_is_killed_and_a_second_
         cli.wait()
     code, output = release.modelctl("canary", version, "--weight", "5", "--controller")
     assert code != 0 and "in progress" in output, output
-    until(lambda: release.routing() == (version, {}), "the shift to complete")
-    code, output = release.modelctl("status", "--json")
-    assert code == 0 and '"release": null' in output, output
+    until(lambda: release.routing() == (version, {}), "the last step at 100%")
+    # The last step moves the alias; the Finish step then ends the release and gives the lock back.
+    until(lambda: '"release": null' in release.modelctl("status", "--json")[1], "the release to finish")
+    code, output = release.modelctl("history", "--json", "--limit", "1")
+    assert code == 0 and '"outcome": "completed"' in output, output
 
 
 def test_abort_from_another_process_rolls_back_a_running_release(
