@@ -146,11 +146,13 @@ def report(
     probability differences. Regressors: the distribution of shadow - live, mean absolute and relative
     difference, the share within tolerance (with a 95% CI), correlation. Both: latency, per-hour trend
     and the rows that differ most."""
+    try:
+        within = Tolerance(tolerance, relative_tolerance)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     factory = cli_factory(ctx)
     window = parse_window(since, until, now=factory.time())
-    document = build_report(
-        factory, window, top=top, workers=workers, tolerance=Tolerance(tolerance, relative_tolerance)
-    )
+    document = build_report(factory, window, top=top, workers=workers, tolerance=within)
     if json_path == "-":
         typer.echo(json.dumps(document, indent=2))
     else:

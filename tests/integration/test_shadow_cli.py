@@ -416,5 +416,6 @@ def test_report_of_a_regression_pair_with_a_tolerance(stacks: Stacks, tmp_path: 
     assert "Rows that differ most" in html.read_text()
     terminal = stacks.run("report", "--since", "4h", "--json", "", "--html", "")
     assert terminal.exit_code == 0 and "Shadow report (regression)" in stacks.printed
-    refused = stacks.run("report", "--since", "4h", "--tolerance", "-1")
-    assert refused.exit_code == 2
+    for bad in (["--tolerance", "-1"], ["--relative-tolerance", "inf"]):
+        refused = stacks.run("report", "--since", "4h", *bad)
+        assert refused.exit_code == 2, refused.output
