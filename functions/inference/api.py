@@ -26,17 +26,20 @@ from inference.log_lines import (
     RequestLog,
     prediction_metrics,
 )
-from inference.service import InferenceService, PredictResult
+from inference.service import InferenceService, PredictResult, UnscorableInputError
 
 if TYPE_CHECKING:
     from common.shadow_mirror import ShadowMirror
 
 _INTERNAL_ERROR = "the model could not answer; the error is logged"
+UNSCORABLE_METRIC = "UnscorableRequests"
+"""Requests answered 422 because the model's output for some rows is not finite (a client's
+input, in no release gate; `InternalErrors` counts 500s and gates a canary)."""
 
 
 def _dumps(document: Any) -> str:
     """Compact JSON; non-ASCII text is written as UTF-8, not escaped. orjson writes NaN and
-    infinities as null: the service refuses a non-finite output before it gets here (a 500)."""
+    infinities as null: the service refuses a non-finite output before it gets here (a 422)."""
     return orjson.dumps(document).decode()
 
 
@@ -105,6 +108,10 @@ class InferenceApi:
                 metrics.append(("InvalidRequests", "Count", 1.0))
                 allow, status, body = _not_found(method, path)
                 lines = ""
+        except UnscorableInputError as exc:  # counted apart from invalid requests and internal errors
+            metrics.append((UNSCORABLE_METRIC, "Count", 1.0))
+            lines = self.request_log.rejected(request_id, exc.status, exc.code)
+            status, body = exc.status, _dumps(exc.body())
         except RequestError as exc:
             metrics.append(("InvalidRequests", "Count", 1.0))
             lines = self.request_log.rejected(request_id, exc.status, exc.code)
@@ -170,7 +177,7 @@ class InferenceApi:
                 request_id=request_id,
                 inputs=result.inputs,
                 predictions=result.body["predictions"],
-                probabilities=result.body["probabilities"],
+                probabilities=result.body.get("probabilities", _NO_PROBABILITIES),
                 model_version=self.service.model_version,
                 function_version=function_version,
                 inference_ms=result.inference_ms,
@@ -185,6 +192,8 @@ class InferenceApi:
         return log + self.metrics.render(metrics)
 
 
+_NO_PROBABILITIES: list[list[float]] = []
+"""What a regressor's request offers the mirror as probabilities: it has none."""
 Route = Callable[[dict[str, Any], str, str, list[Metric]], tuple[str, str]]
 """A route's handler: (event, request id, function version, metrics to add) -> (body, lines)."""
 ROUTES: dict[tuple[str, str], str] = {("/predict", "POST"): "predict", ("/health", "GET"): "health"}

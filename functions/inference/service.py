@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from common.http.errors import RequestError
 from common.model.onnx_model import OnnxModel
 
 
@@ -20,9 +21,25 @@ class PredictResult:
     """The validated float32 rows the model saw (what shadow mirroring sends on)."""
 
 
-class NonFiniteOutputError(RuntimeError):
-    """The model returned a number that is NaN or infinite (inputs near the float32 limits can
-    overflow a pipeline's scaler): an internal error, never an answer."""
+UNSCORABLE_ROWS_SHOWN = 20
+"""At most this many row numbers are named in an unscorable input's message."""
+
+
+class UnscorableInputError(RequestError):
+    """Rows for which the model's output is NaN or infinite (finite inputs near the float32 limits
+    can overflow a linear model or a pipeline's scaler): the client's input, answered with a 422
+    that names the rows. Never an answer, and not an internal error (which a canary gate counts)."""
+
+    def __init__(self, rows: list[int]) -> None:
+        shown = ", ".join(map(str, rows[:UNSCORABLE_ROWS_SHOWN]))
+        more = f" and {len(rows) - UNSCORABLE_ROWS_SHOWN} more" if len(rows) > UNSCORABLE_ROWS_SHOWN else ""
+        super().__init__(
+            422,
+            "unscorable_input",
+            f"the model cannot give a finite answer for rows [{shown}]{more}: their values overflow "
+            "its arithmetic; send values on the scale the model was trained on",
+        )
+        self.rows = rows
 
 
 class InferenceService:
@@ -38,7 +55,7 @@ class InferenceService:
         prediction = self.model.predict(rows)
         inference_ms = (time.perf_counter() - started) * 1000.0
         if not prediction.finite():
-            raise NonFiniteOutputError("the model returned a probability that is not a finite number")
+            raise UnscorableInputError(prediction.unscorable_rows())
         body = prediction.outputs()
         body["model_version"] = self.model_version
         return PredictResult(body=body, rows=len(rows), inference_ms=inference_ms, inputs=rows)
@@ -50,4 +67,5 @@ class InferenceService:
             "function_version": function_version,
             "features": self.feature_names,
             "class_labels": self.model.metadata.class_labels,
+            "task": self.model.metadata.task,
         }

@@ -59,7 +59,17 @@ def decode_body(body: str | None, *, is_base64: bool, limits: RequestLimits) -> 
         raise bad_request("invalid_encoding", "the body is not valid UTF-8") from exc
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _parse_int(text: str) -> int | float:
+    """A JSON integer's value: an int, or, for one with more digits than Python converts to an int
+    (sys.get_int_max_str_digits), the float it rounds to (an infinity, far beyond float32), which
+    validation then refuses as out of range like any other such number."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 """Built once: `json.loads` with a keyword argument builds a new decoder on every call."""
 
 
@@ -69,7 +79,8 @@ def _loads(text: str) -> Any:
     refuses but the decoder accepts (lone surrogate escapes, nesting beyond 1024, numbers beyond
     float64, the NaN/Infinity literals), is answered as the standard library answers it. Where both
     accept a text they return the same document, except integers outside the 64-bit range, which
-    orjson returns as the float that `float(int)` gives: the same float32 after validation."""
+    orjson returns as the float that `float(int)` gives: the same float32 after validation. An
+    integer too long for Python's int conversion becomes its float (`_parse_int`)."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -1,9 +1,8 @@
 """An ONNX model served on Lambda: one session per process, one `predict` for any batch size.
 
-`predict` answers a `Prediction`, which knows the JSON-ready outputs of its kind of model; a
-classifier's carry the class probabilities beside the labels. Callers that only pass the outputs on
-(the inference service) never name probabilities, so another kind of model adds its own
-`Prediction` without touching them.
+`predict` answers the prediction of the artifact's kind of model (common.model.prediction): a
+classifier's carries the class probabilities beside the labels, a regressor's one number per row.
+Callers that only pass the outputs on (the inference service) never name either.
 """
 
 from __future__ import annotations
@@ -18,62 +17,11 @@ import numpy as np
 import onnxruntime as ort
 
 from common.model.metadata import MODEL_FILE, MetadataError, ModelMetadata, read_metadata
+from common.model.prediction import Answer, Prediction, RegressionPrediction
 
 
 class ModelLoadError(RuntimeError):
     """The artifact cannot be served: corrupt file, hash mismatch or inputs that do not match."""
-
-
-class Prediction:
-    """A classifier's answer for a batch: one label per row and each row's class probabilities.
-
-    The probabilities come as a float32 matrix (a session run) or as lists already (a bound run,
-    `BoundBatch`); each form is built from the other only when asked for."""
-
-    __slots__ = ("_array", "_lists", "labels")
-
-    def __init__(
-        self,
-        labels: list[Any],
-        probabilities: np.ndarray | None = None,
-        probability_lists: list[list[float]] | None = None,
-    ) -> None:
-        self.labels = labels
-        self._array = probabilities
-        self._lists = probability_lists
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        if self._array is None:
-            self._array = np.asarray(self._lists, dtype=np.float32)
-        return self._array
-
-    def probability_lists(self) -> list[list[float]]:
-        if self._lists is None:
-            self._lists = self.probabilities.tolist()
-        return self._lists
-
-    def outputs(self) -> dict[str, Any]:
-        """The answer as the response body carries it: "predictions", then "probabilities"."""
-        lists = self._lists
-        return {
-            "predictions": self.labels,
-            "probabilities": lists if lists is not None else self.probability_lists(),
-        }
-
-    def finite(self) -> bool:
-        """Whether every probability is a finite number (inputs near the float32 limits can
-        overflow a pipeline's scaler). Small batches sum the lists; larger ones numpy's array."""
-        lists = self._lists
-        if lists is not None or len(self.labels) <= _PYTHON_FINITE_CHECK_MAX_ROWS:
-            total = sum(map(sum, lists if lists is not None else self.probability_lists()))
-        else:
-            total = float(self.probabilities.sum(dtype=np.float64))
-        return total - total == 0.0  # a NaN or an infinity anywhere makes the sum NaN or infinite
-
-
-_PYTHON_FINITE_CHECK_MAX_ROWS = 16
-"""Up to this many rows the finiteness check sums the Python lists; above, numpy's array."""
 
 
 def make_session_options() -> ort.SessionOptions:
@@ -105,7 +53,12 @@ class OnnxModel:
         self.metadata = metadata
         self.version = metadata.version
         self._input_name = metadata.input_name
-        self._outputs = [metadata.label_output, metadata.probabilities_output]
+        self.regression = metadata.task == "regression"
+        self._outputs = (
+            [metadata.label_output]
+            if self.regression
+            else [metadata.label_output, metadata.probabilities_output]
+        )
         self._check_signature()
         self._run = _direct_run(session)
         self._bound: dict[int, BoundBatch | None] = {}
@@ -147,12 +100,19 @@ class OnnxModel:
             )
         if inputs[0].type != "tensor(float)":
             raise ModelLoadError(f"model input type {inputs[0].type} is not tensor(float)")
-        output_names = {o.name for o in self.session.get_outputs()}
-        missing = [name for name in self._outputs if name not in output_names]
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        missing = [name for name in self._outputs if name not in outputs]
         if missing:
-            raise ModelLoadError(f"model has no outputs named {missing} (has {sorted(output_names)})")
+            raise ModelLoadError(f"model has no outputs named {missing} (has {sorted(outputs)})")
+        if self.regression:
+            shape = outputs[self._outputs[0]].shape
+            if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+                raise ModelLoadError(
+                    f"regression output {self._outputs[0]!r} has shape {shape}: serving takes one "
+                    "value per row"
+                )
 
-    def predict(self, rows: np.ndarray) -> Prediction:
+    def predict(self, rows: np.ndarray) -> Answer:
         """The model's answer for a float32 matrix of rows. Small C-contiguous batches go through
         a run bound to preallocated buffers (`BoundBatch`) when this model and onnxruntime allow
         one and no other thread holds it; any other batch through the session's run."""
@@ -167,14 +127,17 @@ class OnnxModel:
                 bound = None
             if bound is not None and self._bound_lock.acquire(blocking=False):
                 try:
-                    labels, probabilities = bound.run(packed)
+                    answer: Answer = bound.run(packed)
                 finally:
                     self._bound_lock.release()
-                return Prediction(labels, None, probabilities)
+                return answer
         return self._session_predict(rows)
 
-    def _session_predict(self, rows: np.ndarray) -> Prediction:
-        labels, probabilities = self._run(self._outputs, {self._input_name: rows})
+    def _session_predict(self, rows: np.ndarray) -> Answer:
+        outputs = self._run(self._outputs, {self._input_name: rows})
+        if self.regression:
+            return RegressionPrediction(outputs[0].reshape(-1))
+        labels, probabilities = outputs
         return Prediction(labels.tolist(), probabilities)
 
 
@@ -205,32 +168,35 @@ BOUND_BATCH_MAX = 16
 
 
 class BoundBatch:
-    """One batch size's run with its input and both outputs bound to preallocated buffers
+    """One batch size's run with its input and outputs bound to preallocated buffers
     (onnxruntime's IOBinding): no per-call tensor allocation and no numpy arrays built around
     the outputs (a large share of a one-row run; docs/performance.md). The input is copied into
-    its buffer with one memory copy. Used under `OnnxModel`'s lock: the buffers are shared."""
+    its buffer with one memory copy. Used under `OnnxModel`'s lock: the buffers are shared.
+    A classifier binds its int64 labels and float32 probabilities, a regressor its float32 values
+    (read through a flat view of the (rows, 1) buffer)."""
 
     def __init__(
-        self, run: Callable[[], None], inputs: memoryview, labels: np.ndarray, probabilities: np.ndarray
+        self, run: Callable[[], None], inputs: memoryview, outputs: list[np.ndarray], *, regression: bool
     ) -> None:
         self._keep: object = None
         self._run = run
         self._inputs = inputs
-        self._labels = labels
-        self._probabilities = probabilities
+        self._first = outputs[0].reshape(-1) if regression else outputs[0]
+        self._second = outputs[-1]  # a classifier's probabilities (unused for a regressor)
+        self._regression = regression
 
     @classmethod
     def create(cls, model: OnnxModel, rows: int) -> BoundBatch | None:
         """The bound run for `rows` rows, or None when this model or onnxruntime cannot have one
-        (outputs that are not an int64 label vector and a float32 probability matrix, no
-        IOBinding, another provider than the CPU's) or it does not answer exactly as `predict`."""
+        (outputs of other types than an int64 label vector and a float32 probability matrix, or a
+        regressor's float32 values; no IOBinding; another provider than the CPU's) or it does not
+        answer exactly as `predict`."""
         session = model.session
         types = {output.name: output.type for output in session.get_outputs()}
-        label_name, probabilities_name = model._outputs
+        wanted = ["tensor(float)"] if model.regression else ["tensor(int64)", "tensor(float)"]
         native: Any = getattr(session, "_sess", None)
         if (
-            types.get(label_name) != "tensor(int64)"
-            or types.get(probabilities_name) != "tensor(float)"
+            [types.get(name) for name in model._outputs] != wanted
             or session.get_providers() != ["CPUExecutionProvider"]
             or not hasattr(native, "run_with_iobinding")
         ):
@@ -240,33 +206,40 @@ class BoundBatch:
         expected = model._session_predict(probe)
         try:
             inputs = np.zeros_like(probe)
-            labels = np.zeros(rows, dtype=np.int64)
-            probabilities = np.zeros_like(expected.probabilities, dtype=np.float32)
-            values = [ort.OrtValue.ortvalue_from_numpy(array) for array in (inputs, labels, probabilities)]
+            outputs: list[np.ndarray]
+            if isinstance(expected, RegressionPrediction):
+                outputs = [np.zeros((rows, 1), dtype=np.float32)]
+            else:
+                outputs = [np.zeros(rows, dtype=np.int64), np.zeros_like(expected.probabilities)]
+            values = [ort.OrtValue.ortvalue_from_numpy(array) for array in (inputs, *outputs)]
             binding = session.io_binding()
             binding.bind_ortvalue_input(model._input_name, values[0])
-            binding.bind_ortvalue_output(label_name, values[1])
-            binding.bind_ortvalue_output(probabilities_name, values[2])
+            for name, value in zip(model._outputs, values[1:], strict=True):
+                binding.bind_ortvalue_output(name, value)
             native_binding = binding._iobinding
             run_with_iobinding = native.run_with_iobinding
 
             def run_bound() -> None:
                 run_with_iobinding(native_binding, None)
 
-            bound = cls(run_bound, memoryview(inputs.data).cast("B"), labels, probabilities)
+            bound = cls(
+                run_bound, memoryview(inputs.data).cast("B"), outputs, regression=model.regression
+            )
             bound._keep = (binding, values)  # the buffers the native binding points into stay alive
             answer = bound.run(memoryview(probe.tobytes()))
         except Exception:  # an onnxruntime without these internals: use predict
             return None
-        if answer != (expected.labels, expected.probabilities.tolist()):
+        if answer.outputs() != expected.outputs():
             return None
         return bound
 
-    def run(self, packed: memoryview) -> tuple[list[Any], list[list[float]]]:
-        """(labels, probabilities) as lists for rows given as their float32 values' bytes."""
+    def run(self, packed: memoryview) -> Answer:
+        """The prediction, its outputs as lists, for rows given as their float32 values' bytes."""
         self._inputs[:] = packed
         self._run()
-        return self._labels.tolist(), self._probabilities.tolist()
+        if self._regression:
+            return RegressionPrediction(None, self._first.tolist())
+        return Prediction(self._first.tolist(), None, self._second.tolist())
 
 
 _UNBOUND: Any = object()

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,66 +19,7 @@ import pytest
 from common.model.metadata import ModelMetadata
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext, json_body
-
-Invoke = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture()
-def handler_module(
-    trained_model: tuple[Path, ModelMetadata], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[ModuleType]:
-    artifact_dir, _ = trained_model
-    monkeypatch.setenv("MODEL_URI", str(artifact_dir))
-    monkeypatch.setenv("MAX_ROWS", "50")
-    monkeypatch.setenv("MAX_BODY_BYTES", "60000")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "inference")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ModelServingTest")
-    sys.modules.pop("inference.handler", None)
-    module = importlib.import_module("inference.handler")
-    yield module
-    sys.modules.pop("inference.handler", None)
-
-
-@pytest.fixture()
-def log_stream(handler_module: ModuleType) -> Iterator[io.StringIO]:
-    """The handler writes its request log lines and EMF metrics lines to the stdout it saw at init,
-    and Powertools' Logger (internal errors) likewise: point both at a buffer we can read."""
-    stream = io.StringIO()
-    handler_module.app.stream = stream
-    previous = handler_module.logger.get().registered_handler.setStream(stream)
-    yield stream
-    if previous is not None:  # Powertools' logging handler outlives this module object
-        handler_module.logger.get().registered_handler.setStream(previous)
-
-
-def split_lines(stream: io.StringIO) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(log lines, EMF metrics lines) written so far."""
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    return [line for line in lines if "_aws" not in line], [line for line in lines if "_aws" in line]
-
-
-@pytest.fixture()
-def invoke(handler_module: ModuleType) -> Invoke:
-    def _invoke(
-        method: str = "POST",
-        path: str = "/predict",
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        raw: str | bytes | None = None,
-        context: FakeLambdaContext | None = None,
-    ) -> dict[str, Any]:
-        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        event = rest_proxy_event(
-            method,
-            path,
-            body=payload,
-            headers={"Content-Type": "application/json"} if headers is None else headers,
-        )
-        result: dict[str, Any] = handler_module.handler(event, context or FakeLambdaContext())
-        return result
-
-    return _invoke
+from tests.unit.inference.support import BAD_BODY_CASES, SERVED_KINDS, Invoke, bad_bodies, split_lines
 
 
 def test_predict_list_rows_matches_scikit_learn(invoke: Invoke, holdout: Any) -> None:
@@ -144,41 +84,18 @@ def test_health_reports_versions(invoke: Invoke, trained_model: tuple[Path, Mode
     body = json_body(response)
     assert body["model_version"] == metadata.version
     assert body["function_version"] == "3"
+    assert body["task"] == "classification"
+    assert body["class_labels"] == metadata.class_labels
 
 
 ROW = [1.0] * 30
 
-BAD_BODIES: list[tuple[str, Any, int, str]] = [
-    ("invalid json", "{not json", 400, "invalid_json"),
-    ("not an object", "[1, 2]", 400, "invalid_body"),
-    ("missing instances", {"rows": [ROW]}, 400, "unknown_field"),
-    ("no fields", {}, 400, "missing_field"),
-    ("unknown field beside instances", {"instances": [ROW], "extra": 1}, 400, "unknown_field"),
-    ("instances not a list", {"instances": {"a": 1}}, 400, "invalid_instances"),
-    ("empty instances", {"instances": []}, 400, "empty_instances"),
-    ("too many rows", {"instances": [ROW] * 51}, 400, "too_many_rows"),
-    ("short row", {"instances": [ROW[:29]]}, 400, "wrong_row_length"),
-    ("long row", {"instances": [[*ROW, 1.0]]}, 400, "wrong_row_length"),
-    ("string value", {"instances": [["1.0", *ROW[1:]]]}, 400, "invalid_value"),
-    ("boolean value", {"instances": [[True, *ROW[1:]]]}, 400, "invalid_value"),
-    ("null value", {"instances": [[None, *ROW[1:]]]}, 400, "invalid_value"),
-    ("nested value", {"instances": [[[1.0], *ROW[1:]]]}, 400, "invalid_value"),
-    ("object value", {"instances": [[{"v": 1}, *ROW[1:]]]}, 400, "invalid_value"),
-    ("row is a number", {"instances": [1.0]}, 400, "invalid_row"),
-    ("NaN literal", '{"instances": [[NaN' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
-    ("Infinity literal", '{"instances": [[Infinity' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
-    ("-Infinity literal", '{"instances": [[-Infinity' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
-    ("overflowing number", '{"instances": [[1e400' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
-    ("beyond float32", '{"instances": [[1e39' + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
-    ("huge integer", '{"instances": [[' + "9" * 400 + ", 1.0" * 29 + "]]}", 400, "invalid_number"),
-    ("body over the size cap", {"instances": [ROW] * 40, "pad": "x" * 70000}, 413, "body_too_large"),
-]
-
-
-@pytest.mark.parametrize(("case", "body", "status", "code"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+@pytest.mark.parametrize("served_model", SERVED_KINDS, indirect=True)
+@pytest.mark.parametrize("case", BAD_BODY_CASES)
 def test_bad_input_gets_a_4xx_naming_the_problem(
-    invoke: Invoke, case: str, body: Any, status: int, code: str
+    invoke: Invoke, served_model: tuple[Path, ModelMetadata], case: str
 ) -> None:
+    body, status, code = bad_bodies(served_model[1].n_features)[case]
     raw = body if isinstance(body, str) else json.dumps(body)
     response = invoke(raw=raw)
     assert response["statusCode"] == status, case
@@ -186,25 +103,31 @@ def test_bad_input_gets_a_4xx_naming_the_problem(
     assert error["code"] == code
     assert error["message"]
     assert "Traceback" not in response["body"]
+    assert "probabilities" not in response["body"]
 
 
+@pytest.mark.parametrize("served_model", SERVED_KINDS, indirect=True)
 def test_dict_rows_name_missing_and_unknown_features(
-    invoke: Invoke, trained_model: tuple[Path, ModelMetadata]
+    invoke: Invoke, served_model: tuple[Path, ModelMetadata]
 ) -> None:
-    _, metadata = trained_model
-    row = dict(zip(metadata.feature_names, ROW, strict=True))
+    _, metadata = served_model
+    row = dict.fromkeys(metadata.feature_names, 1.0)
     del row[metadata.feature_names[3]]
     error = json_body(invoke(body={"instances": [row]}))["error"]
     assert error["code"] == "missing_feature" and metadata.feature_names[3] in error["message"]
-    row = dict(zip(metadata.feature_names, ROW, strict=True)) | {"colour": 1.0}
+    row = dict.fromkeys(metadata.feature_names, 1.0) | {"colour": 1.0}
     error = json_body(invoke(body={"instances": [row]}))["error"]
     assert error["code"] == "unknown_feature" and "colour" in error["message"]
 
 
+@pytest.mark.parametrize("served_model", SERVED_KINDS, indirect=True)
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
-def test_wrong_content_type_is_415(invoke: Invoke, content_type: str | None) -> None:
+def test_wrong_content_type_is_415(
+    invoke: Invoke, served_model: tuple[Path, ModelMetadata], content_type: str | None
+) -> None:
     headers = {} if content_type is None else {"Content-Type": content_type}
-    response = invoke(raw=json.dumps({"instances": [ROW]}), headers=headers)
+    row = [1.0] * served_model[1].n_features
+    response = invoke(raw=json.dumps({"instances": [row]}), headers=headers)
     assert response["statusCode"] == 415
     assert json_body(response)["error"]["code"] == "unsupported_media_type"
 
@@ -216,12 +139,14 @@ def test_content_type_with_charset_and_any_case_is_accepted(invoke: Invoke) -> N
     assert response["statusCode"] == 200
 
 
+@pytest.mark.parametrize("served_model", SERVED_KINDS, indirect=True)
 def test_empty_body_is_400(invoke: Invoke) -> None:
     response = invoke(raw="")
     assert response["statusCode"] == 400
     assert json_body(response)["error"]["code"] == "empty_body"
 
 
+@pytest.mark.parametrize("served_model", SERVED_KINDS, indirect=True)
 def test_unknown_path_is_404_and_wrong_method_is_405(invoke: Invoke) -> None:
     missing = invoke("GET", "/nope")
     assert missing["statusCode"] == 404
@@ -433,19 +358,24 @@ def test_the_prediction_line_is_the_general_line_for_the_prediction_metrics(
     assert emf.render_prediction(rows, inference_ms) == ""
 
 
-def test_a_non_finite_probability_is_a_500_never_an_answer(
+def test_a_non_finite_probability_is_a_422_naming_the_rows_never_an_answer(
     invoke: Invoke, handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
 ) -> None:
-    from common.model.onnx_model import Prediction
+    from common.model.prediction import Prediction
 
     def overflowed(rows: Any) -> Prediction:
-        return Prediction(labels=[0], probabilities=np.array([[np.nan, np.nan]], dtype=np.float32))
+        probabilities = np.array([[0.5, 0.5], [np.nan, np.nan], [0.1, 0.9], [np.inf, 0.0]], dtype=np.float32)
+        return Prediction(labels=[0, 0, 1, 0], probabilities=probabilities)
 
     monkeypatch.setattr(handler_module.service.model, "predict", overflowed)
-    response = invoke(body={"instances": [ROW]})
-    assert response["statusCode"] == 500
-    assert json_body(response)["error"]["code"] == "internal_error"
-    assert "not a finite number" in log_stream.getvalue()
+    response = invoke(body={"instances": [ROW] * 4}, context=FakeLambdaContext(function_version="6"))
+    assert response["statusCode"] == 422
+    error = json_body(response)["error"]
+    assert error["code"] == "unscorable_input" and "rows [1, 3]" in error["message"]
+    log_lines, metric_lines = split_lines(log_stream)
+    assert [(line["message"], line["status"]) for line in log_lines] == [("request rejected", 422)]
+    assert metric_lines[-1]["UnscorableRequests"] == [1.0] and metric_lines[-1]["FunctionVersion"] == "6"
+    assert not {"InternalErrors", "InvalidRequests", "Predictions"} & set(metric_lines[-1])
 
 
 def test_the_native_run_answers_as_the_public_run(handler_module: ModuleType, holdout: Any) -> None:
