@@ -9,7 +9,6 @@ Feedback labels are written as number text, which the stored-feedback reader tak
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
@@ -38,11 +37,6 @@ from retrain.settings import RetrainSettings
 from retrain.train import train
 from tests.monitoring_support import logged_record, put_feedback, put_records
 from tests.unit.modelctl.world import World, build_world, sample_metadata
-
-serves_regressors = pytest.mark.skipif(
-    importlib.util.find_spec("common.model.prediction") is None,
-    reason="evaluate loads models with the serving code (OnnxModel), which does not serve regressors yet",
-)
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Retraining:regression-1"
 FEEDBACK_BUCKET = "prediction-log-regression"
@@ -186,7 +180,6 @@ def do_register(d: Deployment, state: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-@serves_regressors
 def test_a_better_regressor_passes_the_gate(stump_deployment: Deployment) -> None:
     d = stump_deployment
     write_feedback(d, n=60)
@@ -202,7 +195,6 @@ def test_a_better_regressor_passes_the_gate(stump_deployment: Deployment) -> Non
     assert not any("class balance" in check for check in gate["checks"])
 
 
-@serves_regressors
 @pytest.mark.xfail(
     strict=True,
     raises=StepError,
@@ -236,7 +228,6 @@ def test_a_better_regressor_is_registered_and_shadowed(stump_deployment: Deploym
     assert store.watermark() == datetime.fromisoformat(prepared["until"])
 
 
-@serves_regressors
 @pytest.mark.parametrize("metric", ["rmse", "mae"])
 def test_a_worse_regressor_is_rejected_and_never_registered(
     ridge_deployment: Deployment, metric: str
