@@ -33,7 +33,7 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
     shadow = ShadowStack(app, f"{config.project}-Shadow", config=config, model_store=store, env=env)
     precompute = (
         PrecomputeStack(app, f"{config.project}-Precompute", config=config, model_store=store, env=env)
-        if config.precompute_enabled
+        if config.precompute.enabled
         else None
     )
     serving = ServingStack(

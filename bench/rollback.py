@@ -250,7 +250,8 @@ def run(suite: Suite) -> BenchResult:
             # (or its first run) leaves; `make` exports PYTHONDONTWRITEBYTECODE, which would make
             # every run compile the CLI's modules from source.
             env.pop("PYTHONDONTWRITEBYTECODE", None)
-            compileall.compile_dir(REPO_ROOT / "modelctl", quiet=1)
+            for package in ("modelctl", "release"):
+                compileall.compile_dir(REPO_ROOT / package, quiet=1)
             script = Path(sys.executable).with_name("modelctl")
             entry = [str(script)] if script.exists() else [sys.executable, "-m", "modelctl.cli"]
             cli_errors: list[str] = []

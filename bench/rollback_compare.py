@@ -3,7 +3,7 @@ bench's traffic (bench/rollback.py): which one reaches the first old-version res
 
     python -m bench.rollback_compare --base 0b5c574 --rounds 8
 
-`--base`'s `modelctl/` is extracted (git archive) to a temporary folder and put first on
+`--base`'s `modelctl/` and `release/` are extracted (git archive) to a temporary folder and put first on
 PYTHONPATH; the working tree's is the other. Each round rolls back once with each, in alternating
 order (the machine's load drifts; alternating spreads it over both), each run timed as the bench
 times it: from the command's start to the first response served by the old version, and to its
@@ -30,15 +30,26 @@ from bench.core import REPO_ROOT, log
 from bench.model import served_artifact_dir
 from bench.rollback import CLIENTS, Traffic, move_traffic_to, publish_second_version
 
+PACKAGES = ("modelctl", "release")
+
 
 def extract(ref: str, into: Path) -> Path:
-    """`ref`'s modelctl/ package under `into`, compiled as an install leaves it."""
+    """`ref`'s CLI packages (modelctl/, and release/ where `ref` has it) under `into`, compiled as an
+    install leaves them."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", ref, *PACKAGES],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, "modelctl"], cwd=REPO_ROOT, capture_output=True, check=True
+        ["git", "archive", "--format=tar", ref, *listed], cwd=REPO_ROOT, capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
-    compileall.compile_dir(into / "modelctl", quiet=1)
+    for package in listed:
+        compileall.compile_dir(into / package, quiet=1)
     return into
 
 
@@ -50,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8, help="rollbacks with each (default 8)")
     args = parser.parse_args(argv)
 
-    compileall.compile_dir(REPO_ROOT / "modelctl", quiet=1)
+    for package in PACKAGES:
+        compileall.compile_dir(REPO_ROOT / package, quiet=1)
     script = Path(sys.executable).with_name("modelctl")
     entry = [str(script)] if script.exists() else [sys.executable, "-m", "modelctl.cli"]
     bench_cloud = BenchCloud()

@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, str] = {
     "warm_handler_batch": "bench.warm_handler_batch",
     "warm_handler_batch_1000": "bench.warm_handler_batch_1000",
     "handler_compare": "bench.handler_compare",
+    "warm_handler_regression": "bench.warm_handler_regression",
     "cold_start": "bench.cold_start",
     "bundle_size": "bench.bundle_size",
     "shadow_report": "bench.shadow_report_throughput",
@@ -60,7 +61,8 @@ def git_state() -> dict[str, Any]:
         )
         return result.stdout.rstrip("\n") if result.returncode == 0 else ""
 
-    dirty = git("status", "--porcelain", "--", "functions", "infra", "localcloud", "modelctl")
+    measured = ("functions", "infra", "localcloud", "modelctl", "release", "retrain")
+    dirty = git("status", "--porcelain", "--", *measured)
     return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted_changes": dirty.splitlines()[:40]}
 
 

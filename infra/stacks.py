@@ -1,7 +1,7 @@
 """Deployable units: the stateful model store, and the stateless serving stack that uses it.
 
-Stacks only compose constructs, declare outputs and record their cdk-nag exceptions. The model
-store is kept in its own stack so the serving stack can be replaced or destroyed freely.
+Stacks only compose constructs and declare outputs; each construct acknowledges its own cdk-nag
+findings. The model store is kept in its own stack so the serving stack can be replaced or destroyed freely.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra import nag
 from infra.bundling import BundleTarget
 from infra.config import ServingConfig
 from infra.constructs import (
@@ -65,10 +64,10 @@ class ModelStoreStack(cdk.Stack):
         self.model_store = ModelStore(
             self,
             "ModelStore",
-            artifact_dir=config.model_artifact_dir,
-            model_version=config.model_version,
-            access_log_expiration_days=config.log_retention_days,
-            log_retention_days=config.log_retention_days,
+            artifact_dir=config.inference.model_artifact_dir,
+            model_version=config.inference.model_version,
+            access_log_expiration_days=config.runtime.log_retention_days,
+            log_retention_days=config.runtime.log_retention_days,
         )
         # An explicit, documented export: the serving stack imports the bucket by this name, so the
         # contract between the stacks is one stable string (and cdk-nag findings are deterministic).
@@ -86,7 +85,6 @@ class ModelStoreStack(cdk.Stack):
             value=self.model_store.model_uri,
             description="Artifact uploaded by this deployment",
         )
-        nag.suppress_model_store(self.model_store)
 
 
 class ShadowStack(cdk.Stack):
@@ -111,19 +109,32 @@ class ShadowStack(cdk.Stack):
             env=env,
             description="Shadow deployment: mirror queue -> shadow function (candidate model) -> S3 records",
         )
-        target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
+        target = BundleTarget(
+            architecture=config.runtime.architecture, python_version=config.runtime.python_version
+        )
         if code is None:
             code = bundled_function_code(SHADOW_FUNCTION, target=target)
         self.add_stack_dependency(model_store, "the shadow function reads candidates from the model store")
         model_bucket = s3.Bucket.from_bucket_name(
             self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
         )
-        self.shadow = ShadowLogging(self, "Shadow", config=config, code=code, model_bucket=model_bucket)
+        self.shadow = ShadowLogging(
+            self,
+            "Shadow",
+            runtime=config.runtime,
+            metrics=config.metrics,
+            shadow=config.shadow,
+            prediction_log=config.prediction_log,
+            code=code,
+            model_bucket=model_bucket,
+        )
         # Live accuracy and drift of the prediction log, on a schedule (docs/monitoring.md).
         self.monitor = LiveMonitor(
             self,
             "Monitor",
-            config=config,
+            runtime=config.runtime,
+            metrics=config.metrics,
+            monitor=config.monitor,
             code=monitor_code or bundled_function_code(MONITOR_FUNCTION, target=target),
             log_bucket=self.shadow.log_bucket,
             model_bucket=model_bucket,
@@ -147,8 +158,6 @@ class ShadowStack(cdk.Stack):
             cdk.CfnOutput(
                 self, name, value=value, description=description, export_name=self.export_names.get(name)
             )
-        nag.suppress_shadow_logging(shadow)
-        nag.suppress_monitor(self.monitor)
 
 
 class PrecomputeStack(cdk.Stack):
@@ -171,7 +180,9 @@ class PrecomputeStack(cdk.Stack):
             env=env,
             description="Precomputed predictions: batch scoring into DynamoDB, served by key",
         )
-        target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
+        target = BundleTarget(
+            architecture=config.runtime.architecture, python_version=config.runtime.python_version
+        )
         self.add_stack_dependency(model_store, "the scoring workers read models from the model store")
         model_bucket = s3.Bucket.from_bucket_name(
             self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
@@ -179,7 +190,9 @@ class PrecomputeStack(cdk.Stack):
         self.precompute = Precompute(
             self,
             "Precompute",
-            config=config,
+            runtime=config.runtime,
+            precompute=config.precompute,
+            lookup_timeout_seconds=config.inference.timeout_seconds,
             control_code=bundled_function_code(CONTROL_FUNCTION, target=target),
             score_code=bundled_function_code(SCORE_FUNCTION, target=target),
             lookup_code=bundled_function_code(LOOKUP_FUNCTION, target=target),
@@ -192,7 +205,7 @@ class PrecomputeStack(cdk.Stack):
             "PredictionsTableName": (precompute.table.table_name, "Predictions and the served version"),
             "WorkBucketName": (precompute.bucket.bucket_name, "Inputs (inputs/) and run files (runs/)"),
             "LookupFunctionArn": (precompute.lookup_function.function_arn, "GET /predictions/{id}"),
-            "MaxItems": (str(config.precompute_max_items), "Most rows (grid combinations) per run"),
+            "MaxItems": (str(config.precompute.max_items), "Most rows (grid combinations) per run"),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(
@@ -202,7 +215,6 @@ class PrecomputeStack(cdk.Stack):
                 description=description,
                 export_name=self.lookup_export_name if name == "LookupFunctionArn" else None,
             )
-        nag.suppress_precompute(precompute)
 
 
 class ServingStack(cdk.Stack):
@@ -227,7 +239,10 @@ class ServingStack(cdk.Stack):
             env=env,
             description="Model serving: REST API -> Lambda alias live -> ONNX inference function",
         )
-        target = BundleTarget(architecture=config.architecture, python_version=config.python_version)
+        self.config = config
+        target = BundleTarget(
+            architecture=config.runtime.architecture, python_version=config.runtime.python_version
+        )
         if code is None:
             code = bundled_function_code(INFERENCE_FUNCTION, target=target)
         self.add_stack_dependency(model_store, "the model artifact is uploaded before a version can load it")
@@ -237,10 +252,15 @@ class ServingStack(cdk.Stack):
         self.service = InferenceService(
             self,
             "Inference",
-            config=config,
+            project=config.project,
+            runtime=config.runtime,
+            inference=config.inference,
+            api=config.api,
+            metrics=config.metrics,
+            alarms=config.alarms,
             code=code,
             model_bucket=model_bucket,
-            model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
+            model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.inference.model_version)}",
         )
         self.feedback: FeedbackApi | None = None
         if shadow is not None:  # mirror live requests to the shadow queue (fail-open; docs/shadow.md)
@@ -250,18 +270,20 @@ class ServingStack(cdk.Stack):
                 queue_arn=cdk.Fn.import_value(shadow.export_names["QueueArn"]),
                 queue_url=cdk.Fn.import_value(shadow.export_names["QueueUrl"]),
                 log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
-                config_ttl_seconds=config.shadow_config_ttl_seconds,
-                prediction_log_sample_percent=config.prediction_log_sample_percent,
+                config_ttl_seconds=config.shadow.config_ttl_seconds,
+                prediction_log_sample_percent=config.prediction_log.sample_percent,
             )
             # Ground truth for the logged predictions: POST /feedback (docs/monitoring.md).
             self.feedback = FeedbackApi(
                 self,
                 "Feedback",
-                config=config,
+                runtime=config.runtime,
+                api=config.api,
+                metrics=config.metrics,
                 code=feedback_code or bundled_function_code(FEEDBACK_FUNCTION, target=target),
                 service=self.service,
                 model_bucket=model_bucket,
-                model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.model_version)}",
+                model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.inference.model_version)}",
                 log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
             )
         if precompute is not None:  # GET /predictions/{id} answers from the predictions table
@@ -269,7 +291,6 @@ class ServingStack(cdk.Stack):
             self.predictions_method = add_predictions_route(
                 self.service, cdk.Fn.import_value(precompute.lookup_export_name)
             )
-            nag.suppress_predictions_route(self.service, self.predictions_method)
         # modelctl's release history, release in progress and lock (retained; docs/releases.md).
         self.release_state = ReleaseState(self, "ReleaseState")
         outputs = {
@@ -278,7 +299,7 @@ class ServingStack(cdk.Stack):
             "AliasName": (self.service.alias.alias_name, "Alias API Gateway invokes"),
             "AliasArn": (self.service.alias.function_arn, "ARN of the live alias"),
             "ModelBucketName": (model_bucket.bucket_name, "Bucket of model artifacts"),
-            "ModelVersion": (config.model_version, "Model the deployed function version serves"),
+            "ModelVersion": (config.inference.model_version, "Model the deployed function version serves"),
             "ErrorsAlarmName": (self.service.errors_alarm.alarm_name, "Errors on the live alias"),
             "ErrorRateAlarmName": (self.service.error_rate_alarm.alarm_name, "Error rate on the live alias"),
             "P99DurationAlarmName": (
@@ -306,9 +327,6 @@ class ServingStack(cdk.Stack):
             cdk.CfnOutput(
                 self, name, value=value, description=description, export_name=self.export_names.get(name)
             )
-        nag.suppress_inference_service(self.service)
-        if self.feedback is not None:
-            nag.suppress_feedback_api(self.feedback)
 
 
 class RetrainingStack(cdk.Stack):
@@ -345,7 +363,9 @@ class RetrainingStack(cdk.Stack):
         self.pipeline = RetrainingPipeline(
             self,
             "Retraining",
-            config=config,
+            runtime=config.runtime,
+            metrics=config.metrics,
+            retrain=config.retrain,
             model_bucket=model_bucket,
             feedback_bucket=feedback_bucket,
             shadow_config_uri=f"s3://{log_bucket_name}/{CONFIG_KEY}",
@@ -369,4 +389,3 @@ class RetrainingStack(cdk.Stack):
             outputs["AccuracyAlarmName"] = (pipeline.accuracy_alarm.alarm_name, "Starts a run early")
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)
-        nag.suppress_retraining(pipeline)

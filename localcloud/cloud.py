@@ -14,12 +14,13 @@ from typing import TextIO
 from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
 from localcloud.aws import AwsClients
 from localcloud.event_sources import EventSources
-from localcloud.functions import FunctionRuntime
+from localcloud.functions.runtime import FunctionRuntime
 from localcloud.gateway import LocalGateway, api_from_deployment
 from localcloud.lambda_api import LambdaFront
 from localcloud.metrics import AlarmEvaluator, AlarmVerdict, MetricsPipeline
 from localcloud.moto_process import MotoServer, free_port, start_moto_server
-from localcloud.provision import ACCOUNT, Deployment, Provisioner
+from localcloud.provision import ACCOUNT, Deployment
+from localcloud.provision.provisioner import Provisioner
 from localcloud.router import CodeStore, LambdaRouter
 from localcloud.scheduler import Scheduler
 from localcloud.snapshot import restore_snapshot, save_snapshot

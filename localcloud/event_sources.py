@@ -14,6 +14,12 @@ what delivers messages. For each enabled SQS mapping of the deployment, pollers:
   timeout, and SQS itself (moto implements redrive) moves a message to the dead-letter queue once it
   has been received `maxReceiveCount` times.
 
+Every receive is a short poll (`WaitTimeSeconds=0`); a poller that finds the queue empty waits on
+its own side, backing off up to `wait_s` between receives. moto fixes a receive's visibility timeout
+when the request arrives, so a long poll in progress when the queue's `VisibilityTimeout` changes
+would hide the messages it hands out for the old timeout (redelivery stalls for that long); a short
+poll takes the timeout in force when it hands messages out, as SQS does.
+
 At most `ScalingConfig.MaximumConcurrency` pollers per mapping (capped locally, default 2).
 """
 
@@ -33,6 +39,8 @@ from localcloud.provision import Deployment, ProvisionedResource
 MAX_RECEIVE = 10  # SQS ReceiveMessage returns at most 10 messages per call
 MAX_PAYLOAD_BYTES = 6_000_000  # Lambda's synchronous invocation payload limit (6 MB)
 DEFAULT_POLLERS = 2
+FIRST_IDLE_WAIT_S = 0.05  # an idle poller's first wait; it doubles up to `wait_s` while the queue stays empty
+WINDOW_POLL_S = 0.2  # between receives that found nothing while a batching window is open
 
 
 class InvokeResult(Protocol):
@@ -195,7 +203,8 @@ class PollerStats:
 
 
 class SqsPoller:
-    """Gathers batches for one mapping and delivers them; `poll_once` is one gather + delivery."""
+    """Gathers batches for one mapping and delivers them; `poll_once` is one gather + delivery.
+    `wait_s` is the longest `run` waits between two receives that found the queue empty."""
 
     def __init__(
         self,
@@ -205,7 +214,7 @@ class SqsPoller:
         queue_url: str,
         invoke: Invoke,
         log: Log | None = None,
-        wait_s: int = 1,
+        wait_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.mapping = mapping
@@ -218,8 +227,8 @@ class SqsPoller:
         self._clock = clock
 
     def poll_once(self, stop: threading.Event | None = None) -> int:
-        """Gather one batch (waiting up to `wait_s` for the first message) and deliver it; returns the
-        number of messages delivered (0 when the queue was empty)."""
+        """Gather one batch and deliver it; returns the number of messages delivered (0 when the
+        queue was empty: one receive, no waiting)."""
         messages = self.gather(stop)
         if messages:
             self.deliver(messages)
@@ -231,14 +240,10 @@ class SqsPoller:
         size = 0
         deadline: float | None = None
         while stop is None or not stop.is_set():
-            remaining = None if deadline is None else deadline - self._clock()
-            wait = (
-                self._wait_s if deadline is None else (1 if remaining is not None and remaining >= 1 else 0)
-            )
             response = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(MAX_RECEIVE, mapping.batch_size - len(messages)),
-                WaitTimeSeconds=wait,
+                WaitTimeSeconds=0,  # never a long poll: see the module docstring
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
@@ -253,7 +258,7 @@ class SqsPoller:
             if full or mapping.batching_window_s <= 0 or self._clock() >= deadline:
                 return messages
             if not received:
-                time.sleep(min(0.05, max(0.0, deadline - self._clock())))
+                _pause(stop, min(WINDOW_POLL_S, max(0.0, deadline - self._clock())))
         return messages
 
     def deliver(self, messages: Sequence[dict[str, Any]]) -> set[str]:
@@ -297,15 +302,30 @@ class SqsPoller:
 
     def run(self, stop: threading.Event) -> None:
         failures = 0
+        idle_s = 0.0
         while not stop.is_set():
             try:
-                self.poll_once(stop)
+                delivered = self.poll_once(stop)
                 failures = 0
             except Exception as exc:  # moto restarting or stopping; keep polling until told to stop
                 failures += 1
                 if failures == 1:
                     self._log(f"{self.mapping.logical_id}: polling {self.mapping.queue_name} failed: {exc!r}")
                 stop.wait(min(2.0, 0.1 * failures))
+                continue
+            if delivered:
+                idle_s = 0.0
+            else:
+                idle_s = max(FIRST_IDLE_WAIT_S, min(self._wait_s, 2 * idle_s))
+                stop.wait(idle_s)
+
+
+def _pause(stop: threading.Event | None, seconds: float) -> None:
+    """Sleep, returning early when `stop` is set."""
+    if stop is None:
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
 
 
 class EventSources:
@@ -326,7 +346,7 @@ class EventSources:
         invoke: Invoke,
         log: Log | None = None,
         max_pollers: int = DEFAULT_POLLERS,
-        wait_s: int = 1,
+        wait_s: float = 1.0,
     ) -> EventSources:
         pollers = []
         counts = []

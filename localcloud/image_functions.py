@@ -6,7 +6,7 @@ instructions and lays those files out the same way in a code directory, so the f
 imports what it imports in the image. The image's `pip install` line has no local equivalent: its
 requirements are pinned like the project's own (requirements.txt), so workers of an image function
 get this interpreter's site-packages after the runtime's folders (`SYS_PATH_FILE`, read by
-localcloud.functions). The handler is the image's CMD from the template's `ImageConfig.Command`.
+localcloud.functions.pool). The handler is the image's CMD from the template's `ImageConfig.Command`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Lambda's Invoke, locally: resolve a qualifier (alias or version) to a version, then run it.
 
 An alias's routing is cached (`AliasCache`): every moto call costs a TLS handshake (moto closes
-its connections) plus its dispatch, ~20-25 ms, which reading the alias on every request put on
-every request. Every write that passes through the local Lambda API (`LambdaFront`: UpdateAlias,
-CreateAlias, DeleteAlias, PublishVersion, ...; `modelctl`, boto3 in tests and the local cloud's
-own client all go through it) drops the cache before the write's answer is returned, so a weight
-change or a rollback takes effect on the very next request, as on Lambda. A short TTL bounds the
+its connections) plus its dispatch, too much to pay on every request (docs/local-cloud.md). Every
+write that passes through the local Lambda API (`LambdaFront`: UpdateAlias, CreateAlias,
+DeleteAlias, PublishVersion, ...; `modelctl`, boto3 in tests and the local cloud's own client all
+go through it) drops the cache before the write's answer is returned, so a weight change or a
+rollback takes effect on the very next request, as on Lambda. A short TTL bounds the
 staleness of a write that reaches moto some other way. A version's configuration is immutable
 once published, so it is read once and cached.
 """
@@ -26,7 +26,8 @@ from typing import Any
 from urllib.request import urlopen
 
 from localcloud.aws import AwsClients
-from localcloud.functions import FunctionRuntime, FunctionSpec, InvocationResult
+from localcloud.functions import FunctionSpec, InvocationResult
+from localcloud.functions.runtime import FunctionRuntime
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class Outcome:
     error_type: str | None = None
     exit_code: int | None = None  # for "exited": the process's return code (negative: signal)
     # "exited"/"closed" before the runtime took the invocation from `/invocation/next`: the handler
-    # never saw it, so another execution environment may run it (see WorkerPool.invoke).
+    # never saw it, so another execution environment may run it (see localcloud.functions.invoke).
     undelivered: bool = False
 
 
@@ -172,7 +172,7 @@ class RuntimeApiState:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # the runtime client keeps its connection alive between polls
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no delayed-ACK stall
     server: _Server
 
     def log_message(self, format: str, *args: object) -> None:

@@ -93,21 +93,11 @@ def validate_artifact(directory: Path) -> ValidatedArtifact:
 
 def _check_parity(directory: Path, metadata: ModelMetadata) -> str:
     parity: dict[str, Any] = metadata.parity or {}
+    if metadata.task == "regression":
+        return _check_regression_parity(directory, parity)
     needed = ("rows", "labels_equal", "max_abs_probability_diff", "tolerance")
-    missing = [key for key in needed if key not in parity]
-    if missing:
-        raise ArtifactError(f"{directory}: parity is not recorded (missing {', '.join(missing)})")
-    rows, diff, tolerance = (
-        int(parity["rows"]),
-        float(parity["max_abs_probability_diff"]),
-        float(parity["tolerance"]),
-    )
-    if rows <= 0:
-        raise ArtifactError(f"{directory}: parity was checked on {rows} rows")
-    if tolerance > MAX_PARITY_TOLERANCE:
-        raise ArtifactError(
-            f"{directory}: parity tolerance {tolerance:g} is looser than {MAX_PARITY_TOLERANCE:g}"
-        )
+    rows, tolerance = _parity_basics(directory, parity, needed)
+    diff = float(parity["max_abs_probability_diff"])
     if parity["labels_equal"] is not True or not diff <= tolerance:
         raise ArtifactError(
             f"{directory}: parity failed (labels equal: {parity['labels_equal']}, probabilities differ by "
@@ -116,8 +106,40 @@ def _check_parity(directory: Path, metadata: ModelMetadata) -> str:
     return f"parity recorded: {rows} holdout rows, labels equal, max |dp| {diff:.2g} <= {tolerance:g}"
 
 
+def _check_regression_parity(directory: Path, parity: dict[str, Any]) -> str:
+    """A regressor's parity: every holdout row within tolerance x max(1, |y_sklearn|) (docs/training.md)."""
+    rows, tolerance = _parity_basics(directory, parity, ("rows", "max_rel_diff", "tolerance"))
+    diff = float(parity["max_rel_diff"])
+    if not diff <= tolerance:
+        raise ArtifactError(
+            f"{directory}: parity failed (predictions differ by {diff:.3g} relative to max(1, |y|), "
+            f"tolerance {tolerance:g}): the ONNX model does not match the trained one"
+        )
+    return f"parity recorded: {rows} holdout rows, max relative |dy| {diff:.2g} <= {tolerance:g}"
+
+
+def _parity_basics(directory: Path, parity: dict[str, Any], needed: tuple[str, ...]) -> tuple[int, float]:
+    missing = [key for key in needed if key not in parity]
+    if missing:
+        raise ArtifactError(f"{directory}: parity is not recorded (missing {', '.join(missing)})")
+    rows, tolerance = int(parity["rows"]), float(parity["tolerance"])
+    if rows <= 0:
+        raise ArtifactError(f"{directory}: parity was checked on {rows} rows")
+    if tolerance > MAX_PARITY_TOLERANCE:
+        raise ArtifactError(
+            f"{directory}: parity tolerance {tolerance:g} is looser than {MAX_PARITY_TOLERANCE:g}"
+        )
+    return rows, tolerance
+
+
 def check_compatible(new: ModelMetadata, live: ModelMetadata) -> None:
-    """Clients send rows in the live model's feature order: a new model must take the same."""
+    """Clients send rows in the live model's feature order and read the answer's shape: a new model
+    must take the same features and do the same task (classification or regression)."""
+    if new.task != live.task:
+        raise RefusedError(
+            f"model {new.version} is a {new.task} model but the live model {live.version} is a {live.task} "
+            "model: clients would get answers of another shape; serve it from its own stack"
+        )
     if list(new.feature_names) != list(live.feature_names):
         added = sorted(set(new.feature_names) - set(live.feature_names))
         dropped = sorted(set(live.feature_names) - set(new.feature_names))

@@ -21,15 +21,22 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.api import ApiConfig
+from infra.config.metrics import MetricsConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.python_function import python_function
+from infra.nag import SYNC_ONLY_REASON, XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
 
 HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
 FEEDBACK_PATH = "feedback"
 # The same string as functions/common/feedback.FEEDBACK_PREFIX (a unit test keeps them equal).
 FEEDBACK_PREFIX = "feedback/"
+FEEDBACK_S3_REASON = (
+    "s3:PutObject on feedback/* of the prediction log bucket (names are content hashes under hour "
+    "partitions) and s3:GetObject on models/* (the class labels of the live model's metadata)."
+)
 
 
 class FeedbackApi(Construct):
@@ -38,7 +45,9 @@ class FeedbackApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        api: ApiConfig,
+        metrics: MetricsConfig,
         code: lambda_.Code,
         service: InferenceService,
         model_bucket: s3.IBucket,
@@ -46,12 +55,14 @@ class FeedbackApi(Construct):
         log_bucket_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.api_config = api
+        self.metrics_config = metrics
         self.model_bucket = model_bucket
         self.log_bucket_name = log_bucket_name
         made = python_function(
             self,
-            config=config,
+            runtime=self.runtime_config,
             code=code,
             handler=HANDLER,
             description="Feedback: stores ground-truth labels of live predictions in the log bucket",
@@ -61,10 +72,10 @@ class FeedbackApi(Construct):
             environment={
                 "MODEL_URI": model_uri,
                 "LOG_BUCKET": log_bucket_name,
-                "MAX_BODY_BYTES": str(config.max_body_bytes),
-                "FEEDBACK_MAX_ITEMS": str(config.feedback_max_items),
+                "MAX_BODY_BYTES": str(self.api_config.max_body_bytes),
+                "FEEDBACK_MAX_ITEMS": str(self.api_config.feedback_max_items),
                 "POWERTOOLS_SERVICE_NAME": "feedback",
-                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "POWERTOOLS_METRICS_NAMESPACE": self.metrics_config.metrics_namespace,
             },
         )
         self.function, self.role = made.function, made.role
@@ -81,9 +92,26 @@ class FeedbackApi(Construct):
             apigw.LambdaIntegration(self.function, proxy=True, allow_test_invoke=False),
             request_validator=service.request_validator,
             authorization_type=(
-                apigw.AuthorizationType.IAM if config.api_auth == "iam" else apigw.AuthorizationType.NONE
+                apigw.AuthorizationType.IAM
+                if self.api_config.api_auth == "iam"
+                else apigw.AuthorizationType.NONE
             ),
-            api_key_required=config.api_auth == "api_key",
+            api_key_required=self.api_config.api_auth == "api_key",
+        )
+        self._acknowledge_findings(service)
+
+    def _acknowledge_findings(self, service: InferenceService) -> None:
+        model_objects = self.model_bucket.arn_for_objects("models/*")
+        findings = {
+            resource_finding(self.role, model_objects): FEEDBACK_S3_REASON,
+            resource_finding(self.role, self.feedback_objects_arn): FEEDBACK_S3_REASON,
+            "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+        }
+        acknowledge(self.role, findings)
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+        service.acknowledge_route(self.method, self.method.resource)
+        acknowledge_pinned_runtime(
+            self.function, self.runtime_config, "; every function of the app runs the same runtime."
         )
 
     @property

@@ -16,12 +16,25 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
-from infra.config import ServingConfig
+from infra.config.alarms import AlarmsConfig
+from infra.config.api import ApiConfig
+from infra.config.inference import InferenceConfig
+from infra.config.metrics import MetricsConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
 from infra.constructs.retention import retention
+from infra.nag import (
+    IAM4,
+    SYNC_ONLY_REASON,
+    XRAY_REASON,
+    acknowledge,
+    acknowledge_method_auth,
+    acknowledge_pinned_runtime,
+    resource_finding,
+)
 
 HANDLER = "inference.handler.handler"
 ALIAS_NAME = "live"
@@ -29,6 +42,18 @@ PREDICT_PATH = "predict"
 HEALTH_PATH = "health"
 CORS_HEADERS = ["Content-Type", "X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
 # Errors API Gateway answers itself (missing key, throttling, bad body) use the function's envelope.
+MODEL_READ_REASON = (
+    "grant_read on the model store, limited to objects under models/: every published function version "
+    "pins one immutable artifact there, so the role reads that prefix and never writes."
+)
+API_LOGGING_ROLE_REASON = (
+    "API Gateway's account-level logging role: AWS documents this managed policy for it "
+    "(created because serving.api_gateway_cloudwatch_role is true)."
+)
+PREFLIGHT_REASON = (
+    "CORS preflight (OPTIONS) requests carry no credentials by design; the mock integration only returns "
+    "CORS headers."
+)
 GATEWAY_ERROR_TEMPLATE = (
     '{"error":{"code":"$context.error.responseType","message":$context.error.messageString,'
     '"request_id":"$context.requestId"}}'
@@ -97,13 +122,23 @@ class InferenceService(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        project: str,
+        runtime: RuntimeConfig,
+        inference: InferenceConfig,
+        api: ApiConfig,
+        metrics: MetricsConfig,
+        alarms: AlarmsConfig,
         code: lambda_.Code,
         model_bucket: s3.IBucket,
         model_uri: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.project = project
+        self.runtime_config = runtime
+        self.inference_config = inference
+        self.api_config = api
+        self.metrics_config = metrics
+        self.alarms_config = alarms
         self.model_bucket = model_bucket
         self.function = self._function(code=code, model_bucket=model_bucket, model_uri=model_uri)
         # Published once, when the stack is created. Its properties never change, so no later deploy
@@ -118,9 +153,9 @@ class InferenceService(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         alias_version: lambda_.IVersion = self.version
-        if config.live_version:
+        if self.inference_config.live_version:
             alias_version = lambda_.Version.from_version_attributes(
-                self, "LiveVersion", lambda_=self.function, version=config.live_version
+                self, "LiveVersion", lambda_=self.function, version=self.inference_config.live_version
             )
         self.alias = lambda_.Alias(
             self,
@@ -128,43 +163,94 @@ class InferenceService(Construct):
             alias_name=ALIAS_NAME,
             version=alias_version,
             description="What API Gateway invokes; modelctl shifts its weights between versions",
-            provisioned_concurrent_executions=config.provisioned_concurrency or None,
+            provisioned_concurrent_executions=self.inference_config.provisioned_concurrency or None,
         )
         self.api_key: apigw.IApiKey | None = None
         self.usage_plan: apigw.UsagePlan | None = None
         self.api = self._api()
         self.errors_alarm, self.error_rate_alarm, self.duration_alarm = self._alarms()
+        self._acknowledge_findings()
 
-    def cors_preflight_methods(self) -> list[apigw.Method]:
-        """The OPTIONS methods CDK adds for CORS (none when no origin is configured)."""
+    def cors_preflight_methods(self, scope: IConstruct | None = None) -> list[apigw.Method]:
+        """The OPTIONS methods CDK adds for CORS under `scope` (default: the whole API; none when no
+        origin is configured)."""
         return [
             child
-            for child in self.api.node.find_all()
+            for child in (scope or self.api).node.find_all()
             if isinstance(child, apigw.Method) and child.http_method == "OPTIONS"
         ]
+
+    def acknowledge_route(self, method: IConstruct, resource: IConstruct, callers_note: str = ".") -> None:
+        """A route added to this API (here or by another construct): its method's authorization and
+        the CORS preflight methods CDK added under its resource."""
+        acknowledge_method_auth(method, self.api_config.api_auth, callers_note)
+        self._acknowledge_preflights(resource)
+
+    def _acknowledge_preflights(self, scope: IConstruct) -> None:
+        for preflight in self.cors_preflight_methods(scope):
+            acknowledge(
+                preflight, {"AwsSolutions-APIG4": PREFLIGHT_REASON, "AwsSolutions-COG4": PREFLIGHT_REASON}
+            )
+
+    def _acknowledge_findings(self) -> None:
+        model_objects = f"{self.model_bucket.bucket_arn}/models/*"
+        acknowledge(
+            self.role,
+            {
+                "AwsSolutions-IAM5[Action::s3:GetObject*]": MODEL_READ_REASON,
+                "AwsSolutions-IAM5[Action::s3:GetBucket*]": MODEL_READ_REASON,
+                "AwsSolutions-IAM5[Action::s3:List*]": MODEL_READ_REASON,
+                resource_finding(self.role, model_objects): MODEL_READ_REASON,
+                "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+            },
+        )
+        acknowledge_pinned_runtime(
+            self.function,
+            self.runtime_config,
+            ", e.g. while a dependency has no wheels for the newest runtime.",
+        )
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
+        limits = "stage throttling" + (
+            " and the API-key usage plan" if self.api_config.api_auth == "api_key" else ""
+        )
+        acknowledge(
+            self.api.deployment_stage,
+            {
+                "AwsSolutions-APIG3": "No WAF web ACL (its cost is not justified yet): callers are limited "
+                f"by {limits}; a web ACL can be associated with the stage later without changes here.",
+            },
+        )
+        cloud_watch_role = self.api.node.try_find_child("CloudWatchRole")
+        if cloud_watch_role is not None:
+            acknowledge(
+                cloud_watch_role,
+                {IAM4.format("AmazonAPIGatewayPushToCloudWatchLogs"): API_LOGGING_ROLE_REASON},
+            )
+        for method in (self.predict_method, self.health_method):
+            acknowledge_method_auth(method, self.api_config.api_auth)
+        self._acknowledge_preflights(self.api)
 
     # -- function ---------------------------------------------------------------------------------
 
     def _function(self, *, code: lambda_.Code, model_bucket: s3.IBucket, model_uri: str) -> lambda_.Function:
-        config = self.config
         # An explicit role: only this log group, the model prefix and X-Ray (no managed policies).
         made = python_function(
             self,
-            config=config,
+            runtime=self.runtime_config,
             code=code,
             handler=HANDLER,
-            description=f"Model inference ({config.service_name})",
+            description=f"Model inference ({self.metrics_config.service_name})",
             role_description="Inference function: write its logs, read models/*, send X-Ray traces",
-            memory_mb=config.memory_mb,
-            timeout=cdk.Duration.seconds(config.timeout_seconds),
+            memory_mb=self.inference_config.memory_mb,
+            timeout=cdk.Duration.seconds(self.inference_config.timeout_seconds),
             # Old versions stay: the alias may still weight them (canary) and rollback needs them.
             current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.RETAIN),
             environment={
                 "MODEL_URI": model_uri,
-                "MAX_ROWS": str(config.max_rows),
-                "MAX_BODY_BYTES": str(config.max_body_bytes),
-                "POWERTOOLS_SERVICE_NAME": config.service_name,
-                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "MAX_ROWS": str(self.api_config.max_rows),
+                "MAX_BODY_BYTES": str(self.api_config.max_body_bytes),
+                "POWERTOOLS_SERVICE_NAME": self.metrics_config.service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": self.metrics_config.metrics_namespace,
             },
         )
         self.function_log_group, self.role = made.log_group, made.role
@@ -175,39 +261,40 @@ class InferenceService(Construct):
     # -- API --------------------------------------------------------------------------------------
 
     def _api(self) -> apigw.RestApi:
-        config = self.config
         self.access_log_group = logs.LogGroup(
             self,
             "ApiAccessLogs",
-            retention=retention(config.log_retention_days),
+            retention=retention(self.runtime_config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         cors = (
             apigw.CorsOptions(
-                allow_origins=list(config.cors_origins),
+                allow_origins=list(self.api_config.cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=CORS_HEADERS,
                 max_age=cdk.Duration.hours(1),
             )
-            if config.cors_origins
+            if self.api_config.cors_origins
             else None
         )
         api = apigw.RestApi(
             self,
             "Api",
-            rest_api_name=f"{config.project}-inference",
-            description=f"Model inference API ({config.project})",
+            rest_api_name=f"{self.project}-inference",
+            description=f"Model inference API ({self.project})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=config.api_gateway_cloudwatch_role,
+            cloud_watch_role=self.api_config.api_gateway_cloudwatch_role,
             cloud_watch_role_removal_policy=(
-                cdk.RemovalPolicy.RETAIN if config.api_gateway_cloudwatch_role else None
+                cdk.RemovalPolicy.RETAIN if self.api_config.api_gateway_cloudwatch_role else None
             ),
-            api_key_source_type=apigw.ApiKeySourceType.HEADER if config.api_auth == "api_key" else None,
+            api_key_source_type=apigw.ApiKeySourceType.HEADER
+            if self.api_config.api_auth == "api_key"
+            else None,
             default_cors_preflight_options=cors,
             deploy_options=apigw.StageOptions(
-                stage_name=config.stage_name,
-                throttling_rate_limit=config.throttle_rate_limit,
-                throttling_burst_limit=config.throttle_burst_limit,
+                stage_name=self.api_config.stage_name,
+                throttling_rate_limit=self.api_config.throttle_rate_limit,
+                throttling_burst_limit=self.api_config.throttle_burst_limit,
                 tracing_enabled=True,
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
@@ -222,9 +309,11 @@ class InferenceService(Construct):
         integration = apigw.LambdaIntegration(self.alias, proxy=True, allow_test_invoke=False)
         method_options: dict[str, Any] = {
             "authorization_type": (
-                apigw.AuthorizationType.IAM if config.api_auth == "iam" else apigw.AuthorizationType.NONE
+                apigw.AuthorizationType.IAM
+                if self.api_config.api_auth == "iam"
+                else apigw.AuthorizationType.NONE
             ),
-            "api_key_required": config.api_auth == "api_key",
+            "api_key_required": self.api_config.api_auth == "api_key",
         }
         self.method_options = method_options  # other routes on this API (GET /predictions/{id}) reuse them
         # Both flags on: the body is checked against the model below; no parameters are required.
@@ -232,12 +321,12 @@ class InferenceService(Construct):
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
         request_models: dict[str, apigw.IModel] | None = None
-        if config.validate_request_body:
+        if self.api_config.validate_request_body:
             self.predict_model = api.add_model(
                 "PredictRequest",
                 content_type="application/json",
                 model_name="PredictRequest",
-                schema=_json_schema(predict_request_schema(config.max_rows)),
+                schema=_json_schema(predict_request_schema(self.api_config.max_rows)),
             )
             request_models = {"application/json": self.predict_model}
         self.predict_method = api.root.add_resource(PREDICT_PATH).add_method(
@@ -251,12 +340,13 @@ class InferenceService(Construct):
             "GET", integration, request_validator=self.request_validator, **method_options
         )
 
-        if config.api_auth == "api_key":
+        if self.api_config.api_auth == "api_key":
             self.usage_plan = api.add_usage_plan(
                 "UsagePlan",
                 description="Throttle per API key (the stage throttles all callers together)",
                 throttle=apigw.ThrottleSettings(
-                    rate_limit=config.throttle_rate_limit, burst_limit=config.throttle_burst_limit
+                    rate_limit=self.api_config.throttle_rate_limit,
+                    burst_limit=self.api_config.throttle_burst_limit,
                 ),
                 api_stages=[apigw.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)],
             )
@@ -271,9 +361,9 @@ class InferenceService(Construct):
 
     def _gateway_responses(self, api: apigw.RestApi) -> None:
         headers: dict[str, str] = {}
-        if len(self.config.cors_origins) == 1:
+        if len(self.api_config.cors_origins) == 1:
             # A gateway response carries one fixed origin; several origins are answered by the function.
-            headers["Access-Control-Allow-Origin"] = f"'{self.config.cors_origins[0]}'"
+            headers["Access-Control-Allow-Origin"] = f"'{self.api_config.cors_origins[0]}'"
         template = {"application/json": GATEWAY_ERROR_TEMPLATE}
         for name, response_type in (
             ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
@@ -286,7 +376,7 @@ class InferenceService(Construct):
             {
                 "error": {
                     "code": "invalid_body",
-                    "message": invalid_body_message(self.config.max_rows),
+                    "message": invalid_body_message(self.api_config.max_rows),
                     "request_id": "$context.requestId",
                 }
             },
@@ -303,9 +393,8 @@ class InferenceService(Construct):
     # -- alarms -----------------------------------------------------------------------------------
 
     def _alarms(self) -> tuple[cw.Alarm, cw.Alarm, cw.Alarm]:
-        config = self.config
-        period = cdk.Duration.seconds(config.alarm_period_seconds)
-        periods = config.alarm_evaluation_periods
+        period = cdk.Duration.seconds(self.alarms_config.period_seconds)
+        periods = self.alarms_config.evaluation_periods
         # Alias metrics carry the dimension Resource=<function>:live: only traffic through the alias.
         errors = self.alias.metric_errors(period=period, statistic="Sum")
         invocations = self.alias.metric_invocations(period=period, statistic="Sum")
@@ -326,17 +415,17 @@ class InferenceService(Construct):
             self,
             "ErrorsAlarm",
             metric=errors,
-            threshold=config.alarm_errors_threshold,
-            alarm_description=f"{ALIAS_NAME}: at least {config.alarm_errors_threshold} errors per "
-            f"{config.alarm_period_seconds} s for {periods} periods",
+            threshold=self.alarms_config.errors_threshold,
+            alarm_description=f"{ALIAS_NAME}: at least {self.alarms_config.errors_threshold} errors per "
+            f"{self.alarms_config.period_seconds} s for {periods} periods",
             **common,
         )
         error_rate_alarm = cw.Alarm(
             self,
             "ErrorRateAlarm",
             metric=error_rate,
-            threshold=config.alarm_error_rate_percent,
-            alarm_description=f"{ALIAS_NAME}: error rate at least {config.alarm_error_rate_percent}% "
+            threshold=self.alarms_config.error_rate_percent,
+            alarm_description=f"{ALIAS_NAME}: error rate at least {self.alarms_config.error_rate_percent}% "
             f"for {periods} periods",
             **common,
         )
@@ -344,8 +433,8 @@ class InferenceService(Construct):
             self,
             "P99DurationAlarm",
             metric=duration,
-            threshold=config.alarm_p99_duration_ms,
-            alarm_description=f"{ALIAS_NAME}: p99 duration at least {config.alarm_p99_duration_ms} ms "
+            threshold=self.alarms_config.p99_duration_ms,
+            alarm_description=f"{ALIAS_NAME}: p99 duration at least {self.alarms_config.p99_duration_ms} ms "
             f"for {periods} periods",
             **common,
         )

@@ -8,6 +8,7 @@ denies deleting anything under models/.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -15,9 +16,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.constructs.retention import retention
+from infra.nag import IAM4, acknowledge, policies_under, wildcard_findings
 
 MODELS_PREFIX = "models/"
 
@@ -95,8 +97,56 @@ class ModelStore(Construct):
             extract=True,
             log_group=logs.LogGroup(self, "DeploymentLogs", retention=retention(log_retention_days)),
         )
+        self._acknowledge_findings()
 
     @property
     def model_uri(self) -> str:
         """`s3://<bucket>/models/<version>/`, as the inference function's MODEL_URI expects."""
         return f"s3://{self.bucket.bucket_name}/{self.model_key_prefix}"
+
+    def _acknowledge_findings(self) -> None:
+        acknowledge(
+            self.access_logs_bucket,
+            {
+                "AwsSolutions-S1": "This bucket receives the model bucket's server access logs; logging it "
+                "to itself would loop, and another log bucket would only move the finding.",
+            },
+        )
+        for handler in cdk.Stack.of(self).node.children:
+            if handler.node.id.startswith(BUCKET_DEPLOYMENT_PREFIX):
+                _acknowledge_bucket_deployment_handler(handler)
+
+
+BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
+# What aws-cdk-lib's BucketDeployment handler is granted: read the CDK assets bucket, write the
+# destination prefix. Anything else showing up after an upgrade fails the synth instead of being
+# acknowledged silently.
+_BUCKET_DEPLOYMENT_WILDCARDS = re.compile(
+    r"^(Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\*"
+    r"|Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::cdk-[a-z0-9]+-assets-[^/]+/\*"
+    r"|Resource::<[A-Za-z0-9]+\.Arn>/\*)$"
+)
+_HANDLER = "aws-cdk-lib's BucketDeployment handler (a CDK-managed singleton, not configurable here)"
+BUCKET_DEPLOYMENT_REASONS = {
+    IAM4.format(
+        "AWSLambdaBasicExecutionRole"
+    ): f"{_HANDLER} logs with the AWS managed basic execution policy.",
+    "AwsSolutions-L1": f"{_HANDLER}: aws-cdk-lib pins the runtime its AWS CLI layer supports.",
+    "Serverless-LambdaLatestVersion": f"{_HANDLER}: aws-cdk-lib pins the runtime (see AwsSolutions-L1).",
+    "Serverless-LambdaDLQ": f"{_HANDLER} is a custom resource handler; failures fail the deploy.",
+    "Serverless-LambdaTracing": f"{_HANDLER} runs once per deploy; CloudFormation reports its failures.",
+}
+BUCKET_DEPLOYMENT_IAM5_REASON = (
+    f"{_HANDLER}: copies the artifact from the CDK assets bucket to models/<version>/ with the grants "
+    "aws-cdk-lib generates for that (each wildcard is checked against an allow-list first)."
+)
+
+
+def _acknowledge_bucket_deployment_handler(handler: IConstruct) -> None:
+    """The singleton Lambda that aws-cdk-lib's BucketDeployment creates; its props are not ours."""
+    acknowledge(handler, BUCKET_DEPLOYMENT_REASONS)
+    for policy in policies_under(handler):
+        for finding in wildcard_findings(policy):
+            if not _BUCKET_DEPLOYMENT_WILDCARDS.match(finding):
+                raise ValueError(f"unexpected wildcard in {policy.node.path}: {finding}; review it first")
+            acknowledge(handler, {f"AwsSolutions-IAM5[{finding}]": BUCKET_DEPLOYMENT_IAM5_REASON})

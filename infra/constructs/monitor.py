@@ -16,13 +16,29 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.metrics import MetricsConfig
+from infra.config.monitor import MonitorConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.python_function import python_function
+from infra.nag import XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
 
 HANDLER = "monitor.handler.handler"
 MONITOR_FUNCTION = "monitor"
 # functions/common: shadow_record.RECORDS_PREFIX / PREDICTIONS_PREFIX and feedback.FEEDBACK_PREFIX.
 LOG_PREFIXES = ("records/", "predictions/", "feedback/")
+MONITOR_READ_REASON = (
+    "s3:GetObject on records/*, predictions/* and feedback/* of the prediction log bucket and models/* of "
+    "the model store, s3:ListBucket limited to those prefixes: object names are content hashes under "
+    "hour partitions (dt=YYYY-MM-DD/hour=HH/), so they cannot be listed in advance."
+)
+MONITOR_METRICS_REASON = (
+    "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "
+    "configured namespace by the cloudwatch:namespace condition."
+)
+SCHEDULED_REASON = (
+    "Invoked by its EventBridge schedule (asynchronously, with the target's retry attempts): a missed run "
+    "is superseded by the next one over the same window, so failed events need no DLQ."
+)
 
 
 class LiveMonitor(Construct):
@@ -31,18 +47,22 @@ class LiveMonitor(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        metrics: MetricsConfig,
+        monitor: MonitorConfig,
         code: lambda_.Code,
         log_bucket: s3.IBucket,
         model_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.metrics_config = metrics
+        self.monitor_config = monitor
         self.log_bucket = log_bucket
         self.model_bucket = model_bucket
         made = python_function(
             self,
-            config=config,
+            runtime=self.runtime_config,
             code=code,
             handler=HANDLER,
             description="Monitor: live accuracy and feature drift of the last window as CloudWatch metrics",
@@ -52,11 +72,11 @@ class LiveMonitor(Construct):
             environment={
                 "LOG_BUCKET": log_bucket.bucket_name,
                 "MODEL_BUCKET": model_bucket.bucket_name,
-                "METRICS_NAMESPACE": config.metrics_namespace,
-                "SERVICE_NAME": config.service_name,
-                "WINDOW_HOURS": str(config.monitor_window_hours),
-                "QUALITY_METRIC": config.monitor_metric,
-                "MIN_LABELLED": str(config.monitor_min_labelled),
+                "METRICS_NAMESPACE": self.metrics_config.metrics_namespace,
+                "SERVICE_NAME": self.metrics_config.service_name,
+                "WINDOW_HOURS": str(self.monitor_config.window_hours),
+                "QUALITY_METRIC": self.monitor_config.metric,
+                "MIN_LABELLED": str(self.monitor_config.min_labelled),
                 "POWERTOOLS_SERVICE_NAME": "monitor",
             },
         )
@@ -83,13 +103,30 @@ class LiveMonitor(Construct):
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],  # PutMetricData has no resource-level permissions; scoped by namespace
-                conditions={"StringEquals": {"cloudwatch:namespace": config.metrics_namespace}},
+                conditions={"StringEquals": {"cloudwatch:namespace": self.metrics_config.metrics_namespace}},
             )
         )
         self.schedule = events.Rule(
             self,
             "Schedule",
             description="Runs the monitor function: live accuracy and drift metrics",
-            schedule=events.Schedule.expression(config.monitor_schedule),
+            schedule=events.Schedule.expression(self.monitor_config.schedule),
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        findings = {
+            resource_finding(self.role, self.log_bucket.arn_for_objects(f"{prefix}*")): MONITOR_READ_REASON
+            for prefix in ("records/", "predictions/", "feedback/")
+        }
+        findings[resource_finding(self.role, self.model_bucket.arn_for_objects("models/*"))] = (
+            MONITOR_READ_REASON
+        )
+        findings["AwsSolutions-IAM5[Resource::*]"] = f"{MONITOR_METRICS_REASON} {XRAY_REASON}"
+        acknowledge(self.role, findings)
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SCHEDULED_REASON})
+        acknowledge(self.schedule, {"Serverless-EventBusDLQ": SCHEDULED_REASON})
+        acknowledge_pinned_runtime(
+            self.function, self.runtime_config, "; every function of the app runs the same runtime."
         )

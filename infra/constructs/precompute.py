@@ -16,6 +16,8 @@ Least privilege: each function gets only the S3 prefixes and DynamoDB actions it
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
@@ -27,11 +29,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.precompute import PrecomputeConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import ARCHITECTURES, RUNTIMES
 from infra.constructs.retention import retention
+from infra.nag import acknowledge, acknowledge_pinned_runtime, acknowledge_wildcards
 
 PLAN_HANDLER = "precompute_control.handler.plan"
 SWITCH_HANDLER = "precompute_control.handler.switch"
@@ -48,6 +52,64 @@ SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
 RUN_FILES_EXPIRATION = cdk.Duration.days(7)
 PREDICTIONS_PATH = "predictions"
+PRECOMPUTE_WILDCARDS: tuple[tuple[str, str], ...] = (
+    (
+        r"Resource::<[A-Za-z0-9]+\.Arn>/runs/\*",
+        "Objects under runs/ of the precompute work bucket: a run's chunk, manifest and done-marker names "
+        "are derived from its execution name, so they cannot be listed in advance; nothing else is granted.",
+    ),
+    (
+        r"Resource::<[A-Za-z0-9]+\.Arn>/inputs/\*",
+        "The plan step reads the data set to score from inputs/ of the work bucket (where `modelctl "
+        "precompute` uploads or copies it); the object is named by each run's input.",
+    ),
+    (
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::[^/]*ModelBucketName[^/]*/models/\*",
+        "s3:GetObject on models/* of the model store: the model version a run scores with is named by each "
+        "execution's input, so any immutable artifact under models/ may be read; nothing else.",
+    ),
+    (
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::<PrecomputeWorkBucket[A-Za-z0-9]+>/\*",
+        "CDK's policy for the distributed Map's S3 ItemReader: s3:GetObject in the work bucket, because the "
+        "manifest's key is a JSON path resolved at run time (it is always runs/<execution>/manifest.json).",
+    ),
+    (
+        r"Resource::\*",
+        "X-Ray PutTraceSegments/PutTelemetryRecords and CloudWatch Logs delivery (state machine logging) "
+        "support no resource-level permissions.",
+    ),
+    (
+        r"Action::s3:(GetObject|GetBucket|List)\*",
+        "grant_read of runs/* to the state machine: the distributed Map's ItemReader reads each run's "
+        "manifest.json under runs/.",
+    ),
+    (
+        r"Resource::<[A-Za-z0-9]+\.Arn>:\*",
+        "CDK grants lambda:InvokeFunction on the function and its versions/aliases (<arn>:*) to the state "
+        "machine role; it invokes only the precompute functions.",
+    ),
+    (
+        r"Resource::arn:(<AWS::Partition>|aws[a-z-]*):states:(<AWS::Region>|[a-z0-9-]*):(<AWS::AccountId>|[0-9]*):"
+        r"(stateMachine|execution):.*",
+        "CDK's grants for the distributed Map: the state machine starts, describes and stops its own child "
+        "executions, whose names are generated at run time.",
+    ),
+)
+PRECOMPUTE_DLQ_REASON = (
+    "Invoked synchronously only (by its state machine's task, or by API Gateway for the lookup): failures "
+    "go back to the caller, which retries or fails the run; a DLQ applies to asynchronous invocations."
+)
+PRECOMPUTE_LOG_BUCKET_REASON = (
+    "The work bucket holds inputs and short-lived run files (runs/ expire after 7 days); the model store's "
+    "and the shadow records' buckets are access-logged. Enable access logs here if inputs are sensitive."
+)
+
+
+def _wildcard_reason(finding: str, where: str) -> str:
+    for pattern, reason in PRECOMPUTE_WILDCARDS:
+        if re.fullmatch(pattern, finding):
+            return reason
+    raise ValueError(f"unexpected wildcard in the precompute construct: {finding}; review it first")
 
 
 class Precompute(Construct):
@@ -58,14 +120,18 @@ class Precompute(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        precompute: PrecomputeConfig,
+        lookup_timeout_seconds: int,
         control_code: lambda_.Code,
         score_code: lambda_.Code,
         lookup_code: lambda_.Code,
         model_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.precompute_config = precompute
+        self.lookup_timeout_seconds = lookup_timeout_seconds
         self.model_bucket = model_bucket
         self.table = dynamodb.Table(
             self,
@@ -104,14 +170,14 @@ class Precompute(Construct):
             code=control_code,
             handler=PLAN_HANDLER,
             description="Precompute: validate the input against the model, write chunk tasks",
-            environment={"MAX_ITEMS": str(config.precompute_max_items)},
+            environment={"MAX_ITEMS": str(self.precompute_config.max_items)},
         )
         self.score_function = self._function(
             "Score",
             code=score_code,
             handler=SCORE_HANDLER,
             description="Precompute: score one chunk with the registered model, write its items",
-            environment={"PREDICTION_TTL_DAYS": str(config.precompute_prediction_ttl_days)},
+            environment={"PREDICTION_TTL_DAYS": str(self.precompute_config.prediction_ttl_days)},
         )
         self.switch_function = self._function(
             "Switch",
@@ -127,7 +193,7 @@ class Precompute(Construct):
             description="GET /predictions/{id}: the served version's precomputed prediction",
             environment={},
             memory_mb=256,
-            timeout_seconds=config.timeout_seconds,
+            timeout_seconds=self.lookup_timeout_seconds,
         )
         self._grant()
         self.state_machine = self._state_machine()
@@ -141,6 +207,16 @@ class Precompute(Construct):
                 service="execute-api", resource="*", resource_name=f"*/GET/{PREDICTIONS_PATH}/*"
             ),
         )
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        acknowledge_wildcards(self, _wildcard_reason)
+        for function in (self.plan_function, self.score_function, self.switch_function, self.lookup_function):
+            acknowledge(function, {"Serverless-LambdaDLQ": PRECOMPUTE_DLQ_REASON})
+            acknowledge_pinned_runtime(
+                function, self.runtime_config, "; the precompute functions run the same runtime as inference."
+            )
+        acknowledge(self.bucket, {"AwsSolutions-S1": PRECOMPUTE_LOG_BUCKET_REASON})
 
     def _function(
         self,
@@ -153,11 +229,10 @@ class Precompute(Construct):
         memory_mb: int | None = None,
         timeout_seconds: int = 900,
     ) -> lambda_.Function:
-        config = self.config
         log_group = logs.LogGroup(
             self,
             f"{name}Logs",
-            retention=retention(config.log_retention_days),
+            retention=retention(self.runtime_config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         role = iam.Role(
@@ -171,11 +246,11 @@ class Precompute(Construct):
             self,
             f"{name}Function",
             description=description,
-            runtime=RUNTIMES[config.python_version],
-            architecture=ARCHITECTURES[config.architecture],
+            runtime=RUNTIMES[self.runtime_config.python_version],
+            architecture=ARCHITECTURES[self.runtime_config.architecture],
             handler=handler,
             code=code,
-            memory_size=memory_mb or config.precompute_memory_mb,
+            memory_size=memory_mb or self.precompute_config.memory_mb,
             timeout=cdk.Duration.seconds(timeout_seconds),
             ephemeral_storage_size=cdk.Size.mebibytes(2048) if name == "Plan" else None,
             role=role,
@@ -186,7 +261,7 @@ class Precompute(Construct):
                 "WORK_BUCKET": self.bucket.bucket_name,
                 "MODEL_BUCKET": self.model_bucket.bucket_name,
                 "POWERTOOLS_SERVICE_NAME": "precompute",
-                "LOG_LEVEL": config.log_level,
+                "LOG_LEVEL": self.runtime_config.log_level,
                 **environment,
             },
         )
@@ -221,7 +296,6 @@ class Precompute(Construct):
         allow(self.lookup_function, ["dynamodb:GetItem"], [table_arn])
 
     def _state_machine(self) -> sfn.StateMachine:
-        config = self.config
         failed = sfn.Fail(
             self,
             "Failed",
@@ -266,7 +340,7 @@ class Precompute(Construct):
             item_reader=sfn.S3JsonItemReader(
                 bucket=self.bucket, key=sfn.JsonPath.string_at("$.plan.manifest_key")
             ),
-            max_concurrency=config.precompute_max_concurrency,
+            max_concurrency=self.precompute_config.max_concurrency,
             map_execution_type=sfn.StateMachineType.STANDARD,
             result_path=sfn.JsonPath.DISCARD,
             comment="One child workflow per chunk; any failed chunk fails the run before the switch",
@@ -286,7 +360,7 @@ class Precompute(Construct):
         self.state_machine_logs = logs.LogGroup(
             self,
             "StateMachineLogs",
-            retention=retention(config.log_retention_days),
+            retention=retention(self.runtime_config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         machine = sfn.StateMachine(
@@ -310,14 +384,13 @@ def add_predictions_route(service: InferenceService, lookup_function_arn: str) -
         scope, "PredictionsLookup", function_arn=lookup_function_arn, skip_permissions=True
     )
     integration = apigw.LambdaIntegration(lookup, proxy=True, allow_test_invoke=False)
-    return (
-        service.api.root.add_resource(PREDICTIONS_PATH)
-        .add_resource("{id}")
-        .add_method(
-            "GET",
-            integration,
-            request_validator=service.request_validator,
-            request_parameters={"method.request.path.id": True},
-            **service.method_options,
-        )
+    resource = service.api.root.add_resource(PREDICTIONS_PATH)
+    method = resource.add_resource("{id}").add_method(
+        "GET",
+        integration,
+        request_validator=service.request_validator,
+        request_parameters={"method.request.path.id": True},
+        **service.method_options,
     )
+    service.acknowledge_route(method, resource, ", as on POST /predict.")
+    return method

@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.retention import retention
 
 RUNTIMES = {
@@ -34,7 +34,7 @@ class PythonFunction:
 def python_function(
     scope: Construct,
     *,
-    config: ServingConfig,
+    runtime: RuntimeConfig,
     code: lambda_.Code,
     handler: str,
     description: str,
@@ -47,13 +47,13 @@ def python_function(
 ) -> PythonFunction:
     """`FunctionLogs`, `FunctionRole` and `Function` as children of `scope`.
 
-    `statements` go into the role's policy before the function adds its X-Ray grant (the order
-    they had when each construct wrote this out itself); later grants can go on `role`.
+    `statements` go into the role's policy before the function adds its X-Ray grant (statement
+    order is part of the synthesized policy, so it stays fixed); later grants can go on `role`.
     """
     log_group = logs.LogGroup(
         scope,
         "FunctionLogs",
-        retention=retention(config.log_retention_days),
+        retention=retention(runtime.log_retention_days),
         removal_policy=cdk.RemovalPolicy.RETAIN,
     )
     role = iam.Role(
@@ -69,8 +69,8 @@ def python_function(
         scope,
         "Function",
         description=description,
-        runtime=RUNTIMES[config.python_version],
-        architecture=ARCHITECTURES[config.architecture],
+        runtime=RUNTIMES[runtime.python_version],
+        architecture=ARCHITECTURES[runtime.architecture],
         handler=handler,
         code=code,
         memory_size=memory_mb,
@@ -79,6 +79,6 @@ def python_function(
         log_group=log_group,
         tracing=lambda_.Tracing.ACTIVE,
         current_version_options=current_version_options,
-        environment={**environment, "LOG_LEVEL": config.log_level},
+        environment={**environment, "LOG_LEVEL": runtime.log_level},
     )
     return PythonFunction(function=function, role=role, log_group=log_group)

@@ -17,16 +17,10 @@ task's payload; the state machine keeps each step's small JSON result at its own
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -40,26 +34,18 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.metrics import MetricsConfig
+from infra.config.retrain import RetrainConfig
+from infra.config.runtime import RuntimeConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.retention import retention
+from infra.constructs.retraining_findings import acknowledge_findings
+from infra.constructs.retraining_image import REPO_ROOT, SAGEMAKER_ENTRY, image_code, sagemaker_source_archive
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = "functions/retraining/Dockerfile"
-HANDLER = "retrain.handler.handler"
 RUNS_PREFIX = "retraining/"
 FEEDBACK_PREFIXES = ("feedback/", "records/", "predictions/")  # what monitoring.join reads
 SHADOW_CONFIG_KEY = "control/shadow.json"  # infra.constructs.shadow.CONFIG_KEY
 SAGEMAKER_OUTPUT_PREFIX = "retraining/sagemaker-output/"
-# The image's build context is the repository, narrowed to what its Dockerfile copies (docker
-# ignore rules: last match wins). `cdk synth` stages exactly these files; it never runs Docker.
-IMAGE_SOURCES = ("training", "retrain", "release", "monitoring", "functions/common")
-IMAGE_CONTEXT = (*IMAGE_SOURCES, "functions/retraining")  # and the Dockerfile with its requirements
-IMAGE_EXCLUDE = ["*", *(f"!{path}" for path in IMAGE_CONTEXT), "**/__pycache__", "**/*.pyc"]
-# Source packages of the SageMaker training job's entry script (sagemaker_submit_directory).
-SAGEMAKER_SOURCES = {"training": "training", "retrain": "retrain", "common": "functions/common"}
-SAGEMAKER_REQUIREMENTS = "skl2onnx==1.20.0\nonnx==1.23.2\nonnxruntime==1.31.1\n"
-SAGEMAKER_ENTRY = "train_entry.py"
 TRANSIENT_ERRORS = ["TransientStepError"]
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ServiceException",
@@ -72,48 +58,6 @@ RELEASE_BUSY_ERRORS = ["ReleaseBusyError"]
 LIVE_ACCURACY_METRIC = "LiveAccuracy"
 
 
-def image_code(config: ServingConfig) -> lambda_.DockerImageCode:
-    """The training image, staged at synth (no Docker), built and pushed by `cdk deploy`."""
-    return lambda_.DockerImageCode.from_image_asset(
-        str(REPO_ROOT),
-        file=DOCKERFILE,
-        exclude=IMAGE_EXCLUDE,
-        ignore_mode=cdk.IgnoreMode.DOCKER,
-        build_args={"PYTHON_VERSION": config.python_version},
-        platform=ecr_assets.Platform.LINUX_ARM64
-        if config.architecture == "arm64"
-        else ecr_assets.Platform.LINUX_AMD64,
-        cmd=[HANDLER],
-    )
-
-
-def sagemaker_source_archive(output_dir: Path) -> Path:
-    """A deterministic `sourcedir.tar.gz` of the entry script and the training code (no Docker)."""
-    members: dict[str, bytes] = {
-        SAGEMAKER_ENTRY: b"from retrain.sagemaker import main\n\nif __name__ == '__main__':\n    main()\n",
-        "requirements.txt": SAGEMAKER_REQUIREMENTS.encode(),
-    }
-    for name, relative in SAGEMAKER_SOURCES.items():
-        root = REPO_ROOT / relative
-        for path in sorted(root.rglob("*.py")):
-            if "__pycache__" not in path.parts:
-                members[f"{name}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
-    digest = hashlib.sha256()
-    for key in sorted(members):
-        digest.update(key.encode() + b"\0" + members[key] + b"\0")
-    target = output_dir / f"sourcedir-{digest.hexdigest()[:16]}.tar.gz"
-    if not target.is_file():
-        output_dir.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
-            for key in sorted(members):
-                info = tarfile.TarInfo(key)
-                info.size, info.mtime, info.mode = len(members[key]), 0, 0o644
-                archive.addfile(info, io.BytesIO(members[key]))
-        target.write_bytes(buffer.getvalue())
-    return target
-
-
 class RetrainingPipeline(Construct):
     """The workflow, its function (or training job), topic, schedule and optional accuracy alarm."""
 
@@ -122,7 +66,9 @@ class RetrainingPipeline(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        metrics: MetricsConfig,
+        retrain: RetrainConfig,
         model_bucket: s3.IBucket,
         feedback_bucket: s3.IBucket,
         shadow_config_uri: str,
@@ -133,7 +79,9 @@ class RetrainingPipeline(Construct):
         code: lambda_.DockerImageCode | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.metrics_config = metrics
+        self.retrain_config = retrain
         self.model_bucket = model_bucket
         self.feedback_bucket = feedback_bucket
         stack = cdk.Stack.of(self)
@@ -152,7 +100,7 @@ class RetrainingPipeline(Construct):
             enforce_ssl=True,
         )
         self.function = self._function(
-            code or image_code(config),
+            code or image_code(runtime),
             shadow_config_uri=shadow_config_uri,
             function_name=function_name,
             alias_name=alias_name,
@@ -161,12 +109,14 @@ class RetrainingPipeline(Construct):
         self.role = self.function.role
         self._grant()
         self.training_role: iam.Role | None = None
-        self.log_group = logs.LogGroup(self, "WorkflowLogs", retention=retention(config.log_retention_days))
+        self.log_group = logs.LogGroup(
+            self, "WorkflowLogs", retention=retention(self.runtime_config.log_retention_days)
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
-            timeout=cdk.Duration.minutes(config.retrain_workflow_timeout_minutes),
+            timeout=cdk.Duration.minutes(self.retrain_config.workflow_timeout_minutes),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL),
             comment="Retraining: prepare, train, evaluate, gate, register, release, notify",
@@ -175,8 +125,8 @@ class RetrainingPipeline(Construct):
         self.schedule = events.Rule(
             self,
             "Schedule",
-            schedule=events.Schedule.expression(config.retrain_schedule),
-            enabled=config.retrain_schedule_enabled,
+            schedule=events.Schedule.expression(self.retrain_config.schedule),
+            enabled=self.retrain_config.schedule_enabled,
             description="Starts the retraining workflow (serving.retrain_schedule)",
             targets=[
                 targets.SfnStateMachine(
@@ -186,8 +136,9 @@ class RetrainingPipeline(Construct):
         )
         self.accuracy_alarm: cw.Alarm | None = None
         self.accuracy_rule: events.Rule | None = None
-        if config.retrain_accuracy_alarm_threshold > 0:
+        if self.retrain_config.accuracy_alarm_threshold > 0:
             self._accuracy_trigger()
+        acknowledge_findings(self, function=self.function, rules=(self.schedule, self.accuracy_rule))
 
     # -- the function ------------------------------------------------------------------------------
 
@@ -200,7 +151,6 @@ class RetrainingPipeline(Construct):
         alias_name: str,
         fleet_alarm_names: list[str],
     ) -> lambda_.DockerImageFunction:
-        config = self.config
         environment = {
             "RETRAIN_MODEL_BUCKET": self.model_bucket.bucket_name,
             "RETRAIN_FEEDBACK_BUCKET": self.feedback_bucket.bucket_name,
@@ -209,21 +159,23 @@ class RetrainingPipeline(Construct):
             "MODELCTL_FUNCTION": function_name,
             "MODELCTL_ALIAS": alias_name,
             "MODELCTL_RELEASE_TABLE": self.release_table.table_name,
-            "RETRAIN_BASE_DATA": config.retrain_base_data,
-            "RETRAIN_TARGET_COLUMN": config.retrain_target_column,
-            "RETRAIN_PIPELINE": config.retrain_pipeline,
-            "RETRAIN_FEEDBACK_LOOKBACK_DAYS": str(config.retrain_feedback_lookback_days),
-            "RETRAIN_MIN_FEEDBACK_ROWS": str(config.retrain_min_feedback_rows),
-            "RETRAIN_GATE_METRIC": config.retrain_gate_metric,
-            "RETRAIN_GATE_MARGIN": repr(config.retrain_gate_margin),
-            "RETRAIN_MAX_CLASS_SHARE": repr(config.retrain_max_class_share),
-            "RETRAIN_RELEASE": config.retrain_release,
-            "RETRAIN_SHADOW_SAMPLE_PERCENT": repr(config.retrain_shadow_sample_percent),
-            "RETRAIN_CANARY_WEIGHT": repr(config.retrain_canary_weight),
-            "RETRAIN_CANARY_BAKE_SECONDS": str(config.retrain_canary_bake_seconds),
+            "RETRAIN_BASE_DATA": self.retrain_config.base_data,
+            "RETRAIN_TARGET_COLUMN": self.retrain_config.target_column,
+            "RETRAIN_PIPELINE": self.retrain_config.pipeline,
+            "RETRAIN_FEEDBACK_LOOKBACK_DAYS": str(self.retrain_config.feedback_lookback_days),
+            "RETRAIN_MIN_FEEDBACK_ROWS": str(self.retrain_config.min_feedback_rows),
+            "RETRAIN_GATE_METRIC": self.retrain_config.gate_metric,
+            "RETRAIN_GATE_MARGIN": repr(self.retrain_config.gate_margin),
+            "RETRAIN_MAX_CLASS_SHARE": repr(self.retrain_config.max_class_share),
+            "RETRAIN_RELEASE": self.retrain_config.release,
+            "RETRAIN_SHADOW_SAMPLE_PERCENT": repr(self.retrain_config.shadow_sample_percent),
+            "RETRAIN_CANARY_WEIGHT": repr(self.retrain_config.canary_weight),
+            "RETRAIN_CANARY_BAKE_SECONDS": str(self.retrain_config.canary_bake_seconds),
             "POWERTOOLS_SERVICE_NAME": "retraining",
         }
-        log_group = logs.LogGroup(self, "FunctionLogs", retention=retention(config.log_retention_days))
+        log_group = logs.LogGroup(
+            self, "FunctionLogs", retention=retention(self.runtime_config.log_retention_days)
+        )
         role = iam.Role(
             self,
             "FunctionRole",
@@ -237,10 +189,10 @@ class RetrainingPipeline(Construct):
             role=role,
             code=code,
             architecture=lambda_.Architecture.ARM_64
-            if config.architecture == "arm64"
+            if self.runtime_config.architecture == "arm64"
             else lambda_.Architecture.X86_64,
-            memory_size=config.retrain_memory_mb,
-            timeout=cdk.Duration.seconds(config.retrain_timeout_seconds),
+            memory_size=self.retrain_config.memory_mb,
+            timeout=cdk.Duration.seconds(self.retrain_config.timeout_seconds),
             ephemeral_storage_size=cdk.Size.mebibytes(2048),
             environment=environment,
             tracing=lambda_.Tracing.ACTIVE,
@@ -311,7 +263,7 @@ class RetrainingPipeline(Construct):
             payload_response_only=True,
             retry_on_service_exceptions=False,  # our own rule below also covers TooManyRequests
             result_path=result_path,
-            task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(self.config.retrain_timeout_seconds + 60)),
+            task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(self.retrain_config.timeout_seconds + 60)),
         )
         task.add_retry(
             errors=LAMBDA_SERVICE_ERRORS, interval=cdk.Duration.seconds(2), max_attempts=6, backoff_rate=2
@@ -401,7 +353,7 @@ class RetrainingPipeline(Construct):
         return prepare.next(train).next(evaluate).next(gate).next(releasable)
 
     def _train(self, failure: sfn.IChainable) -> sfn.IChainable:
-        if self.config.retrain_compute == "lambda":
+        if self.retrain_config.compute == "lambda":
             return self._step("Train", "train", "$.candidate", failure)
         job = self._training_job()
         job.add_retry(
@@ -416,7 +368,6 @@ class RetrainingPipeline(Construct):
 
     def _training_job(self) -> tasks.SageMakerCreateTrainingJob:
         """Train with the managed scikit-learn image: the same training code, no 15-minute limit."""
-        config = self.config
         archive = sagemaker_source_archive(REPO_ROOT / ".build" / "sagemaker")
         source = s3_assets.Asset(self, "TrainingSource", path=str(archive))
         role = iam.Role(
@@ -444,20 +395,20 @@ class RetrainingPipeline(Construct):
         )
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
         self.training_role = role
-        instance = config.retrain_sagemaker_instance_type.removeprefix("ml.")
+        instance = self.retrain_config.sagemaker_instance_type.removeprefix("ml.")
         return tasks.SageMakerCreateTrainingJob(
             self,
             "TrainOnSageMaker",
             training_job_name=sfn.JsonPath.format("retrain-{}", sfn.JsonPath.string_at("$.prepared.run_id")),
             role=role,
             algorithm_specification=tasks.AlgorithmSpecification(
-                training_image=tasks.DockerImage.from_registry(config.retrain_sagemaker_image_uri),
+                training_image=tasks.DockerImage.from_registry(self.retrain_config.sagemaker_image_uri),
                 training_input_mode=tasks.InputMode.FILE,
             ),
             hyperparameters={
                 "sagemaker_program": SAGEMAKER_ENTRY,
                 "sagemaker_submit_directory": source.s3_object_url,
-                "pipeline": config.retrain_pipeline,
+                "pipeline": self.retrain_config.pipeline,
                 "parent-version": sfn.JsonPath.string_at("$.prepared.production.model_version"),
             },
             input_data_config=[
@@ -480,7 +431,7 @@ class RetrainingPipeline(Construct):
                 volume_size=cdk.Size.gibibytes(30),
             ),
             stopping_condition=tasks.StoppingCondition(
-                max_runtime=cdk.Duration.minutes(max(5, config.retrain_workflow_timeout_minutes - 15))
+                max_runtime=cdk.Duration.minutes(max(5, self.retrain_config.workflow_timeout_minutes - 15))
             ),
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             result_path="$.training_job",
@@ -490,19 +441,18 @@ class RetrainingPipeline(Construct):
 
     def _accuracy_trigger(self) -> None:
         """An alarm on the monitoring helper's LiveAccuracy metric; its ALARM state starts a run."""
-        config = self.config
         metric = cw.Metric(
-            namespace=config.metrics_namespace,
+            namespace=self.metrics_config.metrics_namespace,
             metric_name=LIVE_ACCURACY_METRIC,
-            dimensions_map={"service": config.service_name},
+            dimensions_map={"service": self.metrics_config.service_name},
             statistic=cw.Stats.MINIMUM,
-            period=cdk.Duration.seconds(config.retrain_accuracy_alarm_period_seconds),
+            period=cdk.Duration.seconds(self.retrain_config.accuracy_alarm_period_seconds),
         )
         self.accuracy_alarm = cw.Alarm(
             self,
             "LiveAccuracyAlarm",
             metric=metric,
-            threshold=config.retrain_accuracy_alarm_threshold,
+            threshold=self.retrain_config.accuracy_alarm_threshold,
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,

@@ -24,9 +24,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config.metrics import MetricsConfig
+from infra.config.monitor import PredictionLogConfig
+from infra.config.runtime import RuntimeConfig
+from infra.config.shadow import ShadowConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
+from infra.nag import XRAY_REASON, acknowledge, acknowledge_pinned_runtime, resource_finding
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
@@ -42,6 +46,27 @@ VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the fu
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)
 
+SHADOW_MODEL_READ_REASON = (
+    "s3:GetObject on models/* of the model store: the candidate model a shadow scores with is chosen at "
+    "run time (modelctl shadow start), so any immutable artifact under models/ may be read; nothing else."
+)
+SHADOW_RECORDS_REASON = (
+    "s3:PutObject on records/* of the shadow log bucket: object names are derived from each batch's "
+    "messages (records/dt=YYYY-MM-DD/hour=HH/<hash>.jsonl.gz), so they cannot be listed in advance."
+)
+SHADOW_DLQ_REASON = (
+    "This queue IS the shadow queue's dead-letter queue (redrive after maxReceiveCount): a DLQ of the DLQ "
+    "would only move the same messages again. It has an alarm at >= 1 message and 14 days of retention."
+)
+SHADOW_ESM_REASON = (
+    "SQS event sources do not support on-failure destinations (only stream and Kafka sources do): failed "
+    "messages are reported as batch item failures and moved to the DLQ by the queue's redrive policy."
+)
+SHADOW_ASYNC_REASON = (
+    "Invoked by its SQS event source mapping only (synchronously, never asynchronously): failures go to the "
+    "shadow queue's DLQ through its redrive policy; a function DLQ would never receive anything."
+)
+
 
 class ShadowLogging(Construct):
     """Queue + DLQ (+ alarm), shadow function + event source mapping, log bucket (+ access logs)."""
@@ -51,36 +76,68 @@ class ShadowLogging(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServingConfig,
+        runtime: RuntimeConfig,
+        metrics: MetricsConfig,
+        shadow: ShadowConfig,
+        prediction_log: PredictionLogConfig,
         code: lambda_.Code,
         model_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.runtime_config = runtime
+        self.metrics_config = metrics
+        self.shadow_config = shadow
+        self.prediction_log_config = prediction_log
         self.model_bucket = model_bucket
         self._queues()
         self._buckets()
         self.function = self._function(code)
         self.event_source = event_sources.SqsEventSource(
             self.queue,
-            batch_size=config.shadow_batch_size,
+            batch_size=self.shadow_config.batch_size,
             max_batching_window=(
-                cdk.Duration.seconds(config.shadow_batching_window_seconds)
-                if config.shadow_batching_window_seconds
+                cdk.Duration.seconds(self.shadow_config.batching_window_seconds)
+                if self.shadow_config.batching_window_seconds
                 else None
             ),
             report_batch_item_failures=True,
-            max_concurrency=config.shadow_max_concurrency,
+            max_concurrency=self.shadow_config.max_concurrency,
         )
         self.function.add_event_source(self.event_source)  # also grants consuming the queue
         self.dead_letter_alarm = self._dead_letter_alarm()
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        model_objects = self.model_bucket.arn_for_objects("models/*")
+        record_objects = self.log_bucket.arn_for_objects("records/*")
+        acknowledge(
+            self.role,
+            {
+                resource_finding(self.role, model_objects): SHADOW_MODEL_READ_REASON,
+                resource_finding(self.role, record_objects): SHADOW_RECORDS_REASON,
+                resource_finding(self.role, self.log_bucket.arn_for_objects("predictions/*")): (
+                    SHADOW_RECORDS_REASON.replace("records/", "predictions/")
+                ),
+                "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
+            },
+        )
+        acknowledge(self.dead_letter_queue, {"Serverless-SQSRedrivePolicy": SHADOW_DLQ_REASON})
+        acknowledge(self.function, {"Serverless-LambdaDLQ": SHADOW_ASYNC_REASON})
+        mapping = next(
+            child for child in self.function.node.children if child.node.id.startswith("SqsEventSource")
+        )
+        acknowledge(mapping, {"Serverless-LambdaEventSourceMappingDestination": SHADOW_ESM_REASON})
+        acknowledge_pinned_runtime(
+            self.function,
+            self.runtime_config,
+            "; the shadow function runs the same runtime as the inference function.",
+        )
 
     @property
     def config_uri(self) -> str:
         return f"s3://{self.log_bucket.bucket_name}/{CONFIG_KEY}"
 
     def _queues(self) -> None:
-        config = self.config
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -95,15 +152,15 @@ class ShadowLogging(Construct):
             enforce_ssl=True,
             retention_period=QUEUE_RETENTION,
             visibility_timeout=cdk.Duration.seconds(
-                VISIBILITY_TIMEOUT_FACTOR * config.shadow_timeout_seconds
+                VISIBILITY_TIMEOUT_FACTOR * self.shadow_config.timeout_seconds
             ),
             dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=config.shadow_max_receive_count, queue=self.dead_letter_queue
+                max_receive_count=self.shadow_config.max_receive_count, queue=self.dead_letter_queue
             ),
         )
 
     def _buckets(self) -> None:
-        days = self.config.shadow_record_expiration_days
+        days = self.shadow_config.record_expiration_days
         self.access_logs_bucket = s3.Bucket(
             self,
             "AccessLogsBucket",
@@ -134,7 +191,7 @@ class ShadowLogging(Construct):
                     s3.LifecycleRule(
                         id=rule_id,
                         prefix=prefix,
-                        expiration=cdk.Duration.days(self.config.prediction_log_expiration_days),
+                        expiration=cdk.Duration.days(self.prediction_log_config.expiration_days),
                         abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                     )
                     for rule_id, prefix in (
@@ -147,23 +204,22 @@ class ShadowLogging(Construct):
         )
 
     def _function(self, code: lambda_.Code) -> lambda_.Function:
-        config = self.config
         made = python_function(
             self,
-            config=config,
+            runtime=self.runtime_config,
             code=code,
             handler=HANDLER,
             description="Shadow: scores mirrored requests with the candidate model, writes records to S3",
             role_description=(
                 "Shadow function: consume the shadow queue, read models/*, write records/*, X-Ray"
             ),
-            memory_mb=config.shadow_memory_mb,
-            timeout=cdk.Duration.seconds(config.shadow_timeout_seconds),
+            memory_mb=self.shadow_config.memory_mb,
+            timeout=cdk.Duration.seconds(self.shadow_config.timeout_seconds),
             environment={
                 "MODEL_BUCKET": self.model_bucket.bucket_name,
                 "LOG_BUCKET": self.log_bucket.bucket_name,
                 "POWERTOOLS_SERVICE_NAME": "shadow",
-                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "POWERTOOLS_METRICS_NAMESPACE": self.metrics_config.metrics_namespace,
             },
             statements=[
                 iam.PolicyStatement(

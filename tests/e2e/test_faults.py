@@ -196,10 +196,15 @@ def fast_redelivery(local_cloud: LocalCloud) -> Iterator[None]:
     """The shadow queue's visibility timeout (6 x the function timeout: minutes) down to 10 s, so the
     three receives before the DLQ take a minute, not twenty; restored afterwards. (It must stay above
     the batching window plus an invocation, as on AWS: a message must not become visible again while
-    its batch is still being gathered or scored, or it is received twice.)"""
+    its batch is still being gathered or scored, or it is received twice.)
+
+    The queue must be empty first: a message mirrored by an earlier test and received before the
+    change keeps the old timeout, and if its batch is delivered after the test broke the function it
+    fails and stays in flight for minutes, which the test's wait for an empty queue then sits out."""
     assert local_cloud.clients is not None
     _, queue_url, _, _ = shadow_resources(local_cloud)
     sqs = local_cloud.clients.sqs
+    wait_until(lambda: queue_depth(sqs, queue_url) == 0, timeout_s=120, what="the shadow queue draining")
     before = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "10"})
     yield

@@ -19,14 +19,9 @@ import pytest
 from common.model.metadata import ModelMetadata
 from infra.bundling import BundleTarget, build_bundle, install_runtime_provided
 from localcloud.events import rest_proxy_event
-from localcloud.functions import (
-    FunctionRuntime,
-    FunctionSpec,
-    InvocationResult,
-    PoolClosedError,
-    WorkerInitError,
-    WorkerPool,
-)
+from localcloud.functions import FunctionSpec, InvocationResult, PoolClosedError, WorkerInitError
+from localcloud.functions.pool import WorkerPool
+from localcloud.functions.runtime import FunctionRuntime
 from localcloud.worker import Worker
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runtime_probe"

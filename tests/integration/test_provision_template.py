@@ -11,7 +11,8 @@ import pytest
 from moto import mock_aws
 
 from localcloud.aws import AwsClients
-from localcloud.provision import Provisioner, physical_name
+from localcloud.provision import physical_name
+from localcloud.provision.provisioner import Provisioner
 from localcloud.template import Resolver, TemplateError
 
 TEMPLATE: dict[str, Any] = {

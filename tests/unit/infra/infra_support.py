@@ -53,7 +53,7 @@ def synthesize(artifacts_dir: Path, outdir: Path, **serving: Any) -> Synthesized
     serving_stack = next(stack for stack in stacks if isinstance(stack, ServingStack))
     return SynthesizedApp(
         app=app,
-        config=serving_stack.service.config,
+        config=serving_stack.config,
         model_store=store,
         serving=serving_stack,
         store_template=Template.from_stack(store),

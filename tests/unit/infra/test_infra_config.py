@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from infra.config import LOG_RETENTION_DAYS, ConfigError, ServingConfig, newest_model_version
+from infra.config import SECTIONS, ConfigError, ServingConfig, context_fields, newest_model_version
+from infra.config.checks import context_keys
+from infra.config.runtime import LOG_RETENTION_DAYS
+from infra.config.shadow import ShadowConfig
 from infra.constructs.retention import RETENTION_DAYS
 from tests.unit.infra.infra_support import REPO_ROOT, cdk_json_context
 
@@ -41,26 +44,31 @@ def load(raw: Any = None, overrides: dict[str, Any] | None = None, *, base_dir: 
 
 def test_defaults_choose_the_newest_artifact(artifacts: Path) -> None:
     config = load({"model_artifacts_dir": str(artifacts)}, base_dir=REPO_ROOT)
-    assert config.model_version == "m-000000000002"
-    assert config.model_artifact_dir == artifacts / "m-000000000002"
-    assert config.model_key_prefix == "models/m-000000000002/"
-    assert (config.project, config.architecture, config.python_version) == ("ModelServing", "arm64", "3.14")
-    assert (config.memory_mb, config.timeout_seconds, config.provisioned_concurrency) == (1024, 15, 0)
-    assert (config.max_rows, config.max_body_bytes) == (1000, 262_144)
-    assert config.api_auth == "api_key"
-    assert config.cors_origins == ()
-    assert config.log_retention_days == 30
+    inference, runtime, api = config.inference, config.runtime, config.api
+    assert inference.model_version == "m-000000000002"
+    assert inference.model_artifact_dir == artifacts / "m-000000000002"
+    assert inference.model_key_prefix == "models/m-000000000002/"
+    assert (config.project, runtime.architecture, runtime.python_version) == ("ModelServing", "arm64", "3.14")
+    assert (inference.memory_mb, inference.timeout_seconds, inference.provisioned_concurrency) == (
+        1024,
+        15,
+        0,
+    )
+    assert (api.max_rows, api.max_body_bytes) == (1000, 262_144)
+    assert api.api_auth == "api_key"
+    assert api.cors_origins == ()
+    assert runtime.log_retention_days == 30
 
 
 def test_relative_artifacts_dir_is_resolved_against_the_app_folder(tmp_path: Path, artifacts: Path) -> None:
     config = load({"model_artifacts_dir": "model_artifacts"}, base_dir=tmp_path)
-    assert config.model_artifacts_dir == artifacts.resolve()
+    assert config.inference.model_artifacts_dir == artifacts.resolve()
 
 
 def test_cdk_json_serving_block_matches_the_dataclass_defaults() -> None:
     """cdk.json documents the defaults: it must say what the code does."""
     serving = cdk_json_context()["serving"]
-    fields = {f.name: f for f in dataclasses.fields(ServingConfig)}
+    fields = context_fields()
     assert set(serving) == set(fields)
     for name, value in serving.items():
         default = fields[name].default
@@ -88,13 +96,13 @@ def test_explicit_version_and_context_values(artifacts: Path) -> None:
         },
         base_dir=REPO_ROOT,
     )
-    assert config.model_version == "m-000000000001"
-    assert config.memory_mb == 2048
-    assert config.architecture == "x86_64"
-    assert config.api_auth == "iam"
-    assert config.cors_origins == ("https://app.example.com",)
-    assert config.throttle_rate_limit == 10.0 and isinstance(config.throttle_rate_limit, float)
-    assert isinstance(config.alarm_error_rate_percent, float)
+    assert config.inference.model_version == "m-000000000001"
+    assert config.inference.memory_mb == 2048
+    assert config.runtime.architecture == "x86_64"
+    assert config.api.api_auth == "iam"
+    assert config.api.cors_origins == ("https://app.example.com",)
+    assert config.api.throttle_rate_limit == 10.0 and isinstance(config.api.throttle_rate_limit, float)
+    assert isinstance(config.alarms.error_rate_percent, float)
 
 
 def test_command_line_overrides_are_parsed_by_field_type(artifacts: Path) -> None:
@@ -109,22 +117,24 @@ def test_command_line_overrides_are_parsed_by_field_type(artifacts: Path) -> Non
         },
         base_dir=REPO_ROOT,
     )
-    assert config.memory_mb == 3008
-    assert config.validate_request_body is False
-    assert config.throttle_rate_limit == 12.5
-    assert config.cors_origins == ("https://a.example.com", "https://b.example.com")
-    assert config.model_version == "m-000000000003"
+    assert config.inference.memory_mb == 3008
+    assert config.api.validate_request_body is False
+    assert config.api.throttle_rate_limit == 12.5
+    assert config.api.cors_origins == ("https://a.example.com", "https://b.example.com")
+    assert config.inference.model_version == "m-000000000003"
 
 
 def test_serving_context_may_be_a_json_string(artifacts: Path) -> None:
     config = load(json.dumps({"model_artifacts_dir": str(artifacts), "max_rows": 10}), base_dir=REPO_ROOT)
-    assert config.max_rows == 10
+    assert config.api.max_rows == 10
 
 
 def test_config_is_frozen_and_keyword_only(artifacts: Path) -> None:
     config = load({"model_artifacts_dir": str(artifacts)}, base_dir=REPO_ROOT)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.memory_mb = 1  # type: ignore[misc]
+        config.inference.memory_mb = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.api = config.api  # type: ignore[misc]
     with pytest.raises(TypeError):
         ServingConfig("ModelServing")  # type: ignore[call-arg]
 
@@ -233,3 +243,25 @@ def test_unreadable_metadata_is_reported(tmp_path: Path) -> None:
     (folder / "metadata.json").write_text("{broken", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"cannot read .*metadata\.json"):
         load({"model_artifacts_dir": str(tmp_path)}, base_dir=REPO_ROOT)
+
+
+# -- sections -----------------------------------------------------------------------------------------
+
+
+def test_every_context_key_belongs_to_exactly_one_section() -> None:
+    keys = [key for section in SECTIONS.values() for key in context_keys(section)]
+    assert len(keys) == len(set(keys))
+    assert set(context_fields()) == {"project", *keys}
+
+
+def test_a_section_validates_itself_and_names_the_flat_key() -> None:
+    with pytest.raises(ConfigError, match=r"serving\.shadow_batch_size above 10 needs"):
+        ShadowConfig(batch_size=20, batching_window_seconds=0)
+    assert ShadowConfig(batch_size=10, batching_window_seconds=0).batch_size == 10
+
+
+def test_the_p99_alarm_is_bounded_by_the_inference_timeout(artifacts: Path) -> None:
+    raw = {"model_artifacts_dir": str(artifacts), "timeout_seconds": 2, "alarm_p99_duration_ms": 2000}
+    assert load(raw, base_dir=REPO_ROOT).alarms.p99_duration_ms == 2000
+    with pytest.raises(ConfigError, match=r"alarm_p99_duration_ms must be an integer from 1 to 2000"):
+        load({**raw, "alarm_p99_duration_ms": 2001}, base_dir=REPO_ROOT)

@@ -159,7 +159,10 @@ def test_each_target_gets_its_own_asset(synthesized: SynthesizedApp, iam_cors_ap
         key: str = function["Properties"]["Code"]["S3Key"]
         return key
 
-    assert (synthesized.config.architecture, iam_cors_app.config.architecture) == ("arm64", "x86_64")
+    assert (synthesized.config.runtime.architecture, iam_cors_app.config.runtime.architecture) == (
+        "arm64",
+        "x86_64",
+    )
     assert asset_key(synthesized) != asset_key(iam_cors_app)
 
 

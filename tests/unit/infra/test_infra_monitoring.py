@@ -151,9 +151,7 @@ def test_the_monitor_runs_on_its_schedule_and_puts_metrics_in_its_namespace_only
     assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ModelServing"}}
     listing = next(s for s in granted if s["Action"] == "s3:ListBucket")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["records/*", "predictions/*", "feedback/*"]}}
-    actions = {
-        a for s in granted for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-    }
+    actions = {a for s in granted for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not {"s3:PutObject", "s3:DeleteObject"} & actions
 
 

@@ -11,8 +11,9 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
-from infra.config import ConfigError, ServingConfig
-from infra.constructs.retraining import IMAGE_SOURCES, sagemaker_source_archive
+from infra.config import ConfigError
+from infra.config.retrain import RetrainConfig
+from infra.constructs.retraining_image import IMAGE_SOURCES, sagemaker_source_archive
 from infra.stacks import RetrainingStack
 from localcloud.image_functions import image_asset, task_root_copies
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
@@ -123,7 +124,7 @@ def test_one_notification_per_outcome_names_it(states: dict[str, Any]) -> None:
 
 def test_the_execution_has_a_timeout(retraining: Template, synthesized: SynthesizedApp) -> None:
     document = definition(retraining)
-    assert document["TimeoutSeconds"] == synthesized.config.retrain_workflow_timeout_minutes * 60
+    assert document["TimeoutSeconds"] == synthesized.config.retrain.workflow_timeout_minutes * 60
 
 
 def test_the_function_is_a_container_image_staged_without_docker(
@@ -134,8 +135,8 @@ def test_the_function_is_a_container_image_staged_without_docker(
         {
             "PackageType": "Image",
             "ImageConfig": {"Command": ["retrain.handler.handler"]},
-            "Timeout": synthesized.config.retrain_timeout_seconds,
-            "MemorySize": synthesized.config.retrain_memory_mb,
+            "Timeout": synthesized.config.retrain.timeout_seconds,
+            "MemorySize": synthesized.config.retrain.memory_mb,
             "Environment": {
                 "Variables": Match.object_like(
                     {
@@ -154,7 +155,7 @@ def test_the_function_is_a_container_image_staged_without_docker(
         function["Properties"]["Code"]["ImageUri"]["Fn::Sub"],
     )
     assert image.dockerfile == "functions/retraining/Dockerfile"
-    assert image.build_args == {"PYTHON_VERSION": synthesized.config.python_version}
+    assert image.build_args == {"PYTHON_VERSION": synthesized.config.runtime.python_version}
     staged = image.directory
     assert (staged / "functions/retraining/Dockerfile").is_file()
     assert sorted(p.name for p in staged.iterdir()) == sorted({s.split("/")[0] for s in IMAGE_SOURCES})
@@ -206,7 +207,7 @@ def test_sagemaker_compute_swaps_the_train_step_for_a_training_job(sagemaker_app
     job = states["TrainOnSageMaker"]
     assert job["Resource"].endswith(":states:::sagemaker:createTrainingJob.sync")
     assert job["Parameters"]["AlgorithmSpecification"]["TrainingImage"] == (
-        sagemaker_app.config.retrain_sagemaker_image_uri
+        sagemaker_app.config.retrain.sagemaker_image_uri
     )
     assert job["Parameters"]["HyperParameters"]["sagemaker_program"] == "train_entry.py"
     assert job["Next"] == "Collect" and states["Collect"]["Next"] == "Evaluate"
@@ -224,9 +225,9 @@ def test_an_accuracy_threshold_adds_an_alarm_whose_state_change_starts_the_workf
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
-            "Namespace": config.metrics_namespace,
+            "Namespace": config.metrics.metrics_namespace,
             "MetricName": "LiveAccuracy",
-            "Dimensions": [{"Name": "service", "Value": config.service_name}],
+            "Dimensions": [{"Name": "service", "Value": config.metrics.service_name}],
             "Threshold": 0.9,
             "ComparisonOperator": "LessThanThreshold",
         },
@@ -273,6 +274,6 @@ def test_cfn_lint_finds_no_errors_in_the_retraining_templates(
         ("retrain_canary_bake_seconds", 900),
     ],
 )
-def test_invalid_retraining_settings_name_the_key(key: str, value: object, model_version: str) -> None:
+def test_invalid_retraining_settings_name_the_key(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"serving.{key}"):
-        ServingConfig(model_version=model_version, **{key: value})  # type: ignore[arg-type]
+        RetrainConfig(**{key.removeprefix(RetrainConfig.PREFIX): value})  # type: ignore[arg-type]

@@ -123,7 +123,8 @@ def test_every_other_statement_names_its_resources(any_app: SynthesizedApp) -> N
             assert qualified or not resource.endswith(":*"), (policy, resource)
             assert "::*" not in resource, (policy, resource)
             if resource.endswith("/*") and "s3" in resource:
-                # The precompute work bucket as a whole: the distributed Map's ItemReader (infra/nag.py).
+                # The precompute work bucket as a whole: the distributed Map's ItemReader
+                # (acknowledged in infra/constructs/precompute.py).
                 item_reader = "PrecomputeStateMachine" in policy and "PrecomputeWorkBucket" in resource
                 prefix_ok = resource.endswith(S3_PREFIXES) or "BucketDeployment" in policy or item_reader
                 assert prefix_ok, (policy, resource)
@@ -179,7 +180,7 @@ def test_every_log_group_keeps_logs_for_the_configured_period(any_app: Synthesiz
     groups = list(resources(any_app, "AWS::Logs::LogGroup"))
     assert len(groups) >= 4  # inference, API access logs, shadow, the model upload handler
     for _, logical_id, properties in groups:
-        assert properties.get("RetentionInDays") == any_app.config.log_retention_days, logical_id
+        assert properties.get("RetentionInDays") == any_app.config.runtime.log_retention_days, logical_id
 
 
 def test_every_function_logs_to_a_group_with_retention(any_app: SynthesizedApp) -> None:

@@ -219,3 +219,42 @@ def test_a_concurrent_change_to_latest_stops_publish(world: World, artifact: Pat
     assert code == 1
     assert "$LATEST of inference was changed by someone else meanwhile" in output
     assert conflicting.revision_ids == ["rev-read"]
+
+
+@pytest.fixture(scope="module")
+def regression_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.data import load_builtin
+    from training.pipelines import build_pipeline
+    from training.train import train_model
+
+    root = tmp_path_factory.mktemp("regression_artifacts")
+    return train_model(load_builtin("diabetes"), build_pipeline("ridge"), output_root=root).artifact_dir
+
+
+def test_a_regression_artifact_passes_every_check(regression_artifact: Path) -> None:
+    validated = validate_artifact(regression_artifact)
+    assert validated.metadata.task == "regression"
+    assert any("max relative |dy|" in check for check in validated.checks)
+    assert any("predicts its 5 sample rows" in check for check in validated.checks)
+
+
+def test_a_regression_artifact_whose_parity_failed_is_refused(
+    regression_artifact: Path, tmp_path: Path
+) -> None:
+    artifact = tmp_path / regression_artifact.name
+    shutil.copytree(regression_artifact, artifact)
+    parity = json.loads((artifact / "metadata.json").read_text())["parity"]
+    edit_metadata(artifact, parity={**parity, "max_rel_diff": 0.01})
+    with pytest.raises(ArtifactError, match="parity failed"):
+        validate_artifact(artifact)
+
+
+def test_a_model_of_another_task_than_the_live_one_is_refused(
+    regression_artifact: Path, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    from release.errors import RefusedError
+    from release.publish import check_compatible
+
+    regressor = validate_artifact(regression_artifact).metadata
+    with pytest.raises(RefusedError, match=r"regression model but the live model .* is a classification"):
+        check_compatible(regressor, trained_model[1])

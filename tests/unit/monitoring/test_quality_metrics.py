@@ -15,7 +15,7 @@ from common.drift import EPSILON, Baseline, DriftCounter, psi
 from common.feedback import Feedback
 from common.live_quality import ModelInfo, QualityAggregator
 from common.prediction_log import PredictionRow
-from infra.config import MONITOR_METRICS
+from infra.config.monitor import MONITOR_METRICS
 
 SKLEARN = {
     "accuracy": ("accuracy_score", {}),
