@@ -5,7 +5,7 @@ and shadowed; a worse one is rejected and never registered; a classifier pipelin
 step with a message naming the pipeline.
 
 Feedback labels are written as number text, which the stored-feedback reader takes today
-(`common.feedback.parse_record` keeps integer and text labels); prepare reads either as a number."""
+(`common.observe.feedback.parse_record` keeps integer and text labels); prepare reads either as a number."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from common.feedback import Feedback
 from common.model.metadata import ModelMetadata
+from common.observe.feedback import Feedback
 from monitoring.join import labelled_predictions
 from release.aws import AwsClients
 from retrain.errors import StepError

@@ -342,7 +342,7 @@ def write_regression_records(stacks: Stacks, count: int) -> tuple[np.ndarray, np
     probabilities), one object per request hour; returns the live and shadow values written."""
     import gzip
 
-    from common.shadow_record import object_key
+    from common.mirror.record import object_key
 
     lives, shadows = [], []
     by_hour: dict[datetime, list[str]] = {}
