@@ -38,6 +38,7 @@ def score(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
     shares = {label: count / max(1, len(labels)) for label, count in sorted(counts.items())}
     result: dict[str, Any] = {
         "model_version": model.version,
+        "baseline": model.metadata.baseline.get("comparison"),
         "rows": len(labels),
         "finite": finite,
         "predicted_shares": shares,
@@ -65,6 +66,7 @@ def score_regressor(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
     finite = bool(np.isfinite(values).all())
     result: dict[str, Any] = {
         "model_version": model.version,
+        "baseline": model.metadata.baseline.get("comparison"),
         "task": REGRESSION,
         "rows": len(values),
         "finite": finite,

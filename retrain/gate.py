@@ -37,6 +37,23 @@ def _balance(
         )
 
 
+def _baseline(candidate: dict[str, Any], checks: list[str], reasons: list[str]) -> None:
+    """The candidate must beat its heuristic baseline on its training holdout (training.baseline)."""
+    comparison = candidate.get("baseline")
+    if not comparison:
+        reasons.append("the candidate has no heuristic baseline recorded in its metadata")
+        return
+    direction = "higher" if comparison["higher_is_better"] else "lower"
+    figures = (
+        f"{comparison['metric']} {comparison['model']:.4f} vs baseline {comparison['baseline']:.4f} "
+        f"({direction} is better, margin {comparison['margin']:g})"
+    )
+    if comparison["beats_baseline"]:
+        checks.append(f"beats its heuristic baseline: {figures}")
+    else:
+        reasons.append(f"does not beat its heuristic baseline: {figures}")
+
+
 def decide(settings: RetrainSettings, evaluation: dict[str, Any], prepared: dict[str, Any]) -> dict[str, Any]:
     candidate, production = evaluation["candidate"], evaluation["production"]
     task = str(candidate.get("task", CLASSIFICATION))
@@ -50,6 +67,7 @@ def decide(settings: RetrainSettings, evaluation: dict[str, Any], prepared: dict
         reasons.append(f"the candidate's {answers} contain NaN or infinity")
     if task == CLASSIFICATION:
         _balance(settings, candidate, checks, reasons)
+    _baseline(candidate, checks, reasons)
     feedback_rows = int(prepared.get("feedback_rows", 0))
     if feedback_rows >= settings.min_feedback_rows:
         checks.append(f"{feedback_rows} labelled feedback rows (at least {settings.min_feedback_rows})")

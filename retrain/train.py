@@ -15,6 +15,7 @@ from typing import Any
 from retrain.errors import StepError
 from retrain.runstore import RunStore
 from retrain.settings import RetrainSettings
+from training.baseline import BaselineError, BaselineSpec
 from training.data import DataError, Dataset
 from training.export import ConversionError, ParityError
 from training.pipelines import PipelineSpecError, build_pipeline
@@ -32,8 +33,11 @@ def train_candidate(
             test_size=settings.test_size,
             seed=settings.seed,
             parent_version=parent_version,
+            # The candidate is written even when it does not beat its heuristic baseline: the gate
+            # rejects it then, with both figures, so the run's record says why.
+            baseline=BaselineSpec(policy="warn"),
         )
-    except (PipelineSpecError, ConversionError, ParityError) as exc:
+    except (PipelineSpecError, ConversionError, ParityError, BaselineError) as exc:
         raise StepError(str(exc)) from exc
     except DataError as exc:
         raise StepError(
@@ -61,6 +65,7 @@ def candidate_summary(result: TrainResult, prefix: str) -> dict[str, Any]:
         "training_metrics": metadata.metrics,
         "parity": metadata.parity,
         "parent_version": metadata.parent_version,
+        "baseline": metadata.baseline,
     }
 
 

@@ -13,6 +13,15 @@ from hypothesis import strategies as st
 from retrain.gate import decide
 from retrain.settings import RetrainSettings
 
+BEATEN_BASELINE: dict[str, Any] = {
+    "metric": "accuracy",
+    "higher_is_better": True,
+    "model": 0.95,
+    "baseline": 0.63,
+    "improvement": 0.32,
+    "margin": 0.0,
+    "beats_baseline": True,
+}
 SETTINGS = RetrainSettings(model_bucket="m", feedback_bucket="f", function_name="fn", alias_name="live")
 
 
@@ -22,6 +31,7 @@ def evaluation(
     *,
     finite: bool = True,
     shares: dict[str, float] | None = None,
+    baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "holdout_rows": 200,
@@ -30,6 +40,7 @@ def evaluation(
             "finite": finite,
             "predicted_shares": shares or {"0": 0.4, "1": 0.6},
             "metrics": candidate if finite else {},
+            "baseline": BEATEN_BASELINE if baseline is None else baseline,
         },
         "production": {"model_version": "m-old", "finite": True, "metrics": production},
     }
@@ -107,7 +118,13 @@ def regression_evaluation(candidate: dict[str, float], production: dict[str, flo
     """A regressor's evaluation: no class shares (a regressor predicts no classes)."""
     return {
         "holdout_rows": 111,
-        "candidate": {"model_version": "m-new", "task": "regression", "finite": True, "metrics": candidate},
+        "candidate": {
+            "model_version": "m-new",
+            "task": "regression",
+            "finite": True,
+            "metrics": candidate,
+            "baseline": {**BEATEN_BASELINE, "metric": "rmse", "higher_is_better": False},
+        },
         "production": {"model_version": "m-old", "task": "regression", "finite": True, "metrics": production},
     }
 
@@ -195,3 +212,21 @@ def test_regression_metrics_are_accepted_from_the_environment() -> None:
     settings = RetrainSettings.from_env(env)
     assert settings.gate_metric == "rmse" and settings.higher_is_better is False
     assert RetrainSettings.from_env({**env, "RETRAIN_GATE_METRIC": "r2"}).higher_is_better is True
+
+
+def test_a_candidate_that_does_not_beat_its_heuristic_baseline_is_rejected_with_both_figures() -> None:
+    lost = {**BEATEN_BASELINE, "model": 0.62, "improvement": -0.01, "beats_baseline": False}
+    decision = decide(SETTINGS, evaluation({"accuracy": 0.95}, {"accuracy": 0.93}, baseline=lost), PREPARED)
+    assert decision["releasable"] is False
+    assert "does not beat its heuristic baseline: accuracy 0.6200 vs baseline 0.6300" in decision["summary"]
+
+
+def test_a_candidate_without_a_recorded_baseline_is_rejected() -> None:
+    decision = decide(SETTINGS, evaluation({"accuracy": 0.95}, {"accuracy": 0.93}, baseline={}), PREPARED)
+    assert decision["releasable"] is False
+    assert "no heuristic baseline recorded" in decision["summary"]
+
+
+def test_the_baseline_check_is_listed_when_the_candidate_beats_it() -> None:
+    decision = decide(SETTINGS, evaluation({"accuracy": 0.95}, {"accuracy": 0.93}), PREPARED)
+    assert any(check.startswith("beats its heuristic baseline") for check in decision["checks"])
