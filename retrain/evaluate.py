@@ -1,6 +1,8 @@
 """Evaluate the candidate and the production model on the same holdout, with the ONNX runtime that
 serves them (what users would get, not what scikit-learn computes), plus the sanity figures the gate
-checks: non-finite probabilities and the share of each predicted class."""
+checks: whether every answer is a finite number and, for a classifier, the share of each predicted
+class. A classifier is scored with accuracy, f1_macro, log_loss and roc_auc; a regressor with mae,
+rmse and r2 (`training.train`'s metrics for each kind)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,12 @@ from retrain.runstore import RunStore
 from retrain.settings import RetrainSettings
 from training.data import Dataset
 
+REGRESSION = "regression"
+
 
 def score(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
+    if model.metadata.task == REGRESSION:
+        return score_regressor(model, holdout)
     from training.train import holdout_metrics
 
     prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
@@ -32,6 +38,7 @@ def score(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
     shares = {label: count / max(1, len(labels)) for label, count in sorted(counts.items())}
     result: dict[str, Any] = {
         "model_version": model.version,
+        "baseline": model.metadata.baseline.get("comparison"),
         "rows": len(labels),
         "finite": finite,
         "predicted_shares": shares,
@@ -45,6 +52,30 @@ def score(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
         classes = np.asarray(model.metadata.class_labels)
         y_true = np.asarray(holdout.y).astype(classes.dtype) if classes.dtype.kind in "iuf" else holdout.y
         result["metrics"] = holdout_metrics(y_true, probabilities, labels.astype(classes.dtype), classes)
+    return result
+
+
+def score_regressor(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
+    """A regressor's figures: its predictions' range beside the truth's, and mae, rmse and r2 when
+    every prediction is a finite number."""
+    from training.train import regression_metrics
+
+    prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
+    values = np.asarray(prediction.labels, dtype=np.float64).reshape(-1)
+    truth = np.asarray(holdout.y, dtype=np.float64).reshape(-1)
+    finite = bool(np.isfinite(values).all())
+    result: dict[str, Any] = {
+        "model_version": model.version,
+        "baseline": model.metadata.baseline.get("comparison"),
+        "task": REGRESSION,
+        "rows": len(values),
+        "finite": finite,
+        "prediction_mean": float(values.mean()) if finite and len(values) else None,
+        "true_mean": float(truth.mean()) if len(truth) else None,
+        "metrics": {},
+    }
+    if finite and len(values):
+        result["metrics"] = regression_metrics(truth, values)
     return result
 
 
@@ -67,6 +98,12 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="evaluate-") as folder:
         candidate_model = _load(store.get_artifact(candidate["prefix"], Path(folder) / "candidate"))
         production_model = _load(RunStore(s3, bucket).get_artifact(prefix, Path(folder) / "production"))
+        tasks = (candidate_model.metadata.task, production_model.metadata.task)
+        if tasks[0] != tasks[1]:
+            raise StepError(
+                f"the candidate {candidate_model.version} is a {tasks[0]} model and production "
+                f"{production_model.version} a {tasks[1]} model: they cannot be compared"
+            )
         return {
             "holdout_rows": len(holdout.y),
             "candidate": score(candidate_model, holdout),
