@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -32,6 +33,7 @@ from infra.constructs.precompute import (
 from infra.constructs.release_controller import ReleaseController, controller_code
 from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
+from infra.nag import LOG_GROUP_KMS, checkov_skip, checkov_skip_function
 
 INFERENCE_FUNCTION = "inference"
 # Serving stack outputs the retraining workflow needs (exported under <stack>-<name>).
@@ -430,9 +432,28 @@ class ReleaseControllerStack(cdk.Stack):
                 imported[name] for name in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName")
             ],
         )
+        _checkov_skips_of_the_controller(self.controller)
         cdk.CfnOutput(
             self,
             "ReleaseControllerArn",
             value=self.controller.state_machine.state_machine_arn,
             description="modelctl canary|shift|bluegreen start this state machine",
         )
+
+
+CONTROLLER_DLQ_REASON = (
+    "Invoked by the workflow's tasks (synchronously) and by the EndedExecutions rule (asynchronously, "
+    "four EventBridge retries): a cleanup that still fails leaves a lock lease that expires by itself."
+)
+CONTROLLER_CONCURRENCY_REASON = (
+    "Runs only for a release in progress (one per alias, under the release lock): a reservation would "
+    "withhold account concurrency all the time for a few executions."
+)
+
+
+def _checkov_skips_of_the_controller(controller: ReleaseController) -> None:
+    checkov_skip_function(controller.function, concurrency=CONTROLLER_CONCURRENCY_REASON)
+    checkov_skip(controller.function, {"CKV_AWS_116": CONTROLLER_DLQ_REASON})
+    for child in controller.node.find_all():
+        if isinstance(child, logs.CfnLogGroup):
+            checkov_skip(child, {"CKV_AWS_158": LOG_GROUP_KMS})
