@@ -6,6 +6,7 @@ so a permission added anywhere (by a grant, by hand, by a CDK upgrade) is seen h
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import subprocess
@@ -168,22 +169,28 @@ def test_the_star_write_audit_is_not_blind() -> None:
 
 
 def test_gate_alarm_writes_are_scoped_to_the_names_the_gates_create(synthesized: SynthesizedApp) -> None:
+    """Every role that may put or delete alarms (retraining, the release controller) may touch only the
+    gate alarms release.gates names, modelctl-<function>-<alias>-v<version>-<kind>."""
     from release.gates import Gates
 
-    (scoped,) = [
-        (sorted(actions), found)
-        for _, actions, found in allow_statements(synthesized)
-        if "cloudwatch:PutMetricAlarm" in actions
-    ]
-    assert scoped[0] == ["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm"]
-    (pattern,) = scoped[1]
-    prefix = pattern.rsplit(":alarm:", 1)[1]
     # The imported function and alias names, flattened the way cdk-nag writes them.
     function, alias = "ModelServing-Serving-FunctionName", "ModelServing-Serving-AliasName"
-    assert prefix == f"modelctl-{function}-{alias}-v*"
     gates = Gates(cloudwatch=None, function=function, alias=alias)  # type: ignore[arg-type]
-    for kind in ("errors", "p99", "internal-errors"):
-        assert gates.alarm_name("7", kind).startswith(prefix[:-1])
+    names = [gates.alarm_name("7", kind) for kind in ("errors", "p99", "internal-errors")]
+    writers = [
+        (policy, found)
+        for policy, actions, found in allow_statements(synthesized)
+        if {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"} & set(actions)
+    ]
+    assert {policy.split("/")[0] for policy, _ in writers} >= {"ModelServing-Retraining"}
+    for policy, found in writers:
+        for pattern in found:
+            prefix = pattern.rsplit(":alarm:", 1)[1]
+            assert prefix.startswith(f"modelctl-{function}-"), (policy, pattern)
+            assert prefix.endswith("*") and "*" not in prefix[:-1], (policy, pattern)
+            assert all(fnmatch.fnmatchcase(name, prefix) for name in names), (policy, pattern)
+    (retraining,) = [found for policy, found in writers if policy.startswith("ModelServing-Retraining/")]
+    assert retraining == [f"{retraining[0].rsplit(':alarm:', 1)[0]}:alarm:modelctl-{function}-{alias}-v*"]
 
 
 def test_every_other_statement_names_its_resources(any_app: SynthesizedApp) -> None:
