@@ -166,9 +166,7 @@ def parse_feedback(
             raise _field_error("feedback", f"must be an array of objects, got {json_type(items)}")
         if not 0 < len(items) <= max_items:
             raise _field_error("feedback", f"must hold 1 to {max_items} items, got {len(items)}")
-        parsed = [
-            _item(item, f"feedback[{i}]", class_labels, max_row, task) for i, item in enumerate(items)
-        ]
+        parsed = [_item(item, f"feedback[{i}]", class_labels, max_row, task) for i, item in enumerate(items)]
     else:
         parsed = [_item(document, "", class_labels, max_row, task)]
     seen: dict[tuple[str, int], int] = {}
@@ -211,7 +209,12 @@ def parse_record(document: Any) -> Feedback | None:
     received_at = document.get("received_at")
     if not isinstance(request_id, str) or not request_id or type(row) is not int or row < 0:
         return None
-    numeric = type(label) is int or (type(label) is float and math.isfinite(label))
-    if not (numeric or isinstance(label, str)) or not isinstance(received_at, str):
+    if (
+        not isinstance(label, int | str | float)
+        or isinstance(label, bool)
+        or not isinstance(received_at, str)
+    ):
+        return None
+    if isinstance(label, float) and not math.isfinite(label):
         return None
     return Feedback(request_id=request_id, row=row, label=label, received_at=received_at)
