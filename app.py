@@ -10,7 +10,14 @@ import aws_cdk as cdk
 
 from infra import nag
 from infra.config import CONTEXT_KEY, OVERRIDE_PREFIX, ServingConfig
-from infra.stacks import ModelStoreStack, PrecomputeStack, RetrainingStack, ServingStack, ShadowStack
+from infra.stacks import (
+    ModelStoreStack,
+    PrecomputeStack,
+    ReleaseControllerStack,
+    RetrainingStack,
+    ServingStack,
+    ShadowStack,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -53,6 +60,9 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         shadow=shadow,
         serving=serving,
         env=env,
+    )
+    ReleaseControllerStack(
+        app, f"{config.project}-Release", config=config, model_store=store, serving=serving, env=env
     )
     nag.add_checks(app)
     return app

@@ -82,12 +82,13 @@ def _pipeline_spec(metadata: ModelMetadata) -> str:
 
 
 def load_bench_model(artifact_dir: Path | None = None) -> BenchModel:
-    """Rebuild the artifact's fitted scikit-learn pipeline exactly as training fitted it."""
-    from sklearn.model_selection import train_test_split
-
+    """Rebuild the artifact's fitted scikit-learn pipeline exactly as training fitted it: the same
+    target parsing and holdout split (`training.task`, with the artifact's task: stratified for a
+    classifier, plain for a regressor) and the same export for its kind of model."""
+    from training import export, export_regression
     from training.data import load_builtin
-    from training.export import to_onnx_bytes
     from training.pipelines import build_pipeline
+    from training.task import REGRESSION, split_holdout, target_for
     from training.train import model_version_for
 
     folder = artifact_dir or served_artifact_dir()
@@ -99,17 +100,18 @@ def load_bench_model(artifact_dir: Path | None = None) -> BenchModel:
             f"the artifact was trained on {source!r}: only built-in data sets can be rebuilt for the baseline"
         )
     data = load_builtin(source.split(":", 1)[1])
-    stratify = data.y if len(np.unique(data.y)) > 1 else None
-    X_train, X_test, y_train, _ = train_test_split(
-        data.X, data.y, test_size=info["test_size"], random_state=info["seed"], stratify=stratify
+    task = REGRESSION if metadata.task == REGRESSION else "classification"
+    split = split_holdout(
+        data.X, target_for(task, data.y), task=task, test_size=info["test_size"], seed=info["seed"]
     )
     estimator = build_pipeline(_pipeline_spec(metadata))
-    estimator.fit(X_train.astype(np.float32).astype(np.float64), y_train)
+    estimator.fit(split.X_train.astype(np.float32).astype(np.float64), split.y_train)
+    to_onnx_bytes = export_regression.to_onnx_bytes if task == REGRESSION else export.to_onnx_bytes
     identical = model_version_for(to_onnx_bytes(estimator, len(data.feature_names))) == metadata.version
     return BenchModel(
         artifact_dir=folder,
         metadata=metadata,
         estimator=estimator,
         identical=identical,
-        X_holdout=np.asarray(X_test, dtype=np.float64),
+        X_holdout=np.asarray(split.X_test, dtype=np.float64),
     )

@@ -29,6 +29,7 @@ from infra.constructs.precompute import (
     Precompute,
     add_predictions_route,
 )
+from infra.constructs.release_controller import ReleaseController, controller_code
 from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
 
@@ -389,3 +390,49 @@ class RetrainingStack(cdk.Stack):
             outputs["AccuracyAlarmName"] = (pipeline.accuracy_alarm.alarm_name, "Starts a run early")
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)
+
+
+class ReleaseControllerStack(cdk.Stack):
+    """The release controller: releases run in Step Functions, not in the operator's terminal
+    (docs/releases.md). Deployed after the serving stack, whose function, alias, table and alarms
+    it names; `modelctl canary|shift|bluegreen` read its ReleaseControllerArn output."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServingConfig,
+        model_store: ModelStoreStack,
+        serving: ServingStack,
+        code: lambda_.DockerImageCode | None = None,
+        env: cdk.Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope, construct_id, env=env, description="Release controller: canary, shift, blue/green"
+        )
+        for stack in (model_store, serving):
+            self.add_stack_dependency(stack, "the controller releases into the serving stack")
+        model_bucket = s3.Bucket.from_bucket_name(
+            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
+        )
+        imported = {name: cdk.Fn.import_value(export) for name, export in serving.export_names.items()}
+        self.controller = ReleaseController(
+            self,
+            "ReleaseController",
+            runtime=config.runtime,
+            code=code or controller_code(config.runtime),
+            model_bucket=model_bucket,
+            function_name=imported["FunctionName"],
+            alias_name=imported["AliasName"],
+            release_table_name=imported["ReleaseTableName"],
+            fleet_alarm_names=[
+                imported[name] for name in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName")
+            ],
+        )
+        cdk.CfnOutput(
+            self,
+            "ReleaseControllerArn",
+            value=self.controller.state_machine.state_machine_arn,
+            description="modelctl canary|shift|bluegreen start this state machine",
+        )

@@ -1,6 +1,8 @@
 """Evaluate the candidate and the production model on the same holdout, with the ONNX runtime that
 serves them (what users would get, not what scikit-learn computes), plus the sanity figures the gate
-checks: non-finite probabilities and the share of each predicted class."""
+checks: whether every answer is a finite number and, for a classifier, the share of each predicted
+class. A classifier is scored with accuracy, f1_macro, log_loss and roc_auc; a regressor with mae,
+rmse and r2 (`training.train`'s metrics for each kind)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,12 @@ from retrain.runstore import RunStore
 from retrain.settings import RetrainSettings
 from training.data import Dataset
 
+REGRESSION = "regression"
+
 
 def score(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
+    if model.metadata.task == REGRESSION:
+        return score_regressor(model, holdout)
     from training.train import holdout_metrics
 
     prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
@@ -48,6 +54,29 @@ def score(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
     return result
 
 
+def score_regressor(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
+    """A regressor's figures: its predictions' range beside the truth's, and mae, rmse and r2 when
+    every prediction is a finite number."""
+    from training.train import regression_metrics
+
+    prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
+    values = np.asarray(prediction.labels, dtype=np.float64).reshape(-1)
+    truth = np.asarray(holdout.y, dtype=np.float64).reshape(-1)
+    finite = bool(np.isfinite(values).all())
+    result: dict[str, Any] = {
+        "model_version": model.version,
+        "task": REGRESSION,
+        "rows": len(values),
+        "finite": finite,
+        "prediction_mean": float(values.mean()) if finite and len(values) else None,
+        "true_mean": float(truth.mean()) if len(truth) else None,
+        "metrics": {},
+    }
+    if finite and len(values):
+        result["metrics"] = regression_metrics(truth, values)
+    return result
+
+
 def _load(directory: Path) -> OnnxModel:
     try:
         return OnnxModel.load(directory)
@@ -67,6 +96,12 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="evaluate-") as folder:
         candidate_model = _load(store.get_artifact(candidate["prefix"], Path(folder) / "candidate"))
         production_model = _load(RunStore(s3, bucket).get_artifact(prefix, Path(folder) / "production"))
+        tasks = (candidate_model.metadata.task, production_model.metadata.task)
+        if tasks[0] != tasks[1]:
+            raise StepError(
+                f"the candidate {candidate_model.version} is a {tasks[0]} model and production "
+                f"{production_model.version} a {tasks[1]} model: they cannot be compared"
+            )
         return {
             "holdout_rows": len(holdout.y),
             "candidate": score(candidate_model, holdout),

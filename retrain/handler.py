@@ -61,6 +61,7 @@ class Steps:
             feedback_source=labelled_predictions,
             production=production,
             production_features=list(metadata.feature_names),
+            production_task=metadata.task,
             run_id=run_id_of(execution),
             until=started,
         )

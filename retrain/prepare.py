@@ -2,9 +2,13 @@
 training set and the holdout both models are evaluated on.
 
 The holdout is fair to production: the base data is split exactly as `training.train.train_model`
-split it when the first model was trained (same test size, seed and stratification), so production
-never saw those rows; feedback rows go to the holdout by a hash of their request id and row (a
-stable quarter of them, whatever else arrives), so later runs keep them there.
+split it when the first model was trained (`training.task.split_holdout` with the production model's
+task: same test size and seed, stratified by class for a classifier, plain for a regressor), so
+production never saw those rows; feedback rows go to the holdout by a hash of their request id and
+row (a stable quarter of them, whatever else arrives), so later runs keep them there.
+
+A classifier's feedback label must name a class of the base data; a regressor's must be a finite
+number.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from retrain.production import ProductionModel
 from retrain.runstore import TRAIN_FILE, RunStore, aws_failure, run_prefix
 from retrain.settings import RetrainSettings
 from training.data import DataError, Dataset, load_builtin, load_csv
+from training.task import CLASSIFICATION, REGRESSION, Task, TaskError, split_holdout, target_for
 
 
 class LabelledRow(Protocol):
@@ -78,21 +83,36 @@ def in_feedback_holdout(request_id: str, row: int, test_size: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < test_size
 
 
-def collect_feedback(rows: Iterable[LabelledRow], base: Dataset, test_size: float) -> Feedback:
-    """Rows with the model's feature count and a known class; the rest are counted, not used."""
+def _number_label(value: Any) -> float | None:
+    """A regression label: any finite number (or number text), never a boolean."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def collect_feedback(
+    rows: Iterable[LabelledRow], base: Dataset, test_size: float, *, task: Task = CLASSIFICATION
+) -> Feedback:
+    """Rows with the model's feature count and a usable label (a known class for a classifier, a
+    finite number for a regressor); the rest are counted, not used."""
     by_text = {str(label.item() if hasattr(label, "item") else label): label for label in np.unique(base.y)}
     n_features = len(base.feature_names)
     features: list[list[float]] = []
     labels: list[Any] = []
     holdout: list[bool] = []
-    skipped = {"feature_count": 0, "unknown_label": 0, "not_finite": 0}
+    unusable = "not_a_number" if task == REGRESSION else "unknown_label"
+    skipped = {"feature_count": 0, unusable: 0, "not_finite": 0}
     for item in rows:
         if len(item.features) != n_features:
             skipped["feature_count"] += 1
             continue
-        label = by_text.get(str(item.label))
+        label = _number_label(item.label) if task == REGRESSION else by_text.get(str(item.label))
         if label is None:
-            skipped["unknown_label"] += 1
+            skipped[unusable] += 1
             continue
         values = [float(v) for v in item.features]
         if not all(np.isfinite(values)):
@@ -105,14 +125,28 @@ def collect_feedback(rows: Iterable[LabelledRow], base: Dataset, test_size: floa
     return Feedback(X=X, y=labels, holdout=np.asarray(holdout, dtype=bool), skipped=skipped)
 
 
-def split_base(base: Dataset, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (train, holdout), split as train_model splits (same call, same arguments)."""
-    from sklearn.model_selection import train_test_split
+def split_base(
+    base: Dataset, test_size: float, seed: int, *, task: Task = CLASSIFICATION
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, holdout), split as train_model splits (the same `split_holdout` call on
+    the same target, so the same rows)."""
+    try:
+        split = split_holdout(base.X, base.y, task=task, test_size=test_size, seed=seed)
+    except TaskError as exc:
+        raise StepError(f"base data {base.source}: {exc}") from exc
+    holdout = np.sort(np.asarray(split.test_index))
+    train = np.setdiff1d(np.arange(len(base.y)), holdout)
+    return train, holdout
 
-    indices = np.arange(len(base.y))
-    stratify = base.y if len(np.unique(base.y)) > 1 else None
-    train, holdout = train_test_split(indices, test_size=test_size, random_state=seed, stratify=stratify)
-    return np.sort(train), np.sort(holdout)
+
+def task_base(base: Dataset, task: Task) -> Dataset:
+    """The base data with its target as the production model's task trains on it (a regressor's
+    as float numbers; TaskError, e.g. text labels for a regressor, becomes a StepError)."""
+    try:
+        y = target_for(task, base.y)
+    except TaskError as exc:
+        raise StepError(f"base data {base.source} for a {task} model: {exc}") from exc
+    return Dataset(X=base.X, y=y, feature_names=base.feature_names, source=base.source)
 
 
 def _subset(X: np.ndarray, y: Iterable[Any], names: list[str], source: str) -> Dataset:
@@ -130,9 +164,13 @@ def prepare(
     production_features: list[str],
     run_id: str,
     until: datetime,
+    production_task: str = CLASSIFICATION,
 ) -> dict[str, Any]:
+    """`production_task` is the production model's metadata `task`: the candidate is trained,
+    split and evaluated as that kind of model."""
+    task: Task = REGRESSION if production_task == REGRESSION else CLASSIFICATION
     store = RunStore(s3, settings.model_bucket)
-    base = load_base_data(settings, s3)
+    base = task_base(load_base_data(settings, s3), task)
     if list(base.feature_names) != list(production_features):
         raise StepError(
             f"the base data {base.source} has features {base.feature_names[:3]}... "
@@ -145,8 +183,8 @@ def prepare(
         rows = list(feedback_source(s3, settings.feedback_bucket, since=since, until=until))
     except Exception as exc:
         raise aws_failure(f"reading labelled feedback from s3://{settings.feedback_bucket}", exc) from exc
-    feedback = collect_feedback(rows, base, settings.test_size)
-    base_train, base_holdout = split_base(base, settings.test_size, settings.seed)
+    feedback = collect_feedback(rows, base, settings.test_size, task=task)
+    base_train, base_holdout = split_base(base, settings.test_size, settings.seed, task=task)
     fb_train, fb_holdout = ~feedback.holdout, feedback.holdout
     source = f"{base.source} + {len(feedback.y)} feedback rows ({since.isoformat()} .. {until.isoformat()})"
     train = _subset(
@@ -185,4 +223,5 @@ def prepare(
         "holdout_rows": len(holdout.y),
         "data_fingerprint": train.fingerprint(),
         "production": production.to_dict(),
+        "task": task,
     }

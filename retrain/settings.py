@@ -10,8 +10,21 @@ from retrain.errors import StepError
 
 ReleaseMode = Literal["shadow", "canary", "registered"]
 RELEASE_MODES: tuple[str, ...] = ("shadow", "canary", "registered")
-# Metrics the gate can compare, and whether higher is better.
-GATE_METRICS: dict[str, bool] = {"accuracy": True, "f1_macro": True, "roc_auc": True, "log_loss": False}
+CLASSIFICATION_METRICS: dict[str, bool] = {
+    "accuracy": True,
+    "f1_macro": True,
+    "roc_auc": True,
+    "log_loss": False,
+}
+"""The classifier metrics the gate can compare, and whether higher is better."""
+REGRESSION_METRICS: dict[str, bool] = {"mae": False, "rmse": False, "r2": True}
+"""The regressor metrics the gate can compare (mae and rmse are errors: lower is better)."""
+GATE_METRICS: dict[str, bool] = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+
+
+def metric_task(metric: str) -> str:
+    """The kind of model a gate metric measures: `classification` or `regression`."""
+    return "regression" if metric in REGRESSION_METRICS else "classification"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,10 +45,14 @@ class RetrainSettings:
     """How far back the first run (no watermark yet) reads labelled feedback."""
     min_feedback_rows: int = 0
     gate_metric: str = "accuracy"
+    """A metric of the production model's kind: accuracy, f1_macro, roc_auc, log_loss for a
+    classifier; mae, rmse, r2 for a regressor."""
     gate_margin: float = 0.01
-    """The candidate must beat production by at least this much on `gate_metric` (0: be at least as good)."""
+    """The candidate must beat production by at least this much on `gate_metric`, in the metric's
+    direction (0: be at least as good)."""
     max_class_share: float = 0.95
-    """Sanity: no class may take more than this share of the candidate's holdout predictions."""
+    """Sanity (classifiers): no class may take more than this share of the candidate's holdout
+    predictions."""
     release_mode: ReleaseMode = "shadow"
     shadow_sample_percent: float = 100.0
     canary_weight: float = 10.0

@@ -22,6 +22,7 @@ from modelctl.commands.common import (
     FunctionOpt,
     ReasonOpt,
     StackOpt,
+    cli_factory,
     release_context,
 )
 from modelctl.commands.deploy_check import deploy_check
@@ -34,9 +35,11 @@ from release.aws import aws_errors
 from release.clock import parse_duration
 from release.compare import CompareSettings
 from release.errors import RefusedError
+from release.outcome import Outcome
 from release.plan import Plan, bluegreen_plan, canary_plan, linear_plan, parse_percents, shift_plan
 from release.runner import ReleaseOptions, Releaser
 
+DEFAULT_POLL_S = 15.0
 BakeOpt = Annotated[str, typer.Option("--bake", help="how long to watch the gates after moving, e.g. 5m")]
 SkipCheckOpt = Annotated[
     bool,
@@ -65,17 +68,28 @@ LatencyMarginOpt = Annotated[
 ]
 
 
+ControllerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--controller/--in-process",
+        help="run the release in the release controller (Step Functions: it goes on if this terminal "
+        "closes; Ctrl-C detaches) or in this process",
+    ),
+]
+
+
 # canary, shift and bluegreen: these options, declared once (_release_command adds them).
 _RUN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("dry_run", DryRunOpt, False),
     ("reason", ReasonOpt, ""),
     ("skip_pre_traffic_check", SkipCheckOpt, False),
-    ("poll", PollOpt, 15.0),
+    ("poll", PollOpt, DEFAULT_POLL_S),
     ("gate_errors", GateErrorsOpt, None),
     ("gate_p99_ms", GateP99Opt, None),
     ("gate_internal_errors", GateInternalOpt, None),
     ("gate_period", GatePeriodOpt, None),
     ("gate_evaluation_periods", GatePeriodsOpt, None),
+    ("controller", ControllerOpt, False),
 )
 _TARGET_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("function", FunctionOpt, None),
@@ -97,6 +111,7 @@ class ReleaseFlags:
     gate_internal_errors: float | None
     gate_period: int | None
     gate_evaluation_periods: int | None
+    controller: bool
     function: str | None
     alias: str | None
     stack: str | None
@@ -171,12 +186,51 @@ def _release(
 ) -> None:
     options = flags.options(compare)
     console = make_console()
+    if flags.controller and not options.dry_run:
+        if compare is not None:
+            raise RefusedError("--compare runs in this process only: pass --in-process with it")
+        _done(console, _release_in_controller(ctx, make_plan, flags, options, console))
+        return
     with aws_errors("release"):
         release_ctx = release_context(
             ctx, flags.function, flags.alias, flags.stack, console=console, poll_s=flags.poll
         )
         outcome = Releaser(release_ctx).release(version, make_plan, options)
     _done(console, outcome)
+
+
+def _release_in_controller(
+    ctx: typer.Context,
+    make_plan: Callable[[str], Plan],
+    flags: ReleaseFlags,
+    options: ReleaseOptions,
+    console: Any,
+) -> Outcome:
+    """Start the release controller with the plan, then follow it until it ends; Ctrl-C detaches."""
+    from release.controller import client
+    from release.controller.execution import ControllerOptions
+
+    with aws_errors("release"):
+        release_ctx = release_context(ctx, flags.function, flags.alias, flags.stack, console=console)
+        factory = cli_factory(ctx)
+        arn = client.controller_arn(release_ctx.target.stack_name, factory.env, factory.outputs)
+        sfn = factory.clients.client("stepfunctions")
+        controller_options = ControllerOptions(
+            reason=options.reason,
+            pre_traffic=options.pre_traffic,
+            gate_overrides=options.gate_overrides,
+            check_every_s=flags.poll if flags.poll != DEFAULT_POLL_S else None,
+        )
+        started = client.start(release_ctx, sfn, arn, make_plan, controller_options)
+        console.print(f"release {started.release_id} runs in the release controller: {started.execution_arn}")
+        try:
+            return client.follow(release_ctx, sfn, started, min(flags.poll, DEFAULT_POLL_S))
+        except KeyboardInterrupt:
+            console.print(
+                f"detached: release {started.release_id} goes on in the release controller. "
+                "Follow it with `modelctl status`; stop it and roll back with `modelctl abort`"
+            )
+            raise typer.Exit(0) from None
 
 
 @_release_command
@@ -268,10 +322,25 @@ def abort(
     """Stop the release in progress (even one running in another terminal) and roll it back."""
     console = make_console()
     with aws_errors("abort"):
-        outcome = Releaser(release_context(ctx, function, alias, stack, console=console)).abort(
-            ReleaseOptions(reason=reason, dry_run=dry_run)
-        )
+        release_ctx = release_context(ctx, function, alias, stack, console=console)
+        running = release_ctx.store.state().release
+        outcome = Releaser(release_ctx).abort(ReleaseOptions(reason=reason, dry_run=dry_run))
+        if running is not None and not dry_run:
+            _stop_controller(ctx, release_ctx.target.stack_name, running.release_id, reason)
     _done(console, outcome)
+
+
+def _stop_controller(ctx: typer.Context, serving_stack: str, release_id: str, reason: str) -> None:
+    """After the rollback: stop the release's execution, if the controller runs it (the machine
+    cannot catch a StopExecution; the rollback and the lock were done by this command)."""
+    from release.controller import client
+
+    factory = cli_factory(ctx)
+    try:
+        arn = client.controller_arn(serving_stack, factory.env, factory.outputs)
+    except client.ControllerMissingError:
+        return
+    client.stop(factory.clients.client("stepfunctions"), arn, release_id, reason or "modelctl abort")
 
 
 def register(app: typer.Typer) -> None:

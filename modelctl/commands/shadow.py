@@ -13,8 +13,9 @@ import typer
 from modelctl.commands.common import cli_factory
 from modelctl.factory import Factory
 from modelctl.reports.shadow import render_html, render_terminal
+from modelctl.reports.shadow.builder import ShadowReportBuilder
 from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
-from modelctl.reports.shadow.stats import ReportBuilder
+from modelctl.reports.shadow.regression import Tolerance
 from modelctl.reports.shadow.window import Window, parse_window
 
 shadow_app = typer.Typer(
@@ -124,12 +125,34 @@ def report(
     ] = "shadow-report.json",
     top: Annotated[int, typer.Option(min=0, max=1000, help="most disagreeing rows to list")] = 10,
     workers: Annotated[int, typer.Option(min=1, max=64, help="parallel S3 reads")] = 16,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="regressors: a shadow prediction within this absolute difference of live (target units) "
+            "counts as the same",
+        ),
+    ] = 0.0,
+    relative_tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="regressors: ... or within this fraction of |live| (0.05 = 5%); within tolerance means "
+            "|shadow - live| <= tolerance + relative-tolerance x |live|",
+        ),
+    ] = 0.05,
 ) -> None:
-    """Compare live and shadow over a window: agreement (with a 95% CI), confusion matrix, probability
-    differences, latency, per-hour trend and the most disagreeing rows."""
+    """Compare live and shadow over a window. Classifiers: agreement (with a 95% CI), confusion matrix,
+    probability differences. Regressors: the distribution of shadow - live, mean absolute and relative
+    difference, the share within tolerance (with a 95% CI), correlation. Both: latency, per-hour trend
+    and the rows that differ most."""
+    try:
+        within = Tolerance(tolerance, relative_tolerance)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     factory = cli_factory(ctx)
     window = parse_window(since, until, now=factory.time())
-    document = build_report(factory, window, top=top, workers=workers)
+    document = build_report(factory, window, top=top, workers=workers, tolerance=within)
     if json_path == "-":
         typer.echo(json.dumps(document, indent=2))
     else:
@@ -143,9 +166,11 @@ def report(
             factory.terminal().print(f"HTML: {html}", highlight=False)
 
 
-def build_report(factory: Factory, window: Window, *, top: int, workers: int) -> dict[str, Any]:
+def build_report(
+    factory: Factory, window: Window, *, top: int, workers: int, tolerance: Tolerance | None = None
+) -> dict[str, Any]:
     reader = factory.shadow_reader(workers)
-    builder = ReportBuilder(window, top=top)
+    builder = ShadowReportBuilder(window, top=top, tolerance=tolerance)
     started = time.perf_counter()
     with cyclic_gc_paused():
         builder.add_report_records(reader.report_records(window))

@@ -26,7 +26,12 @@ def status(
     """The alias's versions and weights, the model each pins, the release in progress, alarm states."""
     console = make_console()
     with aws_errors("status"):
-        report = collect_status(release_context(ctx, function, alias, stack, console=console))
+        release_ctx = release_context(ctx, function, alias, stack, console=console)
+        report = collect_status(release_ctx)
+        if report["release"]:
+            controller = _controller_execution(ctx, release_ctx.target.stack_name, report["release"]["id"])
+            if controller:
+                report["controller"] = controller
     if json_output:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
         return
@@ -45,6 +50,9 @@ def status(
             f"({release['status']}, step {release['step']}/{release['steps']}, {release['percent']:g}%), "
             f"started {release['started_at']} by {release['started_by']}"
         )
+        if report.get("controller"):
+            execution = report["controller"]
+            console.print(f"release controller: {execution['status']}  ({execution['execution_arn']})")
     else:
         console.print("no release in progress")
     if report["lock"]:
@@ -102,3 +110,22 @@ def _history_row(entry: HistoryEntry) -> list[str]:
         entry.outcome,
         why,
     ]
+
+
+def _controller_execution(ctx: typer.Context, serving_stack: str, release_id: str) -> dict[str, str] | None:
+    """The release controller's execution of this release, if the controller runs it."""
+    from botocore.exceptions import ClientError
+
+    from release.controller import client
+
+    factory = cli_factory(ctx)
+    try:
+        arn = client.controller_arn(serving_stack, factory.env, factory.outputs)
+    except client.ControllerMissingError:
+        return None
+    execution_arn = client.execution_arn(arn, release_id)
+    try:
+        execution = factory.clients.client("stepfunctions").describe_execution(executionArn=execution_arn)
+    except ClientError:
+        return None  # run in process, not by the controller
+    return {"execution_arn": execution_arn, "status": str(execution["status"])}

@@ -335,3 +335,87 @@ def test_report_on_an_empty_window(stacks: Stacks, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "No shadow records in this window" in stacks.printed
     assert json.loads((tmp_path / "r.json").read_text())["counts"]["requests"] == 0
+
+
+def write_regression_records(stacks: Stacks, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Records of a regression pair as the report reads them (numbers as predictions, no
+    probabilities), one object per request hour; returns the live and shadow values written."""
+    import gzip
+
+    from common.mirror.record import object_key
+
+    lives, shadows = [], []
+    by_hour: dict[datetime, list[str]] = {}
+    for index in range(count):
+        moment = NOW - timedelta(minutes=5 + 17 * index)
+        live = [100.0 + index, 50.0 - index]
+        shadow = [value + (0.5 if index % 3 else 9.0) for value in live]
+        lives += live
+        shadows += shadow
+        record = {
+            "schema_version": 1,
+            "record_id": f"reg-{index}#0",
+            "request_id": f"reg-{index}",
+            "part": 0,
+            "parts": 1,
+            "row_offset": 0,
+            "timestamp": format_timestamp(moment.timestamp()),
+            "inputs": [[1.0, 2.0], [3.0, 4.0]],
+            "live": {
+                "model_version": "m-live",
+                "function_version": "1",
+                "predictions": live,
+                "probabilities": [],
+                "inference_ms": 0.05,
+            },
+            "shadow": {
+                "model_version": "m-reg",
+                "function_version": "$LATEST",
+                "predictions": shadow,
+                "probabilities": [[], []],
+                "inference_ms": 0.07,
+            },
+            "message_id": f"msg-{index}",
+            "processed_at": format_timestamp(NOW.timestamp()),
+        }
+        hour = moment.replace(minute=0, second=0, microsecond=0)
+        by_hour.setdefault(hour, []).append(json.dumps(record))
+    s3 = boto3.client("s3")
+    for hour, lines in by_hour.items():
+        key = object_key(hour, [json.loads(line)["record_id"] for line in lines])
+        s3.put_object(
+            Bucket=stacks.log_bucket, Key=key, Body=gzip.compress("\n".join(lines).encode() + b"\n")
+        )
+    return np.asarray(lives), np.asarray(shadows)
+
+
+def test_report_of_a_regression_pair_with_a_tolerance(stacks: Stacks, tmp_path: Path) -> None:
+    live, shadow = write_regression_records(stacks, 12)
+    html = tmp_path / "report.html"
+    result = stacks.run(
+        "report",
+        "--since",
+        "4h",
+        "--json",
+        "-",
+        "--html",
+        str(html),
+        "--tolerance",
+        "1",
+        "--relative-tolerance",
+        "0",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["task"] == "regression"
+    assert report["counts"] == {"requests": 12, "messages": 12, "rows": 24}
+    assert report["tolerance"]["within"] == int(np.isclose(shadow, live, rtol=0.0, atol=1.0).sum()) == 16
+    assert report["tolerance"]["rule"] == "|shadow - live| <= 1 + 0 x |live|"
+    assert report["difference"]["summary"]["max"] == 9.0
+    assert report["models"]["shadow"] == {"m-reg": 24}
+    assert "Rows that differ most" in html.read_text()
+    terminal = stacks.run("report", "--since", "4h", "--json", "", "--html", "")
+    assert terminal.exit_code == 0 and "Shadow report (regression)" in stacks.printed
+    for bad in (["--tolerance", "-1"], ["--relative-tolerance", "inf"]):
+        refused = stacks.run("report", "--since", "4h", *bad)
+        assert refused.exit_code == 2, refused.output

@@ -190,8 +190,8 @@ class BoundBatch:
     def create(cls, model: OnnxModel, rows: int) -> BoundBatch | None:
         """The bound run for `rows` rows, or None when this model or onnxruntime cannot have one
         (outputs of other types than an int64 label vector and a float32 probability matrix, or a
-        regressor's float32 values; no IOBinding; another provider than the CPU's) or it does not
-        answer exactly as `predict`."""
+        regressor's float32 values; no IOBinding; another provider than the CPU's), the model fails
+        on the probe rows, or it does not answer exactly as `predict`."""
         session = model.session
         types = {output.name: output.type for output in session.get_outputs()}
         wanted = ["tensor(float)"] if model.regression else ["tensor(int64)", "tensor(float)"]
@@ -204,7 +204,10 @@ class BoundBatch:
             return None
         probe = np.linspace(-1.0, 1.0, rows * model.metadata.n_features, dtype=np.float32)
         probe = probe.reshape(rows, model.metadata.n_features)
-        expected = model._session_predict(probe)
+        try:
+            expected = model._session_predict(probe)
+        except Exception:  # a model that fails on the probe rows: every batch takes the session's run
+            return None
         try:
             inputs = np.zeros_like(probe)
             outputs: list[np.ndarray]

@@ -10,6 +10,7 @@ from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, line_
 from modelctl.render.charts import fmt as _fmt
 from modelctl.render.charts import html_table as _table
 from modelctl.render.charts import pct as _pct
+from modelctl.reports.shadow import render_regression
 
 
 def _confusion(confusion: dict[str, Any]) -> str:
@@ -27,6 +28,8 @@ def _confusion(confusion: dict[str, Any]) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
+    if report.get("task") == "regression":
+        return render_regression.render_html(report)
     window, counts, agreement = report["window"], report["counts"], report["agreement"]
     title = f"Shadow report {window['since']} .. {window['until']}"
     out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"]

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from modelctl.reports.shadow import render_regression
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
@@ -21,6 +23,9 @@ def _bar(count: int, largest: int, width: int = 30) -> str:
 
 
 def render(report: dict[str, Any], console: Console) -> None:
+    if report.get("task") == "regression":
+        render_regression.render_terminal(report, console)
+        return
     window, counts = report["window"], report["counts"]
     console.print(f"[bold]Shadow report[/bold] {window['since']} .. {window['until']}")
     if counts["rows"] == 0:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from common.http.request_body import parse_json_object
+from common.model.metadata import ModelMetadata
 from common.model.onnx_model import BOUND_BATCH_MAX, ModelLoadError, OnnxModel
 from common.model.prediction import RegressionPrediction
 from tests.unit.inference.support import RegressionReference, within_parity
@@ -65,3 +66,18 @@ def test_a_json_integer_of_any_length_parses(digits: int, sign: str) -> None:
         assert value == int(text)
     else:
         assert value == float(text) and abs(value) == float("inf")
+
+
+def test_a_model_that_fails_on_the_probe_rows_still_predicts_through_the_session(
+    trained_model: tuple[Path, ModelMetadata], tmp_path: Path
+) -> None:
+    """The demo's flawed model raises for rows whose first feature is negative, as the bound run's
+    probe rows are: it gets no bound run, and rows it can score are still answered."""
+    from demo.models import poison
+
+    source, metadata = trained_model
+    model = OnnxModel.load(poison(source, metadata, tmp_path))
+    rows = np.ascontiguousarray(np.asarray(metadata.sample_rows[:2], dtype=np.float32))
+    prediction = model.predict(rows)
+    assert model._bound[2] is None
+    assert prediction.outputs() == OnnxModel.load(source).predict(rows).outputs()

@@ -87,6 +87,7 @@ def test_synth_with_the_plugins_writes_an_empty_validation_report(synthesized: S
         "ModelServing-Serving",
         "ModelServing-Shadow",
         "ModelServing-Retraining",
+        "ModelServing-Release",
     }
 
 

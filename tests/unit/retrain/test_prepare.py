@@ -54,3 +54,37 @@ def test_the_base_holdout_is_the_rows_the_first_model_never_saw(
         base.X, base.y, test_size=info["test_size"], random_state=info["seed"], stratify=base.y
     )
     assert sorted(map(tuple, base.X[holdout])) == sorted(map(tuple, np.asarray(X_test)))
+
+
+def test_a_regressors_feedback_labels_are_finite_numbers() -> None:
+    base = load_builtin("diabetes")
+    good = list(base.X[0])
+    rows = [
+        Row("a", 0, good, 151.5),
+        Row("b", 0, good, "75"),  # number text is a number
+        Row("c", 0, good, "tall"),
+        Row("d", 0, good, True),  # a boolean is not a measurement
+        Row("e", 0, good, float("inf")),
+        Row("f", 0, good[:-1], 3.0),
+        Row("g", 0, [float("nan"), *good[1:]], 3.0),
+    ]
+    feedback = collect_feedback(rows, base, 0.25, task="regression")
+    assert feedback.y == [151.5, 75.0]
+    assert feedback.skipped == {"feature_count": 1, "not_a_number": 3, "not_finite": 1}
+
+
+def test_a_regressors_base_holdout_is_the_unstratified_split_of_training(tmp_path: Any) -> None:
+    from training.pipelines import build_pipeline
+    from training.train import train_model
+
+    base = load_builtin("diabetes")
+    metadata = train_model(base, build_pipeline("ridge"), output_root=tmp_path).metadata
+    info = metadata.training_data
+    assert info["stratified"] is False
+    train, holdout = split_base(base, info["test_size"], info["seed"], task="regression")
+    assert len(holdout) == info["holdout_rows"] and len(train) == info["train_rows"]
+    assert sorted(set(train) | set(holdout)) == list(range(len(base.y)))
+    # the rows the model's own sample rows came from are holdout rows
+    sample = np.asarray(metadata.sample_rows, dtype=np.float32)
+    holdout_rows = {tuple(row) for row in base.X[holdout].astype(np.float32)}
+    assert all(tuple(row) in holdout_rows for row in sample)

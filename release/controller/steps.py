@@ -1,0 +1,317 @@
+"""The controller's task steps: each takes the execution state (execution.py) and returns it with
+`release` updated; the state machine decides what runs next from `release.next`.
+
+    begin      lock, refusals, pre-traffic check, gates, the release record, history "started"
+    advance    the next weight step (one UpdateAlias), history "step i/n"; next: bake | step | finish
+    check      one gate check during a bake: aborted | fired | bake (wait again) | step | finish
+    finish     promotion (or a canary left at its weight), history "completed", lock released
+    roll_back  a gate fired: back to the base version, gates deleted, history, lock released
+    clean_up   any failed step (a Catch), a timed-out or stopped execution: if the release is still
+               this one's, back to the base version; the lock released either way
+
+The lock is the same lease `modelctl` takes; the lease (its owner id) travels in the state, so
+every step renews it and the last one gives it back. `modelctl abort` takes it over, rolls the
+alias back itself and marks the release aborted: the next step of this execution sees that and
+ends without touching the alias.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict
+from typing import Any
+
+from release.alias import AliasState, Routing, VersionInfo, check_candidate, check_version_syntax
+from release.clock import iso
+from release.context import ReleaseContext
+from release.controller.execution import ControllerOptions, plan_from_json
+from release.errors import (
+    AwsCallError,
+    ConcurrentUpdateError,
+    LockLostError,
+    PreTrafficError,
+    RefusedError,
+    ReleaseAbortedError,
+)
+from release.gates import summarize
+from release.lock import Lease
+from release.models import read_published_metadata
+from release.plan import Plan
+from release.pretraffic import run_pre_traffic_check
+from release.record import record_change
+from release.store import ReleaseRecord
+
+State = dict[str, Any]
+MIN_WAIT_S = 1
+
+
+def begin(ctx: ReleaseContext, state: State) -> State:
+    plan = plan_from_json(state["plan"])
+    options = ControllerOptions.from_json(state.get("options") or {})
+    check_version_syntax(plan.candidate)
+    if not plan.steps:
+        raise RefusedError("the plan has no steps")
+    alias = ctx.alias.read()
+    current = alias.routing
+    in_progress = ctx.store.state().release
+    if in_progress is not None:
+        raise RefusedError(
+            f"a {in_progress.kind} of v{in_progress.candidate} is in progress, started by "
+            f"{in_progress.started_by} at {in_progress.started_at}: promote, rollback or abort it first"
+        )
+    if not current.same_as(Routing(plan.base)):
+        raise ConcurrentUpdateError(
+            f"the alias is {current.describe()}, not v{plan.base} alone as planned: check `modelctl status`"
+        )
+    candidate = check_candidate(plan.candidate, current, ctx.catalog)
+    settings = ctx.fleet_gate_settings().with_overrides(**options.gate_overrides)
+    lease = ctx.lock.acquire(ctx.who, f"{plan.kind} v{plan.candidate}")
+    try:
+        _pre_traffic(ctx, plan, candidate, current, options)
+        gate_names: list[str] = []
+        if plan.total_bake_s > 0 or not plan.ends_with_promotion:
+            gate_names = ctx.gates.create(candidate, settings)
+        record = ReleaseRecord(
+            release_id=str(state["release_id"]),
+            kind=plan.kind,
+            candidate=plan.candidate,
+            base=plan.base,
+            steps=[{"percent": s.percent, "bake_s": s.bake_s} for s in plan.steps],
+            started_at=iso(ctx.clock.now()),
+            started_by=ctx.who,
+            reason=options.reason,
+            gate_alarms=gate_names,
+            updated_at=iso(ctx.clock.now()),
+        )
+        ctx.store.begin(record)
+        record_change(
+            ctx, plan.kind, "started", options.reason, current, current, record, candidate,
+            detail=" | ".join(plan.describe()),
+        )  # fmt: skip
+    except BaseException:
+        with contextlib.suppress(AwsCallError):
+            ctx.lock.release()
+        raise
+    every = options.check_every_s or settings.period_s
+    state["release"] = {
+        "lease": asdict(lease),
+        "index": 0,
+        "count": len(plan.steps),
+        "gate_alarms": gate_names,
+        "check_every_s": max(MIN_WAIT_S, math.ceil(every)),
+        "next": "step",
+    }
+    return state
+
+
+def advance(ctx: ReleaseContext, state: State) -> State:
+    plan, release = plan_from_json(state["plan"]), state["release"]
+    record = _our_record(ctx, state)
+    _hold(ctx, release)
+    index = int(release["index"]) + 1
+    step = plan.steps[index - 1]
+    alias = _ours(ctx.alias.read(), plan)
+    after = ctx.alias.update(alias, plan.routing_at(step))
+    record.step_index, record.percent, record.updated_at = index, step.percent, iso(ctx.clock.now())
+    ctx.store.save(record)
+    record_change(
+        ctx, f"{plan.kind} step {index}/{len(plan.steps)}", "ok", record.reason, alias.routing,
+        after.routing, record, None, version=plan.candidate,
+    )  # fmt: skip
+    release.update(index=index, percent=step.percent, bake_s=step.bake_s)
+    if step.bake_s > 0:
+        release.update(
+            next="bake",
+            bake_started=ctx.clock.now().timestamp(),
+            wait_s=_wait(step.bake_s, release["check_every_s"]),
+        )
+    else:
+        release.update(next="step" if index < len(plan.steps) else "finish", wait_s=0)
+    return state
+
+
+def check(ctx: ReleaseContext, state: State) -> State:
+    plan, release = plan_from_json(state["plan"]), state["release"]
+    try:
+        _our_record(ctx, state)
+        _hold(ctx, release)
+    except (ReleaseAbortedError, LockLostError) as stopped:
+        release.update(next="aborted", reason=str(stopped))
+        return state
+    gates = ctx.gates.states(release["gate_alarms"])
+    fired = [gate for gate in gates if gate.fired]
+    if fired:
+        details = "; ".join(f"{g.name} is {g.state}: {g.reason}" for g in fired)
+        release.update(
+            next="fired",
+            reason=f"gate fired during step {release['index']}: {details}",
+            gates=summarize(gates),
+        )
+        return state
+    elapsed = ctx.clock.now().timestamp() - float(release["bake_started"])
+    left = float(release["bake_s"]) - elapsed
+    if left > 0:
+        release.update(next="bake", wait_s=_wait(left, release["check_every_s"]), elapsed_s=elapsed)
+    else:
+        release.update(next="step" if int(release["index"]) < len(plan.steps) else "finish", wait_s=0)
+    return state
+
+
+def finish(ctx: ReleaseContext, state: State) -> State:
+    plan, release = plan_from_json(state["plan"]), state["release"]
+    record = _our_record(ctx, state)
+    _hold(ctx, release)
+    routing = ctx.alias.read().routing
+    if plan.ends_with_promotion:
+        ctx.store.finish(record.release_id, previous_primary=plan.base)
+        ctx.gates.delete(record.gate_alarms)
+        record_change(
+            ctx, plan.kind, "completed", record.reason, routing, routing, record, None, version=plan.candidate
+        )  # fmt: skip
+        release["outcome"] = f"v{plan.candidate} is the primary; v{plan.base} is the rollback target"
+    else:
+        record.status = plan.kind
+        ctx.store.save(record)
+        release["outcome"] = (
+            f"v{plan.candidate} takes {routing.extra_percent:g}% of the traffic; the gates stay on. "
+            "Next: `modelctl promote` or `modelctl rollback`"
+        )
+    ctx.lock.release()
+    release["next"] = "done"
+    return state
+
+
+def roll_back(ctx: ReleaseContext, state: State) -> State:
+    plan, release = plan_from_json(state["plan"]), state["release"]
+    record = _our_record(ctx, state)
+    _hold(ctx, release)
+    reason = str(release.get("reason") or "a gate fired")
+    alias = ctx.alias.read()
+    base = Routing(plan.base)
+    after = ctx.alias.update(alias, base) if not alias.routing.same_as(base) else alias
+    ctx.store.finish(record.release_id, previous_primary=None)
+    ctx.gates.delete(record.gate_alarms)
+    record_change(
+        ctx, f"{plan.kind} rollback", "rolled back", f"automatic: {reason}", alias.routing, after.routing,
+        record, None, version=plan.candidate, detail=str(release.get("gates") or ""),
+    )  # fmt: skip
+    ctx.lock.release()
+    release.update(next="rolled back", outcome=f"v{plan.candidate} rolled back to v{plan.base}: {reason}")
+    return state
+
+
+def clean_up(ctx: ReleaseContext, state: State) -> State:
+    """Whatever failed: if the release in the table is still this execution's (and nobody aborted
+    it), the alias goes back to the base version and the release ends; the lock is released."""
+    plan = plan_from_json(state["plan"])
+    release = state.get("release") or {}
+    error = state.get("error") or {}
+    cause = f"{error.get('Error', 'failed')}: {error.get('Cause', '')}".strip(": ")
+    record_state = ctx.store.state()
+    record = record_state.release
+    ours = record is not None and record.release_id == state["release_id"]
+    if release.get("lease"):
+        ctx.lock.lease = Lease(**release["lease"])
+    if not ours or record_state.abort_requested_by:
+        with contextlib.suppress(AwsCallError):
+            ctx.lock.release()
+        state["cleanup"] = "nothing to undo: the release had ended or was aborted"
+        return state
+    assert record is not None
+    with contextlib.suppress(LockLostError):
+        ctx.lock.renew()
+    if ctx.lock.lease is None:  # no lease of ours (a timed-out execution): the release's, taken over
+        ctx.lock.acquire(ctx.who, f"clean up {plan.kind} v{plan.candidate}", take_over=True)
+    try:
+        alias = ctx.alias.read()
+        after = alias
+        if _is_ours(alias.routing, plan) and not alias.routing.same_as(Routing(plan.base)):
+            after = ctx.alias.update(alias, Routing(plan.base))
+        ctx.store.finish(record.release_id, previous_primary=None)
+        ctx.gates.delete(record.gate_alarms)
+        record_change(
+            ctx, f"{plan.kind} rollback", "rolled back", f"the release controller failed: {cause}",
+            alias.routing, after.routing, record, None, version=plan.candidate,
+        )  # fmt: skip
+    finally:
+        with contextlib.suppress(AwsCallError):
+            ctx.lock.release()
+    state["cleanup"] = f"rolled back to v{plan.base}"
+    return state
+
+
+STEPS = {
+    "begin": begin,
+    "advance": advance,
+    "check": check,
+    "finish": finish,
+    "roll_back": roll_back,
+    "clean_up": clean_up,
+}
+
+
+def run_step(ctx: ReleaseContext, step: str, state: State) -> State:
+    try:
+        function = STEPS[step]
+    except KeyError:
+        raise RefusedError(f"unknown release controller step {step!r} (one of {', '.join(STEPS)})") from None
+    return function(ctx, state)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _pre_traffic(
+    ctx: ReleaseContext, plan: Plan, candidate: VersionInfo, routing: Routing, options: ControllerOptions
+) -> None:
+    if not options.pre_traffic:
+        ctx.reporter.warn(f"pre-traffic check skipped for v{candidate.version}")
+        return
+    if not candidate.model_uri:
+        raise PreTrafficError(f"v{candidate.version} has no MODEL_URI: it pins no model")
+    metadata = read_published_metadata(ctx.s3, candidate.model_uri)
+    try:
+        report = run_pre_traffic_check(ctx.invoker, ctx.target.function_name, candidate, metadata)
+    except PreTrafficError as failure:
+        record_change(
+            ctx, plan.kind, "refused", options.reason, routing, routing, None, candidate, detail=str(failure)
+        )
+        raise
+    ctx.reporter.info(report.describe())
+
+
+def _our_record(ctx: ReleaseContext, state: State) -> ReleaseRecord:
+    """The release record, if it is still this execution's and not aborted (else ReleaseAbortedError)."""
+    current = ctx.store.state()
+    record = current.release
+    if record is None or record.release_id != state["release_id"]:
+        raise ReleaseAbortedError(f"release {state['release_id']} is no longer in progress (ended elsewhere)")
+    if current.abort_requested_by:
+        raise ReleaseAbortedError(f"release {record.release_id} was aborted by {current.abort_requested_by}")
+    return record
+
+
+def _hold(ctx: ReleaseContext, release: dict[str, Any]) -> None:
+    """Renew this execution's lease (LockLostError if it was taken over) and keep it in the state."""
+    ctx.lock.lease = Lease(**release["lease"])
+    ctx.lock.renew()
+    assert ctx.lock.lease is not None
+    release["lease"] = asdict(ctx.lock.lease)
+
+
+def _is_ours(routing: Routing, plan: Plan) -> bool:
+    return routing.primary in (plan.base, plan.candidate) and routing.extra in (None, plan.candidate)
+
+
+def _ours(alias: AliasState, plan: Plan) -> AliasState:
+    if not _is_ours(alias.routing, plan):
+        raise ConcurrentUpdateError(
+            f"the alias is {alias.routing.describe()}, not a state of the {plan.kind} of v{plan.candidate}"
+        )
+    return alias
+
+
+def _wait(left_s: float, every_s: float) -> int:
+    """Seconds to the next gate check: every `every_s`, the last at the bake's end."""
+    return max(MIN_WAIT_S, math.ceil(min(left_s, every_s)))

@@ -1,0 +1,138 @@
+"""The release controller on the local cloud: the synthesized state machine runs on moto's
+interpreter with its steps on our workers. The CLI that starts a release can go away; a second
+release is refused while one runs; `abort` from another process rolls a running release back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.test_release_local import GOOD, Release, candidate_model, publish, release
+
+__all__ = ["candidate_model", "release"]  # fixtures, used by name
+GATE_PERIOD_S = 10
+
+DEADLINE_S = 180.0
+GATES = ("--gate-p99-ms", "10000", "--gate-period", str(GATE_PERIOD_S), "--gate-evaluation-periods", "1")
+
+
+def cli_env(release: Release) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MODELCTL_LOCAL_DEPLOYMENT"] = str(release.cloud.settings.state_dir / "deployment.json")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path.cwd()), str(Path.cwd() / "functions")])
+    return env
+
+
+def start_cli(release: Release, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "modelctl.cli", *args],
+        env=cli_env(release),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def until(condition: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
+    end = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_a_shift_completes_after_the_cli_that_started_it_is_killed_and_a_second_is_refused(
+    release: Release, candidate_model: Path
+) -> None:
+    version = publish(release, candidate_model)
+    cli = start_cli(
+        release,
+        "shift",
+        version,
+        "--steps",
+        "20,50,100",
+        "--bake",
+        "4s",
+        "--poll",
+        "1",
+        "--controller",
+        *GATES,
+    )
+    try:
+        until(lambda: release.routing() == ("1", {version: 0.2}), "step 1 at 20%")
+    finally:
+        cli.kill()
+        cli.wait()
+    code, output = release.modelctl("canary", version, "--weight", "5", "--controller")
+    assert code != 0 and "in progress" in output, output
+    until(lambda: release.routing() == (version, {}), "the last step at 100%")
+    # The last step moves the alias; the Finish step then ends the release and gives the lock back.
+    until(lambda: '"release": null' in release.modelctl("status", "--json")[1], "the release to finish")
+    code, output = release.modelctl("history", "--json", "--limit", "1")
+    assert code == 0 and '"outcome": "completed"' in output, output
+
+
+def test_abort_from_another_process_rolls_back_a_running_release(
+    release: Release, candidate_model: Path
+) -> None:
+    version = publish(release, candidate_model)
+    cli = start_cli(
+        release, "shift", version, "--steps", "30,100", "--bake", "60s", "--poll", "1", "--controller", *GATES
+    )
+    try:
+        until(lambda: release.routing() == ("1", {version: 0.3}), "step 1 at 30%")
+        aborted = subprocess.run(
+            [sys.executable, "-m", "modelctl.cli", "abort", "--reason", "e2e abort"],
+            env=cli_env(release),
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_S,
+        )
+        assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+        assert release.routing() == ("1", {})
+        output, _ = cli.communicate(timeout=DEADLINE_S)
+        assert cli.returncode == 3, output
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+
+
+def test_a_gate_firing_at_step_2_rolls_back_within_a_gate_period_and_a_minute(
+    release: Release, candidate_model: Path
+) -> None:
+    """A p99 gate no request can pass: no traffic reaches the candidate during step 1 (missing data
+    does not breach), then requests at step 2 fire it and the controller rolls back on its own."""
+    version = publish(release, candidate_model)
+    cli = start_cli(
+        release, "shift", version, "--steps", "20,50,100", "--bake", "20s", "--poll", "2", "--controller",
+        "--gate-p99-ms", "0.001", "--gate-period", str(GATE_PERIOD_S), "--gate-evaluation-periods", "1",
+    )  # fmt: skip
+    try:
+        until(lambda: release.routing() == ("1", {version: 0.5}), "step 2 at 50%")
+        traffic_at = time.monotonic()
+
+        def rolled_back() -> bool:
+            if release.routing() == ("1", {}):
+                return True
+            release.served(20, GOOD)
+            release.cloud.evaluate_alarms()
+            return False
+
+        until(rolled_back, "the gate to fire and the controller to roll back", GATE_PERIOD_S + 60)
+        assert time.monotonic() - traffic_at <= GATE_PERIOD_S + 60
+        output, _ = cli.communicate(timeout=DEADLINE_S)
+        assert cli.returncode == 2, output
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    code, output = release.modelctl("history", "--json", "--limit", "1")
+    assert code == 0, output
+    (last,) = json.loads(output)
+    assert (last["action"], last["outcome"]) == ("shift rollback", "rolled back")
+    assert "step 2" in last["reason"] and "p99" in last["reason"]
