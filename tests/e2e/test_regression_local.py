@@ -165,11 +165,6 @@ def test_a_regressor_through_shadow_canary_and_the_accuracy_report(regression: R
     assert summary["labelled"] >= REQUESTS and summary["quality"] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="release/pretraffic.py requires probabilities in a /predict answer, so the pre-traffic "
-    "check refuses a regressor (issue 15 part 6; the release domain's, not this pipeline's)",
-)
 def test_a_regression_candidate_takes_a_canary_s_share(regression: Regression) -> None:
     api, live = regression.api, regression.live
     # GIVEN the candidate, published; WHEN it is released as a canary THEN both answer numbers
