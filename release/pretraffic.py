@@ -9,6 +9,7 @@ prediction has one label and one probability row per sample row.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -117,14 +118,7 @@ def run_pre_traffic_check(
     answer = _call(
         invoker, function, version, api_event("POST", "/predict", {"instances": rows}), "POST /predict"
     )
-    predictions = answer.get("predictions")
-    probabilities = answer.get("probabilities")
-    if (
-        not isinstance(predictions, list)
-        or len(predictions) != len(rows)
-        or not isinstance(probabilities, list)
-        or len(probabilities) != len(rows)
-    ):
+    if not _answers_every_row(answer, len(rows), regression=metadata.task == "regression"):
         raise PreTrafficError(
             f"pre-traffic check: v{version} answered {len(rows)} sample rows with {json.dumps(answer)[:200]}"
         )
@@ -134,6 +128,21 @@ def run_pre_traffic_check(
             f"not {metadata.version!r}"
         )
     return PreTrafficReport(version=version, model_version=metadata.version, rows=len(rows))
+
+
+def _answers_every_row(answer: dict[str, Any], rows: int, *, regression: bool) -> bool:
+    """One prediction per row; a classifier also answers probabilities per row, a regressor a
+    finite number per row and no probabilities."""
+    predictions = answer.get("predictions")
+    if not isinstance(predictions, list) or len(predictions) != rows:
+        return False
+    if regression:
+        return "probabilities" not in answer and all(
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            for value in predictions
+        )
+    probabilities = answer.get("probabilities")
+    return isinstance(probabilities, list) and len(probabilities) == rows
 
 
 def _call(invoker: Invoker, function: str, version: str, event: dict[str, Any], what: str) -> dict[str, Any]:

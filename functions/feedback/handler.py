@@ -1,6 +1,10 @@
 """Lambda entry point of the feedback function: settings read once from the environment, then the
-class labels, the store, logger, metrics and router built once per process (no model session: the
-function only needs the live model's class labels)."""
+live model's task and class labels, the store, logger, metrics and router built once per process (no
+model session: the function only needs the live model's metadata).
+
+The task comes from the live model's metadata, not from the prediction a label names: the
+prediction log is a sample, so most feedback names a request that was never logged, and a
+deployment's task never changes (publishing refuses a model of another task than the live one)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from common.environment import positive_int, required
 from common.http.request_body import RequestLimits
 from feedback.api import create_app
-from feedback.service import FeedbackService, FeedbackStore, read_class_labels
+from feedback.service import FeedbackService, FeedbackStore, read_live_model
 
 DEFAULT_MAX_ITEMS = 1000
 
@@ -40,11 +44,12 @@ def build(settings: Settings) -> FeedbackService:
     import boto3  # provided by the Lambda runtime
 
     s3 = boto3.client("s3")
-    model_version, labels = read_class_labels(s3, settings.model_uri)
+    live = read_live_model(s3, settings.model_uri)
     return FeedbackService(
         store=FeedbackStore(s3, settings.log_bucket),
-        class_labels=labels,
-        model_version=model_version,
+        class_labels=live.class_labels,
+        task=live.task,
+        model_version=live.version,
         limits=RequestLimits(max_body_bytes=settings.max_body_bytes),
         max_items=settings.max_items,
     )

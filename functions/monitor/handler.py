@@ -63,6 +63,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "labelled": result.labelled,
         "accuracy": result.accuracy,
         "quality": result.quality,
+        "quality_metric": result.quality_metric,
         "published_accuracy": result.published_accuracy,
         "drift_version": result.drift_version,
         "max_psi": max((v for v in result.drift.values() if v is not None), default=None),

@@ -7,7 +7,9 @@ Each run joins the window's logged predictions with the feedback received so far
 - `LiveAccuracy` and `LiveQuality` (the configured metric), dimensions `service`: over every model
   version's labelled rows of the window, only when at least `min_labelled` rows are labelled (fewer
   would make the alarm on it fire on noise). The retraining workflow's early-start alarm reads
-  `LiveAccuracy` with exactly the `service` dimension.
+  `LiveAccuracy` with exactly the `service` dimension. For a regressor there is no accuracy:
+  `LiveQuality` is the configured metric when it is a regression one (mae, rmse, mean_error),
+  else RMSE, over the window's labelled regression rows.
 - `LabelledPredictions`, `LoggedPredictions`, `FeedbackWithoutPrediction`, dimensions `service`.
 - `FeatureDrift` (PSI) per feature, dimensions `service`, `feature`: for the model version that served
   most logged rows of the window, against its training baseline.
@@ -23,7 +25,8 @@ from typing import Any
 
 from common.observe.classification_metrics import accuracy, metric
 from common.observe.label_join import JoinStats, joined_rows
-from common.observe.live_quality import ModelInfoSource, QualityAggregator
+from common.observe.live_quality import REGRESSION, ModelInfoSource, QualityAggregator
+from common.observe.regression_metrics import ErrorSums, metric_in_force
 
 MAX_DATUMS_PER_CALL = 1000  # PutMetricData's limit
 
@@ -47,6 +50,7 @@ class MonitorResult:
     accuracy: float | None
     quality: float | None
     published_accuracy: bool
+    quality_metric: str
     drift_version: str | None
     drift: dict[str, float | None]
 
@@ -83,23 +87,33 @@ class Monitor:
             aggregator.add(row, feedback)
         cells = aggregator.last_window()
         confusion: Counter[tuple[Hashable, Hashable]] = Counter()
+        errors = ErrorSums()
         for cell in cells.values():
             confusion.update(cell.confusion)
-        labelled = sum(confusion.values())
+            errors.merge(cell.errors)
+        labelled = sum(confusion.values()) + errors.count
         logged = sum(cell.predictions for cell in cells.values())
-        overall_accuracy = accuracy(confusion)
-        quality = metric(settings.metric_name, confusion)
+        regression = errors.count > 0 or any(cell.task == REGRESSION for cell in cells.values())
+        if regression:  # a regressor: no accuracy; the regression metric in force
+            quality_metric = metric_in_force(settings.metric_name)
+            overall_accuracy = None
+            quality = errors.metric(quality_metric)
+        else:
+            quality_metric = settings.metric_name
+            overall_accuracy = accuracy(confusion)
+            quality = metric(settings.metric_name, confusion)
         drift_version = max(cells, key=lambda v: cells[v].predictions) if cells else None
         drift_cell = cells.get(drift_version) if drift_version is not None else None
         drift = drift_cell.drift.psi() if drift_cell is not None and drift_cell.drift is not None else {}
         publish_accuracy = labelled >= settings.min_labelled and overall_accuracy is not None
+        publish_quality = publish_accuracy or (regression and labelled >= settings.min_labelled)
         self._put(
             until,
             logged=logged,
             labelled=labelled,
             unmatched=stats.feedback_unmatched,
             accuracy=overall_accuracy if publish_accuracy else None,
-            quality=quality if publish_accuracy else None,
+            quality=quality if publish_quality else None,
             drift=drift,
         )
         return MonitorResult(
@@ -110,6 +124,7 @@ class Monitor:
             accuracy=overall_accuracy,
             quality=quality,
             published_accuracy=publish_accuracy,
+            quality_metric=quality_metric,
             drift_version=drift_version,
             drift=drift,
         )

@@ -127,7 +127,10 @@ def score_chunk(
     written = 0
     for ids, rows in _batches(chunk_rows(task, s3, feature_names), batch_rows):
         prediction = model.predict(rows)
-        probabilities = prediction.probabilities.tolist()
+        # A regressor's answer has no probabilities: its items hold the number only.
+        probabilities: list[Any] = (
+            prediction.probabilities.tolist() if prediction.probabilities.shape[1] else [None] * len(ids)
+        )
         written += table.put_items(
             prediction_item(
                 id=id_,

@@ -27,7 +27,8 @@ from common.model.onnx_model import OnnxModel
 
 
 class IncompatibleMessageError(ValueError):
-    """The message's rows do not fit the candidate model (wrong number of features)."""
+    """The message's rows do not fit the candidate model (wrong number of features, or another task
+    than the live model's: a classifier's labels and a regressor's numbers cannot be compared)."""
 
 
 class Models(Protocol):
@@ -106,6 +107,12 @@ class ShadowConsumer:
                     f"rows have {rows.shape[1]} features; model {model.version} takes "
                     f"{model.metadata.n_features}"
                 )
+            live_task = "classification" if message.live.probabilities else "regression"
+            if model.metadata.task != live_task:
+                raise IncompatibleMessageError(
+                    f"the live model is a {live_task} model; candidate {model.version} is a "
+                    f"{model.metadata.task} model (their answers cannot be compared)"
+                )
             started = time.perf_counter()
             prediction = model.predict(rows)
             inference_ms = (time.perf_counter() - started) * 1000.0
@@ -119,7 +126,8 @@ class ShadowConsumer:
                 model_version=model.version,
                 function_version=function_version,
                 predictions=prediction.labels,
-                probabilities=prediction.probabilities.tolist(),
+                # A regressor has no probabilities: [] as in the live part of its messages.
+                probabilities=prediction.probabilities.tolist() if prediction.probabilities.shape[1] else [],
                 inference_ms=round(inference_ms, 4),
             ),
             message_id=record.message_id,
@@ -150,9 +158,12 @@ class ShadowConsumer:
         if not records:
             return
         rows = sum(record.message.rows for record, _ in records)
+        # Label disagreements are a classifier's: a regressor's numbers almost never agree exactly, so
+        # its rows are not counted (the shadow report measures their differences).
         disagreements = sum(
             live != shadow
             for record, result in records
+            if result.probabilities
             for live, shadow in zip(record.message.live.predictions, result.predictions, strict=True)
         )
         self.metrics.add_metric(name="ShadowRecordsWritten", unit=MetricUnit.Count, value=len(records))

@@ -10,13 +10,18 @@ from typing import Annotated
 
 import typer
 
-from common.observe.classification_metrics import METRICS
+from common.observe import regression_metrics
+from common.observe.classification_metrics import METRICS as CLASSIFICATION_METRICS
 from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
 from modelctl.reports.shadow.window import parse_duration, parse_window
 from release.errors import ShadowError
+
+METRICS = CLASSIFICATION_METRICS + regression_metrics.METRICS
+"""A classifier's metric is its versions' "metric"; a regressor's versions show MAE, RMSE and mean
+error always, and as "metric" the named one when it is a regression metric, else RMSE."""
 
 report_app = typer.Typer(
     name="report",
@@ -47,7 +52,8 @@ def accuracy(
     ] = False,
 ) -> None:
     """Accuracy and the metric per window per model version (logged predictions joined with feedback),
-    and per-feature drift (PSI) of the live inputs against each model's training baseline."""
+    and per-feature drift (PSI) of the live inputs against each model's training baseline. For a
+    regressor: MAE, RMSE and mean error (bias: mean of prediction - truth) instead of accuracy."""
     if metric not in METRICS:
         raise ShadowError(f"--metric {metric!r} is not one of {', '.join(METRICS)}")
     factory = cli_factory(ctx)

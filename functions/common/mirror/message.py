@@ -8,6 +8,9 @@ The wire format is compact JSON (a message in the dead-letter queue can be read 
      "live": {"model_version": "m-...", "function_version": "3", "predictions": [0],
               "probabilities": [[0.99, 0.01]], "inference_ms": 0.08}}
 
+A regressor's message carries one number per row in `predictions` and `"probabilities": []` (it has
+none); a classifier's always has a probability row per input row, so the empty list tells them apart.
+
 The inputs are the exact float32 matrix the live model saw, as raw bytes: encoding bytes is cheap on
 the live function's CPU where rendering numbers as text is not, so the shadow function renders them
 as text when it writes the record (docs/shadow.md has the figures). A request too large for one SQS
@@ -171,7 +174,7 @@ def encode_messages(
     if matrix.ndim != 2:
         raise ValueError(f"inputs must be a 2-d matrix, got shape {matrix.shape}")
     rows = matrix.shape[0]
-    if rows != len(live.predictions) or rows != len(live.probabilities):
+    if rows != len(live.predictions) or (live.probabilities and rows != len(live.probabilities)):
         raise ValueError(
             f"{rows} input rows but {len(live.predictions)} predictions and "
             f"{len(live.probabilities)} probability rows"
@@ -189,9 +192,10 @@ def encode_messages(
 
 def _split(matrix: np.ndarray, live: LiveResult, common: dict[str, Any], max_bytes: int) -> list[str]:
     row_bytes = math.ceil(matrix.shape[1] * 16 / 3)  # base64 of one row's float32 bytes, rounded up
+    probabilities = live.probabilities or [[]] * len(live.predictions)  # a regressor has none
     sizes = [
         row_bytes + len(_dumps(label)) + len(_dumps(probs)) + 3
-        for label, probs in zip(live.predictions, live.probabilities, strict=True)
+        for label, probs in zip(live.predictions, probabilities, strict=True)
     ]
     overhead = 620 + len(_dumps(common)) + len(live.model_version) + len(live.function_version)
     budget = max_bytes - overhead
@@ -212,7 +216,7 @@ def _split(matrix: np.ndarray, live: LiveResult, common: dict[str, Any], max_byt
             model_version=live.model_version,
             function_version=live.function_version,
             predictions=live.predictions[begin:end],
-            probabilities=live.probabilities[begin:end],
+            probabilities=live.probabilities[begin:end] if live.probabilities else [],
             inference_ms=live.inference_ms,
         )
         text = _message_text(
@@ -301,15 +305,35 @@ def _label(value: Any) -> bool:
     return (type(value) is int) or isinstance(value, str)
 
 
+def _regression_value(value: Any) -> bool:
+    """A regressor's prediction: the JSON text of a float32 value, always a float (never a boolean,
+    never an integer, which is a class label), and finite."""
+    return type(value) is float and math.isfinite(value)
+
+
 def _live(value: Any, rows: int) -> LiveResult:
     _require(isinstance(value, dict), "live must be an object")
     predictions = value.get("predictions")
-    _require(
-        isinstance(predictions, list) and len(predictions) == rows and all(_label(p) for p in predictions),
-        f"live.predictions must be {rows} labels (integers or strings)",
-    )
-    probabilities = _number_rows(value.get("probabilities"), "live.probabilities")
-    _require(len(probabilities) == rows, f"live.probabilities must have {rows} rows")
+    raw_probabilities = value.get("probabilities")
+    probabilities: list[list[float]] = []
+    if raw_probabilities is None or raw_probabilities == []:  # a regressor: one number per row
+        _require(
+            isinstance(predictions, list)
+            and len(predictions) == rows
+            and all(_regression_value(p) for p in predictions),
+            f"live.predictions must be {rows} labels (integers or strings) with probabilities, "
+            f"or {rows} finite numbers (a regressor's) without",
+        )
+    else:
+        _require(
+            isinstance(predictions, list)
+            and len(predictions) == rows
+            and all(_label(p) for p in predictions),
+            f"live.predictions must be {rows} labels (integers or strings)",
+        )
+        probabilities = _number_rows(raw_probabilities, "live.probabilities")
+        _require(len(probabilities) == rows, f"live.probabilities must have {rows} rows")
+    assert isinstance(predictions, list)
     inference_ms = value.get("inference_ms")
     _require(
         _finite_number(inference_ms) and inference_ms >= 0, "live.inference_ms must be a non-negative number"

@@ -7,6 +7,9 @@ row, for a request of several rows):
     {"request_id": "...", "row": 3, "label": "spam"}        row 3 of a request
     {"feedback": [{"request_id": ..., "label": ...}, ...]}  up to `max_items` at once
 
+For a classifier the label is one of the live model's class labels, of the same JSON type; for a
+regressor it is the true value, a finite JSON number (an integer or not; never a boolean).
+
 Each becomes one JSON line in the log bucket, gzip, one object per accepted request:
 
     feedback/dt=YYYY-MM-DD/hour=HH/<sha256 of the items, 32 hex>.jsonl.gz
@@ -22,6 +25,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +39,10 @@ FEEDBACK_SCHEMA_VERSION = 1
 MAX_REQUEST_ID_LENGTH = 200
 MAX_ROW = 1_000_000
 _ITEM_FIELDS = frozenset({"request_id", "row", "label"})
-Label = int | str
+Label = int | str | float
+"""A class label (int or str), or a regressor's true value (int or float)."""
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,27 @@ def _label(value: Any, path: str, class_labels: Sequence[Label]) -> Label:
     raise _field_error(path, f"must be one of the model's class labels {choices}, got {got}")
 
 
-def _item(value: Any, path: str, class_labels: Sequence[Label], max_row: int) -> Feedback:
+def is_true_value(value: Any) -> bool:
+    """A regressor's true value: a JSON number (not a boolean) that is a finite float."""
+    if type(value) is int:
+        return abs(value) <= sys.float_info.max  # compares without converting, whatever the int's size
+    return type(value) is float and math.isfinite(value)
+
+
+def _true_value(value: Any, path: str) -> Label:
+    if is_true_value(value):
+        assert isinstance(value, int | float)
+        return value
+    kind = json_type(value)
+    shown = json.dumps(value)[:60] if kind in ("number", "string", "boolean", "null") else kind
+    raise _field_error(
+        path, f"must be a finite number (the true value for the regression model), got {shown}"
+    )
+
+
+def _item(
+    value: Any, path: str, class_labels: Sequence[Label], max_row: int, task: str = CLASSIFICATION
+) -> Feedback:
     if not isinstance(value, dict):
         raise _field_error(path or "the body", f"must be an object, got {json_type(value)}")
     prefix = f"{path}." if path else ""
@@ -111,14 +139,24 @@ def _item(value: Any, path: str, class_labels: Sequence[Label], max_row: int) ->
     return Feedback(
         request_id=_request_id(value["request_id"], f"{prefix}request_id"),
         row=_row(value["row"], f"{prefix}row", max_row) if "row" in value else 0,
-        label=_label(value["label"], f"{prefix}label", class_labels),
+        label=(
+            _true_value(value["label"], f"{prefix}label")
+            if task == REGRESSION
+            else _label(value["label"], f"{prefix}label", class_labels)
+        ),
     )
 
 
 def parse_feedback(
-    document: dict[str, Any], *, class_labels: Sequence[Label], max_items: int, max_row: int = MAX_ROW
+    document: dict[str, Any],
+    *,
+    class_labels: Sequence[Label],
+    max_items: int,
+    max_row: int = MAX_ROW,
+    task: str = CLASSIFICATION,
 ) -> list[Feedback]:
-    """A parsed JSON object -> the feedback it holds; RequestError (400) naming the field otherwise."""
+    """A parsed JSON object -> the feedback it holds; RequestError (400) naming the field otherwise.
+    `task` is the live model's: a regressor's labels are numbers, a classifier's its class labels."""
     if "feedback" in document:
         if set(document) != {"feedback"}:
             other = sorted(set(document) - {"feedback"})[0]
@@ -128,9 +166,9 @@ def parse_feedback(
             raise _field_error("feedback", f"must be an array of objects, got {json_type(items)}")
         if not 0 < len(items) <= max_items:
             raise _field_error("feedback", f"must hold 1 to {max_items} items, got {len(items)}")
-        parsed = [_item(item, f"feedback[{i}]", class_labels, max_row) for i, item in enumerate(items)]
+        parsed = [_item(item, f"feedback[{i}]", class_labels, max_row, task) for i, item in enumerate(items)]
     else:
-        parsed = [_item(document, "", class_labels, max_row)]
+        parsed = [_item(document, "", class_labels, max_row, task)]
     seen: dict[tuple[str, int], int] = {}
     for index, item in enumerate(parsed):
         if item.key in seen:
@@ -171,6 +209,12 @@ def parse_record(document: Any) -> Feedback | None:
     received_at = document.get("received_at")
     if not isinstance(request_id, str) or not request_id or type(row) is not int or row < 0:
         return None
-    if not (type(label) is int or isinstance(label, str)) or not isinstance(received_at, str):
+    if (
+        not isinstance(label, int | str | float)
+        or isinstance(label, bool)
+        or not isinstance(received_at, str)
+    ):
+        return None
+    if isinstance(label, float) and not math.isfinite(label):
         return None
     return Feedback(request_id=request_id, row=row, label=label, received_at=received_at)

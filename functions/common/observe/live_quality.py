@@ -1,6 +1,12 @@
 """Live model quality per time window and model version: accuracy, a configured metric and feature
 drift (PSI against the training baseline), from logged predictions joined with feedback.
 
+A regressor's cells (its metadata says task "regression"; without metadata, its float predictions
+do) sum the errors prediction - truth instead of counting a confusion matrix: their summaries add
+`mae`, `rmse` and `mean_error`, have no accuracy, and their "metric" is the configured metric when it
+is a regression metric, else RMSE (`regression_metrics.metric_in_force`). Classifiers' summaries are
+unchanged.
+
 One pass over the joined rows (`common.observe.label_join.joined_rows`): each row goes to the cell of its
 window (windows of equal length aligned to `since`) and its model version; a labelled row adds to
 the cell's confusion counts, every row (labelled or not) adds to its drift counts. Memory is one
@@ -18,13 +24,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.layout import metadata_key
-from common.observe.classification_metrics import accuracy, metric
+from common.observe import regression_metrics
+from common.observe.classification_metrics import METRICS, accuracy, metric
 from common.observe.drift import MAJOR, Baseline, DriftCounter
 from common.observe.feedback import Feedback
 from common.observe.label_join import JoinStats
 from common.observe.prediction_log import PredictionRow
+from common.observe.regression_metrics import ErrorSums, metric_in_force
 
 DOCUMENT_SCHEMA_VERSION = 1
+CLASSIFICATION, REGRESSION = "classification", "regression"
+REGRESSION_TRAINING_METRICS = ("mae", "rmse", "r2")
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,7 @@ class ModelInfo:
     version: str
     baseline: Baseline
     training_metrics: dict[str, float]
+    task: str = CLASSIFICATION
 
 
 ModelInfoSource = Callable[[str], ModelInfo | None]
@@ -46,6 +57,7 @@ def model_info_from_metadata(document: dict[str, Any]) -> ModelInfo:
         version=str(document.get("version", "")),
         baseline=Baseline.from_metadata([str(n) for n in names], document.get("feature_baseline") or {}),
         training_metrics={k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
+        task=REGRESSION if document.get("task") == REGRESSION else CLASSIFICATION,
     )
 
 
@@ -78,21 +90,33 @@ class Cell:
     predictions: int = 0
     confusion: Counter[tuple[Hashable, Hashable]] = field(default_factory=Counter)
     drift: DriftCounter | None = None
+    task: str | None = None
+    """CLASSIFICATION or REGRESSION; None until known (no metadata: the first prediction tells)."""
+    errors: ErrorSums = field(default_factory=ErrorSums)
 
     @property
     def labelled(self) -> int:
-        return sum(self.confusion.values())
+        return sum(self.confusion.values()) + self.errors.count
 
     def add(self, row: PredictionRow, label: Any | None) -> None:
         self.predictions += 1
+        if self.task is None:
+            self.task = REGRESSION if type(row.predicted) is float else CLASSIFICATION
         if label is not None:
-            self.confusion[(_hashable(label), _hashable(row.predicted))] += 1
+            if self.task == REGRESSION:
+                if regression_metrics.is_number(label) and regression_metrics.is_number(row.predicted):
+                    self.errors.add(row.predicted, label)
+            else:
+                self.confusion[(_hashable(label), _hashable(row.predicted))] += 1
         if self.drift is not None:
             self.drift.add(row.features)
 
     def merge(self, other: Cell) -> None:
         self.predictions += other.predictions
         self.confusion.update(other.confusion)
+        self.errors.merge(other.errors)
+        if self.task is None:
+            self.task = other.task
         if self.drift is not None and other.drift is not None:
             self.drift.merge(other.drift)
 
@@ -100,11 +124,25 @@ class Cell:
         drift = self.drift.psi() if self.drift is not None and self.drift.rows else {}
         known = {name: value for name, value in drift.items() if value is not None}
         top = max(known, key=lambda name: known[name]) if known else None
+        regression = self.task == REGRESSION
+        quality: dict[str, Any] = (
+            {
+                "accuracy": None,
+                "metric": _round(self.errors.metric(metric_in_force(metric_name))),
+                "mae": _round(self.errors.mae()),
+                "rmse": _round(self.errors.rmse()),
+                "mean_error": _round(self.errors.mean_error()),
+            }
+            if regression
+            else {
+                "accuracy": _round(accuracy(self.confusion)),
+                "metric": _round(metric(metric_name, self.confusion)),
+            }
+        )
         return {
             "predictions": self.predictions,
             "labelled": self.labelled,
-            "accuracy": _round(accuracy(self.confusion)),
-            "metric": _round(metric(metric_name, self.confusion)),
+            **quality,
             "psi": {name: _round(value) for name, value in drift.items()},
             "max_psi": _round(known[top]) if top is not None else None,
             "max_psi_feature": top,
@@ -138,7 +176,11 @@ class QualityAggregator:
             raise ValueError("the window must be positive")
         if until <= since:
             raise ValueError("until must be after since")
-        metric(metric_name, {})  # raises ValueError naming the choices for an unknown metric
+        if metric_name not in METRICS + regression_metrics.METRICS:
+            raise ValueError(
+                f"unknown metric {metric_name!r}; choose one of "
+                f"{', '.join(METRICS + regression_metrics.METRICS)}"
+            )
         self.since, self.until, self.window = since, until, window
         self.metric_name = metric_name
         self.model_info = model_info
@@ -161,7 +203,10 @@ class QualityAggregator:
     def _new_cell(self, version: str) -> Cell:
         info = self._info_for(version)
         usable = info is not None and info.baseline.usable
-        return Cell(drift=DriftCounter(info.baseline) if usable and info is not None else None)
+        return Cell(
+            drift=DriftCounter(info.baseline) if usable and info is not None else None,
+            task=info.task if info is not None else None,
+        )
 
     def add(self, row: PredictionRow, feedback: Feedback | None) -> None:
         index = (row.requested_at - self.since) // self.window
@@ -191,14 +236,17 @@ class QualityAggregator:
         versions = []
         for version, total in self.version_totals().items():
             info = self._info_for(version)
+            regression = total.task == REGRESSION
+            training_names = REGRESSION_TRAINING_METRICS if regression else ("accuracy", self.metric_name)
+            entry: dict[str, Any] = {"model_version": version}
+            if regression:
+                entry.update(task=REGRESSION, metric_name=metric_in_force(self.metric_name))
             versions.append(
                 {
-                    "model_version": version,
+                    **entry,
                     **total.summary(self.metric_name),
                     "baseline": info is not None and info.baseline.usable,
-                    "training": {
-                        name: info.training_metrics.get(name) for name in ("accuracy", self.metric_name)
-                    }
+                    "training": {name: info.training_metrics.get(name) for name in training_names}
                     if info is not None
                     else None,
                     "windows": [
@@ -208,7 +256,7 @@ class QualityAggregator:
                             **(
                                 self.cells[(index, version)].summary(self.metric_name)
                                 if (index, version) in self.cells
-                                else Cell().summary(self.metric_name)
+                                else Cell(task=total.task).summary(self.metric_name)
                             ),
                         }
                         for index in range(self.window_count)

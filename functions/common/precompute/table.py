@@ -3,6 +3,9 @@
     pk = ID#<id>    sk = <model version>   one prediction of one model version (two versions coexist)
     pk = POINTER    sk = SERVED            the version readers are served, switched in one write
 
+A classifier's item holds its label and class probabilities; a regressor's its number and no
+`probabilities` attribute (readers answer it without probabilities, as `/predict` does).
+
 A run writes every item of its version first; only then does one conditional PutItem move the
 pointer. A reader reads the pointer, then the item of that version (both strongly consistent), so
 it sees either the old version's complete set or the new one's, never a mix. Re-running a version
@@ -74,18 +77,16 @@ class PrecomputedPrediction:
     id: str
     model_version: str
     prediction: Any
-    probabilities: list[float]
+    probabilities: list[float] | None
+    """None for a regressor's prediction."""
     computed_at: str
     run_id: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "prediction": self.prediction,
-            "probabilities": self.probabilities,
-            "model_version": self.model_version,
-            "computed_at": self.computed_at,
-        }
+        body: dict[str, Any] = {"id": self.id, "prediction": self.prediction}
+        if self.probabilities is not None:
+            body["probabilities"] = self.probabilities
+        return {**body, "model_version": self.model_version, "computed_at": self.computed_at}
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def prediction_item(
     id: str,
     model_version: str,
     prediction: Any,
-    probabilities: Sequence[float],
+    probabilities: Sequence[float] | None,
     computed_at: str,
     run_id: str,
     expires_at: int | None,
@@ -111,10 +112,12 @@ def prediction_item(
         PARTITION_KEY: {"S": ID_PREFIX + id},
         SORT_KEY: {"S": model_version},
         "prediction": _scalar(prediction),
-        "probabilities": {"L": [_number(p) for p in probabilities]},
+        "probabilities": {"L": [_number(p) for p in probabilities or ()]},
         "computed_at": {"S": computed_at},
         "run_id": {"S": run_id},
     }
+    if probabilities is None:  # a regressor's number: no probabilities
+        del item["probabilities"]
     if expires_at is not None:
         item[TTL_ATTRIBUTE] = {"N": str(expires_at)}
     return item
@@ -125,7 +128,9 @@ def parse_prediction_item(item: Mapping[str, Any]) -> PrecomputedPrediction:
         id=str(item[PARTITION_KEY]["S"])[len(ID_PREFIX) :],
         model_version=str(item[SORT_KEY]["S"]),
         prediction=_read_scalar(item["prediction"]),
-        probabilities=[float(p["N"]) for p in item["probabilities"]["L"]],
+        probabilities=(
+            [float(p["N"]) for p in item["probabilities"]["L"]] if "probabilities" in item else None
+        ),
         computed_at=str(item["computed_at"]["S"]),
         run_id=str(item["run_id"]["S"]),
     )

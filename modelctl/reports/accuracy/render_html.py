@@ -40,9 +40,50 @@ def render(document: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _regression(version: dict[str, Any], labels: list[str]) -> list[str]:
+    """A regressor's figures: MAE, RMSE and mean error (prediction - truth) per window."""
+    windows = version["windows"]
+    training = version.get("training") or {}
+    return [
+        f"<h2>{escape(version['model_version'])} (regression)</h2>",
+        f"<p>{version['labelled']} labelled of {version['predictions']} logged rows; MAE "
+        f"{fmt(version['mae'])}, RMSE {fmt(version['rmse'])}, mean error {fmt(version['mean_error'])}"
+        + (
+            f"; training holdout: MAE {fmt(training.get('mae'))}, RMSE {fmt(training.get('rmse'))}, "
+            f"R² {fmt(training.get('r2'))}"
+            if training
+            else ""
+        )
+        + "</p>",
+        line_chart(labels, [w["rmse"] for w in windows], title="RMSE per window", colour=LIVE),
+        line_chart(labels, [w["mae"] for w in windows], title="MAE per window", colour=ACCENT),
+        line_chart(labels, [w["mean_error"] for w in windows], title="mean error per window", colour=SHADOW),
+        html_table(
+            ["window start", "logged", "labelled", "MAE", "RMSE", "mean error", "max PSI", "feature"],
+            [
+                [
+                    w["start"],
+                    w["predictions"],
+                    w["labelled"],
+                    fmt(w["mae"]),
+                    fmt(w["rmse"]),
+                    fmt(w["mean_error"]),
+                    fmt(w["max_psi"]),
+                    w["max_psi_feature"] or "",
+                ]
+                for w in windows
+                if w["predictions"]
+            ],
+        ),
+    ]
+
+
 def _version(version: dict[str, Any], metric: str) -> str:
     windows = version["windows"]
     labels = [w["start"][:16].replace("T", " ") for w in windows]
+    if version.get("task") == "regression":
+        *head, table = _regression(version, labels)
+        return "".join([*head, *_drift(version, labels, table)])
     training = version.get("training") or {}
     parts = [
         f"<h2>{escape(version['model_version'])}</h2>",
@@ -58,14 +99,6 @@ def _version(version: dict[str, Any], metric: str) -> str:
         line_chart(labels, [w["accuracy"] for w in windows], title="accuracy per window", colour=LIVE),
         line_chart(labels, [w["metric"] for w in windows], title=f"{metric} per window", colour=ACCENT),
     ]
-    if version["baseline"]:
-        parts.append(
-            bar_chart(
-                labels,
-                [("max PSI", SHADOW, [w["max_psi"] or 0.0 for w in windows])],
-                title=f"largest feature PSI per window (> {MODERATE} moderate, > {MAJOR} major)",
-            )
-        )
     rows = [
         [
             w["start"],
@@ -79,9 +112,23 @@ def _version(version: dict[str, Any], metric: str) -> str:
         for w in windows
         if w["predictions"]
     ]
-    parts.append(
-        html_table(["window start", "logged", "labelled", "accuracy", metric, "max PSI", "feature"], rows)
-    )
+    table = html_table(["window start", "logged", "labelled", "accuracy", metric, "max PSI", "feature"], rows)
+    return "".join([*parts, *_drift(version, labels, table)])
+
+
+def _drift(version: dict[str, Any], labels: list[str], table: str) -> list[str]:
+    """The largest PSI per window, the window table, and the features that drifted most."""
+    windows = version["windows"]
+    parts: list[str] = []
+    if version["baseline"]:
+        parts.append(
+            bar_chart(
+                labels,
+                [("max PSI", SHADOW, [w["max_psi"] or 0.0 for w in windows])],
+                title=f"largest feature PSI per window (> {MODERATE} moderate, > {MAJOR} major)",
+            )
+        )
+    parts.append(table)
     if version["baseline"]:
         overall = {name: value for name, value in version["psi"].items() if value is not None}
         top = sorted(overall, key=lambda name: -overall[name])[:TOP_FEATURES]
@@ -95,4 +142,4 @@ def _version(version: dict[str, Any], metric: str) -> str:
         )
     else:
         parts.append("<p class=muted>No training baseline in this model's metadata: no drift figures.</p>")
-    return "".join(parts)
+    return parts

@@ -1,5 +1,6 @@
 """The accuracy report on the terminal: per model version a table of windows (with bars and a
-sparkline of accuracy), and the features that drifted most (PSI)."""
+sparkline of accuracy; for a regressor MAE, RMSE and mean error, with a sparkline of RMSE), and the
+features that drifted most (PSI)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.observe.drift import MAJOR, MODERATE
-from modelctl.render.charts import pct
+from modelctl.render.charts import fmt, pct
 
 SPARKS = "▁▂▃▄▅▆▇█"
 TOP_FEATURES = 5
@@ -56,7 +57,48 @@ def render(document: dict[str, Any], console: Console) -> None:
         _version(version, metric, console)
 
 
+def _regression_table(version: dict[str, Any], console: Console) -> None:
+    training = version.get("training") or {}
+    trained = (
+        f"; training holdout MAE {fmt(training.get('mae'))}, RMSE {fmt(training.get('rmse'))}, "
+        f"R² {fmt(training.get('r2'))}"
+        if training
+        else ""
+    )
+    windows = version["windows"]
+    console.print(
+        f"\n[bold]{version['model_version']}[/bold] (regression): {version['labelled']} labelled of "
+        f"{version['predictions']} logged, MAE {fmt(version['mae'])}, RMSE {fmt(version['rmse'])}, "
+        f"mean error {fmt(version['mean_error'])}{trained}",
+        highlight=False,
+    )
+    highest = max((w["rmse"] for w in windows if w["rmse"] is not None), default=None)
+    scaled = [None if w["rmse"] is None or not highest else w["rmse"] / highest for w in windows]
+    console.print(f"RMSE per window (0 .. {fmt(highest)}): |{sparkline(scaled)}|", highlight=False)
+    table = Table(show_edge=False)
+    for name in ("window start", "logged", "labelled", "MAE", "RMSE", "mean error", "max PSI", "feature"):
+        table.add_column(name, justify="left" if name in ("window start", "feature") else "right")
+    for window in windows:
+        if not window["predictions"]:
+            continue
+        table.add_row(
+            window["start"],
+            str(window["predictions"]),
+            str(window["labelled"]),
+            fmt(window["mae"]),
+            fmt(window["rmse"]),
+            fmt(window["mean_error"]),
+            _psi(window["max_psi"]),
+            window["max_psi_feature"] or "",
+        )
+    console.print(table)
+
+
 def _version(version: dict[str, Any], metric: str, console: Console) -> None:
+    if version.get("task") == "regression":
+        _regression_table(version, console)
+        _drift(version, console)
+        return
     training = version.get("training") or {}
     trained = (
         f"; training holdout accuracy {pct(training.get('accuracy'))}, {metric} {pct(training.get(metric))}"
@@ -97,6 +139,11 @@ def _version(version: dict[str, Any], metric: str, console: Console) -> None:
             window["max_psi_feature"] or "",
         )
     console.print(table)
+    _drift(version, console)
+
+
+def _drift(version: dict[str, Any], console: Console) -> None:
+    windows = version["windows"]
     if not version["baseline"]:
         console.print("no training baseline in this model's metadata: no drift figures", highlight=False)
         return

@@ -29,11 +29,20 @@ class FeedbackFunction:
 
 @pytest.fixture
 def feedback_function() -> Iterator[FeedbackFunction]:
+    yield from _feedback_function({"version": MODEL_VERSION, "class_labels": [0, 1]})
+
+
+@pytest.fixture
+def regression_feedback_function() -> Iterator[FeedbackFunction]:
+    """The function of a deployment that serves a regressor (its metadata: task regression, no labels)."""
+    yield from _feedback_function({"version": MODEL_VERSION, "task": "regression", "class_labels": []})
+
+
+def _feedback_function(metadata: dict[str, Any]) -> Iterator[FeedbackFunction]:
     with mock_aws(), pytest.MonkeyPatch.context() as patch:
         s3 = boto3.client("s3", region_name="us-east-1")
         for bucket in (MODEL_BUCKET, LOG_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        metadata = {"version": MODEL_VERSION, "class_labels": [0, 1]}
         s3.put_object(
             Bucket=MODEL_BUCKET,
             Key=f"models/{MODEL_VERSION}/metadata.json",

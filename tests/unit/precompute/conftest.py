@@ -31,7 +31,27 @@ class World:
 
 @pytest.fixture()
 def world(trained_model: tuple[Path, ModelMetadata]) -> Iterator[World]:
-    model_dir, metadata = trained_model
+    yield from _world(*trained_model)
+
+
+@pytest.fixture(scope="session")
+def trained_regressor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelMetadata]:
+    """A ridge pipeline trained on diabetes."""
+    from training.data import load_builtin
+    from training.pipelines import build_pipeline
+    from training.train import train_model
+
+    root = tmp_path_factory.mktemp("precompute_regressor")
+    result = train_model(load_builtin("diabetes"), build_pipeline("ridge"), output_root=root)
+    return result.artifact_dir, result.metadata
+
+
+@pytest.fixture()
+def regression_world(trained_regressor: tuple[Path, ModelMetadata]) -> Iterator[World]:
+    yield from _world(*trained_regressor)
+
+
+def _world(model_dir: Path, metadata: ModelMetadata) -> Iterator[World]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         for bucket in (MODEL_BUCKET, WORK_BUCKET):
