@@ -7,8 +7,17 @@ from typing import ClassVar
 
 from infra.config.checks import check, check_choice, check_int_range, check_schedule, is_number
 
-# The metrics functions/common/classification_metrics.py computes (a unit test keeps them equal).
-MONITOR_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro")
+# The metrics common.observe.classification_metrics and regression_metrics compute (a unit test keeps
+# them equal).
+CLASSIFICATION_MONITOR_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+)
+REGRESSION_MONITOR_METRICS = ("mae", "rmse", "mean_error")
+MONITOR_METRICS = CLASSIFICATION_MONITOR_METRICS + REGRESSION_MONITOR_METRICS
 
 
 @dataclass(frozen=True, kw_only=True)

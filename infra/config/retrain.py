@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal, get_args
 
@@ -11,7 +12,9 @@ RetrainCompute = Literal["lambda", "sagemaker"]
 RetrainRelease = Literal["shadow", "canary", "registered"]
 RETRAIN_COMPUTES: tuple[str, ...] = get_args(RetrainCompute)
 RETRAIN_RELEASES: tuple[str, ...] = get_args(RetrainRelease)
-RETRAIN_GATE_METRICS = ("accuracy", "f1_macro", "roc_auc", "log_loss")
+RETRAIN_GATE_METRICS = ("accuracy", "f1_macro", "roc_auc", "log_loss", "mae", "rmse", "r2")
+# Errors in the target's own units: their margin is any finite number, not a share.
+UNBOUNDED_MARGIN_METRICS = ("mae", "rmse")
 # Numbers checked only for their range: (field, low, high).
 _RANGES = (
     ("gate_margin", -1.0, 1.0),
@@ -75,6 +78,13 @@ class RetrainConfig:
         check_choice("retrain_gate_metric", self.gate_metric, RETRAIN_GATE_METRICS)
         for name, low, high in _RANGES:
             value = getattr(self, name)
+            if name == "gate_margin" and self.gate_metric in UNBOUNDED_MARGIN_METRICS:
+                check(
+                    is_number(value) and math.isfinite(value),
+                    f"{self.PREFIX}{name}",
+                    f"must be a finite number (in the target's units for {self.gate_metric}), got {value!r}",
+                )
+                continue
             check(
                 is_number(value) and low <= value <= high,
                 f"{self.PREFIX}{name}",

@@ -268,3 +268,13 @@ def test_the_p99_alarm_is_bounded_by_the_inference_timeout(artifacts: Path) -> N
     assert load(raw, base_dir=REPO_ROOT).alarms.p99_duration_ms == 2000
     with pytest.raises(ConfigError, match=r"alarm_p99_duration_ms must be an integer from 1 to 2000"):
         load({**raw, "alarm_p99_duration_ms": 2001}, base_dir=REPO_ROOT)
+
+
+def test_a_regression_gate_metric_takes_a_margin_in_the_target_s_units() -> None:
+    from infra.config.retrain import RetrainConfig
+
+    assert RetrainConfig(gate_metric="rmse", gate_margin=2.5).gate_margin == 2.5
+    with pytest.raises(ConfigError, match="retrain_gate_margin must be a finite number"):
+        RetrainConfig(gate_metric="mae", gate_margin=float("inf"))
+    with pytest.raises(ConfigError, match="retrain_gate_margin must be a number from -1 to 1"):
+        RetrainConfig(gate_metric="accuracy", gate_margin=2.5)

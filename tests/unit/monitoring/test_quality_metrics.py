@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from common.observe import regression_metrics
 from common.observe.classification_metrics import METRICS, metric
 from common.observe.drift import EPSILON, Baseline, DriftCounter, psi
 from common.observe.feedback import Feedback
@@ -27,7 +28,7 @@ SKLEARN = {
 
 
 def test_the_config_offers_exactly_the_metrics_computed() -> None:
-    assert MONITOR_METRICS == METRICS
+    assert MONITOR_METRICS == METRICS + regression_metrics.METRICS
 
 
 @pytest.mark.parametrize("seed", range(12))
