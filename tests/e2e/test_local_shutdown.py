@@ -157,14 +157,18 @@ def start(cdk_out: Path, root: Path, bundle_cache: Path, *, pipe_to: list[str] |
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if pipe_to else stdout_file,
         stderr=stderr,
-        start_new_session=True,  # its own process group, as a shell pipeline's would be
+        process_group=0,  # its own process group, as a shell makes for a pipeline
     )
     reader = None
     if pipe_to:
         # The pipeline `python -m localcloud up | tee stdout.log`: one process group, as a shell makes it.
-        reader = subprocess.Popen(
-            pipe_to, stdin=process.stdout, stdout=stdout_file, process_group=process.pid
-        )
+        try:
+            reader = subprocess.Popen(
+                pipe_to, stdin=process.stdout, stdout=stdout_file, process_group=process.pid
+            )
+        except BaseException:
+            process.kill()
+            raise
         assert process.stdout is not None
         process.stdout.close()
     stderr.close()
