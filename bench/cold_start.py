@@ -38,6 +38,7 @@ from bench.core import REPO_ROOT, BenchResult, Measurement, Summary, judge, log,
 from bench.inprocess import function_environment, predict_event
 from bench.model import served_artifact_dir
 from bench.suite import Suite
+from common.layout import METADATA_FILE
 
 NAME = "cold_start"
 TITLE = "cold start, fresh process from the bundle to its first response"
@@ -164,7 +165,7 @@ def run(suite: Suite) -> BenchResult:
         "LANG": "C.UTF-8",
         **function_environment(artifact),
     }
-    row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]
     event = json.dumps(predict_event([row]))
     plain: list[dict[str, float]] = []
     sources_only: list[dict[str, float]] = []

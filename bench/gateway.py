@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from bench.core import REPO_ROOT, BenchResult, Candidate, Measurement, judge, log, now_iso, time_interleaved
 from bench.model import served_artifact_dir
 from bench.suite import Suite
+from common.layout import METADATA_FILE
 
 NAME = "gateway"
 TITLE = "local cloud gateway under concurrent load"
@@ -93,7 +94,7 @@ def run(suite: Suite) -> BenchResult:
     function, alias = cloud.serving_function()
     key = cloud.api_key or ""
     url = f"{cloud.api_url}/predict"
-    row = json.loads((served_artifact_dir() / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((served_artifact_dir() / METADATA_FILE).read_text())["sample_rows"][0]
     body = json.dumps({"instances": [row]})
 
     log(f"{NAME}: sequential breakdown")

@@ -1,6 +1,6 @@
 """Mirroring cost: the live path with shadow off, on, and with the queue unreachable, local cloud.
 
-Lights up when the inference function can mirror (`common.shadow_mirror.mirror_from_environment`,
+Lights up when the inference function can mirror (`common.mirror.request_mirror.mirror_from_environment`,
 wired by `SHADOW_QUEUE_URL` and `SHADOW_CONFIG_URI`); skipped with the reason otherwise.
 
 The serving version's spec is run in the local cloud's function runtime under variants that
@@ -49,6 +49,7 @@ from bench.core import (
 )
 from bench.model import served_artifact_dir
 from bench.suite import Suite
+from common.layout import METADATA_FILE
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -62,11 +63,11 @@ SHADOW_VARIABLES = ("SHADOW_QUEUE_URL", "SHADOW_CONFIG_URI")
 def missing() -> str | None:
     """Why mirroring cannot be measured yet, or None."""
     try:
-        module = importlib.import_module("common.shadow_mirror")
+        module = importlib.import_module("common.mirror.request_mirror")
     except Exception as exc:
-        return f"common.shadow_mirror does not import ({type(exc).__name__}: {exc})"
+        return f"common.mirror.request_mirror does not import ({type(exc).__name__}: {exc})"
     if not hasattr(module, "mirror_from_environment"):
-        return "common.shadow_mirror has no mirror_from_environment"
+        return "common.mirror.request_mirror has no mirror_from_environment"
     handler_source = (REPO_ROOT / "functions" / "inference" / "handler.py").read_text()
     if "mirror_from_environment" not in handler_source:
         return "the inference handler does not create a mirror"
@@ -117,7 +118,7 @@ def closed_port() -> int:
 
 
 def shadow_config(active: bool, candidate: str) -> str:
-    from common.shadow_config import ShadowConfig
+    from common.mirror.config import ShadowConfig
 
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     config = ShadowConfig(
@@ -181,7 +182,7 @@ def measure_in_process(fixtures: Fixtures, rounds: int, block: int) -> tuple[dic
 
     artifact = served_artifact_dir()
     sink = devnull()
-    row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]
     event, context = predict_event([row]), BenchContext()
     modules = {
         name: load_handler(artifact, sink, extra_env=env)
@@ -231,7 +232,7 @@ def measure_workers(
         name: dataclasses.replace(spec, version=f"{spec.version}-bench-{name}", environment={**base, **env})
         for name, env in fixtures.environments(fixtures.queue_worker).items()
     }
-    row = json.loads((served_artifact_dir() / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((served_artifact_dir() / METADATA_FILE).read_text())["sample_rows"][0]
     body = json.dumps({"instances": [row]})
     headers = {"Content-Type": "application/json"}
     event = json.dumps(rest_proxy_event("POST", "/predict", body=body, headers=headers)).encode()
@@ -265,7 +266,7 @@ def run(suite: Suite) -> BenchResult:
     why = missing()
     if why is not None:
         return skipped(NAME, TITLE, f"not available yet: {why}")
-    from common.shadow_mirror import MirrorSettings
+    from common.mirror.request_mirror import MirrorSettings
 
     started = time.monotonic()
     cloud: LocalCloud = suite.cloud.get()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.core import REPO_ROOT
+from common.layout import MODEL_FILE
 from common.model.metadata import ModelMetadata, read_metadata
 
 ARTIFACTS_DIR = REPO_ROOT / "model_artifacts"
@@ -42,7 +43,7 @@ def served_artifact_dir(artifacts_dir: Path = ARTIFACTS_DIR) -> Path:
     except Exception as exc:  # infra's ConfigError: no artifact at all
         raise ModelUnavailableError(f"no model artifact under {artifacts_dir}: run `make model`") from exc
     folder = artifacts_dir / version
-    if not (folder / "model.onnx").is_file():
+    if not (folder / MODEL_FILE).is_file():
         raise ModelUnavailableError(f"{folder} has no model.onnx: run `make model`")
     return folder
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common.layout import METADATA_FILE
+
 # (label, file path suffix, function name): the components of a request, outermost first.
 COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("whole handler (InferenceApi.handle)", "inference/api.py", "handle"),
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
 
     artifact = served_artifact_dir()
-    row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]
     sink = devnull()
     module = load_handler(artifact, sink)
     event = predict_event([row])

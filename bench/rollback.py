@@ -34,6 +34,7 @@ from bench.core import REPO_ROOT, BenchResult, Measurement, Summary, judge, log,
 from bench.gateway import KeepAliveClient
 from bench.model import served_artifact_dir
 from bench.suite import Suite
+from common.layout import METADATA_FILE
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -198,7 +199,7 @@ def run(suite: Suite) -> BenchResult:
     lam = cloud.clients.lambda_
     function, alias = cloud.serving_function()
     old, new = publish_second_version(cloud)
-    row = json.loads((served_artifact_dir() / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((served_artifact_dir() / METADATA_FILE).read_text())["sample_rows"][0]
     traffic = Traffic(
         f"{cloud.api_url}/predict", cloud.api_key or "", json.dumps({"instances": [row]}).encode()
     )

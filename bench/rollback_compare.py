@@ -29,6 +29,7 @@ from bench.cloud import BenchCloud
 from bench.core import REPO_ROOT, log
 from bench.model import served_artifact_dir
 from bench.rollback import CLIENTS, Traffic, move_traffic_to, publish_second_version
+from common.layout import METADATA_FILE
 
 PACKAGES = ("modelctl", "release")
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.base: {**env, "PYTHONPATH": str(base_dir)},
                 "working tree": {k: v for k, v in env.items() if k != "PYTHONPATH"},
             }
-            row = json.loads((served_artifact_dir() / "metadata.json").read_text())["sample_rows"][0]
+            row = json.loads((served_artifact_dir() / METADATA_FILE).read_text())["sample_rows"][0]
             traffic = Traffic(
                 f"{cloud.api_url}/predict", cloud.api_key or "", json.dumps({"instances": [row]}).encode()
             )

@@ -1,6 +1,6 @@
 """Shadow report throughput: records processed per second for 100,000 records (the suite's row).
 
-Lights up when the shadow record format (`common.shadow_record`, `common.shadow_message`) and the
+Lights up when the shadow record format (`common.mirror.record`, `common.mirror.message`) and the
 report (`modelctl.commands.shadow.build_report`, `ReportBuilder`, `RecordReader`) exist; skipped
 with the reason otherwise.
 
@@ -51,8 +51,8 @@ TITLE = "shadow report throughput, 100,000 records"
 RECORDS = 100_000
 TARGET_PER_S = 50_000.0
 MODULES = (
-    "common.shadow_record",
-    "common.shadow_message",
+    "common.mirror.record",
+    "common.mirror.message",
     "modelctl.reports.shadow.records",
     "modelctl.reports.shadow.stats",
     "modelctl.reports.shadow.window",
@@ -81,7 +81,7 @@ def cached_objects(count: int, batch: int) -> list[tuple[str, bytes]]:
     """make_objects, cached under .build/bench/ by the record format's source: making 100,000
     records takes longer than reading them."""
     digest = hashlib.sha256(f"{count}:{batch}:{NOW.isoformat()}:{GENERATOR}".encode())
-    for module in ("common.shadow_record", "common.shadow_message"):
+    for module in ("common.mirror.record", "common.mirror.message"):
         digest.update(Path(importlib.import_module(module).__file__ or "").read_bytes())
     path = CACHE_DIR / f"shadow-records-{digest.hexdigest()[:16]}.pickle"
     if path.is_file():
@@ -97,8 +97,8 @@ def cached_objects(count: int, batch: int) -> list[tuple[str, bytes]]:
 
 def make_objects(count: int, batch: int, now: datetime) -> list[tuple[str, bytes]]:
     """(key, gzip JSON Lines) objects holding `count` records over the 3 hours before `now`."""
-    from common.shadow_message import LiveResult, MirrorMessage, format_timestamp
-    from common.shadow_record import ShadowRecord, ShadowResult, encode_jsonl_gz, group_by_hour, object_key
+    from common.mirror.message import LiveResult, MirrorMessage, format_timestamp
+    from common.mirror.record import ShadowRecord, ShadowResult, encode_jsonl_gz, group_by_hour, object_key
 
     rng = random.Random(7)
     start = now - timedelta(hours=3)
@@ -173,7 +173,7 @@ def run(suite: Suite) -> BenchResult:
     import boto3
     from moto import mock_aws
 
-    from common.log_objects import ReadStats
+    from common.observe.log_objects import ReadStats
     from modelctl.commands.shadow import build_report
     from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
     from modelctl.reports.shadow.records import inflate_object, iter_report_records

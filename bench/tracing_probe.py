@@ -22,6 +22,8 @@ import time
 import uuid
 from typing import Any
 
+from common.layout import METADATA_FILE
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.model import served_artifact_dir
 
     artifact = served_artifact_dir()
-    row = json.loads((artifact / "metadata.json").read_text())["sample_rows"][0]
+    row = json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]
     sink = devnull()
     module = load_handler(
         artifact, sink, tracing_disabled=False, extra_env={"TRACER_SDK_SUBSEGMENTS": "true"}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from common.layout import METADATA_FILE
 from demo.tour import TourFailedError, main_panel, run_tour
 from localcloud.cloud import REPO_ROOT, LocalCloud, LocalCloudSettings
 from localcloud.template import TemplateError
@@ -25,7 +26,7 @@ def _served_model(cloud: LocalCloud, artifacts_root: Path) -> Path:
     with urllib.request.urlopen(request, timeout=60) as response:
         version = str(json.loads(response.read())["model_version"])
     folder = artifacts_root / version
-    if not (folder / "metadata.json").is_file():
+    if not (folder / METADATA_FILE).is_file():
         raise TourFailedError(f"the API serves {version}, but {folder} has no metadata.json")
     return folder
 

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from common.layout import METADATA_FILE, MODEL_FILE
 from common.model.metadata import ModelMetadata
 
 
@@ -30,7 +31,7 @@ def poison(source: Path, metadata: ModelMetadata, output_root: Path) -> Path:
     The graph adds a Gather whose index is 1000 for such rows, out of range of a one-element table;
     for every other row it adds 0.0 to the probabilities, so answers are unchanged.
     """
-    model = onnx.load(str(source / "model.onnx"))
+    model = onnx.load(str(source / MODEL_FILE))
     graph = model.graph
     for node in graph.node:
         for index, name in enumerate(node.output):
@@ -58,8 +59,8 @@ def poison(source: Path, metadata: ModelMetadata, output_root: Path) -> Path:
     version = f"m-{digest[:12]}"
     target = output_root / version
     target.mkdir(parents=True, exist_ok=True)
-    (target / "model.onnx").write_bytes(data)
-    document = json.loads((source / "metadata.json").read_text())
+    (target / MODEL_FILE).write_bytes(data)
+    document = json.loads((source / METADATA_FILE).read_text())
     document.update(version=version, onnx_sha256=digest, parent_version=metadata.version)
-    (target / "metadata.json").write_text(json.dumps(document))
+    (target / METADATA_FILE).write_text(json.dumps(document))
     return target

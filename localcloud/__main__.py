@@ -29,6 +29,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.panel import Panel
 
+from common.layout import METADATA_FILE
 from localcloud.cloud import LocalCloud, LocalCloudSettings
 from localcloud.template import TemplateError
 
@@ -61,7 +62,7 @@ def _examples(cloud: LocalCloud, sample: list[float] | None) -> str:
 
 
 def _sample_row(cloud: LocalCloud) -> list[float] | None:
-    models = sorted(Path("model_artifacts").glob("*/metadata.json"))
+    models = sorted(Path("model_artifacts").glob(f"*/{METADATA_FILE}"))
     if not models:
         return None
     rows = json.loads(models[-1].read_text()).get("sample_rows") or [None]

@@ -20,11 +20,12 @@ def _root() -> None:
 def _register_other_commands(app: typer.Typer) -> None:
     """Everything but the release commands. Imported only when the command line may need it:
     `modelctl rollback` must not pay for numpy, the shadow report or training at start-up."""
-    from modelctl.commands import precompute, report, retrain, shadow, train
+    from modelctl.commands import precompute, report, report_ab, retrain, shadow, train
 
     app.command()(train.train)
     app.command()(precompute.precompute)
     app.add_typer(shadow.shadow_app, name="shadow")
+    report.report_app.command("ab")(report_ab.ab)  # modelctl report ab (docs/ab-report.md)
     app.add_typer(report.report_app, name="report")  # modelctl report accuracy (docs/monitoring.md)
     retrain.register(app)  # modelctl retrain | models
 

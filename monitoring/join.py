@@ -6,12 +6,18 @@ The contract other parts build on (the retraining workflow reads labelled live t
 
 `bucket` is the prediction log bucket (the shadow stack's `LogBucketName`); `since`/`until` bound the
 request time of the predictions (UTC, until exclusive). Feedback received until now is considered.
-The implementation lives in `common.label_join` (so Lambda bundles, which carry `functions/common`,
-can import the same code as `common.label_join`).
+The implementation lives in `common.observe.label_join`, so Lambda bundles, which carry
+`functions/common`, import the same code.
 """
 
 from __future__ import annotations
 
-from common.label_join import JoinStats, LabelledPrediction, joined_rows, labelled_predictions, read_feedback
+from common.observe.label_join import (
+    JoinStats,
+    LabelledPrediction,
+    joined_rows,
+    labelled_predictions,
+    read_feedback,
+)
 
 __all__ = ["JoinStats", "LabelledPrediction", "joined_rows", "labelled_predictions", "read_feedback"]

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from common.layout import METADATA_FILE
 from common.model.artifact_source import parse_s3_uri
-from common.model.metadata import METADATA_FILE, MetadataError, ModelMetadata
+from common.model.metadata import MetadataError, ModelMetadata
 from release.aws import error_code, error_message
 from release.errors import AwsCallError, RefusedError
 

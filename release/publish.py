@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from common.model.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata, read_metadata
+from common.layout import METADATA_FILE, MODEL_FILE, model_key, model_prefix
+from common.model.metadata import MetadataError, ModelMetadata, read_metadata
 from release.aws import aws_errors, error_code, error_message
 from release.clock import Clock
 from release.errors import ArtifactError, AwsCallError, ConcurrentUpdateError, RefusedError
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MAX_PARITY_TOLERANCE = 1e-4
-MODELS_PREFIX = "models/"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # What makes two versions the same function: code and configuration (MODEL_URI included).
 _SAME_VERSION_FIELDS = ("CodeSha256", "Handler", "Runtime", "MemorySize", "Timeout", "Role")
@@ -165,7 +165,7 @@ class ModelStoreUploader:
         self.bucket = bucket
 
     def model_uri(self, version: str) -> str:
-        return f"s3://{self.bucket}/{MODELS_PREFIX}{version}/"
+        return f"s3://{self.bucket}/{model_prefix(version)}"
 
     def plan(self, artifact: ValidatedArtifact) -> list[ObjectUpload]:
         """What upload would do; refuses if an object exists with other content (artifacts are immutable).
@@ -176,7 +176,7 @@ class ModelStoreUploader:
         """
         planned = []
         for name in (MODEL_FILE, METADATA_FILE):  # metadata last: it marks the artifact complete
-            key = f"{MODELS_PREFIX}{artifact.version}/{name}"
+            key = model_key(artifact.version, name)
             digest = hashlib.sha256(artifact.files[name]).hexdigest()
             existing = self._existing(key)
             if existing is None:

@@ -34,6 +34,7 @@ from typing import Any
 
 from bench.core import Summary
 from bench.loadgen import Connection, build_request
+from common.layout import metadata_key
 from localcloud.cloud import REPO_ROOT, LocalCloud, LocalCloudSettings
 from reliability.accounting import (
     MirrorAccount,
@@ -204,7 +205,7 @@ def live_rows(cloud: LocalCloud) -> list[list[float]]:
     """The live model's sample rows (from its metadata in the model store)."""
     assert cloud.clients is not None and cloud.deployment is not None
     bucket = cloud.deployment.output("ModelBucketName")
-    key = f"models/{cloud.deployment.output('ModelVersion')}/metadata.json"
+    key = metadata_key(cloud.deployment.output("ModelVersion"))
     metadata = json.loads(cloud.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     return [list(map(float, row)) for row in metadata["sample_rows"]]
 

@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common.model.metadata import METADATA_FILE, read_metadata, write_metadata
+from common.layout import metadata_key
+from common.model.metadata import read_metadata, write_metadata
 from release.errors import ReleaseError
 from release.publish import ModelStoreUploader, validate_artifact
 from retrain.errors import StepError
@@ -64,7 +65,7 @@ def register(
     store = RunStore(s3, settings.model_bucket)
     uploader = ModelStoreUploader(s3, settings.model_bucket)
     version = str(candidate["model_version"])
-    if store.get_bytes(f"models/{version}/{METADATA_FILE}") is not None:
+    if store.get_bytes(metadata_key(version)) is not None:
         # The same bytes were registered before (versions name the model's bytes): keep that entry.
         return {"model_version": version, "model_uri": uploader.model_uri(version), "created": False}
     with tempfile.TemporaryDirectory(prefix="register-") as folder:

@@ -19,12 +19,11 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.model.metadata import METADATA_FILE, MODEL_FILE
+from common.layout import METADATA_FILE, MODEL_FILE, RETRAINING_PREFIX
 from retrain.errors import StepError, TransientStepError
 from training.data import Dataset
 
-PREFIX = "retraining/"
-WATERMARK_KEY = f"{PREFIX}watermark.json"
+WATERMARK_KEY = f"{RETRAINING_PREFIX}watermark.json"
 TRAIN_FILE = "train.json.gz"
 _TRANSIENT_CODES = frozenset(
     {
@@ -43,7 +42,7 @@ _TRANSIENT_CODES = frozenset(
 
 
 def run_prefix(run_id: str) -> str:
-    return f"{PREFIX}runs/{run_id}/"
+    return f"{RETRAINING_PREFIX}runs/{run_id}/"
 
 
 def run_id_of(execution_arn: str) -> str:

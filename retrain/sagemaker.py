@@ -20,8 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from common.layout import METADATA_FILE, MODEL_FILE
 from common.model.artifact_source import parse_s3_uri
-from common.model.metadata import METADATA_FILE, MODEL_FILE, read_metadata
+from common.model.metadata import read_metadata
 from retrain.errors import StepError
 from retrain.runstore import TRAIN_FILE, RunStore, dataset_from_document
 from retrain.settings import RetrainSettings

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from common.feedback import Feedback, encode_records, format_time, object_key
-from common.shadow_message import LiveResult, encode_messages, format_timestamp, parse_message
-from common.shadow_record import ShadowRecord, ShadowResult
+from common.mirror.message import LiveResult, encode_messages, format_timestamp, parse_message
+from common.mirror.record import ShadowRecord, ShadowResult
+from common.observe.feedback import Feedback, encode_records, format_time, object_key
 from shadow.writer import RecordWriter
 
 

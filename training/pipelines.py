@@ -81,19 +81,21 @@ def default_pipeline(y: np.ndarray) -> str:
     return DEFAULT_REGRESSION_PIPELINE if likely_task(y) == REGRESSION else DEFAULT_PIPELINE
 
 
-def _load_factory(spec: str) -> Callable[[], Any]:
+def load_function(spec: str, *, what: str = "pipeline") -> Callable[..., Any]:
+    """The function named by `module:function` or `path/to/file.py:function` (`what` names it in
+    errors: a pipeline factory, a baseline rule)."""
     if ":" not in spec:
+        known = f"neither built in ({', '.join(BUILTIN)}) nor" if what == "pipeline" else "not"
         raise PipelineSpecError(
-            f"pipeline {spec!r} is neither built in ({', '.join(BUILTIN)}) nor of the form "
-            "'module:function' or 'path/to/file.py:function'"
+            f"{what} {spec!r} is {known} of the form 'module:function' or 'path/to/file.py:function'"
         )
     target, _, attribute = spec.rpartition(":")
     try:
         if target.endswith(".py"):
             path = Path(target)
             if not path.is_file():
-                raise PipelineSpecError(f"pipeline file {path} does not exist")
-            module_spec = importlib.util.spec_from_file_location(f"user_pipeline_{path.stem}", path)
+                raise PipelineSpecError(f"{what} file {path} does not exist")
+            module_spec = importlib.util.spec_from_file_location(f"user_{what}_{path.stem}", path)
             if module_spec is None or module_spec.loader is None:
                 raise PipelineSpecError(f"cannot import {path}")
             module = importlib.util.module_from_spec(module_spec)
@@ -104,15 +106,15 @@ def _load_factory(spec: str) -> Callable[[], Any]:
         raise
     except Exception as exc:
         raise PipelineSpecError(f"cannot import {target!r}: {type(exc).__name__}: {exc}") from exc
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
+    function = getattr(module, attribute, None)
+    if not callable(function):
         raise PipelineSpecError(f"{target!r} has no callable {attribute!r}")
-    return factory  # type: ignore[no-any-return]
+    return function  # type: ignore[no-any-return]
 
 
 def build_pipeline(spec: str = DEFAULT_PIPELINE) -> Any:
     """Return an unfitted scikit-learn classifier or regressor (usually a Pipeline) for `spec`."""
-    factory = BUILTIN.get(spec) or _load_factory(spec)
+    factory = BUILTIN.get(spec) or load_function(spec)
     try:
         estimator = factory()
     except Exception as exc:

@@ -17,7 +17,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -25,8 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from common.model.metadata import MODEL_FILE, SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
+from common.layout import MODEL_FILE
+from common.model.metadata import SCHEMA_VERSION, ModelMetadata, read_metadata, write_metadata
 from training import export_regression as regression_export
+from training.baseline import (
+    BaselineNotBeatenError,
+    BaselinePredictions,
+    BaselineSpec,
+    compare,
+    default_predictions,
+    describe_comparison,
+    rule_predictions,
+)
 from training.data import DataError, Dataset, label_values
 from training.export import (
     INPUT_NAME,
@@ -40,6 +50,7 @@ from training.pipelines import describe
 from training.task import (
     CLASSIFICATION,
     REGRESSION,
+    Task,
     TaskError,
     likely_task,
     split_holdout,
@@ -56,6 +67,13 @@ class TrainResult:
     artifact_dir: Path
     metadata: ModelMetadata
     created: bool
+    baseline: dict[str, Any] = field(default_factory=dict)
+    """The baseline fitted in this run (kind, metrics, comparison), also when the version already
+    existed and its metadata.json, written earlier, was kept as it was."""
+
+    @property
+    def beats_baseline(self) -> bool:
+        return bool(self.baseline.get("comparison", {}).get("beats_baseline", True))
 
 
 def model_version_for(onnx_bytes: bytes) -> str:
@@ -64,15 +82,19 @@ def model_version_for(onnx_bytes: bytes) -> str:
 
 
 def holdout_metrics(
-    y_true: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, classes: np.ndarray
+    y_true: np.ndarray, probabilities: np.ndarray | None, labels: np.ndarray, classes: np.ndarray
 ) -> dict[str, float]:
+    """accuracy and f1_macro from the labels; log_loss and roc_auc from the probabilities, when
+    given (a user's baseline rule gives labels only). A class never predicted scores f1 0."""
     from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
     metrics = {
         "accuracy": float(accuracy_score(y_true, labels)),
-        "f1_macro": float(f1_score(y_true, labels, average="macro")),
-        "log_loss": float(log_loss(y_true, probabilities, labels=classes)),
+        "f1_macro": float(f1_score(y_true, labels, average="macro", zero_division=0.0)),
     }
+    if probabilities is None:
+        return metrics
+    metrics["log_loss"] = float(log_loss(y_true, probabilities, labels=classes))
     try:
         if len(classes) == 2:
             metrics["roc_auc"] = float(roc_auc_score(y_true, probabilities[:, 1]))
@@ -136,9 +158,13 @@ def train_model(
     test_size: float = 0.25,
     seed: int = 0,
     parent_version: str | None = None,
+    baseline: BaselineSpec | None = None,
 ) -> TrainResult:
     """Fit `estimator` (a classifier or a regressor, told apart by training.task.task_of) on the
-    training share, export it, check parity on the holdout and write the artifact."""
+    training share, export it, check parity on the holdout, score it and its baseline on the
+    holdout and write the artifact. A model that does not beat its baseline by the margin raises
+    BaselineNotBeatenError (nothing written) unless the baseline policy is "warn"."""
+    baseline = baseline or BaselineSpec()
     try:
         task = task_of(estimator)
         y = target_for(task, dataset.y)
@@ -203,7 +229,42 @@ def train_model(
         feature_baseline=feature_baseline(split.X_train, dataset.feature_names),
         **outputs,
     )
-    return write_artifact(output_root, onnx_bytes, metadata)
+    classes = estimator.classes_ if task == CLASSIFICATION else None
+    if baseline.rule is None:
+        predictions = default_predictions(task, split.y_train, classes, len(X_eval))
+    else:
+        predictions = rule_predictions(baseline.rule, task, X_eval, list(dataset.feature_names), classes)
+    fitted = baseline_record(task, predictions, split.y_test, classes, metadata.metrics, baseline)
+    if not fitted["comparison"]["beats_baseline"] and baseline.policy == "refuse":
+        raise BaselineNotBeatenError(
+            describe_comparison(predictions.kind, fitted["comparison"])
+            + "; no artifact written (--baseline-policy warn writes it anyway)"
+        )
+    result = write_artifact(output_root, onnx_bytes, replace(metadata, baseline=fitted))
+    return replace(result, baseline=fitted)
+
+
+def baseline_record(
+    task: Task,
+    predictions: BaselinePredictions,
+    y_test: np.ndarray,
+    classes: np.ndarray | None,
+    model_metrics: dict[str, float],
+    spec: BaselineSpec,
+) -> dict[str, Any]:
+    """metadata.baseline: the baseline's kind and detail, its holdout metrics (the model's, same
+    holdout) and the comparison on the task's primary metric."""
+    if task == REGRESSION:
+        metrics = regression_metrics(y_test, predictions.labels)
+    else:
+        assert classes is not None
+        metrics = holdout_metrics(y_test, predictions.probabilities, predictions.labels, classes)
+    return {
+        "kind": predictions.kind,
+        **predictions.detail,
+        "metrics": metrics,
+        "comparison": compare(task, model_metrics, metrics, spec),
+    }
 
 
 def write_artifact(output_root: Path, onnx_bytes: bytes, metadata: ModelMetadata) -> TrainResult:

@@ -1,7 +1,7 @@
 """The feedback function's domain: a `POST /feedback` body in, gzip JSON Lines in the log bucket out.
 
 Validation is as strict as `/predict`'s (the same body checks: media type, size, UTF-8, JSON object,
-no NaN/Infinity) plus `common.feedback.parse_feedback` (fields, types, the live model's class labels);
+no NaN/Infinity) plus `common.observe.feedback.parse_feedback` (fields, types, the live model's class labels);
 every rejection is a `RequestError` naming what was wrong. Only a failed write to S3 is a server
 error, so the client retries and no accepted label is lost.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from common.feedback import Feedback, Label, encode_records, format_time, object_key, parse_feedback
 from common.http.errors import RequestError
 from common.http.request_body import RequestLimits, check_content_type, decode_body, parse_json_object
+from common.observe.feedback import Feedback, Label, encode_records, format_time, object_key, parse_feedback
 
 
 class StorageError(Exception):

@@ -29,7 +29,7 @@ from inference.log_lines import (
 from inference.service import InferenceService, PredictResult, UnscorableInputError
 
 if TYPE_CHECKING:
-    from common.shadow_mirror import ShadowMirror
+    from common.mirror.request_mirror import RequestMirror
 
 _INTERNAL_ERROR = "the model could not answer; the error is logged"
 UNSCORABLE_METRIC = "UnscorableRequests"
@@ -55,7 +55,7 @@ class InferenceApi:
         request_log: RequestLog,
         metrics: EmfMetrics,
         logger: LazyLogger,
-        mirror: ShadowMirror | None = None,
+        mirror: RequestMirror | None = None,
         stream: TextIO | None = None,
     ) -> None:
         self.service = service
@@ -168,7 +168,7 @@ class InferenceApi:
         return _dumps(self.service.health(function_version)), ""
 
     def _mirror(
-        self, mirror: ShadowMirror, result: PredictResult, request_id: str, function_version: str
+        self, mirror: RequestMirror, result: PredictResult, request_id: str, function_version: str
     ) -> str:
         """Offers a served request to the shadow mirror (which never fails nor delays it) and
         returns the invocation's lines, the mirror's counters among the metrics."""
@@ -207,7 +207,7 @@ def create_app(
     limits: RequestLimits | None = None,
     namespace: str,
     service_name: str,
-    mirror: ShadowMirror | None = None,
+    mirror: RequestMirror | None = None,
     logger: LazyLogger | None = None,
     log_enabled: bool = True,
     metrics_enabled: bool = True,

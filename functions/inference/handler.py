@@ -85,7 +85,7 @@ def build(settings: Settings) -> tuple[InferenceApi, LazyLogger]:
     logger = LazyLogger(model_version=service.model_version)
     mirror = None
     if settings.shadow_wired:  # shadow code (and boto3) only where a stack wired it
-        from common.shadow_mirror import mirror_from_environment
+        from common.mirror.request_mirror import mirror_from_environment
 
         mirror = mirror_from_environment(log=logger.get())
     api = create_app(

@@ -1,8 +1,8 @@
 """The monitor function's domain: accuracy and drift over the last window, as CloudWatch metrics.
 
 Each run joins the window's logged predictions with the feedback received so far
-(`common.label_join`), aggregates them (`common.live_quality`, the code `modelctl report accuracy`
-uses) and puts, in the configured namespace:
+(`common.observe.label_join`), aggregates them (`common.observe.live_quality`, the code
+`modelctl report accuracy` uses) and puts, in the configured namespace:
 
 - `LiveAccuracy` and `LiveQuality` (the configured metric), dimensions `service`: over every model
   version's labelled rows of the window, only when at least `min_labelled` rows are labelled (fewer
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.classification_metrics import accuracy, metric
-from common.label_join import JoinStats, joined_rows
-from common.live_quality import ModelInfoSource, QualityAggregator
+from common.observe.classification_metrics import accuracy, metric
+from common.observe.label_join import JoinStats, joined_rows
+from common.observe.live_quality import ModelInfoSource, QualityAggregator
 
 MAX_DATUMS_PER_CALL = 1000  # PutMetricData's limit
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.layout import chunk_key, grid_key, manifest_key, metadata_key
 from common.model.artifact_source import parse_s3_uri
-from common.model.metadata import METADATA_FILE, ModelMetadata
-from common.precompute_grid import GridSpec, check_grid_size, parse_grid
-from common.precompute_run import ID_COLUMN, ChunkTask, chunk_key, grid_key, manifest_key
-from common.precompute_table import IdError, PredictionTable, check_id
+from common.model.metadata import ModelMetadata
+from common.precompute.grid import GridSpec, check_grid_size, parse_grid
+from common.precompute.run import ID_COLUMN, ChunkTask
+from common.precompute.table import IdError, PredictionTable, check_id
 
 
 class PlanError(ValueError):
@@ -196,7 +197,7 @@ class Planner:
         )
 
     def _metadata(self, version: str) -> ModelMetadata:
-        key = f"models/{version}/{METADATA_FILE}"
+        key = metadata_key(version)
         try:
             body = self.s3.get_object(Bucket=self.model_bucket, Key=key)["Body"].read()
         except self.s3.exceptions.NoSuchKey as exc:

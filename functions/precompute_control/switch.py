@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from common.precompute_run import done_prefix
-from common.precompute_table import PredictionTable
+from common.layout import done_prefix
+from common.precompute.table import PredictionTable
 
 
 class IncompleteRunError(RuntimeError):

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from common.layout import done_key
 from common.model.artifact_source import resolve_model_dir
 from common.model.onnx_model import OnnxModel
-from common.precompute_grid import grid_row_id, parse_grid
-from common.precompute_run import ID_COLUMN, ChunkTask, done_key
-from common.precompute_table import PredictionTable, check_id, prediction_item
+from common.precompute.grid import grid_row_id, parse_grid
+from common.precompute.run import ID_COLUMN, ChunkTask
+from common.precompute.table import PredictionTable, check_id, prediction_item
 
 Loader = Callable[[Path], OnnxModel]
 PREDICT_BATCH_ROWS = 1000

@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from common.precompute_table import IdError, PredictionTable, check_id
+from common.precompute.table import IdError, PredictionTable, check_id
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 

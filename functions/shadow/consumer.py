@@ -21,9 +21,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from common.mirror.message import MalformedMessageError, format_timestamp, parse_message
+from common.mirror.record import ShadowRecord, ShadowResult
 from common.model.onnx_model import OnnxModel
-from common.shadow_message import MalformedMessageError, format_timestamp, parse_message
-from common.shadow_record import ShadowRecord, ShadowResult
 
 
 class IncompatibleMessageError(ValueError):

@@ -1,10 +1,11 @@
-"""Lambda entry point of the shadow function: wires the model cache, the writer, logger and metrics once
-per process; `shadow.consumer` does the work."""
+"""Lambda entry point of the shadow scorer: settings read once from the environment, then the model
+cache, the record writer, logger and metrics built once per process; `shadow.consumer` does the work."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -15,19 +16,35 @@ from shadow.models import ModelCache
 from shadow.writer import RecordWriter
 
 
-def build_consumer(environ: Mapping[str, str], *, logger: Logger, metrics: Metrics) -> ShadowConsumer:
+@dataclass(frozen=True)
+class Settings:
+    model_bucket: str
+    log_bucket: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            model_bucket=required(environ, "MODEL_BUCKET", "the model store bucket"),
+            log_bucket=required(environ, "LOG_BUCKET", "the shadow log bucket"),
+        )
+
+
+def build(settings: Settings, *, logger: Logger, metrics: Metrics) -> ShadowConsumer:
     import boto3  # provided by the Lambda runtime
 
     s3 = boto3.client("s3")
-    models = ModelCache(model_bucket=required(environ, "MODEL_BUCKET", "the model store bucket"), s3=s3)
-    writer = RecordWriter(s3, required(environ, "LOG_BUCKET", "the shadow log bucket"))
-    return ShadowConsumer(models=models, writer=writer, logger=logger, metrics=metrics)
+    return ShadowConsumer(
+        models=ModelCache(model_bucket=settings.model_bucket, s3=s3),
+        writer=RecordWriter(s3, settings.log_bucket),
+        logger=logger,
+        metrics=metrics,
+    )
 
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-consumer = build_consumer(os.environ, logger=logger, metrics=metrics)
+consumer = build(Settings.from_env(os.environ), logger=logger, metrics=metrics)
 
 
 @tracer.capture_lambda_handler(capture_response=False)

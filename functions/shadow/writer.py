@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from common.shadow_record import ShadowRecord, encode_jsonl_gz, group_by_object
+from common.mirror.record import ShadowRecord, encode_jsonl_gz, group_by_object
 
 
 class S3Writer(Protocol):

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from common.classification_metrics import METRICS
-from common.live_quality import S3ModelInfo
+from common.observe.classification_metrics import METRICS
+from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report

@@ -17,9 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common.model.metadata import METADATA_FILE
-from common.precompute_grid import check_grid_size, parse_grid
-from common.precompute_run import INPUTS_PREFIX, done_prefix, manifest_key
+from common.layout import INPUTS_PREFIX, done_prefix, manifest_key, metadata_key
+from common.precompute.grid import check_grid_size, parse_grid
 from modelctl.precompute.resources import PrecomputeResources
 from release.aws import aws_errors
 from release.errors import RefusedError
@@ -73,7 +72,7 @@ class PrecomputeRunner:
     # -- before starting --------------------------------------------------------------------------
 
     def feature_names(self, model_version: str) -> list[str]:
-        key = f"models/{model_version}/{METADATA_FILE}"
+        key = metadata_key(model_version)
         try:
             body = self.s3.get_object(Bucket=self.model_bucket, Key=key)["Body"].read()
         except ClientError as exc:

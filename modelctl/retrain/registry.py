@@ -7,10 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.layout import MODELS_PREFIX, metadata_key
 from release.alias import AliasManager
 from release.aws import aws_errors
-
-MODELS_PREFIX = "models/"
 
 
 @dataclass
@@ -56,7 +55,7 @@ def list_registry(
 
 
 def _entry(s3: Any, bucket: str, version: str) -> RegistryEntry:
-    key = f"{MODELS_PREFIX}{version}/metadata.json"
+    key = metadata_key(version)
     try:
         with aws_errors(f"reading s3://{bucket}/{key}"):
             document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

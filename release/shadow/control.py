@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common.model.metadata import METADATA_FILE, MODEL_FILE, MetadataError, ModelMetadata
-from common.shadow_config import INACTIVE, ShadowConfig, ShadowConfigStore
-from common.shadow_message import format_timestamp
-from common.shadow_record import hour_prefix
+from common.layout import METADATA_FILE, MODEL_FILE, MODELS_PREFIX, hour_prefix, metadata_key, model_key
+from common.mirror.config import INACTIVE, ShadowConfig, ShadowConfigStore
+from common.mirror.message import format_timestamp
+from common.model.metadata import MetadataError, ModelMetadata
 from release.aws import aws_errors, error_code
 from release.errors import ShadowError
 from release.shadow.resources import ShadowTarget
@@ -191,7 +191,7 @@ class ShadowControl:
                 FunctionName=target.function_name, Qualifier=function_version
             )
         uri = str(configuration.get("Environment", {}).get("Variables", {}).get("MODEL_URI", ""))
-        prefix = f"s3://{target.model_bucket}/models/"
+        prefix = f"s3://{target.model_bucket}/{MODELS_PREFIX}"
         version = uri[len(prefix) :].rstrip("/") if uri.startswith(prefix) else ""
         if not _MODEL_VERSION_RE.fullmatch(version):
             raise ShadowError(
@@ -203,7 +203,7 @@ class ShadowControl:
     def _in_store(self, model_version: str) -> bool:
         for name in (METADATA_FILE, MODEL_FILE):
             try:
-                self.s3.head_object(Bucket=self.target.model_bucket, Key=f"models/{model_version}/{name}")
+                self.s3.head_object(Bucket=self.target.model_bucket, Key=model_key(model_version, name))
             except Exception as exc:
                 if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                     return False
@@ -218,7 +218,7 @@ class ShadowControl:
                 f"nor in {folder}: train it (`modelctl train`) or publish it first"
             )
         for name in (MODEL_FILE, METADATA_FILE):  # metadata last: a complete artifact or none
-            key = f"models/{model_version}/{name}"
+            key = model_key(model_version, name)
             with aws_errors(
                 f"uploading {folder / name} to s3://{self.target.model_bucket}/{key}", ShadowError
             ):
@@ -237,7 +237,7 @@ class ShadowControl:
         return True
 
     def _metadata(self, model_version: str) -> ModelMetadata:
-        key = f"models/{model_version}/{METADATA_FILE}"
+        key = metadata_key(model_version)
         with aws_errors(f"reading s3://{self.target.model_bucket}/{key}", ShadowError):
             body = self.s3.get_object(Bucket=self.target.model_bucket, Key=key)["Body"].read()
         try:

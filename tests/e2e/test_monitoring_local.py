@@ -34,7 +34,7 @@ def wait_for(condition: Callable[[], bool], message: str, timeout_s: float = 120
 
 def logged_request_ids(cloud: LocalCloud, since: datetime, marker: dict[float, int]) -> dict[int, str]:
     """Which of our requests (told apart by their first input value) were logged, by request id."""
-    from common.prediction_log import prediction_rows
+    from common.observe.prediction_log import prediction_rows
 
     assert cloud.clients is not None and cloud.deployment is not None
     bucket = cloud.deployment.output("LogBucketName")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from common.feedback import Feedback
+from common.observe.feedback import Feedback
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
 from modelctl.commands.retrain import RunRejectedError

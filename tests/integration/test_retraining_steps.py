@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from common.feedback import Feedback
 from common.model.metadata import ModelMetadata
+from common.observe.feedback import Feedback
 from monitoring.join import labelled_predictions
 from release.aws import AwsClients
 from retrain.errors import StepError

@@ -23,10 +23,10 @@ from moto import mock_aws
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
+from common.mirror.message import LiveResult, encode_messages, format_timestamp, parse_message
+from common.mirror.record import ShadowRecord, ShadowResult
 from common.model.metadata import ModelMetadata, read_metadata, write_metadata
 from common.model.onnx_model import OnnxModel
-from common.shadow_message import LiveResult, encode_messages, format_timestamp, parse_message
-from common.shadow_record import ShadowRecord, ShadowResult
 from modelctl.cli import app
 from modelctl.factory import Factory
 from release.errors import ShadowError

@@ -21,17 +21,17 @@ from typing import Any
 import boto3
 import pytest
 
-from common.model.metadata import ModelMetadata
-from common.model.onnx_model import OnnxModel
-from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.shadow_mirror import (
+from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.mirror.request_mirror import (
     DROPPED,
     FAILED,
     MirrorSettings,
-    ShadowMirror,
+    RequestMirror,
     SqsBatchSender,
     fast_client_config,
 )
+from common.model.metadata import ModelMetadata
+from common.model.onnx_model import OnnxModel
 from inference.api import create_app
 from inference.service import InferenceService
 from localcloud.events import rest_proxy_event
@@ -96,14 +96,14 @@ def blackhole() -> Iterator[str]:
     server.close()
 
 
-def mirror_to(endpoint: str, log: Warnings) -> ShadowMirror:
+def mirror_to(endpoint: str, log: Warnings) -> RequestMirror:
     settings = MirrorSettings(connect_timeout_s=TIMEOUT_S, read_timeout_s=TIMEOUT_S, log_interval_s=60)
     sqs = boto3.session.Session().client(
         "sqs", region_name="us-east-1", endpoint_url=endpoint, config=fast_client_config(settings)
     )
     config = ShadowConfigCache(ActiveStore(), ttl_s=60)
     config.refresh()
-    return ShadowMirror(
+    return RequestMirror(
         config=config,
         sender=SqsBatchSender(sqs, f"{endpoint}/123456789012/shadow"),
         settings=settings,

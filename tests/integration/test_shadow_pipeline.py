@@ -23,10 +23,10 @@ import pytest
 from aws_lambda_powertools import Logger
 from moto import mock_aws
 
+from common.mirror.config import ShadowConfig, ShadowConfigStore
+from common.mirror.request_mirror import RequestMirror, mirror_from_environment
 from common.model.metadata import ModelMetadata
 from common.model.onnx_model import OnnxModel
-from common.shadow_config import ShadowConfig, ShadowConfigStore
-from common.shadow_mirror import ShadowMirror, mirror_from_environment
 from inference.api import create_app
 from inference.service import InferenceService
 from localcloud.event_sources import SqsMapping, SqsPoller
@@ -112,7 +112,7 @@ class ShadowWorld:
             log=Logger(service="shadow-pipeline-test"),
         )
         assert mirror is not None
-        self.mirror: ShadowMirror = mirror
+        self.mirror: RequestMirror = mirror
         service = InferenceService(self.live)
         self.app = create_app(
             service,

@@ -64,7 +64,7 @@ def fake_results() -> list[BenchResult]:
     return [
         BenchResult(name="warm_handler", title="warm handler", status="ok", measurements=(handler, part)),
         BenchResult(name="bundle_size", title="bundle size", status="ok", measurements=(size,)),
-        skipped("mirroring", "mirroring cost", "not available yet: common.shadow_mirror is missing"),
+        skipped("mirroring", "mirroring cost", "not available yet: common.mirror.request_mirror is missing"),
         BenchResult(name="gateway", title="gateway", status="error", reason="RuntimeError: boom"),
     ]
 

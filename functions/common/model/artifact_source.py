@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from common.model.metadata import METADATA_FILE, MODEL_FILE
+from common.layout import METADATA_FILE, MODEL_FILE
 
 DEFAULT_CACHE_DIR = Path("/tmp/models")
 

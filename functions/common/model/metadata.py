@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-METADATA_FILE = "metadata.json"
-MODEL_FILE = "model.onnx"
+from common.layout import METADATA_FILE
+
 SCHEMA_VERSION = 1
 TASKS = ("classification", "regression")
 """A regression model has class_labels [], probabilities_output "" and its prediction output in
@@ -65,6 +65,9 @@ class ModelMetadata:
     lineage: dict[str, Any] = field(default_factory=dict)
     """Set when the retraining workflow registers a model: data fingerprint, parent model, metrics of
     candidate and production, gate decision, workflow execution (docs/retraining.md)."""
+    baseline: dict[str, Any] = field(default_factory=dict)
+    """The heuristic baseline scored on the same holdout: kind, metrics and the comparison with the
+    model on the task's primary metric (docs/training.md); {} in artifacts written before it."""
 
     @property
     def n_features(self) -> int:

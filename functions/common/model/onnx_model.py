@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from common.model.metadata import MODEL_FILE, MetadataError, ModelMetadata, read_metadata
+from common.layout import MODEL_FILE
+from common.model.metadata import MetadataError, ModelMetadata, read_metadata
 from common.model.prediction import Answer, Prediction, RegressionPrediction
 
 

@@ -1,5 +1,5 @@
 """Building the accuracy report's document: join the window's logged predictions with feedback and
-aggregate them per window and model version (`common.live_quality`, the code the monitor runs)."""
+aggregate them per window and model version (`common.observe.live_quality`, the code the monitor runs)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from common.label_join import JoinStats, joined_rows
-from common.live_quality import ModelInfoSource, QualityAggregator
+from common.observe.label_join import JoinStats, joined_rows
+from common.observe.live_quality import ModelInfoSource, QualityAggregator
 from release.aws import aws_errors
 from release.errors import ShadowError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from common.drift import MAJOR, MODERATE
+from common.observe.drift import MAJOR, MODERATE
 from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, fmt, html_table, line_chart, pct
 
 TOP_FEATURES = 8

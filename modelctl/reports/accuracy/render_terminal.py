@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from common.drift import MAJOR, MODERATE
+from common.observe.drift import MAJOR, MODERATE
 from modelctl.render.charts import pct
 
 SPARKS = "▁▂▃▄▅▆▇█"

@@ -7,7 +7,7 @@ of bad lines are the same. The report itself reads through `iter_report_records`
 first decoded into the typed structs of `typed_records` (msgspec, only the fields the report
 uses), and a line they do not fit takes the general path above.
 
-The listing and the read counts are the shared log-object reader's (common/log_objects.py); what
+The listing and the read counts are the shared log-object reader's (common/observe/log_objects.py); what
 is here is the report's own fast path over the same gzip JSON Lines objects (docs/performance.md)."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from common.log_objects import ReadStats, list_keys
-from common.shadow_record import hour_prefixes
+from common.layout import hour_prefixes
+from common.observe.log_objects import ReadStats, list_keys
 from modelctl.reports.shadow.window import Window
 from release.aws import aws_errors
 from release.errors import ShadowError

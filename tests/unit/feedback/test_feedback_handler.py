@@ -7,7 +7,7 @@ import gzip
 import json
 from typing import Any
 
-from common.feedback import FEEDBACK_PREFIX
+from common.layout import FEEDBACK_PREFIX
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
 from tests.unit.feedback.conftest import LOG_BUCKET, MODEL_VERSION, FeedbackFunction

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from common.feedback import Feedback, object_key, parse_feedback, parse_record
 from common.http.errors import RequestError
+from common.observe.feedback import Feedback, object_key, parse_feedback, parse_record
 
 LABELS = [0, 1]
 
@@ -109,7 +109,8 @@ def test_the_feedback_function_loads_no_numpy() -> None:
 
     root = Path(__file__).resolve().parents[3]
     probe = (
-        "import sys; import feedback.service, feedback.api, common.feedback, common.http.request_body; "
+        "import sys; import feedback.service, feedback.api, common.observe.feedback, "
+        "common.http.request_body; "
         "print('numpy' in sys.modules)"
     )
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(root / "functions")}

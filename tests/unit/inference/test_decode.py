@@ -34,14 +34,14 @@ from hypothesis import strategies as st
 
 from common.http.errors import RequestError
 from common.http.validation import FLOAT32_MAX, RequestLimits, parse_instances
+from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.mirror.request_mirror import FAILED, MirrorSettings, RequestMirror
 from common.model.metadata import ModelMetadata
-from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.shadow_mirror import FAILED, MirrorSettings, ShadowMirror
 from inference.decode import JSON, packed_rows
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
 from tests.unit.inference.test_handler_fuzz import N_FEATURES, predict_events
-from tests.unit.shadow.test_shadow_config import FakeS3
+from tests.unit.mirror.test_config import FakeS3
 
 differential = settings(max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck))
 """~1 minute here for the two differential tests (each request runs twice)."""
@@ -215,7 +215,7 @@ class _NoSender:
         raise AssertionError("the mirror is never started here: nothing is sent")
 
 
-def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> ShadowMirror:
+def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> RequestMirror:
     """A shadow mirror as the handler wires it (not started: what it is offered stays queued),
     with `pending_failures` counted before the request (they go out in its metrics line)."""
     store = ShadowConfigStore(FakeS3(), "logs")
@@ -223,7 +223,7 @@ def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> Shado
         store.save(config)
     cache = ShadowConfigCache(store, ttl_s=3600.0, clock=lambda: 0.0)
     cache.refresh()
-    mirror = ShadowMirror(
+    mirror = RequestMirror(
         config=cache,
         sender=_NoSender(),
         settings=MirrorSettings(log_sample_rate=0.0),
@@ -236,7 +236,7 @@ def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> Shado
     return mirror
 
 
-def offered(mirror: ShadowMirror) -> list[tuple[Any, ...]]:
+def offered(mirror: RequestMirror) -> list[tuple[Any, ...]]:
     items = []
     while not mirror._queue.empty():
         item = mirror._queue.get_nowait()

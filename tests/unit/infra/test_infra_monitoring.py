@@ -12,7 +12,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
-from common.feedback import FEEDBACK_PREFIX
+from common.layout import FEEDBACK_PREFIX
 from infra.config import ConfigError, ServingConfig
 from infra.constructs import feedback as feedback_construct
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize

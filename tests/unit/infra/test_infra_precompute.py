@@ -11,7 +11,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
-from common import precompute_run, precompute_table
+from common import layout
+from common.precompute import table as precompute_table
 from infra.constructs import precompute as construct
 from infra.stacks import PrecomputeStack
 from tests.unit.infra.infra_support import SynthesizedApp, synthesize
@@ -36,8 +37,8 @@ def definition(template: Template) -> dict[str, Any]:
 
 
 def test_names_shared_with_the_functions_are_equal() -> None:
-    assert construct.RUNS_PREFIX == precompute_run.RUNS_PREFIX
-    assert construct.INPUTS_PREFIX == precompute_run.INPUTS_PREFIX
+    assert construct.RUNS_PREFIX == layout.RUNS_PREFIX
+    assert construct.INPUTS_PREFIX == layout.INPUTS_PREFIX
     assert (construct.PARTITION_KEY, construct.SORT_KEY, construct.TTL_ATTRIBUTE) == (
         precompute_table.PARTITION_KEY,
         precompute_table.SORT_KEY,

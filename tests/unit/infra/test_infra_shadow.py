@@ -11,8 +11,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
-from common.shadow_config import CONFIG_KEY
-from common.shadow_record import PREDICTIONS_PREFIX, RECORDS_PREFIX
+from common.layout import PREDICTIONS_PREFIX, RECORDS_PREFIX
+from common.layout import SHADOW_CONFIG_KEY as CONFIG_KEY
 from infra.config import ConfigError, ServingConfig
 from infra.constructs import shadow as shadow_construct
 from infra.stacks import ShadowStack

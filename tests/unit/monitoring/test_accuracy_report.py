@@ -20,7 +20,7 @@ from moto import mock_aws
 from rich.console import Console
 from typer.testing import CliRunner
 
-from common.feedback import Feedback
+from common.observe.feedback import Feedback
 from modelctl.cli import app
 from modelctl.factory import Factory
 from release.shadow.resources import ShadowTarget

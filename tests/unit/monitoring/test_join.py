@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.feedback import Feedback
+from common.observe.feedback import Feedback
 from monitoring.join import JoinStats, LabelledPrediction, labelled_predictions
 from tests.monitoring_support import logged_record, put_feedback, put_records
 

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.feedback import Feedback
-from common.live_quality import S3ModelInfo
+from common.observe.feedback import Feedback
+from common.observe.live_quality import S3ModelInfo
 from monitor.monitor import Monitor, MonitorSettings
 from tests.monitoring_support import logged_record, put_feedback, put_records
 
@@ -133,7 +133,7 @@ def test_the_monitor_function_imports_no_numpy() -> None:
 
     from tests.conftest import REPO_ROOT
 
-    probe = "import sys, monitor.monitor, common.label_join; print('numpy' in sys.modules)"
+    probe = "import sys, monitor.monitor, common.observe.label_join; print('numpy' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO_ROOT / "functions", capture_output=True, text=True, check=True
     )

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from common.classification_metrics import METRICS, metric
-from common.drift import EPSILON, Baseline, DriftCounter, psi
-from common.feedback import Feedback
-from common.live_quality import ModelInfo, QualityAggregator
-from common.prediction_log import PredictionRow
+from common.observe.classification_metrics import METRICS, metric
+from common.observe.drift import EPSILON, Baseline, DriftCounter, psi
+from common.observe.feedback import Feedback
+from common.observe.live_quality import ModelInfo, QualityAggregator
+from common.observe.prediction_log import PredictionRow
 from infra.config.monitor import MONITOR_METRICS
 
 SKLEARN = {

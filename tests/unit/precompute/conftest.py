@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from common.model.metadata import ModelMetadata
-from common.precompute_table import PredictionTable
+from common.precompute.table import PredictionTable
 
 MODEL_BUCKET = "model-store"
 WORK_BUCKET = "precompute-work"

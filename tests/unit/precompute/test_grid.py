@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.precompute_grid import GridError, check_grid_size, grid_row_id, parse_grid
+from common.precompute.grid import GridError, check_grid_size, grid_row_id, parse_grid
 
 FEATURES = ["a", "b", "c"]
 

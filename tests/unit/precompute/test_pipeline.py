@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from common.model.onnx_model import OnnxModel
-from common.precompute_run import ChunkTask
-from common.precompute_table import PointerConflictError, prediction_item
+from common.precompute.run import ChunkTask
+from common.precompute.table import PointerConflictError, prediction_item
 from precompute_control.planner import Plan, PlanError, Planner, PlanRequest
 from precompute_control.switch import IncompleteRunError, switch_served_version
 from precompute_score.scorer import ModelLoader, score_chunk
@@ -175,7 +175,7 @@ def test_grid_run_serves_every_combination_by_its_row_id(world: World, tmp_path:
     features[first] = [10.0, 15.5, 20.0]
     summary = run(world, "run-grid", {"grid": {"features": features}}, tmp_path, chunk_size=2)
     assert (summary["items"], summary["chunks"]) == (3, 2)
-    from common.precompute_grid import grid_row_id
+    from common.precompute.grid import grid_row_id
 
     row = [15.5, *base[1:]]
     response = get(world, grid_row_id(row))

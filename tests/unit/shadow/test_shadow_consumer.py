@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.mirror.message import LiveResult, encode_messages
+from common.mirror.record import ShadowRecord
 from common.model.metadata import ModelMetadata
 from common.model.onnx_model import OnnxModel
-from common.shadow_message import LiveResult, encode_messages
-from common.shadow_record import ShadowRecord
 from shadow.consumer import ShadowConsumer
 from tests.helpers import FakeLambdaContext
 

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.mirror.message import parse_message
 from common.model.metadata import ModelMetadata
 from common.model.onnx_model import OnnxModel
-from common.shadow_message import parse_message
 from tests.helpers import FakeLambdaContext
 from tests.unit.shadow.test_shadow_consumer import body, consumer, event
 

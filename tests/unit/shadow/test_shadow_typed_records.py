@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.log_objects import ReadStats
-from common.shadow_message import LiveResult, MirrorMessage, format_timestamp
-from common.shadow_record import ShadowRecord, ShadowResult, encode_jsonl_gz
+from common.mirror.message import LiveResult, MirrorMessage, format_timestamp
+from common.mirror.record import ShadowRecord, ShadowResult, encode_jsonl_gz
+from common.observe.log_objects import ReadStats
 from modelctl.reports.shadow import records as records_module
 from modelctl.reports.shadow.records import inflate_object, iter_records, iter_report_records
 from modelctl.reports.shadow.stats import ReportBuilder

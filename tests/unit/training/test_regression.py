@@ -23,6 +23,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from common.model.metadata import REQUIRED_FIELDS, read_metadata
 from training import export_regression
+from training.baseline import BaselineSpec
 from training.data import DataError, Dataset, load_builtin
 from training.export import ParityError
 from training.export_regression import RegressionParityReport, require_parity
@@ -66,10 +67,11 @@ def test_each_regressor_exports_with_parity_on_the_holdout(
     diabetes: Dataset, tmp_path: Path, name: str, scaled: bool
 ) -> None:
     """GIVEN a regressor, behind a scaler or not, WHEN trained on diabetes, THEN the written ONNX model
-    answers every holdout row within 1e-5 x max(1, |y|) of scikit-learn's predict."""
+    answers every holdout row within 1e-5 x max(1, |y|) of scikit-learn's predict. (Export only: a
+    depth-6 tree does not beat the mean on diabetes, so the baseline policy is warn here.)"""
     regressor = REGRESSORS[name]()
     estimator = make_pipeline(StandardScaler(), regressor) if scaled else regressor
-    result = train_model(diabetes, estimator, output_root=tmp_path)
+    result = train_model(diabetes, estimator, output_root=tmp_path, baseline=BaselineSpec(policy="warn"))
 
     assert result.metadata.task == "regression"
     assert result.metadata.parity["max_rel_diff"] <= 1e-5

@@ -6,7 +6,7 @@ while a shadow runs) to the shadow queue; the shadow function writes them to the
     records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       requests a shadow also scored
     predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only requests (no shadow drawn)
 
-Both hold the same record shape (`common.shadow_record`): request id, part, row offset, request time,
+Both hold the same record shape (`common.mirror.record`): request id, part, row offset, request time,
 the exact float32 inputs, and the live model's predictions, model and function versions. This module
 reads both prefixes for a time window and yields one `PredictionRow` per input row, each record id
 once (SQS may deliver a message twice), in the order the objects are listed. Numpy-free.
@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from common.log_keys import PREDICTIONS_PREFIX, RECORDS_PREFIX, partition_prefixes
-from common.log_objects import ReadStats, iter_documents
-
-LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX)
+from common.layout import PREDICTION_LOG_PREFIXES, partition_prefixes
+from common.observe.log_objects import ReadStats, iter_documents
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,7 @@ def prediction_rows(
 ) -> Iterator[PredictionRow]:
     """Every logged live prediction row with since <= request time < until."""
     stats = stats if stats is not None else LogStats()
-    prefixes = [p for prefix in LOG_PREFIXES for p in partition_prefixes(since, until, prefix)]
+    prefixes = [p for prefix in PREDICTION_LOG_PREFIXES for p in partition_prefixes(since, until, prefix)]
     seen: set[str] = set()
     for document in iter_documents(s3, bucket, prefixes, stats=stats.read, max_workers=max_workers):
         stats.records += 1

@@ -1,7 +1,7 @@
 """Live model quality per time window and model version: accuracy, a configured metric and feature
 drift (PSI against the training baseline), from logged predictions joined with feedback.
 
-One pass over the joined rows (`common.label_join.joined_rows`): each row goes to the cell of its
+One pass over the joined rows (`common.observe.label_join.joined_rows`): each row goes to the cell of its
 window (windows of equal length aligned to `since`) and its model version; a labelled row adds to
 the cell's confusion counts, every row (labelled or not) adds to its drift counts. Memory is one
 small cell per window and version. `QualityAggregator.document()` is the JSON document the report
@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.classification_metrics import accuracy, metric
-from common.drift import MAJOR, Baseline, DriftCounter
-from common.feedback import Feedback
-from common.label_join import JoinStats
-from common.prediction_log import PredictionRow
+from common.layout import metadata_key
+from common.observe.classification_metrics import accuracy, metric
+from common.observe.drift import MAJOR, Baseline, DriftCounter
+from common.observe.feedback import Feedback
+from common.observe.label_join import JoinStats
+from common.observe.prediction_log import PredictionRow
 
 DOCUMENT_SCHEMA_VERSION = 1
 
@@ -61,7 +62,7 @@ class S3ModelInfo:
     def __call__(self, version: str) -> ModelInfo | None:
         if version not in self._cache:
             try:
-                body = self.s3.get_object(Bucket=self.model_bucket, Key=f"models/{version}/metadata.json")
+                body = self.s3.get_object(Bucket=self.model_bucket, Key=metadata_key(version))
                 document = json.loads(body["Body"].read())
                 self._cache[version] = (
                     model_info_from_metadata(document) if isinstance(document, dict) else None

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from common.feedback import Feedback, parse_record
-from common.log_keys import FEEDBACK_PREFIX, partition_prefixes
-from common.log_objects import ReadStats, iter_documents
-from common.prediction_log import LogStats, PredictionRow, prediction_rows
+from common.layout import FEEDBACK_PREFIX, partition_prefixes
+from common.observe.feedback import Feedback, parse_record
+from common.observe.log_objects import ReadStats, iter_documents
+from common.observe.prediction_log import LogStats, PredictionRow, prediction_rows
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from common.log_keys import OBJECT_SUFFIX
+from common.layout import OBJECT_SUFFIX
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from common.shadow_config import (
+from common.mirror.config import (
     INACTIVE,
     NOT_MODIFIED,
     ShadowConfig,

@@ -8,9 +8,9 @@ The wire format is compact JSON (a message in the dead-letter queue can be read 
      "live": {"model_version": "m-...", "function_version": "3", "predictions": [0],
               "probabilities": [[0.99, 0.01]], "inference_ms": 0.08}}
 
-The inputs are the exact float32 matrix the live model saw, as raw bytes: encoding them costs the
-live function ~0.07 ms for 100 x 30 values, where rendering them as text costs ~5 ms of its CPU (the
-shadow function renders them as text when it writes the record). A request too large for one SQS
+The inputs are the exact float32 matrix the live model saw, as raw bytes: encoding bytes is cheap on
+the live function's CPU where rendering numbers as text is not, so the shadow function renders them
+as text when it writes the record (docs/shadow.md has the figures). A request too large for one SQS
 message is split by rows into `parts` messages (`row_offset` says where each part starts).
 
 `candidate_model_version` is null in a *live-only* message: a request sampled for the prediction log
@@ -53,7 +53,7 @@ class MessageTooLargeError(ValueError):
 @dataclass(frozen=True)
 class ModelResult:
     """One model version's answer for a message's rows: the live function's (`LiveResult`) or the
-    shadow's (`common.shadow_record.ShadowResult`); both are written in this shape."""
+    shadow's (`common.mirror.record.ShadowResult`); both are written in this shape."""
 
     model_version: str
     function_version: str
@@ -115,7 +115,7 @@ def parse_timestamp(text: str) -> datetime:
 
 def float32_rows_text(inputs: np.ndarray) -> str:
     """A float32 matrix as JSON text, numbers in numpy's shortest float32 form (an exact round trip;
-    for records, written by the shadow function: it costs ~0.06 ms per 30-value row)."""
+    for records, written by the shadow function, off the live path)."""
     return (
         "["
         + ",".join("[" + ",".join(row) + "]" for row in np.asarray(inputs, dtype=np.float32).astype(str))

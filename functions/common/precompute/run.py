@@ -1,9 +1,5 @@
-"""The contract between the precompute steps: where a run keeps its files and what a chunk is.
-
-    runs/<run_id>/grid.json           the validated grid (grid runs)
-    runs/<run_id>/chunks/NNNNN.csv    id + the model's features, in its order (table runs)
-    runs/<run_id>/manifest.json       JSON array of chunk tasks: the distributed Map's ItemReader
-    runs/<run_id>/done/NNNNN.json     {"items": n}: written by a chunk after all its items are written
+"""The contract between the precompute steps: what a chunk is (where a run keeps its files is in
+`common.layout`: `runs/<run_id>/...`).
 
 A chunk task carries everything its worker needs, so the Map passes items through unchanged.
 """
@@ -13,35 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-RUNS_PREFIX = "runs/"
-INPUTS_PREFIX = "inputs/"
 ID_COLUMN = "id"
 
 ChunkKind = Literal["csv", "grid"]
-
-
-def run_prefix(run_id: str) -> str:
-    return f"{RUNS_PREFIX}{run_id}/"
-
-
-def chunk_key(run_id: str, index: int) -> str:
-    return f"{run_prefix(run_id)}chunks/{index:05d}.csv"
-
-
-def done_prefix(run_id: str) -> str:
-    return f"{run_prefix(run_id)}done/"
-
-
-def done_key(run_id: str, index: int) -> str:
-    return f"{done_prefix(run_id)}{index:05d}.json"
-
-
-def manifest_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}manifest.json"
-
-
-def grid_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}grid.json"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.shadow_message import (
+from common.mirror.message import (
     LiveResult,
     MalformedMessageError,
     encode_messages,

@@ -1,14 +1,14 @@
 """Mirroring live requests to the shadow queue, without ever holding up the live response.
 
-The request thread calls `ShadowMirror.offer` after the live prediction. It reads the cached shadow
+The request thread calls `RequestMirror.offer` after the live prediction. It reads the cached shadow
 configuration, draws the sample, and puts a reference to the request's arrays on a bounded
-in-memory queue: no serialization, no I/O, a few microseconds. A daemon sender thread does the rest:
+in-memory queue: no serialization, no I/O. A daemon sender thread does the rest:
 it gathers up to 10 requests or waits at most `linger` (1 s) after the first, encodes them and sends
 them with one `SendMessageBatch` through a client with short timeouts and no retries, and refreshes
-the configuration every `ttl` seconds. Gathering matters: a botocore call costs ~2.5 ms of CPU
+the configuration every `ttl` seconds. Gathering matters: a botocore call costs about the same CPU
 whatever its size, in the function's own process, so sending each request alone would cost every
-request that much CPU (and its GIL wait); in batches of 10 it is a tenth, and at low traffic at
-most one call per `linger`.
+request that CPU (and its GIL wait); in batches of 10 it is a tenth, and at low traffic at most one
+call per `linger` (docs/shadow.md has the figures).
 
 Fail-open: when the buffer is full the request is dropped and counted; when a send fails (error,
 throttling, timeout, no queue) its messages are counted as failed, sending pauses for a growing
@@ -19,7 +19,7 @@ function's metrics (`take_counters`), so they go out with the invocation's EMF l
 The same path logs live predictions for monitoring (docs/monitoring.md): with
 `PREDICTION_LOG_SAMPLE_PERCENT` > 0, a request is mirrored when one uniform draw falls below the larger
 of the shadow's rate and the log's rate; it names the candidate when the draw is also below the
-shadow's rate (so a running shadow sees exactly the requests it saw before), and is live-only (no
+shadow's rate (so the shadow's sample does not depend on the log's rate), and is live-only (no
 candidate, nothing to score) otherwise.
 """
 
@@ -37,8 +37,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from common.shadow_config import ShadowConfigCache, ShadowConfigStore
-from common.shadow_message import (
+from common.mirror.config import ShadowConfigCache, ShadowConfigStore
+from common.mirror.message import (
     DEFAULT_MAX_MESSAGE_BYTES,
     LiveResult,
     encode_messages,
@@ -175,7 +175,7 @@ class _IntervalLog:
         )
 
 
-class ShadowMirror:
+class RequestMirror:
     def __init__(
         self,
         *,
@@ -265,7 +265,7 @@ class ShadowMirror:
 
     # -- the sender thread ---------------------------------------------------------------------------
 
-    def start(self) -> ShadowMirror:
+    def start(self) -> RequestMirror:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="shadow-mirror", daemon=True)
             self._thread.start()
@@ -418,7 +418,7 @@ def mirror_from_environment(
     *,
     log: logging.Logger | Any | None = None,
     session: Any = None,
-) -> ShadowMirror | None:
+) -> RequestMirror | None:
     """The mirror the stack configured (`SHADOW_QUEUE_URL`, `SHADOW_CONFIG_URI`), started; or None
     when the function is deployed without a shadow stack."""
     queue_url = environ.get("SHADOW_QUEUE_URL", "")
@@ -430,12 +430,12 @@ def mirror_from_environment(
     settings = MirrorSettings.from_environment(environ)
     client_config = fast_client_config(settings)
     # boto3's default session by default: the one the model's S3 download already used at init, so
-    # botocore's parsed service models are shared (about 30-45 ms for both clients instead of ~190).
+    # botocore's parsed service models are shared and the two clients add little to a cold start.
     make_client = session.client if session is not None else boto3.client
     sqs = make_client("sqs", config=client_config)
     s3 = make_client("s3", config=client_config)
     cache = ShadowConfigCache(ShadowConfigStore.from_uri(s3, config_uri), ttl_s=settings.config_ttl_s)
-    mirror = ShadowMirror(config=cache, sender=SqsBatchSender(sqs, queue_url), settings=settings, log=log)
+    mirror = RequestMirror(config=cache, sender=SqsBatchSender(sqs, queue_url), settings=settings, log=log)
     # One read at init (short timeouts; a failure keeps "no shadow" and is reported): otherwise the
     # first requests of a new environment would be served before the sender thread's first read,
     # and neither mirrored nor counted, although a shadow is running.

@@ -10,20 +10,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.shadow_message import parse_message
-from common.shadow_mirror import MirrorSettings, ShadowMirror
+from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.mirror.message import parse_message
+from common.mirror.request_mirror import MirrorSettings, RequestMirror
 from shadow.writer import RecordWriter
 from tests.monitoring_support import logged_record
-from tests.unit.shadow.test_shadow_config import FakeS3
-from tests.unit.shadow.test_shadow_mirror import Clock, FakeSender, ListLog, drain, offer
+from tests.unit.mirror.test_config import FakeS3
+from tests.unit.mirror.test_request_mirror import Clock, FakeSender, ListLog, drain, offer
 
 OFFERS = 4000
 
 
 def mirror_with(
     config: ShadowConfig | None, log_percent: float, seed: int = 5
-) -> tuple[ShadowMirror, FakeSender]:
+) -> tuple[RequestMirror, FakeSender]:
     store = ShadowConfigStore(FakeS3(), "logs")
     if config is not None:
         store.save(config)
@@ -31,7 +31,7 @@ def mirror_with(
     cache = ShadowConfigCache(store, ttl_s=5.0, clock=clock)
     cache.refresh()
     sender = FakeSender()
-    mirror = ShadowMirror(
+    mirror = RequestMirror(
         config=cache,
         sender=sender,
         settings=MirrorSettings(capacity=OFFERS + 1, log_sample_rate=log_percent / 100),
@@ -43,7 +43,7 @@ def mirror_with(
     return mirror, sender
 
 
-def candidates(mirror: ShadowMirror) -> list[str | None]:
+def candidates(mirror: RequestMirror) -> list[str | None]:
     for index in range(OFFERS):
         offer(mirror, f"r{index}")
     return [item.candidate_model_version for item in drain(mirror)]
@@ -119,7 +119,7 @@ def test_live_only_records_go_under_predictions_and_shadow_records_stay_under_re
 
 
 def test_the_shadow_function_logs_a_live_only_message_without_scoring_it() -> None:
-    from common.shadow_message import LiveResult, encode_messages
+    from common.mirror.message import LiveResult, encode_messages
     from shadow.consumer import ShadowConsumer
     from tests.helpers import FakeLambdaContext
     from tests.unit.shadow.test_shadow_consumer import Sink, Writer, event

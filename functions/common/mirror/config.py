@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
+from common.layout import SHADOW_CONFIG_KEY
+
 CONFIG_SCHEMA_VERSION = 1
-CONFIG_KEY = "control/shadow.json"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -122,7 +123,7 @@ NOT_MODIFIED = object()
 class ShadowConfigStore:
     """Reads and writes the configuration object; `read` supports conditional GETs by ETag."""
 
-    def __init__(self, s3: S3Objects, bucket: str, key: str = CONFIG_KEY) -> None:
+    def __init__(self, s3: S3Objects, bucket: str, key: str = SHADOW_CONFIG_KEY) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.key = key

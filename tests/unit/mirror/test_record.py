@@ -8,14 +8,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from common.shadow_message import LiveResult, encode_messages, parse_message
-from common.shadow_record import (
+from common.layout import hour_prefix, hour_prefixes
+from common.mirror.message import LiveResult, encode_messages, parse_message
+from common.mirror.record import (
     ShadowRecord,
     ShadowResult,
     encode_jsonl_gz,
     group_by_hour,
-    hour_prefix,
-    hour_prefixes,
     iter_jsonl_gz,
     object_key,
 )

@@ -27,10 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from common import log_keys
 from common.http.errors import RequestError, bad_request, json_type
-from common.log_keys import FEEDBACK_PREFIX as FEEDBACK_PREFIX
-from common.log_keys import OBJECT_SUFFIX
+from common.layout import FEEDBACK_PREFIX, OBJECT_SUFFIX, hour_prefix
 
 FEEDBACK_SCHEMA_VERSION = 1
 MAX_REQUEST_ID_LENGTH = 200
@@ -157,7 +155,7 @@ def object_key(received_at: datetime, items: Iterable[Feedback]) -> str:
     overwrites its object instead of adding a copy."""
     canonical = sorted(json.dumps([f.request_id, f.row, f.label]) for f in items)
     digest = hashlib.sha256("\n".join(canonical).encode()).hexdigest()[:32]
-    return f"{log_keys.hour_prefix(received_at, FEEDBACK_PREFIX)}{digest}{OBJECT_SUFFIX}"
+    return f"{hour_prefix(received_at, FEEDBACK_PREFIX)}{digest}{OBJECT_SUFFIX}"
 
 
 def encode_records(items: Sequence[Feedback]) -> bytes:

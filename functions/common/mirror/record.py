@@ -13,7 +13,7 @@ rows and overwrites itself. SQS may regroup redelivered messages into different 
 A *live-only* record (a request sampled for the prediction log with no shadow drawn for it; its
 message names no candidate) has `"shadow": null` and lives under `predictions/` instead of
 `records/`, so the shadow report reads shadow records only while the prediction log
-(`common.prediction_log`) reads both prefixes (docs/monitoring.md).
+(`common.observe.prediction_log`) reads both prefixes (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -27,13 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Re-exported: readers of shadow records (modelctl shadow) import the keys from here.
-from common.log_keys import OBJECT_SUFFIX as OBJECT_SUFFIX
-from common.log_keys import PREDICTIONS_PREFIX as PREDICTIONS_PREFIX
-from common.log_keys import RECORDS_PREFIX as RECORDS_PREFIX
-from common.log_keys import hour_prefix as hour_prefix
-from common.log_keys import hour_prefixes as hour_prefixes
-from common.shadow_message import MirrorMessage, ModelResult, float32_rows_text, parse_timestamp
+from common.layout import OBJECT_SUFFIX, PREDICTIONS_PREFIX, RECORDS_PREFIX, hour_prefix
+from common.mirror.message import MirrorMessage, ModelResult, float32_rows_text, parse_timestamp
 
 RECORD_SCHEMA_VERSION = 1
 

@@ -13,19 +13,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.shadow_config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.shadow_message import parse_message
-from common.shadow_mirror import (
+from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.mirror.message import parse_message
+from common.mirror.request_mirror import (
     DROPPED,
     FAILED,
     SENT,
     MirrorItem,
     MirrorSettings,
-    ShadowMirror,
+    RequestMirror,
     _batches,
     fast_client_config,
 )
-from tests.unit.shadow.test_shadow_config import FakeS3
+from tests.unit.mirror.test_config import FakeS3
 
 
 class Clock:
@@ -67,7 +67,7 @@ def make_mirror(
     clock: Clock | None = None,
     capacity: int = 100,
     seed: int = 3,
-) -> tuple[ShadowMirror, FakeSender, ListLog, Clock]:
+) -> tuple[RequestMirror, FakeSender, ListLog, Clock]:
     s3 = FakeS3()
     store = ShadowConfigStore(s3, "logs")
     if config is not None:
@@ -76,7 +76,7 @@ def make_mirror(
     cache = ShadowConfigCache(store, ttl_s=5.0, clock=clock)
     cache.refresh()
     sender, log = FakeSender(), ListLog()
-    mirror = ShadowMirror(
+    mirror = RequestMirror(
         config=cache,
         sender=sender,
         settings=MirrorSettings(capacity=capacity, log_interval_s=60.0),
@@ -88,7 +88,7 @@ def make_mirror(
     return mirror, sender, log, clock
 
 
-def offer(mirror: ShadowMirror, request_id: str = "req", rows: int = 1) -> None:
+def offer(mirror: RequestMirror, request_id: str = "req", rows: int = 1) -> None:
     mirror.offer(
         request_id=request_id,
         inputs=np.full((rows, 3), 1.5, dtype=np.float32),
@@ -100,7 +100,7 @@ def offer(mirror: ShadowMirror, request_id: str = "req", rows: int = 1) -> None:
     )
 
 
-def drain(mirror: ShadowMirror) -> list[MirrorItem]:
+def drain(mirror: RequestMirror) -> list[MirrorItem]:
     items = []
     while not mirror._queue.empty():
         items.append(mirror._queue.get_nowait())
@@ -260,7 +260,7 @@ def test_the_sender_thread_sends_and_refreshes_the_configuration() -> None:
     store.save(ACTIVE)
     cache = ShadowConfigCache(store, ttl_s=0.05)
     sender = FakeSender()
-    mirror = ShadowMirror(config=cache, sender=sender, rng=random.Random(1)).start()
+    mirror = RequestMirror(config=cache, sender=sender, rng=random.Random(1)).start()
     try:
         deadline = time.monotonic() + 5
         while not cache.current.active:
@@ -296,14 +296,14 @@ def test_settings_from_the_environment() -> None:
     assert json.dumps(MirrorSettings().capacity) == "1000"
 
 
-def threaded_mirror(linger_s: float) -> tuple[ShadowMirror, FakeSender]:
+def threaded_mirror(linger_s: float) -> tuple[RequestMirror, FakeSender]:
     s3 = FakeS3()
     store = ShadowConfigStore(s3, "logs")
     store.save(ACTIVE)
     cache = ShadowConfigCache(store, ttl_s=60)
     cache.refresh()
     sender = FakeSender()
-    mirror = ShadowMirror(config=cache, sender=sender, settings=MirrorSettings(linger_s=linger_s))
+    mirror = RequestMirror(config=cache, sender=sender, settings=MirrorSettings(linger_s=linger_s))
     return mirror.start(), sender
 
 
