@@ -59,13 +59,17 @@ class _Guardian:
 
 
 def watch(pid: int) -> None:
-    """Have this process's guardian kill `pid`'s process group if this process dies first."""
+    """Have this process's guardian kill `pid`'s process group if this process dies first. Never
+    raises: the guardian is a safety net, and a child it cannot watch still runs and stops normally."""
     global _guardian
     if not sys.platform.startswith("linux"):
         return  # /proc is the guardian's only way to tell a live child from a reused pid
     with _lock:
-        if _guardian is None or _guardian.process.poll() is not None:
-            _guardian = _Guardian()
+        try:
+            if _guardian is None or _guardian.process.poll() is not None:
+                _guardian = _Guardian()
+        except OSError:
+            return
         _guardian.watch(pid)
 
 
