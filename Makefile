@@ -7,7 +7,7 @@ ARCH ?= arm64
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup model build synth deploy lint test checkov bench loadtest local demo local-clean clean help
+.PHONY: setup model build synth deploy lint test checkov bench loadtest soak local demo local-clean clean help
 
 help:
 	@echo "make local   set up, train a model if none exists, build, synthesize, run the system locally"
@@ -18,6 +18,7 @@ help:
 	@echo "make model   train the default model into model_artifacts/ if none exists"
 	@echo "make build   build the inference bundle for ARCH=$(ARCH) and print its size"
 	@echo "make local-clean   forget the local cloud's state (.local-cloud/)"
+	@echo "make soak   10 min at 20 req/s, shadow on, a canary shift running; lost requests and memory growth"
 	@echo "make loadtest  60 s of steady load (10 req/s) on the local cloud, shadow on; counts every request"
 
 # Python tooling in .venv. Node 24 (a supported LTS for jsii and the CDK CLI) comes from PyPI's
@@ -88,6 +89,13 @@ LOAD_RATE ?= 10
 LOAD_CLIENTS ?= 32
 loadtest: setup model synth
 	$(PY) -m reliability.loadtest --seconds $(LOAD_SECONDS) --rate $(LOAD_RATE) --clients $(LOAD_CLIENTS)
+
+# Soak: ten minutes at 20 req/s, shadow at 100%, a canary shift running through its steps; requests
+# lost, mirrored requests accounted for and every long-lived process's memory (docs/reliability.md).
+SOAK_SECONDS ?= 600
+SOAK_RATE ?= 20
+soak: setup model synth
+	$(PY) -m reliability.soak --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
 
 PORT ?= 8080
 local: setup model synth

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
 import threading
@@ -42,6 +44,7 @@ class LocalCloudSettings:
     moto_port: int | None = None
     max_workers_per_version: int = 4
     resume: bool = True  # restore the snapshot the last stop saved (see localcloud/snapshot.py)
+    save_on_stop: bool | None = None  # write a snapshot on stop; None: the same as `resume`
     extra_function_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,12 +67,16 @@ class LocalCloud:
         self.event_sources: EventSources | None = None
         self._lambda_port = 0
         self._saved_env: dict[str, str | None] = {}
+        # Set once provisioning (and the restore, when resuming) has finished: a stop before that
+        # must not replace the last good snapshot with a half-restored state.
+        self._state_complete = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> LocalCloud:
         settings = self.settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.stop)  # an interpreter exiting past the caller's `finally` still stops it
         try:
             lambda_port = free_port()
             self._lambda_port = lambda_port
@@ -79,6 +86,7 @@ class LocalCloud:
             self.deployment = self.provision()
             if settings.resume:
                 self.restored = restore_snapshot(self.clients, self.deployment, self.snapshot_dir)
+            self._state_complete = True
             self.metrics = MetricsPipeline(self.clients.cloudwatch.put_metric_data)
             self.metrics.start()
             self.alarms = AlarmEvaluator(self.clients.cloudwatch, self.metrics.store)
@@ -170,9 +178,11 @@ class LocalCloud:
         self.moto = None
         if while_down is not None:
             while_down()
+        self._state_complete = False
         self.moto = self._start_moto(port)
         self.deployment = self.provision()
         self.restored = restore_snapshot(self.clients, self.deployment, self.snapshot_dir)
+        self._state_complete = True
         return self.restored
 
     def provision(self) -> Deployment:
@@ -199,36 +209,38 @@ class LocalCloud:
             save_snapshot(self.clients, self.deployment, self.snapshot_dir)
 
     def stop(self) -> None:
-        if self.settings.resume:
-            try:
-                self.save()
-            except Exception as exc:  # never let a failed save keep processes running
-                print(f"local cloud: could not save a snapshot: {exc}", file=sys.stderr)
-        if self.event_sources is not None:
-            self.event_sources.signal_stop()  # no new batches; one in flight ends with the runtime
+        """Save the state (when moto still answers), then stop everything this cloud started.
+        Idempotent; every step runs even if an earlier one failed, and nothing here writes to
+        stdout, which may be a closed pipe by now."""
+        atexit.unregister(self.stop)
+        save = self.settings.resume if self.settings.save_on_stop is None else self.settings.save_on_stop
+        if save and self._state_complete:
+            _attempt("save a snapshot", self.save)
+        if self.event_sources is not None:  # no new batches; one in flight ends with the runtime
+            _attempt("stop the event sources", self.event_sources.signal_stop)
         if self.gateway is not None:
-            self.gateway.stop()
+            _attempt("stop the gateway", self.gateway.stop)
             self.gateway = None
         if self.scheduler is not None:
-            self.scheduler.stop()
+            _attempt("stop the scheduler", self.scheduler.stop)
             self.scheduler = None
         if self.lambda_front is not None:
-            self.lambda_front.stop()
+            _attempt("stop the Lambda front", self.lambda_front.stop)
             self.lambda_front = None
         if self.runtime is not None:
-            self.runtime.close()
+            _attempt("stop the function workers", self.runtime.close)
             self.runtime = None
         if self.event_sources is not None:
-            self.event_sources.join()
+            _attempt("join the event sources", self.event_sources.join)
             self.event_sources = None
         if self.alarms is not None:
-            self.alarms.stop()
+            _attempt("stop the alarm evaluator", self.alarms.stop)
             self.alarms = None
         if self.metrics is not None:
-            self.metrics.stop()
+            _attempt("stop the metrics pipeline", self.metrics.stop)
             self.metrics = None
         if self.moto is not None:
-            self.moto.stop()
+            _attempt("stop moto", self.moto.stop)
             self.moto = None
         for key, value in self._saved_env.items():
             if value is None:
@@ -322,3 +334,13 @@ class LocalCloud:
                 handle.write(line.rstrip("\n") + "\n")
 
         return sink
+
+
+def _attempt(what: str, step: Callable[[], object]) -> None:
+    """Run one shutdown step; a failure is reported on stderr (if it still takes writes) and the
+    shutdown goes on."""
+    try:
+        step()
+    except Exception as exc:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"local cloud: could not {what}: {exc}", file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
@@ -239,5 +240,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors, in JSON as the gateway's other answers. A method it has no
+        `do_X` for (TRACE, PROPFIND, ...) gets what API Gateway answers for a method with no route."""
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            self._serve()
+            return
+        self.close_connection = True
+        status, headers, data = _json(code, {"message": message or HTTPStatus(code).phrase})
+        self._reply(status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815

@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcloud import guardian
 from localcloud.tls import client_context, ensure_certificate
 
 LOOPBACK = "127.0.0.1"
@@ -118,10 +119,11 @@ def start_moto_server(
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
-        start_new_session=True,
+        start_new_session=True,  # Ctrl-C reaches the local cloud, which saves state through moto first
     )
     if log_path is not None and not isinstance(log, int):
         log.close()
+    guardian.watch(process.pid)
     server = MotoServer(process=process, port=chosen, cafile=cert)
     try:
         wait_until_listening(

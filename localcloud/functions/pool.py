@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from localcloud import guardian
 from localcloud.functions import FunctionSpec, InvocationResult, PoolClosedError, WorkerInitError
 from localcloud.functions.invoke import error_payload, invoke
 from localcloud.image_functions import extra_sys_path
@@ -237,6 +238,7 @@ class WorkerPool:
             paths = [*self._runtime_dirs, *extra_sys_path(self._task_root)]
             command = worker_command(self._python, spec.handler, self._task_root, paths, self._pycache_dir)
             worker = Worker(command, env=env, cwd=self._task_root, label=spec.label, log_sink=self._log_sink)
+            guardian.watch(worker.pid)  # killed with its group if the local cloud dies unstopped
         except BaseException:
             self._free_slot()
             raise
