@@ -21,6 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from common import layout
 from infra.config.api import ApiConfig
 from infra.config.metrics import MetricsConfig
 from infra.config.runtime import RuntimeConfig
@@ -40,7 +41,7 @@ HANDLER = "feedback.handler.handler"
 FEEDBACK_FUNCTION = "feedback"
 FEEDBACK_PATH = "feedback"
 # The same string as functions/common/feedback.FEEDBACK_PREFIX (a unit test keeps them equal).
-FEEDBACK_PREFIX = "feedback/"
+FEEDBACK_PREFIX = layout.FEEDBACK_PREFIX
 FEEDBACK_S3_REASON = (
     "s3:PutObject on feedback/* of the prediction log bucket (names are content hashes under hour "
     "partitions) and s3:GetObject on models/* (the class labels of the live model's metadata)."
@@ -89,7 +90,7 @@ class FeedbackApi(Construct):
         self.function, self.role = made.function, made.role
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects("models/*")]
+                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects(f"{layout.MODELS_PREFIX}*")]
             )
         )
         self.role.add_to_policy(
@@ -109,7 +110,7 @@ class FeedbackApi(Construct):
         self._acknowledge_findings(service)
 
     def _acknowledge_findings(self, service: InferenceService) -> None:
-        model_objects = self.model_bucket.arn_for_objects("models/*")
+        model_objects = self.model_bucket.arn_for_objects(f"{layout.MODELS_PREFIX}*")
         findings = {
             resource_finding(self.role, model_objects): FEEDBACK_S3_REASON,
             resource_finding(self.role, self.feedback_objects_arn): FEEDBACK_S3_REASON,

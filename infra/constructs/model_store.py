@@ -18,10 +18,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct, IConstruct
 
+from common import layout
 from infra.constructs.retention import retention
 from infra.nag import IAM4, LOG_GROUP_KMS, acknowledge, checkov_skip, policies_under, wildcard_findings
 
-MODELS_PREFIX = "models/"
+MODELS_PREFIX = layout.MODELS_PREFIX
 
 
 def model_key_prefix(model_version: str) -> str:

@@ -18,6 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from common import layout
 from infra.config.metrics import MetricsConfig
 from infra.config.monitor import MonitorConfig
 from infra.config.runtime import RuntimeConfig
@@ -34,7 +35,7 @@ from infra.nag import (
 HANDLER = "monitor.handler.handler"
 MONITOR_FUNCTION = "monitor"
 # functions/common: shadow_record.RECORDS_PREFIX / PREDICTIONS_PREFIX and feedback.FEEDBACK_PREFIX.
-LOG_PREFIXES = ("records/", "predictions/", "feedback/")
+LOG_PREFIXES = (layout.RECORDS_PREFIX, layout.PREDICTIONS_PREFIX, layout.FEEDBACK_PREFIX)
 MONITOR_READ_REASON = (
     "s3:GetObject on records/*, predictions/* and feedback/* of the prediction log bucket and models/* of "
     "the model store, s3:ListBucket limited to those prefixes: object names are content hashes under "
@@ -122,7 +123,7 @@ class LiveMonitor(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects("models/*")]
+                actions=["s3:GetObject"], resources=[model_bucket.arn_for_objects(f"{layout.MODELS_PREFIX}*")]
             )
         )
         self.role.add_to_policy(
@@ -157,11 +158,11 @@ class LiveMonitor(Construct):
     def _acknowledge_findings(self) -> None:
         findings = {
             resource_finding(self.role, self.log_bucket.arn_for_objects(f"{prefix}*")): MONITOR_READ_REASON
-            for prefix in ("records/", "predictions/", "feedback/")
+            for prefix in LOG_PREFIXES
         }
-        findings[resource_finding(self.role, self.model_bucket.arn_for_objects("models/*"))] = (
-            MONITOR_READ_REASON
-        )
+        findings[
+            resource_finding(self.role, self.model_bucket.arn_for_objects(f"{layout.MODELS_PREFIX}*"))
+        ] = MONITOR_READ_REASON
         findings["AwsSolutions-IAM5[Resource::*]"] = f"{MONITOR_METRICS_REASON} {XRAY_REASON}"
         acknowledge(self.role, findings)
         acknowledge(self.schedule, {"Serverless-EventBusDLQ": SCHEDULED_REASON})

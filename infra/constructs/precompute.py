@@ -29,6 +29,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from common import layout
 from infra.config.precompute import PrecomputeConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.inference_service import InferenceService
@@ -53,8 +54,8 @@ CONTROL_FUNCTION = "precompute_control"
 SCORE_FUNCTION = "precompute_score"
 LOOKUP_FUNCTION = "predictions"
 # The same strings as functions/common/precompute_run.py and precompute_table.py (a test keeps them equal).
-RUNS_PREFIX = "runs/"
-INPUTS_PREFIX = "inputs/"
+RUNS_PREFIX = layout.RUNS_PREFIX
+INPUTS_PREFIX = layout.INPUTS_PREFIX
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"

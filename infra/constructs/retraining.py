@@ -34,6 +34,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from common import layout
 from infra.config.metrics import MetricsConfig
 from infra.config.retrain import RetrainConfig
 from infra.config.runtime import RuntimeConfig
@@ -45,10 +46,10 @@ from infra.constructs.retraining_image import REPO_ROOT, SAGEMAKER_ENTRY, image_
 # The names of the gate alarms release.gates creates: modelctl-<function>-<alias>-v<version>-<kind>.
 GATE_ALARM_PREFIX = "modelctl-"
 
-RUNS_PREFIX = "retraining/"
-FEEDBACK_PREFIXES = ("feedback/", "records/", "predictions/")  # what monitoring.join reads
-SHADOW_CONFIG_KEY = "control/shadow.json"  # infra.constructs.shadow.CONFIG_KEY
-SAGEMAKER_OUTPUT_PREFIX = "retraining/sagemaker-output/"
+RUNS_PREFIX = layout.RETRAINING_PREFIX
+FEEDBACK_PREFIXES = (layout.FEEDBACK_PREFIX, *layout.PREDICTION_LOG_PREFIXES)  # what monitoring.join reads
+SHADOW_CONFIG_KEY = layout.SHADOW_CONFIG_KEY
+SAGEMAKER_OUTPUT_PREFIX = layout.SAGEMAKER_OUTPUT_PREFIX
 TRANSIENT_ERRORS = ["TransientStepError"]
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ServiceException",

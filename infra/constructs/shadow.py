@@ -24,6 +24,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from common import layout
 from infra.config.metrics import MetricsConfig
 from infra.config.monitor import PredictionLogConfig
 from infra.config.runtime import RuntimeConfig
@@ -42,14 +43,13 @@ from infra.nag import (
 
 HANDLER = "shadow.handler.handler"
 SHADOW_FUNCTION = "shadow"
-# The same strings as functions/common/shadow_config.CONFIG_KEY and shadow_record.RECORDS_PREFIX
-# (a unit test keeps them equal; the CDK app does not import the functions' code).
-CONFIG_KEY = "control/shadow.json"
-RECORDS_PREFIX = "records/"
+# The storage layout is functions/common/layout.py's, shared with the functions that read and write it.
+CONFIG_KEY = layout.SHADOW_CONFIG_KEY
+RECORDS_PREFIX = layout.RECORDS_PREFIX
 # shadow_record.PREDICTIONS_PREFIX: live-only records of the prediction log (docs/monitoring.md), and
 # feedback.FEEDBACK_PREFIX: ground-truth labels from POST /feedback.
-PREDICTIONS_PREFIX = "predictions/"
-FEEDBACK_PREFIX = "feedback/"
+PREDICTIONS_PREFIX = layout.PREDICTIONS_PREFIX
+FEEDBACK_PREFIX = layout.FEEDBACK_PREFIX
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)
@@ -124,15 +124,15 @@ class ShadowLogging(Construct):
         self._acknowledge_findings()
 
     def _acknowledge_findings(self) -> None:
-        model_objects = self.model_bucket.arn_for_objects("models/*")
-        record_objects = self.log_bucket.arn_for_objects("records/*")
+        model_objects = self.model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")
+        record_objects = self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*")
         acknowledge(
             self.role,
             {
                 resource_finding(self.role, model_objects): SHADOW_MODEL_READ_REASON,
                 resource_finding(self.role, record_objects): SHADOW_RECORDS_REASON,
-                resource_finding(self.role, self.log_bucket.arn_for_objects("predictions/*")): (
-                    SHADOW_RECORDS_REASON.replace("records/", "predictions/")
+                resource_finding(self.role, self.log_bucket.arn_for_objects(f"{PREDICTIONS_PREFIX}*")): (
+                    SHADOW_RECORDS_REASON.replace(RECORDS_PREFIX, PREDICTIONS_PREFIX)
                 ),
                 "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
             },
