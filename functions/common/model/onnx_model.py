@@ -135,7 +135,9 @@ class OnnxModel:
         return self._session_predict(rows)
 
     def _session_predict(self, rows: np.ndarray) -> Answer:
-        outputs = self._run(self._outputs, {self._input_name: rows})
+        return self._answer(self._run(self._outputs, {self._input_name: rows}))
+
+    def _answer(self, outputs: list[np.ndarray]) -> Answer:
         if self.regression:
             return RegressionPrediction(outputs[0].reshape(-1))
         labels, probabilities = outputs
@@ -204,8 +206,10 @@ class BoundBatch:
             return None
         probe = np.linspace(-1.0, 1.0, rows * model.metadata.n_features, dtype=np.float32)
         probe = probe.reshape(rows, model.metadata.n_features)
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # a model failing on the probe rows is not an error to log
         try:
-            expected = model._session_predict(probe)
+            expected = model._answer(session.run(model._outputs, {model._input_name: probe}, quiet))
         except Exception:  # a model that fails on the probe rows: every batch takes the session's run
             return None
         try:
