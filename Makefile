@@ -70,8 +70,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy .
 
 # tests/unit/infra/test_infra_checkov.py runs checkov from $(CHECKOV_VENV) on every synthesized template.
+# The e2e tier runs in a pytest process of its own: after the unit and integration tiers in one
+# process, the demo's shadow worker crashes on its first invocation (an open cross-test leak,
+# docs/reliability.md); each tier alone passes.
 test: setup lint $(CHECKOV_VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit tests/integration
+	$(PY) -m pytest tests/e2e
 
 # The same scan on cdk.out as `make synth` writes it (skips are declared on each resource: docs/security.md).
 checkov: synth $(CHECKOV_VENV)/.installed
