@@ -30,6 +30,7 @@ from infra.constructs.precompute import (
     Precompute,
     add_predictions_route,
 )
+from infra.constructs.recorder import RECORDER_FUNCTION, PredictionRecorder
 from infra.constructs.release_controller import ReleaseController, controller_code
 from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
@@ -104,6 +105,7 @@ class ShadowStack(cdk.Stack):
         model_store: ModelStoreStack,
         code: lambda_.Code | None = None,
         monitor_code: lambda_.Code | None = None,
+        recorder_code: lambda_.Code | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
         super().__init__(
@@ -142,9 +144,20 @@ class ShadowStack(cdk.Stack):
             log_bucket=self.shadow.log_bucket,
             model_bucket=model_bucket,
         )
+        # Every answered request's record, from the inference function's log lines (docs/prediction-log.md).
+        self.recorder = PredictionRecorder(
+            self,
+            "Recorder",
+            runtime=config.runtime,
+            metrics=config.metrics,
+            code=recorder_code or bundled_function_code(RECORDER_FUNCTION, target=target),
+            log_bucket=self.shadow.log_bucket,
+            shadow_queue=self.shadow.queue,
+        )
         # Explicit exports, as for the model bucket: the serving stack imports these stable names.
         self.export_names = {
-            name: f"{self.stack_name}-{name}" for name in ("QueueArn", "QueueUrl", "LogBucketName")
+            name: f"{self.stack_name}-{name}"
+            for name in ("QueueArn", "QueueUrl", "LogBucketName", "RecorderFunctionArn")
         }
         shadow = self.shadow
         outputs = {
@@ -156,6 +169,15 @@ class ShadowStack(cdk.Stack):
             "FunctionName": (shadow.function.function_name, "Shadow function (candidate model)"),
             "DeadLetterAlarmName": (shadow.dead_letter_alarm.alarm_name, "Messages in the shadow DLQ"),
             "MonitorFunctionName": (self.monitor.function.function_name, "Live accuracy and drift metrics"),
+            "RecorderFunctionArn": (self.recorder.function.function_arn, "Served-prediction lines -> S3"),
+            "RecorderDeadLetterQueueUrl": (
+                self.recorder.dead_letter_queue.queue_url,
+                "Failed log deliveries",
+            ),
+            "RecorderDeadLetterAlarmName": (
+                self.recorder.dead_letter_alarm.alarm_name,
+                "Deliveries in its DLQ",
+            ),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(
@@ -266,12 +288,14 @@ class ServingStack(cdk.Stack):
             model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.inference.model_version)}",
         )
         self.feedback: FeedbackApi | None = None
-        if shadow is not None:  # mirror live requests to the shadow queue (fail-open; docs/shadow.md)
-            self.add_stack_dependency(shadow, "the inference function mirrors to the shadow queue")
+        if (
+            shadow is not None
+        ):  # record every answered request; the shadow samples them (docs/prediction-log.md)
+            self.add_stack_dependency(shadow, "the inference function's log lines go to the recorder")
             connect_inference_function(
                 self.service.function,
-                queue_arn=cdk.Fn.import_value(shadow.export_names["QueueArn"]),
-                queue_url=cdk.Fn.import_value(shadow.export_names["QueueUrl"]),
+                log_group=self.service.function_log_group,
+                recorder_arn=cdk.Fn.import_value(shadow.export_names["RecorderFunctionArn"]),
                 log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]),
                 config_ttl_seconds=config.shadow.config_ttl_seconds,
                 prediction_log_sample_percent=config.prediction_log.sample_percent,

@@ -10,7 +10,8 @@ Log bucket (one hour partition per prefix, by UTC hour of the request):
 
     control/shadow.json                            which candidate the shadow scorer runs (mirror config)
     records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.mirror.record)
-    predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the prediction log)
+    predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (an earlier sender's)
+    prediction-log/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   one row per answered row (functions/recorder)
     feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.observe.feedback)
 
 Retraining, in the model bucket:
@@ -43,6 +44,7 @@ SHADOW_CONFIG_KEY = "control/shadow.json"
 RECORDS_PREFIX = "records/"
 PREDICTIONS_PREFIX = "predictions/"
 FEEDBACK_PREFIX = "feedback/"
+PREDICTION_LOG_PREFIX = "prediction-log/"
 OBJECT_SUFFIX = ".jsonl.gz"
 PREDICTION_LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX)
 """What the prediction log reads: shadow records carry the live answer too."""

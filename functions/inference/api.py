@@ -26,10 +26,11 @@ from inference.log_lines import (
     RequestLog,
     prediction_metrics,
 )
+from inference.record_line import MAX_LINE_BYTES, NOT_SAMPLED, SAMPLED, record_lines, record_members
 from inference.service import InferenceService, PredictResult, UnscorableInputError
 
 if TYPE_CHECKING:
-    from common.mirror.request_mirror import RequestMirror
+    from common.mirror.request_mirror import RequestMirror, Sample
 
 _INTERNAL_ERROR = "the model could not answer; the error is logged"
 UNSCORABLE_METRIC = "UnscorableRequests"
@@ -153,12 +154,18 @@ class InferenceApi:
     def _predict(
         self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
     ) -> tuple[str, str]:
-        """POST /predict: (response body, the invocation's log line and metrics line)."""
+        """POST /predict: (response body, the invocation's lines: the served line carrying the
+        request's outcome record (inference.record_line), and the metrics line)."""
         result = self.service.predict(self.decoder.rows(event))
+        body = _dumps(result.body)
         mirror = self.mirror
-        if mirror is None:
-            return _dumps(result.body), self.lines.render(request_id, result.rows, result.inference_ms)
-        return _dumps(result.body), self._mirror(mirror, result, request_id, function_version)
+        if mirror is None:  # no recorder wired: the record is a log line like the others
+            record = f',"output":{body}' if self.request_log.enabled else ""
+            lines = self.lines.render(request_id, result.rows, result.inference_ms, record)
+            if len(lines) <= MAX_LINE_BYTES:
+                return body, lines
+            return body, self._recorded(result, body, request_id, NOT_SAMPLED, {})
+        return body, self._recorded(result, body, request_id, mirror.draw(), mirror.take_counters())
 
     def _health(
         self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
@@ -167,33 +174,32 @@ class InferenceApi:
         metrics.append(("HealthChecks", "Count", 1.0))
         return _dumps(self.service.health(function_version)), ""
 
-    def _mirror(
-        self, mirror: RequestMirror, result: PredictResult, request_id: str, function_version: str
+    def _recorded(
+        self, result: PredictResult, body: str, request_id: str, sample: Sample, counters: dict[str, int]
     ) -> str:
-        """Offers a served request to the shadow mirror (which never fails nor delays it) and
-        returns the invocation's lines, the mirror's counters among the metrics."""
-        if result.inputs is not None:
-            mirror.offer(
-                request_id=request_id,
-                inputs=result.inputs,
-                predictions=result.body["predictions"],
-                probabilities=result.body.get("probabilities", _NO_PROBABILITIES),
-                model_version=self.service.model_version,
-                function_version=function_version,
-                inference_ms=result.inference_ms,
-            )
-        counters = mirror.take_counters()
-        if not counters:
-            return self.lines.render(request_id, result.rows, result.inference_ms)
-        metrics = prediction_metrics(result.rows, result.inference_ms)
+        """The served line(s) with the request's record (what `sample` adds to it: its inputs, the
+        shadow's candidate), then the metrics line, `ShadowSampled` and `counters` among them."""
+        rows, inference_ms = result.rows, result.inference_ms
+        if not counters and sample.candidate_model_version is None:
+            members = record_members(body, result.inputs, sample)
+            lines = self.lines.render(request_id, rows, inference_ms, members)
+            if len(lines) <= MAX_LINE_BYTES:
+                return lines
+        metrics = prediction_metrics(rows, inference_ms)
+        if sample.candidate_model_version is not None:
+            metrics.append((SAMPLED, "Count", 1.0))
         for name, count in counters.items():
             metrics.append((name, "Count", float(count)))
-        log = self.request_log.served(request_id, result.rows, result.inference_ms)
-        return log + self.metrics.render(metrics)
+
+        def served(members: str) -> str:
+            return self.request_log.served(request_id, rows, inference_ms, members)
+
+        lines = record_lines(
+            served, body=body, outputs=result.body, inputs=result.inputs, sample=sample, dumps=_dumps
+        )
+        return lines + self.metrics.render(metrics)
 
 
-_NO_PROBABILITIES: list[list[float]] = []
-"""What a regressor's request offers the mirror as probabilities: it has none."""
 Route = Callable[[dict[str, Any], str, str, list[Metric]], tuple[str, str]]
 """A route's handler: (event, request id, function version, metrics to add) -> (body, lines)."""
 ROUTES: dict[tuple[str, str], str] = {("/predict", "POST"): "predict", ("/health", "GET"): "health"}

@@ -1,8 +1,8 @@
 """Lambda entry point: settings from the environment once, collaborators built once, a thin handler.
 
 Cold start imports only what serving needs (numpy, onnxruntime, the domain code). Powertools'
-Logger is imported on first use (an internal error; shadow mirroring's warnings when the stack
-wires a shadow queue). Tracing: the function runs with Lambda active tracing, which records the
+Logger is imported on first use (an internal error; the shadow sampler's warnings when the stack
+wires the shadow configuration). Tracing: the function runs with Lambda active tracing, which records the
 invocation without any SDK in the process; Powertools' Tracer (and with it the X-Ray SDK, a slow
 import) is loaded only when TRACER_SDK_SUBSEGMENTS=true asks for its per-invocation subsegment.
 """
@@ -71,7 +71,7 @@ class Settings:
             limits=limits,
             namespace=namespace,
             service_name=environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined",
-            shadow_wired=bool(environ.get("SHADOW_QUEUE_URL")),
+            shadow_wired=bool(environ.get("SHADOW_CONFIG_URI")),
             log_enabled=info_enabled(environ),
             metrics_enabled=environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true",
             sdk_tracer=environ.get("TRACER_SDK_SUBSEGMENTS", "").strip().lower() == "true",
@@ -79,7 +79,8 @@ class Settings:
 
 
 def build(settings: Settings) -> tuple[InferenceApi, LazyLogger]:
-    """The API with its model, decoder, service, logger and (where a stack wired one) shadow mirror."""
+    """The API with its model, decoder, service, logger and (where a stack wired the recorder and the
+    shadow) the sampler that decides what each request's record carries."""
     model = OnnxModel.load(resolve_model_dir(settings.model_uri))
     service = InferenceService(model)
     logger = LazyLogger(model_version=service.model_version)

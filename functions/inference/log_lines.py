@@ -76,7 +76,8 @@ def _trace_member() -> str:
 class RequestLog:
     """INFO lines with the keys Powertools' Logger writes: level, location,
     message, timestamp (same format), service, model_version, function_version, correlation_id,
-    the event's own fields and xray_trace_id (when Lambda set one). Never the input rows."""
+    the event's own fields and xray_trace_id (when Lambda set one). The input rows only inside a
+    sampled request's outcome record (inference.record_line), never in any other line."""
 
     def __init__(self, *, service: str, model_version: str, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -111,13 +112,15 @@ class RequestLog:
             f'"{self._timestamp()}",{self._keys}{quote(request_id)},{fields}{_trace_member()}}}\n'
         )
 
-    def served(self, request_id: str, rows: int, inference_ms: float) -> str:
-        """`line("predict", "prediction served", ...)` in one f-string: every served request's line."""
-        if not self.enabled:
+    def served(self, request_id: str, rows: int, inference_ms: float, record: str = "") -> str:
+        """`line("predict", "prediction served", ...)` in one f-string: every served request's line.
+        `record` (the outcome record's members, inference.record_line) makes it written whatever
+        the log level: it is the request's durable record, not a diagnostic."""
+        if not (self.enabled or record):
             return ""
         return (
             f'{_SERVED_HEAD}{self._timestamp()}",{self._keys}{quote(request_id)},"rows":{rows},'
-            f'"inference_ms":{inference_ms!r}{_trace_member()}}}\n'
+            f'"inference_ms":{inference_ms!r}{record}{_trace_member()}}}\n'
         )
 
     def rejected(self, request_id: str, status: int, error_code: str) -> str:
@@ -203,16 +206,19 @@ class PredictionLines:
         self.request_log = request_log
         self.metrics = metrics
 
-    def render(self, request_id: str, rows: int, inference_ms: float) -> str:
+    def render(self, request_id: str, rows: int, inference_ms: float, record: str = "") -> str:
+        """The two lines; `record`: the outcome record's members for the served line (`served`)."""
         log, metrics = self.request_log, self.metrics
         ms = float(inference_ms)
         if not (log.enabled and metrics.enabled) or ms - ms != 0.0:
-            return log.served(request_id, rows, inference_ms) + metrics.render_prediction(rows, inference_ms)
+            return log.served(request_id, rows, inference_ms, record) + metrics.render_prediction(
+                rows, inference_ms
+            )
         now = time.time()
         ms_text = repr(ms)
         return (
             f'{_SERVED_HEAD}{log._timestamp_at(now)}",{log._keys}{quote(request_id)},"rows":{rows},'
-            f'"inference_ms":{ms_text}{_trace_member()}}}\n'
+            f'"inference_ms":{ms_text}{record}{_trace_member()}}}\n'
             f'{{"_aws":{{"Timestamp":{int(now * 1000)}{metrics._prediction_head}'
             f'{float(rows)!r}],"InferenceTime":[{ms_text}]}}\n'
         )

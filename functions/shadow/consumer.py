@@ -7,8 +7,9 @@ names a model that cannot be loaded, or does not fit the model fails on its own 
 dead-letter queue. If writing the records fails, the invocation fails and the whole batch is retried
 (its object key does not change, so the retry overwrites whatever was written).
 
-A live-only message (no candidate: a request sampled for the prediction log only) is not scored: it
-becomes a record without a shadow result, written under `predictions/` (docs/monitoring.md).
+A live-only message (no candidate: what the inference function's earlier sender wrote for the
+prediction log) is acknowledged and not written: the recorder function writes every answered request
+to the prediction log (docs/prediction-log.md); the shadow writes only what it scored.
 """
 
 from __future__ import annotations
@@ -78,8 +79,13 @@ class ShadowConsumer:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         with processor(records=event["Records"], handler=self.score, lambda_context=context):
             outcomes = processor.process()
-        records: list[ShadowRecord] = [result for status, result, *_ in outcomes if status == "success"]
-        failed = len(outcomes) - len(records)
+        scored: list[ShadowRecord] = [result for status, result, *_ in outcomes if status == "success"]
+        failed = len(outcomes) - len(scored)
+        records = [record for record in scored if record.shadow is not None]
+        if len(records) < len(scored):
+            self.metrics.add_metric(
+                name="ShadowLiveOnlySkipped", unit=MetricUnit.Count, value=len(scored) - len(records)
+            )
         if records:
             keys = self.writer.write(records)
             self._count_written(records)
@@ -93,7 +99,7 @@ class ShadowConsumer:
         """One message -> one record (raises for a message that cannot be scored)."""
         try:
             message = parse_message(record.body)
-            if message.candidate_model_version is None:  # live-only: logged, nothing to score
+            if message.candidate_model_version is None:  # live-only: nothing to score, not written
                 return ShadowRecord(
                     message=message,
                     shadow=None,
@@ -151,9 +157,6 @@ class ShadowConsumer:
             self.logger.exception("shadow message failed; it will be retried", extra=extra)
 
     def _count_written(self, all_records: list[ShadowRecord]) -> None:
-        live_only = sum(record.shadow is None for record in all_records)
-        if live_only:
-            self.metrics.add_metric(name="PredictionRecordsWritten", unit=MetricUnit.Count, value=live_only)
         records = [(record, record.shadow) for record in all_records if record.shadow is not None]
         if not records:
             return

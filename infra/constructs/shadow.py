@@ -1,15 +1,16 @@
-"""Shadow logging: the queue the inference function mirrors to, the shadow function that scores each
-mirrored request with the candidate model, and the bucket of records the report reads.
+"""Shadow logging: the queue the recorder forwards the shadow's sample to, the shadow function that
+scores each mirrored request with the candidate model, and the bucket of records the report reads.
 
 ```
-inference (live) --SendMessage--> Queue --(event source: batch, window, partial failures)--> Function
+recorder (the shadow's sample) --SendMessage--> Queue --(event source: batch, partial failures)--> Function
                                     └─ after maxReceiveCount receives: DeadLetterQueue (alarm >= 1)
 Function --PutObject records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz--> LogBucket <-- modelctl shadow report
 modelctl shadow start/stop --PutObject control/shadow.json--> LogBucket --GetObject--> inference (TTL cache)
 ```
 
-Least privilege: the shadow function may receive/delete from its queue, read `models/*` and put
-`records/*`; the inference function may send to the queue and get the one configuration object.
+The recorder function (infra/constructs/recorder.py) sends the shadow's sample of the served requests
+to the queue. Least privilege: the shadow function may receive/delete from its queue, read `models/*`
+and put `records/*`; the inference function may get the one configuration object.
 The log bucket holds request data: encrypted, TLS-only, private, access-logged, records expire.
 """
 
@@ -20,6 +21,7 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -31,6 +33,7 @@ from infra.config.runtime import RuntimeConfig
 from infra.config.shadow import ShadowConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
+from infra.constructs.recorder import subscribe_recorder
 from infra.nag import (
     SQS_MANAGED_SSE,
     XRAY_REASON,
@@ -50,6 +53,8 @@ RECORDS_PREFIX = layout.RECORDS_PREFIX
 # feedback.FEEDBACK_PREFIX: ground-truth labels from POST /feedback.
 PREDICTIONS_PREFIX = layout.PREDICTIONS_PREFIX
 FEEDBACK_PREFIX = layout.FEEDBACK_PREFIX
+# The recorder's rows: every answered request (infra/constructs/recorder.py).
+PREDICTION_LOG_PREFIX = layout.PREDICTION_LOG_PREFIX
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)
@@ -131,9 +136,6 @@ class ShadowLogging(Construct):
             {
                 resource_finding(self.role, model_objects): SHADOW_MODEL_READ_REASON,
                 resource_finding(self.role, record_objects): SHADOW_RECORDS_REASON,
-                resource_finding(self.role, self.log_bucket.arn_for_objects(f"{PREDICTIONS_PREFIX}*")): (
-                    SHADOW_RECORDS_REASON.replace(RECORDS_PREFIX, PREDICTIONS_PREFIX)
-                ),
                 "AwsSolutions-IAM5[Resource::*]": XRAY_REASON,
             },
         )
@@ -221,6 +223,7 @@ class ShadowLogging(Construct):
                     for rule_id, prefix in (
                         ("ExpirePredictionLog", PREDICTIONS_PREFIX),
                         ("ExpireFeedback", FEEDBACK_PREFIX),
+                        ("ExpirePredictionRecords", PREDICTION_LOG_PREFIX),
                     )
                 ),
             ],
@@ -264,10 +267,7 @@ class ShadowLogging(Construct):
                 ),
                 iam.PolicyStatement(
                     actions=["s3:PutObject"],
-                    resources=[
-                        self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*"),
-                        self.log_bucket.arn_for_objects(f"{PREDICTIONS_PREFIX}*"),
-                    ],
+                    resources=[self.log_bucket.arn_for_objects(f"{RECORDS_PREFIX}*")],
                 ),
             ],
         )
@@ -295,26 +295,27 @@ class ShadowLogging(Construct):
 def connect_inference_function(
     function: lambda_.Function,
     *,
-    queue_arn: str,
-    queue_url: str,
+    log_group: logs.LogGroup,
+    recorder_arn: str,
     log_bucket_name: str,
     config_ttl_seconds: int,
     prediction_log_sample_percent: float = 0.0,
 ) -> None:
-    """Let the inference function mirror: send to the queue, read the one configuration object.
+    """Record every answered request and let the shadow sample them: the function's log group
+    delivers its "prediction served" lines to the recorder, and the function reads the one shadow
+    configuration object (which share carries inputs, and which candidate the shadow scores).
 
     Takes plain values (imports of the shadow stack's exports) so the serving stack depends on the
     shadow stack through stable export names, as it does on the model store.
     """
-    function.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue_arn]))
     function.add_to_role_policy(
         iam.PolicyStatement(
             actions=["s3:GetObject"],
             resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{log_bucket_name}/{CONFIG_KEY}"],
         )
     )
-    function.add_environment("SHADOW_QUEUE_URL", queue_url)
     function.add_environment("SHADOW_CONFIG_URI", f"s3://{log_bucket_name}/{CONFIG_KEY}")
     function.add_environment("SHADOW_CONFIG_TTL_SECONDS", str(config_ttl_seconds))
-    # Live requests logged for monitoring even without a shadow (docs/monitoring.md).
+    # The share of requests whose record carries their inputs even without a shadow (docs/monitoring.md).
     function.add_environment("PREDICTION_LOG_SAMPLE_PERCENT", f"{prediction_log_sample_percent:g}")
+    subscribe_recorder(log_group, log_group=log_group, recorder_arn=recorder_arn)

@@ -1,4 +1,4 @@
-"""The message the inference function mirrors to the shadow queue: one live request, or part of one.
+"""The message the recorder function forwards to the shadow queue: one live request, or part of one.
 
 The wire format is compact JSON (a message in the dead-letter queue can be read by a person):
 
@@ -11,14 +11,14 @@ The wire format is compact JSON (a message in the dead-letter queue can be read 
 A regressor's message carries one number per row in `predictions` and `"probabilities": []` (it has
 none); a classifier's always has a probability row per input row, so the empty list tells them apart.
 
-The inputs are the exact float32 matrix the live model saw, as raw bytes: encoding bytes is cheap on
-the live function's CPU where rendering numbers as text is not, so the shadow function renders them
-as text when it writes the record (docs/shadow.md has the figures). A request too large for one SQS
-message is split by rows into `parts` messages (`row_offset` says where each part starts).
+The inputs are the exact float32 matrix the live model saw, as raw bytes, as the inference function
+wrote them in its log line (inference.record_line): the shadow function renders them as text when
+it writes the record. A request too large for one message is split by rows into `parts` messages
+(`row_offset` says where each part starts); the recorder forwards each part of a log line as one.
 
-`candidate_model_version` is null in a *live-only* message: a request sampled for the prediction log
-(docs/monitoring.md) while no shadow was drawn for it. The shadow function writes it as a record
-without a shadow result, under `predictions/` instead of `records/`.
+`candidate_model_version` is null in a *live-only* message (an earlier sender's; the recorder forwards
+only requests the shadow's sample drew): the shadow function writes it as a record without a shadow
+result, under `predictions/` instead of `records/`.
 `parse_message` checks everything and raises `MalformedMessageError` with the reason; it never
 raises anything else.
 """
@@ -113,7 +113,7 @@ def parse_timestamp(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-# -- encoding (the inference function's sender thread) ---------------------------------------------
+# -- encoding (the recorder function) ---------------------------------------------
 
 
 def float32_rows_text(inputs: np.ndarray) -> str:
@@ -126,7 +126,8 @@ def float32_rows_text(inputs: np.ndarray) -> str:
     )
 
 
-def _matrix_json(matrix: np.ndarray) -> str:
+def matrix_json(matrix: np.ndarray) -> str:
+    """A float32 matrix as `{"dtype":"float32","shape":[r,c],"data":"<base64>"}` (the wire form)."""
     data = base64.b64encode(np.ascontiguousarray(matrix, dtype="<f4").tobytes()).decode("ascii")
     return f'{{"dtype":"float32","shape":[{matrix.shape[0]},{matrix.shape[1]}],"data":"{data}"}}'
 
@@ -157,7 +158,34 @@ def _message_text(
             "candidate_model_version": candidate_model_version,
         }
     )
-    return f'{head[:-1]},"inputs":{_matrix_json(inputs)},"live":{_dumps(live)}}}'
+    return f'{head[:-1]},"inputs":{matrix_json(inputs)},"live":{_dumps(live)}}}'
+
+
+def encode_part(
+    *,
+    request_id: str,
+    part: int,
+    parts: int,
+    row_offset: int,
+    timestamp: str,
+    candidate_model_version: str,
+    inputs_json: str,
+    live: LiveResult,
+) -> str:
+    """One message body from a part of a request as the recorder reads it from the log line: the
+    inputs already in their wire form (`matrix_json`), copied, not decoded and encoded again."""
+    head = _dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "request_id": request_id,
+            "part": part,
+            "parts": parts,
+            "row_offset": row_offset,
+            "timestamp": timestamp,
+            "candidate_model_version": candidate_model_version,
+        }
+    )
+    return f'{head[:-1]},"inputs":{inputs_json},"live":{_dumps(live.to_dict())}}}'
 
 
 def encode_messages(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 import importlib
 import io
 import json
@@ -35,7 +34,7 @@ from hypothesis import strategies as st
 from common.http.errors import RequestError
 from common.http.validation import FLOAT32_MAX, RequestLimits, parse_instances
 from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.mirror.request_mirror import FAILED, MirrorSettings, RequestMirror
+from common.mirror.request_mirror import MirrorSettings, RequestMirror
 from common.model.metadata import ModelMetadata
 from inference.decode import JSON, packed_rows
 from localcloud.events import rest_proxy_event
@@ -210,40 +209,20 @@ def test_any_request_gets_the_general_paths_answer(
     assert_same_answer(handler, event, trace)
 
 
-class _NoSender:
-    def send_batch(self, bodies: Any) -> int:
-        raise AssertionError("the mirror is never started here: nothing is sent")
-
-
 def wired_mirror(config: ShadowConfig | None, *, pending_failures: int) -> RequestMirror:
-    """A shadow mirror as the handler wires it (not started: what it is offered stays queued),
-    with `pending_failures` counted before the request (they go out in its metrics line)."""
+    """The shadow sampler as the handler wires it, with `pending_failures` configuration read errors
+    counted before the request (they go out in its metrics line)."""
     store = ShadowConfigStore(FakeS3(), "logs")
     if config is not None:
         store.save(config)
     cache = ShadowConfigCache(store, ttl_s=3600.0, clock=lambda: 0.0)
     cache.refresh()
     mirror = RequestMirror(
-        config=cache,
-        sender=_NoSender(),
-        settings=MirrorSettings(log_sample_rate=0.0),
-        rng=random.Random(7),
-        clock=lambda: 0.0,
-        wall_clock=lambda: 1767359045.678,
+        config=cache, settings=MirrorSettings(log_sample_rate=0.0), rng=random.Random(7), clock=lambda: 0.0
     )
     for _ in range(pending_failures):
-        mirror._counters.add(FAILED)
+        mirror.report_config_error(RuntimeError("unreadable"))
     return mirror
-
-
-def offered(mirror: RequestMirror) -> list[tuple[Any, ...]]:
-    items = []
-    while not mirror._queue.empty():
-        item = mirror._queue.get_nowait()
-        fields = dataclasses.asdict(item)
-        inputs = fields.pop("inputs")
-        items.append((inputs.dtype.str, inputs.shape, inputs.tobytes(), tuple(sorted(fields.items()))))
-    return items
 
 
 @settings(differential, max_examples=400)
@@ -260,7 +239,7 @@ def test_with_a_shadow_mirror_wired_both_paths_answer_and_offer_the_same(
     pending_failures: int,
 ) -> None:
     """Served requests (1 to 20 of the model's sample rows), and the others' requests: the same
-    response, lines (the mirror's counters among the metrics) and items offered to the mirror."""
+    response and lines (the record with what the sampler drew, its counters among the metrics)."""
     samples = trained_model[1].sample_rows
     served = st.lists(st.sampled_from(samples), min_size=1, max_size=20).map(
         lambda rows: rest_proxy_event(
@@ -273,7 +252,7 @@ def test_with_a_shadow_mirror_wired_both_paths_answer_and_offer_the_same(
     try:
         for fast in (True, False):
             app.mirror = wired_mirror(shadow, pending_failures=pending_failures)
-            answers.append((answer(handler, event, fast=fast), offered(app.mirror)))
+            answers.append(answer(handler, event, fast=fast))
     finally:
         app.mirror = None
     assert answers[0] == answers[1]
@@ -294,11 +273,12 @@ def test_with_a_shadow_on_a_served_request_takes_the_fast_decoder_and_is_mirrore
     mirror = wired_mirror(ACTIVE_SHADOW, pending_failures=1)
     monkeypatch.setattr(handler.app, "mirror", mirror)
     response, lines = answer(handler, event, fast=True)
-    assert response["statusCode"] == 200 and '"ShadowMirrorFailed"' in lines
-    [(dtype, shape, values, fields)] = offered(mirror)
-    assert (dtype, shape) == ("<f4", (3, N_FEATURES))
-    assert values == np.asarray(rows, dtype=np.float32).tobytes()
-    assert dict(fields)["candidate_model_version"] == "m-cand"
+    assert response["statusCode"] == 200 and '"ShadowConfigReadErrors"' in lines
+    served = json.loads(lines.splitlines()[0])
+    inputs = served["inputs"]
+    assert (inputs["dtype"], inputs["shape"]) == ("float32", [3, N_FEATURES])
+    assert base64.b64decode(inputs["data"]) == np.asarray(rows, dtype=np.float32).tobytes()
+    assert served["shadow_candidate"] == "m-cand" and '"ShadowSampled"' in lines
 
 
 def test_a_common_request_takes_the_fast_decoder(

@@ -202,7 +202,8 @@ def test_log_lines_have_the_powertools_keys_and_never_the_inputs(
     invoke(raw=json.dumps({"instances": [ROW]}), headers={"Content-Type": "text/plain"}, context=context)
     served, rejected = split_lines(log_stream)[0]
     common = {"level", "location", "message", "timestamp", "service", "model_version", "function_version"}
-    assert set(served) == common | {"correlation_id", "rows", "inference_ms", "xray_trace_id"}
+    assert set(served) == common | {"correlation_id", "rows", "inference_ms", "output", "xray_trace_id"}
+    assert set(served["output"]) == {"predictions", "probabilities", "model_version"}  # the record
     assert set(rejected) == common | {"correlation_id", "status", "error_code", "xray_trace_id"}
     assert served["level"] == "INFO" and served["service"] == "inference"
     assert served["correlation_id"] == context.aws_request_id

@@ -227,7 +227,7 @@ def test_function_roles_read_models_and_write_records_only_under_their_prefixes(
     logs = "arn:<AWS::Partition>:s3:::ModelServing-Shadow-LogBucketName"
     assert s3_writes == {
         ("ModelServing-Shadow", "<ShadowLogBucket4D2C0A3B.Arn>/records/*"),
-        ("ModelServing-Shadow", "<ShadowLogBucket4D2C0A3B.Arn>/predictions/*"),
+        ("ModelServing-Shadow", "<ShadowLogBucket4D2C0A3B.Arn>/prediction-log/*"),  # the recorder
         ("ModelServing-Serving", f"{logs}/feedback/*"),
         ("ModelServing-Precompute", "<PrecomputeWorkBucket1C095882.Arn>/runs/*"),
         ("ModelServing-Retraining", f"{models}/models/*"),  # register: conditional puts, never overwrites

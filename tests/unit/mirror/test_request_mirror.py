@@ -1,31 +1,29 @@
-"""The mirror on the request thread and its sender: sampling, bounded buffer, fail-open, one log line
-per interval, counters for metrics. Fake sender and clocks; the sender thread is driven by hand
-(`send_items`) except where the thread itself is the subject."""
+"""The shadow sampler on the request thread: what each served request's record carries (inputs for
+the sampled share, the candidate for the shadow's share), the shadow's sample independent of the log's
+rate, fail-open, and the configuration refresh started by a request when due (nothing runs between
+invocations). Fake S3 and clocks."""
 
 from __future__ import annotations
 
-import json
 import random
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
 from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.mirror.message import parse_message
 from common.mirror.request_mirror import (
-    DROPPED,
-    FAILED,
-    SENT,
-    MirrorItem,
+    CONFIG_ERRORS,
+    NOT_SAMPLED,
     MirrorSettings,
     RequestMirror,
-    _batches,
+    Sample,
     fast_client_config,
 )
 from tests.unit.mirror.test_config import FakeS3
+
+DRAWS = 4000
+ACTIVE = ShadowConfig(active=True, sample_percent=100, candidate_model_version="m-cand")
 
 
 class Clock:
@@ -34,23 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class FakeSender:
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-        self.error: Exception | None = None
-        self.rejected = 0
-
-    def send_batch(self, bodies: Sequence[str]) -> int:
-        if self.error is not None:
-            raise self.error
-        self.calls.append(list(bodies))
-        return self.rejected
-
-    @property
-    def bodies(self) -> list[str]:
-        return [body for call in self.calls for body in call]
 
 
 class ListLog:
@@ -62,224 +43,122 @@ class ListLog:
 
 
 def make_mirror(
-    config: ShadowConfig | None,
-    *,
-    clock: Clock | None = None,
-    capacity: int = 100,
-    seed: int = 3,
-) -> tuple[RequestMirror, FakeSender, ListLog, Clock]:
+    config: ShadowConfig | None, *, log_percent: float = 0.0, seed: int = 3, ttl_s: float = 5.0
+) -> tuple[RequestMirror, FakeS3, ListLog, Clock]:
     s3 = FakeS3()
     store = ShadowConfigStore(s3, "logs")
     if config is not None:
         store.save(config)
-    clock = clock or Clock()
-    cache = ShadowConfigCache(store, ttl_s=5.0, clock=clock)
+    clock = Clock()
+    cache = ShadowConfigCache(store, ttl_s=ttl_s, clock=clock)
     cache.refresh()
-    sender, log = FakeSender(), ListLog()
+    log = ListLog()
     mirror = RequestMirror(
         config=cache,
-        sender=sender,
-        settings=MirrorSettings(capacity=capacity, log_interval_s=60.0),
+        settings=MirrorSettings(log_interval_s=60.0, log_sample_rate=log_percent / 100),
         log=log,
         rng=random.Random(seed),
         clock=clock,
-        wall_clock=lambda: 1767359045.678,  # 2026-01-02T13:04:05.678Z
     )
-    return mirror, sender, log, clock
+    return mirror, s3, log, clock
 
 
-def offer(mirror: RequestMirror, request_id: str = "req", rows: int = 1) -> None:
-    mirror.offer(
-        request_id=request_id,
-        inputs=np.full((rows, 3), 1.5, dtype=np.float32),
-        predictions=[1] * rows,
-        probabilities=[[0.25, 0.75]] * rows,
-        model_version="m-live",
-        function_version="7",
-        inference_ms=0.123456,
-    )
+def within_4_sigma(count: int, share: float) -> bool:
+    return bool(abs(count - DRAWS * share) <= 4 * np.sqrt(DRAWS * 0.25) + 1)
 
 
-def drain(mirror: RequestMirror) -> list[MirrorItem]:
-    items = []
-    while not mirror._queue.empty():
-        items.append(mirror._queue.get_nowait())
-        mirror._queue.task_done()
-    return items
+def draws(mirror: RequestMirror) -> list[Sample]:
+    return [mirror.draw() for _ in range(DRAWS)]
 
 
-ACTIVE = ShadowConfig(active=True, sample_percent=100, candidate_model_version="m-cand")
-
-
-def test_no_configuration_or_a_stopped_shadow_mirrors_nothing() -> None:
+def test_no_configuration_or_a_stopped_shadow_samples_nothing() -> None:
     for config in (None, ACTIVE.stopped("2026-01-02T13:00:00.000Z")):
         mirror, _, _, _ = make_mirror(config)
-        offer(mirror)
-        assert mirror._queue.empty()
+        assert mirror.draw() == NOT_SAMPLED
         assert mirror.take_counters() == {}
 
 
-def test_an_active_shadow_mirrors_the_request_as_served() -> None:
-    mirror, sender, _, _ = make_mirror(ACTIVE)
-    offer(mirror, "req-9", rows=2)
-    mirror.send_items(drain(mirror))
-    (body,) = sender.bodies
-    message = parse_message(body)
-    assert message.request_id == "req-9"
-    assert message.timestamp == "2026-01-02T13:04:05.678Z"
-    assert message.candidate_model_version == "m-cand"
-    assert message.inputs.tolist() == [[1.5, 1.5, 1.5]] * 2
-    assert message.live.predictions == [1, 1] and message.live.probabilities == [[0.25, 0.75]] * 2
-    assert (message.live.model_version, message.live.function_version) == ("m-live", "7")
-    assert message.live.inference_ms == 0.1235
-    assert mirror.take_counters() == {SENT: 1}
-    assert mirror.take_counters() == {}
+def test_an_active_shadow_at_100_percent_names_its_candidate_with_the_inputs() -> None:
+    mirror, _, _, _ = make_mirror(ACTIVE)
+    assert mirror.draw() == Sample(inputs=True, candidate_model_version="m-cand")
 
 
 @pytest.mark.parametrize("percent", [0.0, 10.0, 25.0, 50.0, 100.0])
 def test_sampling_follows_the_configured_percentage(percent: float) -> None:
     config = ShadowConfig(active=True, sample_percent=percent, candidate_model_version="m-cand")
-    mirror, _, _, _ = make_mirror(config, capacity=5000)
-    for index in range(4000):
-        offer(mirror, f"r{index}")
-    mirrored = mirror._queue.qsize()
-    expected = 4000 * percent / 100
-    assert abs(mirrored - expected) <= 4 * np.sqrt(4000 * 0.25) + 1  # 4 sigma of a binomial at worst
+    mirror, _, _, _ = make_mirror(config)
+    samples = draws(mirror)
+    assert within_4_sigma(sum(s.candidate_model_version == "m-cand" for s in samples), percent / 100)
+    assert all(s.inputs for s in samples if s.candidate_model_version)
 
 
-def test_a_full_buffer_drops_and_counts_instead_of_waiting() -> None:
-    mirror, _, _, _ = make_mirror(ACTIVE, capacity=3)
-    started = time.perf_counter()
-    for index in range(10):
-        offer(mirror, f"r{index}")
-    assert time.perf_counter() - started < 0.5
-    assert mirror._queue.qsize() == 3
-    assert mirror.take_counters() == {DROPPED: 7}
+def test_without_a_shadow_the_log_rate_samples_inputs_only() -> None:
+    mirror, _, _, _ = make_mirror(None, log_percent=10)
+    samples = draws(mirror)
+    assert within_4_sigma(sum(s.inputs for s in samples), 0.10)
+    assert {s.candidate_model_version for s in samples} == {None}
 
 
-def test_a_failing_queue_is_counted_logged_once_per_interval_and_backed_off() -> None:
-    mirror, sender, log, clock = make_mirror(ACTIVE)
-    sender.error = ConnectionError("could not connect to the endpoint URL")
-    offer(mirror, "a")
-    mirror.send_items(drain(mirror))
-    assert mirror.take_counters() == {FAILED: 1}
-    assert len(log.warnings) == 1
-    message, extra = log.warnings[0]
-    assert "live responses are not affected" in message
-    assert extra["shadow_failed_messages"] == 1 and "ConnectionError" in extra["last_error"]
-    # Backing off: requests are dropped at once, nothing is sent, nothing more is logged.
-    for index in range(20):
-        offer(mirror, f"b{index}")
-    assert mirror._queue.empty()
-    assert mirror.take_counters() == {DROPPED: 20}
-    # After the backoff, sending is tried again; a second failure within the interval is not logged.
-    clock.now += 1.5
-    offer(mirror, "c")
-    mirror.send_items(drain(mirror))
-    assert mirror.take_counters() == {FAILED: 1}
-    assert len(log.warnings) == 1
-    # The next interval's warning carries everything since the previous one.
-    clock.now += 61
-    offer(mirror, "d")
-    mirror.send_items(drain(mirror))
-    assert len(log.warnings) == 2
-    assert log.warnings[1][1]["shadow_failed_messages"] == 2
-    assert log.warnings[1][1]["shadow_dropped_requests"] == 20
-    assert mirror.take_counters() == {FAILED: 1}
-    # Recovery resets the backoff.
-    sender.error = None
-    clock.now += 61
-    offer(mirror, "e")
-    mirror.send_items(drain(mirror))
-    assert mirror.take_counters() == {SENT: 1}
+@pytest.mark.parametrize(("shadow_percent", "log_percent"), [(25.0, 10.0), (10.0, 25.0), (50.0, 0.0)])
+def test_a_running_shadow_sees_its_share_and_the_inputs_at_least_the_log_s(
+    shadow_percent: float, log_percent: float
+) -> None:
+    shadow = ShadowConfig(active=True, sample_percent=shadow_percent, candidate_model_version="m-cand")
+    mirror, _, _, _ = make_mirror(shadow, log_percent=log_percent)
+    samples = draws(mirror)
+    assert within_4_sigma(sum(s.candidate_model_version == "m-cand" for s in samples), shadow_percent / 100)
+    assert within_4_sigma(sum(s.inputs for s in samples), max(shadow_percent, log_percent) / 100)
 
 
-def test_backoff_grows_to_its_limit() -> None:
-    mirror, sender, _, clock = make_mirror(ACTIVE)
-    sender.error = TimeoutError("read timeout")
-    pauses = []
-    for _ in range(8):
-        clock.now = max(clock.now, mirror._suspended_until) + 0.01
-        offer(mirror)
-        mirror.send_items(drain(mirror))
-        pauses.append(mirror._backoff_s)
-    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+def test_the_same_draws_give_a_shadow_the_same_requests_with_or_without_the_log() -> None:
+    shadow = ShadowConfig(active=True, sample_percent=20, candidate_model_version="m-cand")
+    plain, _, _, _ = make_mirror(shadow, seed=11)
+    logged, _, _, _ = make_mirror(shadow, log_percent=30, seed=11)
+    shadowed_plain = [i for i in range(500) if plain.draw().candidate_model_version]
+    shadowed_logged = [i for i in range(500) if logged.draw().candidate_model_version]
+    assert shadowed_plain == shadowed_logged and shadowed_plain
 
 
-def test_messages_rejected_by_sqs_are_counted_as_failed() -> None:
-    mirror, sender, log, _ = make_mirror(ACTIVE)
-    sender.rejected = 1
-    for index in range(3):
-        offer(mirror, f"r{index}")
-    mirror.send_items(drain(mirror))
-    assert mirror.take_counters() == {SENT: 2, FAILED: 1}
-    assert "rejected 1 of 3" in log.warnings[0][1]["last_error"]
-
-
-def test_offer_never_raises() -> None:
-    mirror, _, log, _ = make_mirror(ACTIVE)
+def test_draw_never_raises_and_warns_once_per_interval() -> None:
+    mirror, _, log, clock = make_mirror(ACTIVE)
 
     class Broken:
-        @property
-        def current(self) -> ShadowConfig:
-            raise RuntimeError("bug")
+        def random(self) -> float:
+            raise RuntimeError("boom")
 
-    mirror.config = Broken()  # type: ignore[assignment]
-    offer(mirror)
-    assert mirror.take_counters() == {FAILED: 1}
-    assert "RuntimeError: bug" in log.warnings[0][1]["last_error"]
-
-
-def test_an_item_that_cannot_be_encoded_fails_alone() -> None:
-    mirror, sender, _, _ = make_mirror(ACTIVE)
-    offer(mirror, "good")
-    mirror.offer(
-        request_id="bad",
-        inputs=np.ones((2, 3), dtype=np.float32),
-        predictions=[1],  # one prediction for two rows
-        probabilities=[[0.5, 0.5]],
-        model_version="m-live",
-        function_version="7",
-        inference_ms=1.0,
-    )
-    mirror.send_items(drain(mirror))
-    assert [parse_message(b).request_id for b in sender.bodies] == ["good"]
-    assert mirror.take_counters() == {SENT: 1, FAILED: 1}
+    mirror._rng = Broken()  # type: ignore[assignment]
+    assert mirror.draw() == NOT_SAMPLED and mirror.draw() == NOT_SAMPLED
+    assert len(log.warnings) == 1 and "boom" in log.warnings[0][1]["last_error"]
+    clock.now += 61
+    mirror.draw()
+    assert len(log.warnings) == 2
 
 
-def test_batches_hold_at_most_ten_entries_and_256_kib() -> None:
-    small = ["x" * 100] * 25
-    assert [len(b) for b in _batches(small)] == [10, 10, 5]
-    large = ["y" * 100_000] * 5
-    assert [len(b) for b in _batches(large)] == [2, 2, 1]
+def test_a_due_configuration_is_reread_by_a_one_shot_thread_a_request_starts() -> None:
+    mirror, s3, _, clock = make_mirror(None, ttl_s=5.0)
+    reads = s3.gets
+    mirror.draw()
+    mirror.wait_for_refresh()
+    assert s3.gets == reads  # not due yet: no read
+    ShadowConfigStore(s3, "logs").save(ACTIVE)
+    clock.now += 5
+    assert mirror.draw() == NOT_SAMPLED  # the read starts now, the request does not wait for it
+    mirror.wait_for_refresh()
+    assert s3.gets == reads + 1
+    assert mirror._refreshing is not None and not mirror._refreshing.is_alive()  # nothing left running
+    assert mirror.draw() == Sample(inputs=True, candidate_model_version="m-cand")
 
 
-def test_the_sender_thread_sends_and_refreshes_the_configuration() -> None:
-    s3 = FakeS3()
-    store = ShadowConfigStore(s3, "logs")
-    store.save(ACTIVE)
-    cache = ShadowConfigCache(store, ttl_s=0.05)
-    sender = FakeSender()
-    mirror = RequestMirror(config=cache, sender=sender, rng=random.Random(1)).start()
-    try:
-        deadline = time.monotonic() + 5
-        while not cache.current.active:
-            assert time.monotonic() < deadline, "the sender thread never read the configuration"
-            time.sleep(0.005)
-        for index in range(25):
-            offer(mirror, f"r{index}")
-        assert mirror.flush(5.0)
-        assert sorted(parse_message(b).request_id for b in sender.bodies) == sorted(
-            f"r{i}" for i in range(25)
-        )
-        store.save(ACTIVE.stopped("2026-01-02T13:00:00.000Z"))
-        while cache.current.active:
-            assert time.monotonic() < deadline, "the stop was never picked up"
-            time.sleep(0.005)
-        offer(mirror, "after-stop")
-        assert mirror._queue.empty()
-    finally:
-        mirror.close()
+def test_a_failed_read_keeps_the_last_configuration_and_is_counted() -> None:
+    mirror, s3, log, clock = make_mirror(ACTIVE, ttl_s=5.0)
+    s3.fail = RuntimeError("S3 is away")
+    clock.now += 5
+    mirror.draw()
+    mirror.wait_for_refresh()
+    assert mirror.draw().candidate_model_version == "m-cand"
+    assert mirror.take_counters() == {CONFIG_ERRORS: 1}
+    assert mirror.take_counters() == {}
+    assert "S3 is away" in log.warnings[0][1]["last_error"]
 
 
 def test_clients_get_short_timeouts_and_no_retry() -> None:
@@ -290,46 +169,12 @@ def test_clients_get_short_timeouts_and_no_retry() -> None:
 
 def test_settings_from_the_environment() -> None:
     settings = MirrorSettings.from_environment(
-        {"SHADOW_CONFIG_TTL_SECONDS": "2", "SHADOW_MIRROR_CAPACITY": "50", "SHADOW_READ_TIMEOUT_SECONDS": "x"}
+        {
+            "SHADOW_CONFIG_TTL_SECONDS": "2",
+            "SHADOW_READ_TIMEOUT_SECONDS": "x",
+            "PREDICTION_LOG_SAMPLE_PERCENT": "12.5",
+        }
     )
-    assert (settings.config_ttl_s, settings.capacity, settings.read_timeout_s) == (2.0, 50, 0.5)
-    assert json.dumps(MirrorSettings().capacity) == "1000"
-
-
-def threaded_mirror(linger_s: float) -> tuple[RequestMirror, FakeSender]:
-    s3 = FakeS3()
-    store = ShadowConfigStore(s3, "logs")
-    store.save(ACTIVE)
-    cache = ShadowConfigCache(store, ttl_s=60)
-    cache.refresh()
-    sender = FakeSender()
-    mirror = RequestMirror(config=cache, sender=sender, settings=MirrorSettings(linger_s=linger_s))
-    return mirror.start(), sender
-
-
-def test_the_sender_gathers_requests_into_batches_of_ten() -> None:
-    """A botocore call costs the same CPU for 1 or 10 messages: requests arriving within the linger
-    share a call."""
-    mirror, sender = threaded_mirror(linger_s=0.5)
-    try:
-        for index in range(23):
-            offer(mirror, f"r{index}")
-        deadline = time.monotonic() + 5
-        while len(sender.bodies) < 23:
-            assert time.monotonic() < deadline, f"only {len(sender.bodies)} sent"
-            time.sleep(0.005)
-        assert [len(call) for call in sender.calls] == [10, 10, 3]
-    finally:
-        mirror.close()
-
-
-def test_flush_does_not_wait_for_the_linger() -> None:
-    mirror, sender = threaded_mirror(linger_s=30.0)
-    try:
-        offer(mirror, "only")
-        started = time.monotonic()
-        assert mirror.flush(5.0)
-        assert time.monotonic() - started < 2.0
-        assert [parse_message(b).request_id for b in sender.bodies] == ["only"]
-    finally:
-        mirror.close()
+    assert (settings.config_ttl_s, settings.read_timeout_s, settings.log_sample_rate) == (2.0, 0.5, 0.125)
+    assert MirrorSettings.from_environment({}).log_sample_rate == 0.0
+    assert MirrorSettings.from_environment({"PREDICTION_LOG_SAMPLE_PERCENT": "250"}).log_sample_rate == 1.0
