@@ -1,0 +1,126 @@
+"""Issue 16's durable path under load in the local cloud: 300 requests from 8 concurrent clients with a
+shadow at 100%: every answered request is in the prediction log (the recorder's rows, delivered by
+the log subscription) and in the shadow report, or kept in a dead-letter queue, never silently
+lost. Run twice in a row (the second run starts with warm workers and a busy event source)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.layout import PREDICTION_LOG_PREFIX, hour_prefixes
+from common.model.metadata import ModelMetadata
+from localcloud.cloud import LocalCloud
+from tests.e2e.conftest import Api
+from tests.e2e.test_shadow_local import candidate, modelctl, records_since  # noqa: F401
+
+REQUESTS = 300
+CLIENTS = 8
+
+
+def wait_for(condition: Callable[[], bool], message: Callable[[], str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, message()
+        time.sleep(0.5)
+
+
+def logged_request_ids(cloud: LocalCloud, since: datetime) -> set[str]:
+    """The request ids in the recorder's rows of the hours since `since`."""
+    assert cloud.clients is not None and cloud.deployment is not None
+    s3, bucket = cloud.clients.s3, cloud.deployment.output("LogBucketName")
+    found: set[str] = set()
+    end = datetime.now(tz=UTC) + timedelta(hours=1)
+    for prefix in hour_prefixes(since, end, PREDICTION_LOG_PREFIX):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                found.update(json.loads(line)["request_id"] for line in gzip.decompress(body).splitlines())
+    return found
+
+
+def dead_lettered(cloud: LocalCloud) -> set[str]:
+    """Request ids kept in the recorder's or the shadow's dead-letter queue (read, not deleted)."""
+    assert cloud.clients is not None and cloud.deployment is not None
+    sqs, ids = cloud.clients.sqs, set()
+    for output in ("RecorderDeadLetterQueueUrl", "DeadLetterQueueUrl"):
+        got = sqs.receive_message(
+            QueueUrl=cloud.deployment.output(output), MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
+        for message in got.get("Messages", []):
+            ids.update(_request_ids(json.loads(message["Body"])))
+    return ids
+
+
+def _request_ids(body: dict[str, Any]) -> set[str]:
+    if "request_id" in body:  # a shadow message
+        return {str(body["request_id"])}
+    data = json.loads(gzip.decompress(base64.b64decode(body["awslogs"]["data"])))  # a log delivery
+    return {json.loads(event["message"])["correlation_id"] for event in data["logEvents"]}
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_300_requests_from_8_clients_at_100_percent_are_all_recorded_and_shadowed(
+    local_cloud: LocalCloud,
+    api: Api,
+    candidate: Path,  # noqa: F811
+    trained_model: tuple[Path, ModelMetadata],
+    run: int,
+) -> None:
+    _, live = trained_model
+    rows = [live.sample_rows[i % len(live.sample_rows)] for i in range(REQUESTS)]
+    started = modelctl(
+        local_cloud, "start", candidate.name, "--sample", "100", "--artifacts-dir", str(candidate.parent)
+    )
+    assert started.exit_code == 0, started.output
+    try:
+        probe_start = datetime.now(tz=UTC)
+
+        def shadowed() -> bool:  # the workers read the configuration every few seconds
+            assert api.predict([rows[0]]).status == 200
+            return bool(records_since(local_cloud, probe_start))
+
+        wait_for(shadowed, lambda: "no request reached the shadow after `modelctl shadow start`", 60)
+
+        window_start = datetime.now(tz=UTC)
+        with ThreadPoolExecutor(CLIENTS) as clients:
+            responses = list(clients.map(lambda row: api.predict([row]), rows))
+        assert [r.status for r in responses] == [200] * REQUESTS
+        sent = {r.headers["X-Request-Id"] for r in responses}
+        assert len(sent) == REQUESTS
+
+        def missing() -> set[str]:
+            shadow = {r["request_id"] for r in records_since(local_cloud, window_start)}
+            recorded = logged_request_ids(local_cloud, window_start)
+            return (sent - (shadow & recorded)) - dead_lettered(local_cloud)
+
+        wait_for(
+            lambda: not missing(), lambda: f"run {run}: {len(missing())} of {REQUESTS} requests lost", 120
+        )
+        until = (datetime.now(tz=UTC) + timedelta(seconds=1)).isoformat()
+        report_path = Path(local_cloud.settings.state_dir) / f"prediction-log-report-{run}.json"
+        result = modelctl(
+            local_cloud,
+            "report",
+            "--since",
+            window_start.isoformat(),
+            "--until",
+            until,
+            "--json",
+            str(report_path),
+        )
+        assert result.exit_code == 0, result.output
+        counts = json.loads(report_path.read_text())["counts"]
+        kept = len(sent & dead_lettered(local_cloud))
+        assert counts["requests"] + kept == REQUESTS, (counts, kept)
+    finally:
+        assert modelctl(local_cloud, "stop").exit_code == 0
