@@ -1,9 +1,10 @@
-"""An unreachable shadow queue leaves the live response unchanged and fast.
+"""An unreachable shadow configuration leaves the live response unchanged and fast.
 
 Real botocore clients against real loopback sockets: a closed port (connection refused) and a
 "blackhole" that accepts connections and never answers (the read timeout is what ends each try).
-The request thread must never wait for either: every response is the one the model gives without a
-shadow, and each comes back far sooner than the network timeouts the sender is stuck in.
+The request thread must never wait for either: the configuration is re-read by a one-shot thread a
+request starts, every response is the one the model gives without a shadow, each comes back far
+sooner than the network timeouts the read is stuck in, and the failures are counted and logged once.
 """
 
 from __future__ import annotations
@@ -21,15 +22,8 @@ from typing import Any
 import boto3
 import pytest
 
-from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
-from common.mirror.request_mirror import (
-    DROPPED,
-    FAILED,
-    MirrorSettings,
-    RequestMirror,
-    SqsBatchSender,
-    fast_client_config,
-)
+from common.mirror.config import ShadowConfigCache, ShadowConfigStore
+from common.mirror.request_mirror import CONFIG_ERRORS, MirrorSettings, RequestMirror, fast_client_config
 from common.model.metadata import ModelMetadata
 from common.model.onnx_model import OnnxModel
 from inference.api import create_app
@@ -37,18 +31,8 @@ from inference.service import InferenceService
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
 
-TIMEOUT_S = 1.0  # the sender's connect and read timeouts in this test: well above any request's time
-FAST_ENOUGH_S = 0.25  # each request must finish before the sender could even have timed out once
-
-
-class ActiveStore(ShadowConfigStore):
-    """The configuration is readable (the queue is what is broken)."""
-
-    def __init__(self) -> None:
-        super().__init__(s3=None, bucket="logs")  # type: ignore[arg-type]
-
-    def read(self, *, etag: str | None = None) -> tuple[ShadowConfig, str | None] | object:
-        return ShadowConfig(active=True, sample_percent=100, candidate_model_version="m-cand"), '"1"'
+TIMEOUT_S = 1.0  # the configuration client's connect and read timeouts here: above any request's time
+FAST_ENOUGH_S = 0.25  # each request must finish before the read could even have timed out once
 
 
 class Warnings:
@@ -98,18 +82,11 @@ def blackhole() -> Iterator[str]:
 
 def mirror_to(endpoint: str, log: Warnings) -> RequestMirror:
     settings = MirrorSettings(connect_timeout_s=TIMEOUT_S, read_timeout_s=TIMEOUT_S, log_interval_s=60)
-    sqs = boto3.session.Session().client(
-        "sqs", region_name="us-east-1", endpoint_url=endpoint, config=fast_client_config(settings)
+    s3 = boto3.session.Session().client(
+        "s3", region_name="us-east-1", endpoint_url=endpoint, config=fast_client_config(settings)
     )
-    config = ShadowConfigCache(ActiveStore(), ttl_s=60)
-    config.refresh()
-    return RequestMirror(
-        config=config,
-        sender=SqsBatchSender(sqs, f"{endpoint}/123456789012/shadow"),
-        settings=settings,
-        log=log,
-        rng=random.Random(0),
-    ).start()
+    config = ShadowConfigCache(ShadowConfigStore(s3, "logs"), ttl_s=0.01)
+    return RequestMirror(config=config, settings=settings, log=log, rng=random.Random(0))
 
 
 def call(app: Any, rows: list[list[float]]) -> tuple[dict[str, Any], float]:
@@ -122,50 +99,46 @@ def call(app: Any, rows: list[list[float]]) -> tuple[dict[str, Any], float]:
 
 
 @pytest.mark.parametrize("endpoint_fixture", ["closed_port", "blackhole"])
-def test_an_unreachable_queue_leaves_the_live_response_unchanged_and_fast(
+def test_an_unreachable_configuration_leaves_the_live_response_unchanged_and_fast(
     endpoint_fixture: str, request: pytest.FixtureRequest, trained_model: tuple[Path, ModelMetadata]
 ) -> None:
     endpoint: str = request.getfixturevalue(endpoint_fixture)
     model = OnnxModel.load(trained_model[0])
     service = InferenceService(model)
-    emitted = io.StringIO()  # the mirrored app's log and EMF lines
+    emitted = io.StringIO()  # the sampled app's log and EMF lines
     log = Warnings()
     mirror = mirror_to(endpoint, log)
-    try:
-        plain = create_app(service, namespace="ShadowMirrorTest", service_name="plain", stream=io.StringIO())
-        mirrored = create_app(
-            service, namespace="ShadowMirrorTest", service_name="mirrored", mirror=mirror, stream=emitted
-        )
-        rows = [list(map(float, row)) for row in model.metadata.sample_rows[:2]]
-        slowest = 0.0
-        counted: dict[str, int] = {}
-        deadline = time.monotonic() + 2 * TIMEOUT_S + 2
-        # Keep sending until the sender has given up at least once (and is backing off).
-        while not counted.get(FAILED) or not counted.get(DROPPED):
-            assert time.monotonic() < deadline, f"no failure or drop counted: {counted}"
-            expected, _ = call(plain, rows)
-            response, elapsed = call(mirrored, rows)
-            slowest = max(slowest, elapsed)
-            assert response["statusCode"] == expected["statusCode"] == 200
-            assert response["body"] == expected["body"]
-            # The app drains the mirror's counters into the invocation's metrics (EMF) on each request.
-            lines = [json.loads(line) for line in emitted.getvalue().splitlines() if '"_aws"' in line]
-            counted = {name: sum(name in line for line in lines) for name in (FAILED, DROPPED)}
-        assert slowest < FAST_ENOUGH_S, f"a request took {slowest:.3f} s while the queue was unreachable"
-        assert len(log.lines) == 1, "one warning per interval, not one per request"
-        assert log.lines[0]["shadow_failed_messages"] >= 1
-    finally:
-        mirror.close(timeout_s=0.1)
+    plain = create_app(service, namespace="ShadowMirrorTest", service_name="plain", stream=io.StringIO())
+    sampled = create_app(
+        service, namespace="ShadowMirrorTest", service_name="sampled", mirror=mirror, stream=emitted
+    )
+    rows = [list(map(float, row)) for row in model.metadata.sample_rows[:2]]
+    slowest = 0.0
+    errors = 0
+    deadline = time.monotonic() + 4 * TIMEOUT_S + 2
+    while errors < 2:  # until two reads have failed (each after its timeout, or refused at once)
+        assert time.monotonic() < deadline, f"{errors} configuration read errors counted"
+        expected, _ = call(plain, rows)
+        response, elapsed = call(sampled, rows)
+        slowest = max(slowest, elapsed)
+        assert response["statusCode"] == expected["statusCode"] == 200
+        assert response["body"] == expected["body"]
+        # The app drains the sampler's counters into the invocation's metrics (EMF) on each request.
+        lines = [json.loads(line) for line in emitted.getvalue().splitlines() if '"_aws"' in line]
+        errors = int(sum(line.get(CONFIG_ERRORS, [0])[0] for line in lines))
+    assert slowest < FAST_ENOUGH_S, f"a request took {slowest:.3f} s while S3 was unreachable"
+    assert len(log.lines) == 1, "one warning per interval, not one per request"
+    assert "cannot read s3://logs/" in log.lines[0]["last_error"]
 
 
-def test_no_retry_means_one_connection_attempt_per_batch(blackhole: str) -> None:
+def test_no_retry_means_one_connection_attempt_per_read(blackhole: str) -> None:
     """botocore's `max_attempts: 1` would retry once; `total_max_attempts: 1` does not retry."""
     settings = MirrorSettings(connect_timeout_s=0.3, read_timeout_s=0.3)
-    sqs = boto3.session.Session().client(
-        "sqs", region_name="us-east-1", endpoint_url=blackhole, config=fast_client_config(settings)
+    s3 = boto3.session.Session().client(
+        "s3", region_name="us-east-1", endpoint_url=blackhole, config=fast_client_config(settings)
     )
     started = time.perf_counter()
     with pytest.raises(Exception, match="Read timeout"):
-        SqsBatchSender(sqs, f"{blackhole}/123456789012/q").send_batch(["{}"])
+        ShadowConfigStore(s3, "logs").read()
     elapsed = time.perf_counter() - started
     assert 0.3 <= elapsed < 0.55, f"{elapsed:.2f} s: more than one attempt"

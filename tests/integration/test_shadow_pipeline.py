@@ -1,5 +1,7 @@
-"""Shadow deployment against moto: the inference app (in-process) mirrors through its real mirror to
-SQS, the local event source delivers batches to the shadow consumer, records land in S3.
+"""Shadow deployment against moto: the inference app (in-process) writes its served lines (the
+sampler's marks in them), the recorder gets them as a log subscription delivers them and forwards the
+shadow's sample to SQS, the local event source delivers batches to the shadow consumer, records land
+in S3.
 
 GIVEN a live model, a candidate model in the model store, a queue with a DLQ (maxReceiveCount 2,
 visibility 1 s) and an active shadow configuration; no fixed sleeps: every wait polls a deadline.
@@ -34,10 +36,12 @@ from localcloud.events import rest_proxy_event
 from modelctl.reports.shadow.records import RecordReader
 from modelctl.reports.shadow.stats import ReportBuilder
 from modelctl.reports.shadow.window import Window
+from recorder.recorder import Recorder
 from shadow.consumer import ShadowConsumer
 from shadow.models import ModelCache
 from shadow.writer import RecordWriter
 from tests.helpers import FakeLambdaContext
+from tests.unit.recorder.support import delivery
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -114,12 +118,13 @@ class ShadowWorld:
         assert mirror is not None
         self.mirror: RequestMirror = mirror
         service = InferenceService(self.live)
+        self.lines = io.StringIO()
         self.app = create_app(
             service,
             namespace="ShadowPipelineTest",
             service_name="inference-test",
             mirror=mirror,
-            stream=io.StringIO(),
+            stream=self.lines,
         )
         self.plain_app = create_app(
             service, namespace="ShadowPipelineTest", service_name="inference-test", stream=io.StringIO()
@@ -129,6 +134,14 @@ class ShadowWorld:
             models=ModelCache(model_bucket=self.model_bucket, s3=self.s3, cache_dir=tmp / "models"),
             writer=RecordWriter(self.s3, self.log_bucket),
             logger=Logger(service="shadow-test"),
+            metrics=self.sink,
+        )
+        self.recorder = Recorder(
+            s3=self.s3,
+            bucket=self.log_bucket,
+            sqs=self.sqs,
+            queue_url=self.queue_url,
+            logger=Logger(service="recorder-test"),
             metrics=self.sink,
         )
         self.after_consumer: Callable[[], str] = lambda: "ok"
@@ -152,12 +165,29 @@ class ShadowWorld:
             return Invocation("function_error", json.dumps({"errorType": type(exc).__name__}).encode())
         return Invocation(self.after_consumer(), json.dumps(response).encode())
 
+    def deliver(self) -> bool:
+        """The served lines written since the last call, delivered to the recorder as the log
+        subscription delivers them."""
+        text = self.lines.getvalue()
+        self.lines.seek(0)
+        self.lines.truncate()
+        served = [line for line in text.splitlines() if '"message":"prediction served"' in line]
+        if served:
+            self.recorder.handle(delivery(served))
+        return True
+
+    def sees(self, config: ShadowConfig) -> bool:
+        """Whether the sampler uses `config`, after a request's refresh (the TTL is 0.05 s)."""
+        self.mirror.draw()
+        self.mirror.wait_for_refresh()
+        return self.mirror.config.current == config
+
     def start_shadow(self, percent: float = 100.0) -> None:
         config = ShadowConfig(
             active=True, sample_percent=percent, candidate_model_version=self.candidate.version
         )
         self.store.save(config)
-        self.wait_for(lambda: self.mirror.config.current == config, "the mirror never saw the configuration")
+        self.wait_for(lambda: self.sees(config), "the mirror never saw the configuration")
 
     def predict(self, rows: list[list[float]], *, app: Any = None) -> dict[str, Any]:
         event = rest_proxy_event(
@@ -208,10 +238,7 @@ def world(
 ) -> Iterator[ShadowWorld]:
     with mock_aws():
         shadow = ShadowWorld(trained_model[0], candidate_dir, tmp_path)
-        try:
-            yield shadow
-        finally:
-            shadow.mirror.close()
+        yield shadow
 
 
 def rows_of(world: ShadowWorld, count: int, start: int = 0) -> list[list[float]]:
@@ -225,7 +252,7 @@ def test_mirrored_requests_become_s3_records(world: ShadowWorld) -> None:
     world.start_shadow()
     requests = [rows_of(world, size, start=i) for i, size in enumerate((1, 3, 1, 2, 5, 1, 1, 4))]
     responses = [json.loads(world.predict(rows)["body"]) for rows in requests]
-    assert world.mirror.flush()
+    assert world.deliver()
     world.pump_until(lambda: len(world.records()) == len(requests), "not every request became a record")
     records = {r["request_id"]: r for r in world.records()}
     assert len(records) == len(requests)
@@ -259,7 +286,7 @@ def test_starting_a_shadow_never_changes_what_users_receive(world: ShadowWorld) 
     before = [world.predict(rows, app=world.plain_app) for rows in requests]
     world.start_shadow()
     during = [world.predict(rows) for rows in requests]
-    assert world.mirror.flush()
+    assert world.deliver()
     for plain, mirrored in zip(before, during, strict=True):
         assert mirrored["statusCode"] == plain["statusCode"] == 200
         assert mirrored["body"] == plain["body"]
@@ -271,22 +298,23 @@ def test_the_sample_rate_changes_without_a_redeploy(world: ShadowWorld) -> None:
     world.start_shadow(percent=0.0)
     for index in range(20):
         world.predict(rows_of(world, 1, start=index))
-    assert world.mirror.flush() and world.depth(world.queue_url) == 0
+    assert world.deliver() and world.depth(world.queue_url) == 0
     world.start_shadow(percent=100.0)
     for index in range(20):
         world.predict(rows_of(world, 1, start=index))
-    assert world.mirror.flush() and world.depth(world.queue_url) == 20
-    world.store.save(world.mirror.config.current.stopped("2026-01-02T13:00:00.000Z"))
-    world.wait_for(lambda: not world.mirror.config.current.active, "the stop was never picked up")
+    assert world.deliver() and world.depth(world.queue_url) == 20
+    stopped = world.mirror.config.current.stopped("2026-01-02T13:00:00.000Z")
+    world.store.save(stopped)
+    world.wait_for(lambda: world.sees(stopped), "the stop was never picked up")
     world.predict(rows_of(world, 1))
-    assert world.mirror.flush() and world.depth(world.queue_url) == 20
+    assert world.deliver() and world.depth(world.queue_url) == 20
 
 
 def test_a_redelivered_batch_overwrites_instead_of_duplicating(world: ShadowWorld) -> None:
     world.start_shadow()
     for index in range(5):
         world.predict(rows_of(world, 2, start=index))
-    assert world.mirror.flush()
+    assert world.deliver()
     # The function writes its object, then times out: Lambda deletes nothing, SQS redelivers.
     world.after_consumer = lambda: "timeout"
     world.pump_until(lambda: world.poller.stats.batches >= 1, "no batch was delivered")
@@ -305,7 +333,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(world: ShadowWorld) -> N
     world.sqs.send_message(QueueUrl=world.queue_url, MessageBody='{"schema_version": 1, "inputs": "oops"}')
     for index in range(2):
         world.predict(rows_of(world, 1, start=index))
-    assert world.mirror.flush()
+    assert world.deliver()
     world.pump_until(lambda: world.depth(world.dlq_url) == 1, "the poison message never reached the DLQ")
     world.pump_until(lambda: world.depth(world.queue_url) == 0, "the queue was not drained")
     (dead,) = world.sqs.receive_message(QueueUrl=world.dlq_url, MaxNumberOfMessages=10)["Messages"]
@@ -319,7 +347,7 @@ def test_the_report_counts_what_was_sent(world: ShadowWorld) -> None:
     sizes = [1, 2, 3, 1, 1]
     for index, size in enumerate(sizes):
         world.predict(rows_of(world, size, start=index))
-    assert world.mirror.flush()
+    assert world.deliver()
     world.pump_until(lambda: len(world.records()) == len(sizes), "records missing")
     now = datetime.now(tz=UTC)
     builder = ReportBuilder(Window(now - timedelta(hours=1), now + timedelta(minutes=5)))
@@ -332,8 +360,8 @@ def test_the_report_counts_what_was_sent(world: ShadowWorld) -> None:
 
 
 def test_a_new_environment_knows_the_running_shadow_before_its_first_request(world: ShadowWorld) -> None:
-    """The configuration is read once at init: a worker started while a shadow runs mirrors its very
-    first request (the sender thread's periodic refresh alone would come too late for it)."""
+    """The configuration is read once at init: a worker started while a shadow runs samples its very
+    first request (a refresh started by that request would come too late for it)."""
     world.start_shadow()
     fresh = mirror_from_environment(
         {
@@ -343,8 +371,5 @@ def test_a_new_environment_knows_the_running_shadow_before_its_first_request(wor
         }
     )
     assert fresh is not None
-    try:
-        assert fresh.config.current.active
-        assert fresh.config.current == world.mirror.config.current
-    finally:
-        fresh.close()
+    assert fresh.config.current.active
+    assert fresh.config.current == world.mirror.config.current
