@@ -68,6 +68,11 @@ def missing() -> str | None:
         return f"common.mirror.request_mirror does not import ({type(exc).__name__}: {exc})"
     if not hasattr(module, "mirror_from_environment"):
         return "common.mirror.request_mirror has no mirror_from_environment"
+    if not hasattr(module, "SqsBatchSender"):
+        return (
+            "the inference function no longer sends to SQS (the recorder does, docs/prediction-log.md): "
+            "python -m bench.warm_handler_recorded measures the wired handler side by side"
+        )
     handler_source = (REPO_ROOT / "functions" / "inference" / "handler.py").read_text()
     if "mirror_from_environment" not in handler_source:
         return "the inference handler does not create a mirror"
