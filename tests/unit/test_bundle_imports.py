@@ -22,13 +22,20 @@ FUNCTIONS = ROOT / "functions"
 THIRD_PARTY = ("numpy", "orjson", "onnxruntime", "pyarrow", "sklearn", "scipy", "pandas")
 """Packages some bundle ships and another does not (boto3 is in every Lambda runtime)."""
 DOMAIN_MODULES = {
-    "inference": ["inference.api", "inference.decode", "inference.service", "inference.log_lines"],
+    "inference": [
+        "inference.api",
+        "inference.decode",
+        "inference.service",
+        "inference.log_lines",
+        "inference.record_line",
+    ],
     "feedback": ["feedback.api", "feedback.service"],
     "monitor": ["monitor.monitor"],
     "shadow": ["shadow.consumer", "shadow.models", "shadow.writer"],
     "precompute_control": ["precompute_control.planner", "precompute_control.switch"],
     "precompute_score": ["precompute_score.scorer"],
     "predictions": ["predictions.lookup"],
+    "recorder": ["recorder.recorder", "recorder.lines", "recorder.rows"],
 }
 """The modules each handler imports (the handlers themselves read their environment at import)."""
 
