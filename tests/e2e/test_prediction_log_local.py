@@ -64,8 +64,10 @@ def dead_lettered(cloud: LocalCloud) -> set[str]:
 def _request_ids(body: dict[str, Any]) -> set[str]:
     if "request_id" in body:  # a shadow message
         return {str(body["request_id"])}
+    if "awslogs" not in body:
+        return set()
     data = json.loads(gzip.decompress(base64.b64decode(body["awslogs"]["data"])))  # a log delivery
-    return {json.loads(event["message"])["correlation_id"] for event in data["logEvents"]}
+    return {json.loads(event["message"]).get("correlation_id", "") for event in data["logEvents"]}
 
 
 @pytest.mark.parametrize("run", [1, 2])
