@@ -195,7 +195,13 @@ class InferenceApi:
             return self.request_log.served(request_id, rows, inference_ms, members)
 
         lines = record_lines(
-            served, body=body, outputs=result.body, inputs=result.inputs, sample=sample, dumps=_dumps
+            served,
+            body=body,
+            outputs=result.body,
+            inputs=result.inputs,
+            sample=sample,
+            dumps=_dumps,
+            max_line_bytes=MAX_LINE_BYTES,
         )
         return lines + self.metrics.render(metrics)
 
