@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.integration.local_runtime.support import LOG_GROUP, LogFunctions, MakeLogFunctions
 
@@ -54,3 +57,34 @@ def test_a_failing_destination_is_retried_and_gets_the_batch_on_a_later_attempt(
     assert sorted(m["request_id"] for m in functions.delivered_messages()) == [0, 1, 2]
     report = functions.subscriptions.report()
     assert report["failed_attempts"] == 1 and report["batches_delivered"] == 1
+
+
+def test_the_wait_is_reachable_from_another_process_through_the_lambda_api(tmp_path: Path) -> None:
+    from localcloud.lambda_api import LambdaFront
+    from localcloud.subscriptions.client import STATUS_PATH, wait_for_log_delivery
+    from localcloud.tls import ensure_certificate
+
+    cert, _ = ensure_certificate(tmp_path)
+    asked: list[dict[str, list[str]]] = []
+    delivered = [True]
+
+    def status(query: dict[str, list[str]]) -> dict[str, Any]:
+        asked.append(query)
+        return {"delivered": delivered[0], "events_delivered": 3}
+
+    front = LambdaFront(
+        lambda *_: None,  # type: ignore[arg-type]
+        moto_host="127.0.0.1",
+        moto_port=9,
+        cafile=str(cert),
+        local_routes={STATUS_PATH: status},
+    )
+    front.start()
+    try:
+        assert wait_for_log_delivery(front.endpoint, timeout_s=2.5)["events_delivered"] == 3
+        assert asked == [{"wait": ["2.5"]}]
+        delivered[0] = False
+        with pytest.raises(TimeoutError, match="not done after 1"):
+            wait_for_log_delivery(front.endpoint, timeout_s=1)
+    finally:
+        front.stop()
