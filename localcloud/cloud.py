@@ -235,6 +235,8 @@ class LocalCloud:
         stdout, which may be a closed pipe by now."""
         atexit.unregister(self.stop)
         save = self.settings.resume if self.settings.save_on_stop is None else self.settings.save_on_stop
+        if self.subscriptions is not None and self.runtime is not None:  # their writes go into the snapshot
+            _attempt("deliver the logged lines", lambda: self.wait_logs_delivered(10.0))
         if save and self._state_complete:
             _attempt("save a snapshot", self.save)
         if self.event_sources is not None:  # no new batches; one in flight ends with the runtime
@@ -248,7 +250,7 @@ class LocalCloud:
         if self.lambda_front is not None:
             _attempt("stop the Lambda front", self.lambda_front.stop)
             self.lambda_front = None
-        if self.subscriptions is not None:  # what was logged so far reaches its destination
+        if self.subscriptions is not None:  # what was logged since reaches its destination
             _attempt("deliver the logged lines", lambda: self.wait_logs_delivered(10.0))
         if self.runtime is not None:
             _attempt("stop the function workers", self.runtime.close)
