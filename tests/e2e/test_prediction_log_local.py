@@ -100,6 +100,9 @@ def test_300_requests_from_8_clients_at_100_percent_are_all_recorded_and_shadowe
         sent = {r.headers["X-Request-Id"] for r in responses}
         assert len(sent) == REQUESTS
 
+        # Every line logged so far delivered to the recorder (or dead-lettered); then the shadow's queue.
+        assert local_cloud.wait_logs_delivered(timeout_s=60), "the log subscription did not catch up"
+
         def missing() -> set[str]:
             shadow = {r["request_id"] for r in records_since(local_cloud, window_start)}
             recorded = logged_request_ids(local_cloud, window_start)
