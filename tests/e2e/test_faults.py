@@ -1,6 +1,6 @@
 """Faults in the local cloud, one test each: what breaks, what users see, and that nothing is lost.
 
-- the shadow queue is down: live answers are unchanged (mirroring is fail-open, and counted);
+- the shadow queue is down: live answers are unchanged (the inference function never sends to it);
 - S3 fails for the shadow function: its batches are retried, then dead-lettered; sent = logged +
   dead-lettered, counted request by request;
 - a canary whose model raises on every request: its gate fires during the bake, the alias rolls
@@ -161,8 +161,9 @@ def test_live_answers_are_unchanged_when_the_shadow_queue_is_down(
     local_cloud: LocalCloud, api: Api, shadow_on: None, trained_model: tuple[Path, ModelMetadata]
 ) -> None:
     """GIVEN a shadow on every request and a function version whose SQS endpoint refuses connections
-    WHEN requests arrive THEN each answer is the one the live model gives with a working queue, and
-    the mirror failures are counted (ShadowMirrorFailed/Dropped), not hidden."""
+    WHEN requests arrive THEN each answer is the one the live model gives with a working queue: the
+    inference function sends nothing to SQS (its records leave in its log lines; the recorder
+    forwards the shadow's sample, docs/prediction-log.md), so it counts no mirror failure either."""
     _, live = trained_model
     rows = [list(row) for row in live.sample_rows[:5]] * 4
     baseline = predict_many(api, rows)
@@ -174,18 +175,12 @@ def test_live_answers_are_unchanged_when_the_shadow_queue_is_down(
     set_weights(local_cloud, down, {})
     try:
         answers = predict_many(api, rows)
-        wait_until(
-            lambda: (
-                predict_many(api, rows[:1])[0].status == 200 and mirror_counts(local_cloud) > failures_before
-            ),
-            timeout_s=60,
-            what="mirror failures being counted",
-        )
     finally:
         set_weights(local_cloud, "1", {})
     assert [a.status for a in answers] == [200] * len(rows)
     assert {a.headers["X-Function-Version"] for a in answers} == {down}
     assert [a.json() for a in answers] == [b.json() for b in baseline]
+    assert mirror_counts(local_cloud) == failures_before
 
 
 # -- S3 fails for the shadow function ---------------------------------------------------------------
