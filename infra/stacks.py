@@ -30,6 +30,7 @@ from infra.constructs.precompute import (
     Precompute,
     add_predictions_route,
 )
+from infra.constructs.query import LogQueries
 from infra.constructs.release_controller import ReleaseController, controller_code
 from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
@@ -142,6 +143,8 @@ class ShadowStack(cdk.Stack):
             log_bucket=self.shadow.log_bucket,
             model_bucket=model_bucket,
         )
+        # Athena over the log bucket: the reports' large windows (docs/queries.md).
+        self.queries = LogQueries(self, "Queries", log_bucket=self.shadow.log_bucket)
         # Explicit exports, as for the model bucket: the serving stack imports these stable names.
         self.export_names = {
             name: f"{self.stack_name}-{name}" for name in ("QueueArn", "QueueUrl", "LogBucketName")
@@ -156,6 +159,7 @@ class ShadowStack(cdk.Stack):
             "FunctionName": (shadow.function.function_name, "Shadow function (candidate model)"),
             "DeadLetterAlarmName": (shadow.dead_letter_alarm.alarm_name, "Messages in the shadow DLQ"),
             "MonitorFunctionName": (self.monitor.function.function_name, "Live accuracy and drift metrics"),
+            **self.queries.outputs(),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(

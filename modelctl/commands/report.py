@@ -16,6 +16,8 @@ from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
+from modelctl.reports.query.engine import ENGINE_HELP, for_report
+from modelctl.reports.query.reports import accuracy_builder
 from modelctl.reports.shadow.window import parse_duration, parse_window
 from release.errors import ShadowError
 
@@ -50,6 +52,7 @@ def accuracy(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the JSON document instead of tables")
     ] = False,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
 ) -> None:
     """Accuracy and the metric per window per model version (logged predictions joined with feedback),
     and per-feature drift (PSI) of the live inputs against each model's training baseline. For a
@@ -61,7 +64,8 @@ def accuracy(
     span = parse_window(since, until, now=now)
     target = factory.shadow_target
     s3 = factory.shadow_clients.s3
-    document = build_accuracy_report(
+    build = accuracy_builder(for_report(factory, engine, span.until - span.since), build_accuracy_report)
+    document = build(
         s3=s3,
         log_bucket=target.log_bucket,
         model_info=S3ModelInfo(s3, target.model_bucket),

@@ -189,14 +189,17 @@ def build_ab_report(
     effect: float | None = None,
     cost_matrix: CostMatrix | None = None,
     alpha: float = DEFAULT_ALPHA,
+    read_arms: Callable[..., tuple[dict[str, VersionArm], JoinStats]] = window_arms,
 ) -> dict[str, Any]:
+    """`read_arms`: where the arms come from (`window_arms` reads the log in process; Athena's in
+    modelctl.reports.query.reports)."""
     if since >= until:
         raise ShadowError("--since must be before --until")
     if cost_matrix is not None and metric is Metric.ABSOLUTE_ERROR:
         raise ShadowError("--cost-matrix applies to classifiers only (the metric is accuracy)")
     started = time.perf_counter()
     with aws_errors(f"reading s3://{log_bucket}", ShadowError):
-        arms, stats = window_arms(
+        arms, stats = read_arms(
             s3,
             log_bucket,
             since=since,
