@@ -84,6 +84,7 @@ TABLE_COLUMNS: Mapping[str, list[glue.Column]] = {
             ("parts", glue.Schema.INTEGER),
             ("row_offset", glue.Schema.INTEGER),
             ("timestamp", glue.Schema.STRING),
+            ("inputs", glue.Schema.array(glue.Schema.array(glue.Schema.DOUBLE))),
             ("live", _ANSWER),
             ("shadow", _ANSWER),
         ]

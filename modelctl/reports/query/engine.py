@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from modelctl.reports.query.athena import AthenaRunner
 from modelctl.reports.query.sql import Tables
 from release.aws import aws_errors
-from release.errors import ShadowError
+from release.errors import ReleaseError, ShadowError
 from release.target import OutputsSource
 
 AUTO_ATHENA_AFTER = timedelta(days=7)
@@ -99,8 +99,13 @@ def choose(
                 "use --engine local or auto"
             )
         return None
-    if chosen is Engine.AUTO and span <= AUTO_ATHENA_AFTER:
-        return None
+    if chosen is Engine.AUTO:
+        if span <= AUTO_ATHENA_AFTER:
+            return None
+        try:
+            return target()
+        except ReleaseError:  # outputs unreadable: the in-process reader says what is missing, if anything
+            return None
     found = target()
     if found is None and chosen is Engine.ATHENA:
         raise ShadowError(

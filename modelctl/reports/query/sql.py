@@ -190,19 +190,22 @@ baseline (model_version, feature, width, edges) AS (
   VALUES
     {values}
 )
-SELECT r.window_index, r.model_version, b.feature - 1 AS feature,
-  cardinality(filter(b.edges, e -> e <= f.value)) AS bin, count(*) AS rows
-FROM rows_in r
-CROSS JOIN UNNEST(r.features) WITH ORDINALITY AS f (value, feature)
-JOIN baseline b ON b.model_version = r.model_version AND b.feature = f.feature
-WHERE r.copy = 1 AND r.features IS NOT NULL AND cardinality(r.features) = b.width
-GROUP BY r.window_index, r.model_version, b.feature, cardinality(filter(b.edges, e -> e <= f.value))"""
+SELECT window_index, model_version, feature, bin, count(*) AS rows
+FROM (
+  SELECT r.window_index, r.model_version, b.feature - 1 AS feature,
+    cardinality(filter(b.edges, e -> e <= f.value)) AS bin
+  FROM rows_in r
+  CROSS JOIN UNNEST(r.features) WITH ORDINALITY AS f (value, feature)
+  JOIN baseline b ON b.model_version = r.model_version AND b.feature = f.feature
+  WHERE r.copy = 1 AND r.features IS NOT NULL AND cardinality(r.features) = b.width
+) binned
+GROUP BY window_index, model_version, feature, bin"""
 
 
 def _records(tables: Tables, since: datetime, until: datetime) -> str:
     rows = "cardinality(live.predictions)"
     return f"""WITH records AS (
-  SELECT record_id, part, "timestamp", live, shadow,
+  SELECT record_id, request_id, part, row_offset, "timestamp", inputs, live, shadow,
     row_number() OVER (PARTITION BY record_id) AS copy
   FROM {tables.name(tables.shadow_records)}
   WHERE {partition_filter(since, until)}
@@ -217,26 +220,85 @@ def _records(tables: Tables, since: datetime, until: datetime) -> str:
 
 
 def shadow_records_query(tables: Tables, *, since: datetime, until: datetime) -> str:
-    """Per hour of request time: records (first copies), duplicates, requests (part 0), the live
-    (part 0) and shadow inference times' counts, sums and maxima, and approximate quantiles.
+    """Per hour of request time: records (first copies), duplicates, requests (part 0), and the live
+    (part 0) and shadow inference times' counts and sums.
 
-    Columns: hour, records, duplicates, requests, live_ms_count, live_ms_sum, live_ms_max,
-    shadow_ms_count, shadow_ms_sum, shadow_ms_max, live_ms_p50, live_ms_p99, shadow_ms_p50,
-    shadow_ms_p99."""
+    Columns: hour, records, duplicates, requests, live_ms_count, live_ms_sum, shadow_ms_count,
+    shadow_ms_sum."""
     live_ms = "CASE WHEN copy = 1 AND part = 0 THEN live.inference_ms END"
     shadow_ms = "CASE WHEN copy = 1 THEN shadow.inference_ms END"
     return f"""{_records(tables, since, until)}
 SELECT substr("timestamp", 1, 13) AS hour,
   count_if(copy = 1) AS records, count_if(copy > 1) AS duplicates,
   count_if(copy = 1 AND part = 0) AS requests,
-  count({live_ms}) AS live_ms_count, sum({live_ms}) AS live_ms_sum, max({live_ms}) AS live_ms_max,
-  count({shadow_ms}) AS shadow_ms_count, sum({shadow_ms}) AS shadow_ms_sum,
-  max({shadow_ms}) AS shadow_ms_max,
-  approx_percentile({live_ms}, 0.5) AS live_ms_p50, approx_percentile({live_ms}, 0.99) AS live_ms_p99,
-  approx_percentile({shadow_ms}, 0.5) AS shadow_ms_p50,
-  approx_percentile({shadow_ms}, 0.99) AS shadow_ms_p99
+  count({live_ms}) AS live_ms_count, sum({live_ms}) AS live_ms_sum,
+  count({shadow_ms}) AS shadow_ms_count, sum({shadow_ms}) AS shadow_ms_sum
 FROM records
 GROUP BY substr("timestamp", 1, 13)"""
+
+
+def shadow_totals_query(tables: Tables, *, since: datetime, until: datetime) -> str:
+    """Over the window, in one pass: the inference times' (live: part 0; each record's first row
+    carries its times) and the probability differences' approximate quantiles (`approx_percentile`)
+    and maxima.
+
+    Columns: live_p50, live_p99, live_max, shadow_p50, shadow_p99, shadow_max, difference_p50,
+    difference_p90, difference_p99, difference_max."""
+    live = "CASE WHEN i = 1 AND part = 0 THEN live_ms END"
+    shadow = "CASE WHEN i = 1 THEN shadow_ms END"
+    return f"""{_scored(tables, since, until)}
+SELECT approx_percentile({live}, 0.5) AS live_p50, approx_percentile({live}, 0.99) AS live_p99,
+  max({live}) AS live_max,
+  approx_percentile({shadow}, 0.5) AS shadow_p50, approx_percentile({shadow}, 0.99) AS shadow_p99,
+  max({shadow}) AS shadow_max,
+  approx_percentile(difference, 0.5) AS difference_p50, approx_percentile(difference, 0.9) AS difference_p90,
+  approx_percentile(difference, 0.99) AS difference_p99, max(difference) AS difference_max
+FROM scored"""
+
+
+def shadow_top_query(tables: Tables, *, since: datetime, until: datetime, top: int) -> str:
+    """The `top` rows that differ most: label disagreements first, then by probability difference.
+
+    Columns: request_id, row, timestamp, live_label, shadow_label, live_probabilities,
+    shadow_probabilities, difference, inputs."""
+    return f"""{_scored(tables, since, until)}
+SELECT request_id, coalesce(row_offset, 0) + i - 1 AS "row", "timestamp", live_label, shadow_label,
+  lp AS live_probabilities, sp AS shadow_probabilities, difference, input AS inputs
+FROM scored
+WHERE difference IS NOT NULL
+ORDER BY CASE WHEN live_label = shadow_label THEN 0 ELSE 1 END DESC, difference DESC
+LIMIT {int(top)}"""
+
+
+def _scored(tables: Tables, since: datetime, until: datetime) -> str:
+    """CTEs `records` and `scored`: one row per answered row of the first copies, with its labels,
+    probabilities, probability difference (max over classes of |p_shadow - p_live|) and the second
+    class's signed difference (two classes)."""
+    difference = (
+        "CASE WHEN cardinality(lp) = cardinality(sp) AND cardinality(lp) > 0 THEN "
+        "array_max(transform(sequence(1, cardinality(lp)), k -> abs(sp[k] - lp[k]))) END"
+    )
+    return f"""{_records(tables, since, until)},
+answers AS (
+  SELECT r.request_id, r.row_offset, r."timestamp", r.part, u.i, substr(r."timestamp", 1, 13) AS hour,
+    r.live.inference_ms AS live_ms, r.shadow.inference_ms AS shadow_ms,
+    coalesce(r.live.model_version, 'None') AS live_model,
+    coalesce(r.shadow.model_version, 'None') AS shadow_model,
+    coalesce(r.live.function_version, 'None') AS live_function,
+    element_at(r.live.predictions, u.i) AS live_label,
+    element_at(r.shadow.predictions, u.i) AS shadow_label,
+    element_at(r.live.probabilities, u.i) AS lp,
+    element_at(r.shadow.probabilities, u.i) AS sp,
+    CASE WHEN cardinality(r.inputs) >= u.i THEN element_at(r.inputs, u.i) END AS input
+  FROM records r
+  CROSS JOIN UNNEST(sequence(1, cardinality(r.live.predictions))) AS u (i)
+  WHERE r.copy = 1
+),
+scored AS (
+  SELECT *, {difference} AS difference,
+    CASE WHEN cardinality(lp) = 2 AND cardinality(sp) = 2 THEN sp[2] - lp[2] END AS signed
+  FROM answers
+)"""
 
 
 def shadow_rows_query(tables: Tables, *, since: datetime, until: datetime) -> str:
@@ -248,30 +310,8 @@ def shadow_rows_query(tables: Tables, *, since: datetime, until: datetime) -> st
 
     Columns: hour, live_model, shadow_model, live_function, live_label, shadow_label, bin, rows,
     differences, difference_sum, signed_count, signed_sum, numeric_answers."""
-    difference = (
-        "CASE WHEN cardinality(lp) = cardinality(sp) AND cardinality(lp) > 0 THEN "
-        "array_max(transform(sequence(1, cardinality(lp)), k -> abs(sp[k] - lp[k]))) END"
-    )
     bins = HISTOGRAM_BINS
-    return f"""{_records(tables, since, until)},
-answers AS (
-  SELECT substr(r."timestamp", 1, 13) AS hour,
-    coalesce(r.live.model_version, 'None') AS live_model,
-    coalesce(r.shadow.model_version, 'None') AS shadow_model,
-    coalesce(r.live.function_version, 'None') AS live_function,
-    element_at(r.live.predictions, u.i) AS live_label,
-    element_at(r.shadow.predictions, u.i) AS shadow_label,
-    element_at(r.live.probabilities, u.i) AS lp,
-    element_at(r.shadow.probabilities, u.i) AS sp
-  FROM records r
-  CROSS JOIN UNNEST(sequence(1, cardinality(r.live.predictions))) AS u (i)
-  WHERE r.copy = 1
-),
-scored AS (
-  SELECT *, {difference} AS difference,
-    CASE WHEN cardinality(lp) = 2 AND cardinality(sp) = 2 THEN sp[2] - lp[2] END AS signed
-  FROM answers
-)
+    return f"""{_scored(tables, since, until)}
 SELECT hour, live_model, shadow_model, live_function, live_label, shadow_label,
   CASE WHEN difference >= 0 AND difference <= 1
     THEN least(CAST(floor(difference * {bins}) AS BIGINT), {bins - 1}) END AS bin,

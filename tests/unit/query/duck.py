@@ -42,6 +42,7 @@ COLUMNS = {
         "parts": "INTEGER",
         "row_offset": "INTEGER",
         "timestamp": "VARCHAR",
+        "inputs": "DOUBLE[][]",
         "live": ANSWER,
         "shadow": ANSWER,
     },

@@ -45,3 +45,12 @@ def test_engine_choice(
 def test_engine_refusals_are_clear(engine: str, env: dict[str, str], message: str) -> None:
     with pytest.raises(ShadowError, match=message):
         choose(engine, span=timedelta(days=1), env=env, target=lambda: None)
+
+
+def test_auto_reads_in_process_when_the_outputs_cannot_be_read() -> None:
+    def unreadable() -> QueryTarget | None:
+        raise ShadowError("stack ModelServing-Shadow does not exist")
+
+    assert choose("auto", span=timedelta(days=30), env=AWS, target=unreadable) is None
+    with pytest.raises(ShadowError, match="does not exist"):
+        choose("athena", span=timedelta(days=30), env=AWS, target=unreadable)
