@@ -144,7 +144,12 @@ class ShadowStack(cdk.Stack):
             model_bucket=model_bucket,
         )
         # Athena over the log bucket: the reports' large windows (docs/queries.md).
-        self.queries = LogQueries(self, "Queries", log_bucket=self.shadow.log_bucket)
+        self.queries = LogQueries(
+            self,
+            "Queries",
+            log_bucket=self.shadow.log_bucket,
+            bytes_scanned_cutoff=config.prediction_log.query_scan_cutoff_gb * 1024**3,
+        )
         # Explicit exports, as for the model bucket: the serving stack imports these stable names.
         self.export_names = {
             name: f"{self.stack_name}-{name}" for name in ("QueueArn", "QueueUrl", "LogBucketName")

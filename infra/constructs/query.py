@@ -32,7 +32,8 @@ PREDICTION_LOG_TABLE = "prediction_log"
 FEEDBACK_TABLE = "feedback"
 SHADOW_RECORDS_TABLE = "shadow_records"
 DEFAULT_BYTES_SCANNED_CUTOFF = 100 * 1024**3
-"""100 GiB: a 30-day report at a million requests a day scans a few GiB (docs/queries.md)."""
+"""100 GiB (`serving.prediction_log_query_scan_cutoff_gb`): a 30-day report at a million requests a
+day scans a few GB (docs/queries.md)."""
 QUERY_RESULTS_EXPIRATION_DAYS = 7
 PROJECTION_START = "2024-01-01"
 

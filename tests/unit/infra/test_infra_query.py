@@ -89,7 +89,7 @@ def test_workgroup_enforces_encrypted_results_and_a_scan_cutoff(shadow: Template
             "WorkGroupConfiguration": {
                 "EnforceWorkGroupConfiguration": True,
                 "PublishCloudWatchMetricsEnabled": True,
-                "BytesScannedCutoffPerQuery": Match.any_value(),
+                "BytesScannedCutoffPerQuery": 100 * 1024**3,
                 "ResultConfiguration": {
                     "OutputLocation": {"Fn::Join": ["", ["s3://", LOG_BUCKET, f"/{QUERY_RESULTS_PREFIX}"]]},
                     "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},

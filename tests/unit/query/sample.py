@@ -79,7 +79,7 @@ def prediction_log(rng: random.Random, sample: Sample, *, regression: bool, requ
             )
             if rng.random() < 0.7:
                 _feedback(rng, sample, request_id, row, at, prediction, regression)
-        sample.add(f"{hour_prefix(at, PREDICTION_LOG)}batch-{number // 7:04d}.jsonl.gz", lines)
+        sample.add(f"{hour_prefix(at, PREDICTION_LOG)}batch-{number % 3}.jsonl.gz", lines)
     sample.add(f"{hour_prefix(SINCE + timedelta(hours=5), PREDICTION_LOG)}broken.jsonl.gz", ["{not json"])
     for number in range(20):  # feedback naming no logged request
         _feedback(rng, sample, f"unknown-{number}", 0, SINCE, 1, regression)

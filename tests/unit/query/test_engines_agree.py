@@ -65,9 +65,12 @@ def model_info(regression: bool) -> Any:
     return info
 
 
-@pytest.fixture(params=["classification", "regression"])
-def logged(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[bool, Sample, Any, Path]]:
+@pytest.fixture(scope="module", params=["classification", "regression"])
+def logged(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[bool, Sample, Any, Path]]:
     regression = request.param == "regression"
+    tmp_path = tmp_path_factory.mktemp("bucket")
     sample = Sample()
     prediction_log(random.Random(16), sample, regression=regression)
     with mock_aws():
