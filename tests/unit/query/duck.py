@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import sqlglot
 
+from modelctl.reports.query.athena import QueryStats
+
 DATABASE = "reports"
 ANSWER = (
     "STRUCT(predictions VARCHAR[], probabilities DOUBLE[][], inference_ms DOUBLE, "
@@ -65,6 +67,7 @@ class DuckRunner:
         self.connection = duckdb.connect()
         self.connection.execute(f"CREATE SCHEMA {DATABASE}")
         self.queries: list[str] = []
+        self.stats = QueryStats()
         for table, columns in COLUMNS.items():
             folder = root / PREFIXES[table]
             folder.mkdir(parents=True, exist_ok=True)
@@ -83,6 +86,7 @@ class DuckRunner:
 
     def rows(self, sql: str) -> list[dict[str, str | None]]:
         self.queries.append(sql)
+        self.stats.queries += 1
         (translated,) = sqlglot.transpile(sql, read="trino", write="duckdb")
         cursor = self.connection.execute(translated)
         names = [column[0] for column in cursor.description]
