@@ -125,7 +125,7 @@ class LogQueries(Construct):
             id="ExpireQueryResults",
             prefix=QUERY_RESULTS_PREFIX,
             expiration=cdk.Duration.days(QUERY_RESULTS_EXPIRATION_DAYS),
-            noncurrent_version_expiration=cdk.Duration.days(1),
+            noncurrent_version_expiration=cdk.Duration.days(QUERY_RESULTS_EXPIRATION_DAYS),
             abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
         )
         self.work_group = athena.CfnWorkGroup(
