@@ -24,10 +24,8 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from common.layout import FEEDBACK_PREFIX, RECORDS_PREFIX
+from common.layout import FEEDBACK_PREFIX, PREDICTION_LOG_PREFIX, QUERY_RESULTS_PREFIX, RECORDS_PREFIX
 
-PREDICTION_LOG_PREFIX = "prediction-log/"
-QUERY_RESULTS_PREFIX = "athena-results/"
 PREDICTION_LOG_TABLE = "prediction_log"
 FEEDBACK_TABLE = "feedback"
 SHADOW_RECORDS_TABLE = "shadow_records"

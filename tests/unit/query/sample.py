@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common.layout import FEEDBACK_PREFIX, RECORDS_PREFIX, hour_prefix
+from common.layout import FEEDBACK_PREFIX, PREDICTION_LOG_PREFIX, RECORDS_PREFIX, hour_prefix
 from common.observe.feedback import format_time
 from common.observe.prediction_log import PredictionRow, parse_timestamp
 
-PREDICTION_LOG = "prediction-log/"
+PREDICTION_LOG = PREDICTION_LOG_PREFIX
 SINCE = datetime(2026, 12, 5, 10, 17, 30, 250000, tzinfo=UTC)
 UNTIL = datetime(2026, 12, 7, 9, 43, tzinfo=UTC)
 FEEDBACK_UNTIL = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
