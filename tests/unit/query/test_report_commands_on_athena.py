@@ -103,3 +103,21 @@ def test_shadow_report_runs_on_athena(cli: tuple[Factory, Sample]) -> None:
     document = _run(factory, "shadow", "report", *WINDOW, "--engine", "athena", "--json", "-", "--html", "")
     assert document["source"]["engine"] == "athena"
     assert document["counts"]["rows"] > 0 and document["top_disagreements"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "accuracy", *WINDOW, "--window", "1d"],
+        ["report", "ab", *WINDOW, "--versions", "3,4"],
+        ["shadow", "report", *WINDOW, "--json", ""],
+    ],
+)
+def test_terminal_and_html_render_what_athena_computed(
+    cli: tuple[Factory, Sample], command: list[str], tmp_path: Path
+) -> None:
+    factory, _ = cli
+    html = tmp_path / "report.html"
+    result = CliRunner().invoke(app, [*command, "--engine", "athena", "--html", str(html)], obj=factory)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "<html" in html.read_text(encoding="utf-8").lower()
