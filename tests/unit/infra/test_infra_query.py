@@ -8,12 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.constructs.query import (
-    FEEDBACK_TABLE,
-    PREDICTION_LOG_TABLE,
-    QUERY_RESULTS_PREFIX,
-    SHADOW_RECORDS_TABLE,
-)
+from common.layout import QUERY_RESULTS_PREFIX
+from infra.constructs.query import FEEDBACK_TABLE, PREDICTION_LOG_TABLE, SHADOW_RECORDS_TABLE
 from infra.stacks import ShadowStack
 from tests.unit.infra.infra_support import SynthesizedApp
 
