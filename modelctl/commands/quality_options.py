@@ -5,6 +5,8 @@ turned into a `QualityGateSpec` with the log bucket resolved from the shadow sta
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -56,6 +58,8 @@ def business_metric_document(text: str) -> dict[str, Any] | None:
     text = text.strip()
     if not text:
         return None
+    if os.getcwd() not in sys.path:  # the user's module:function, importable from where modelctl runs
+        sys.path.append(os.getcwd())
     if text == "reward":
         document: dict[str, Any] = {"kind": "reward"}
     elif text.startswith("{"):
