@@ -175,6 +175,22 @@ class BusinessMetric:
         return _number(value)
 
 
+def parse_spec(text: str) -> BusinessMetric | None:
+    """The one-line form of config and `--business-metric`: `reward`, `module:function` (with `!`
+    before it when lower is better), or a JSON cost matrix; None for an empty text."""
+    text = text.strip()
+    if not text:
+        return None
+    if text == REWARD:
+        return BusinessMetric.reward()
+    if text.startswith("{"):
+        try:
+            return BusinessMetric.costs(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise BusinessMetricError(f"the cost matrix is not JSON ({exc.msg})") from None
+    return BusinessMetric.user_function(text.lstrip("!"), higher_is_better=not text.startswith("!"))
+
+
 @dataclass
 class BusinessAccumulator:
     """Labelled rows of one version, kept small (label, prediction, probabilities, reward)."""

@@ -4,7 +4,6 @@ turned into a `QualityGateSpec` with the log bucket resolved from the shadow sta
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
@@ -52,28 +51,16 @@ QUALITY_RUN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
 
 def business_metric_document(text: str) -> dict[str, Any] | None:
     """`--business-metric`: `reward`, `module:function` (`!` before it: lower is better), or a JSON
-    cost matrix; the config document common.business_metric.BusinessMetric.from_dict reads."""
-    from common.business_metric import BusinessMetric, BusinessMetricError
+    cost matrix (common.business_metric.parse_spec), as the document the gate carries."""
+    from common.business_metric import BusinessMetricError, parse_spec
 
-    text = text.strip()
-    if not text:
-        return None
-    if os.getcwd() not in sys.path:  # the user's module:function, importable from where modelctl runs
+    if text.strip() and os.getcwd() not in sys.path:  # the user's module:function, from where modelctl runs
         sys.path.append(os.getcwd())
-    if text == "reward":
-        document: dict[str, Any] = {"kind": "reward"}
-    elif text.startswith("{"):
-        try:
-            document = {"kind": "cost_matrix", "cost_matrix": json.loads(text)}
-        except json.JSONDecodeError as exc:
-            raise RefusedError(f"--business-metric: the cost matrix is not JSON ({exc.msg})") from None
-    else:
-        lower = text.startswith("!")
-        document = {"kind": "function", "function": text.lstrip("!"), "higher_is_better": not lower}
     try:
-        return BusinessMetric.from_dict(document).to_dict()
+        metric = parse_spec(text)
     except BusinessMetricError as exc:
         raise RefusedError(f"--business-metric: {exc}") from None
+    return metric.to_dict() if metric is not None else None
 
 
 def quality_spec(
