@@ -18,7 +18,7 @@ def confident_hits(y_true: list[Any], y_pred: list[Any], probabilities: list[Any
     hits = [
         t == p and max(prob or [0.0]) >= 0.8 for t, p, prob in zip(y_true, y_pred, probabilities, strict=True)
     ]
-    return sum(hits) / len(hits)
+    return float(sum(bool(hit) for hit in hits)) / len(hits)
 
 
 def broken(y_true: list[Any], y_pred: list[Any], probabilities: list[Any]) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from modelctl.factory import Factory
-
 from tests.unit.modelctl.world import World, run_cli
 
 
