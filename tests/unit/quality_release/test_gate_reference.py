@@ -21,13 +21,25 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ALPHA = 0.05
 
 
+def _row(request_id: str, version: str, predicted: Any) -> PredictionRow:
+    return PredictionRow(
+        request_id=request_id,
+        row=0,
+        requested_at=T0,
+        model_version=f"m{version}",
+        function_version=version,
+        features=[0.0],
+        predicted=predicted,
+    )
+
+
 def joined(
     version: str, predicted: list[Any], labels: list[Any], rewards: list[float] | None = None
 ) -> list[Any]:
     rows = []
     for index, (guess, label) in enumerate(zip(predicted, labels, strict=True)):
         rid = f"{version}-{index}"
-        row = PredictionRow(rid, 0, T0, f"m{version}", version, [0.0], guess)
+        row = _row(rid, version, guess)
         reward = rewards[index] if rewards is not None else None
         rows.append((row, Feedback(rid, 0, label, "2026-03-01T00:00:00.000Z", reward=reward)))
     return rows
@@ -120,7 +132,7 @@ def test_the_business_metric_kinds_drive_the_gate() -> None:
 
 def test_no_labels_for_the_new_version_never_advance() -> None:
     rows = joined("1", [1] * 2000, [1] * 2000)
-    rows += [(PredictionRow(f"n{i}", 0, T0, "m2", "2", [0.0], 1), None) for i in range(2000)]
+    rows += [(_row(f"n{i}", "2", 1), None) for i in range(2000)]
     decision, figures = gate_decision(rows, QualityGateSpec(metric="accuracy"), base="1", candidate="2")
     assert (
         decision.verdict.value == "wait" and figures["predictions"]["new"] == 2000 and figures["n_new"] == 0
