@@ -1,5 +1,6 @@
 """The quality gate after a step, for both runners. In process (`wait_for_quality`): check, and
-while the test cannot decide, wait and check again, watching the alarm gates and the abort flag, until it advances, rolls back or the wait runs out.
+while the test cannot decide, wait and check again, watching the alarm gates and the abort flag,
+until it advances, rolls back or the wait runs out.
 
 In the release controller (`quality_check`): one check per `check` step, the state machine's Wait
 between them. Every decision that ends the wait goes to the release history with its figures
