@@ -439,11 +439,17 @@ class ReleaseControllerStack(cdk.Stack):
             value=self.controller.state_machine.state_machine_arn,
             description="modelctl canary|shift|bluegreen start this state machine",
         )
+        cdk.CfnOutput(
+            self,
+            "CleanupFailedAlarmName",
+            value=self.controller.cleanup_failed_alarm.alarm_name,
+            description="In ALARM when the cleanup of an ended release execution failed",
+        )
 
 
 CONTROLLER_DLQ_REASON = (
-    "Invoked by the workflow's tasks (synchronously) and by the EndedExecutions rule (asynchronously, "
-    "four EventBridge retries): a cleanup that still fails leaves a lock lease that expires by itself."
+    "Its one asynchronous invocation (the EndedExecutions rule's cleanup) has an on-failure destination, "
+    "the CleanupDeadLetters queue with an alarm, which keeps the request and the error (a DLQ keeps less)."
 )
 CONTROLLER_CONCURRENCY_REASON = (
     "Runs only for a release in progress (one per alias, under the release lock): a reservation would "

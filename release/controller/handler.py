@@ -85,10 +85,13 @@ def context(settings: Settings, clients: AwsClients, who: str) -> ReleaseContext
 
 
 def step_event(event: Mapping[str, Any]) -> tuple[str, State]:
-    """The task payload, or the EventBridge event of an execution that timed out, failed or was
+    """The task payload (with the task token of a .waitForTaskToken task), or the EventBridge event of an execution that timed out, failed or was
     stopped (then: clean up, from the execution's own input)."""
     if "step" in event:
-        return str(event["step"]), dict(event["state"])
+        state = dict(event["state"])
+        if event.get("token"):  # a .waitForTaskToken task (the approval)
+            state["task_token"] = str(event["token"])
+        return str(event["step"]), state
     detail = event.get("detail") or {}
     state: State = json.loads(detail.get("input") or "{}")
     state.setdefault("release_id", release_id_of(str(detail.get("name", ""))))
