@@ -237,7 +237,11 @@ class ReleaseController(Construct):
             lambda_function=self.function,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=sfn.TaskInput.from_object(
-                {"step": "await_approval", "state": sfn.JsonPath.entire_payload, "token": sfn.JsonPath.task_token}
+                {
+                    "step": "await_approval",
+                    "state": sfn.JsonPath.entire_payload,
+                    "token": sfn.JsonPath.task_token,
+                }
             ),
             result_path="$.approval",
             task_timeout=sfn.Timeout.at("$.release.approval_timeout_s"),

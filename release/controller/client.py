@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from release.alias import check_candidate
 from release.aws import aws_errors, error_code
 from release.context import ReleaseContext
+from release.controller.approval import ApprovalStore
 from release.controller.execution import ControllerOptions, execution_input, execution_name
 from release.errors import GateFiredError, RefusedError, ReleaseAbortedError, ReleaseError
 from release.outcome import Outcome
@@ -111,6 +112,11 @@ def follow(ctx: ReleaseContext, sfn: Any, started: Started, poll_s: float) -> Ou
     release error its failure stands for (GateFiredError, ReleaseAbortedError)."""
     seen: tuple[int, float] | None = None
     step_seen_at = ctx.clock.monotonic()
+    target = ctx.target
+    approvals = ApprovalStore(
+        ctx.clients.dynamodb, target.release_table, target.function_name, target.alias_name
+    )
+    asked = False
     try:
         while True:
             with aws_errors("following the release controller"):
@@ -128,7 +134,13 @@ def follow(ctx: ReleaseContext, sfn: Any, started: Started, poll_s: float) -> Ou
                         f"v{record.candidate} at {record.percent:g}%"
                     )
                 bake_s = float(record.steps[record.step_index - 1].get("bake_s", 0))
-                if status == "RUNNING" and bake_s > 0:
+                approval = approvals.get() if status == "RUNNING" else None
+                if approval is not None and approval.release_id == started.release_id:
+                    if not asked:
+                        ctx.reporter.bake_done()
+                        ctx.reporter.info(f"{approval.describe()}: `modelctl approve` or `modelctl reject`")
+                    asked = True
+                elif status == "RUNNING" and bake_s > 0:
                     ctx.reporter.bake(
                         step=record.step_index,
                         steps=len(record.steps),
@@ -157,6 +169,10 @@ def _ended(ctx: ReleaseContext, execution: Mapping[str, Any]) -> Outcome:
     detail = f"{last[0].action}: {last[0].reason}" if last else cause
     if error == "GateFiredError":
         raise GateFiredError(f"{detail}; the alias is {routing.describe()}")
+    if error == "ReleaseNotApprovedError":
+        raise ReleaseAbortedError(
+            f"the release was not approved ({detail}); the alias is {routing.describe()}"
+        )
     if error == "ReleaseAbortedError" or status == "ABORTED":
         raise ReleaseAbortedError(f"the release was aborted ({detail}); the alias is {routing.describe()}")
     raise ReleaseError(

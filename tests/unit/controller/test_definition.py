@@ -67,8 +67,12 @@ def test_the_states_run_begin_then_steps_bakes_and_checks(template: Template) ->
     assert states["Check"]["Next"] == "AfterCheck"
     routes = {c["StringEquals"]: c["Next"] for c in states["AfterCheck"]["Choices"]}
     assert routes == {
-        "bake": "Bake", "step": "Advance", "fired": "RollBack", "aborted": "Aborted", "approve": "AwaitApproval",
-    }  # fmt: skip
+        "bake": "Bake",
+        "step": "Advance",
+        "fired": "RollBack",
+        "aborted": "Aborted",
+        "approve": "AwaitApproval",
+    }
     assert states["AfterCheck"]["Default"] == "Finish"
     assert states["RollBack"]["Next"] == "GateFired"
     assert states["Finish"]["Next"] == "Released"
@@ -90,13 +94,19 @@ def test_approval_waits_for_a_task_token_with_its_own_timeout(template: Template
     states = definition(template)["States"]
     wait = states["AwaitApproval"]
     assert wait["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
-    assert wait["Parameters"]["Payload"] == {"step": "await_approval", "state.$": "$", "token.$": "$$.Task.Token"}
+    assert wait["Parameters"]["Payload"] == {
+        "step": "await_approval",
+        "state.$": "$",
+        "token.$": "$$.Task.Token",
+    }
     assert wait["TimeoutSecondsPath"] == "$.release.approval_timeout_s"
     assert wait["ResultPath"] == "$.approval" and wait["Next"] == "Approved"
     declined, failed = wait["Catch"]
     assert declined == {
-        "ErrorEquals": ["ReleaseRejected", "States.Timeout"], "ResultPath": "$.approval_error", "Next": "Decline"
-    }  # fmt: skip
+        "ErrorEquals": ["ReleaseRejected", "States.Timeout"],
+        "ResultPath": "$.approval_error",
+        "Next": "Decline",
+    }
     assert failed["Next"] == "CleanUp"
     assert states["Approved"]["Next"] == "AfterApproval"
     assert states["Decline"]["Next"] == "AfterDecline"
