@@ -346,6 +346,7 @@ class RetrainingStack(cdk.Stack):
         model_store: ModelStoreStack,
         shadow: ShadowStack,
         serving: ServingStack,
+        release: ReleaseControllerStack | None = None,
         code: lambda_.DockerImageCode | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
@@ -357,6 +358,12 @@ class RetrainingStack(cdk.Stack):
         )
         for stack in (model_store, shadow, serving):
             self.add_stack_dependency(stack, "the workflow reads and releases into the serving stacks")
+        controller_arn = None
+        if config.retrain.release == "shift":  # a multi-step release runs in the release controller
+            if release is None:
+                raise ValueError("retrain_release 'shift' needs the release controller stack")
+            self.add_stack_dependency(release, "the workflow's release step starts the release controller")
+            controller_arn = cdk.Fn.import_value(release.controller_export_name)
         model_bucket = s3.Bucket.from_bucket_name(
             self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
         )
@@ -379,6 +386,7 @@ class RetrainingStack(cdk.Stack):
                 imported[name] for name in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName")
             ],
             code=code,
+            release_controller_arn=controller_arn,
         )
         pipeline = self.pipeline
         outputs = {
@@ -433,11 +441,13 @@ class ReleaseControllerStack(cdk.Stack):
             ],
         )
         _checkov_skips_of_the_controller(self.controller)
+        self.controller_export_name = f"{self.stack_name}-ReleaseControllerArn"
         cdk.CfnOutput(
             self,
             "ReleaseControllerArn",
             value=self.controller.state_machine.state_machine_arn,
-            description="modelctl canary|shift|bluegreen start this state machine",
+            description="modelctl canary|shift|bluegreen (and retraining's shift) start this state machine",
+            export_name=self.controller_export_name,
         )
         cdk.CfnOutput(
             self,

@@ -168,7 +168,9 @@ def _ended(ctx: ReleaseContext, execution: Mapping[str, Any]) -> Outcome:
     last = ctx.store.history(1)
     detail = f"{last[0].action}: {last[0].reason}" if last else cause
     if error == "GateFiredError":
-        raise GateFiredError(f"{detail}; the alias is {routing.describe()}")
+        raise GateFiredError(
+            f"rolled back by the release controller ({detail}); the alias is {routing.describe()}"
+        )
     if error == "ReleaseNotApprovedError":
         raise ReleaseAbortedError(
             f"the release was not approved ({detail}); the alias is {routing.describe()}"

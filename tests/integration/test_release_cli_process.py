@@ -115,7 +115,9 @@ def test_a_version_that_cannot_be_invoked_gets_no_traffic(deployed: tuple[World,
 
 def test_canary_then_rollback_across_processes_with_history(deployed: tuple[World, dict[str, str]]) -> None:
     world, env = deployed
-    done = modelctl(env, "canary", "--in-process", "2", "--weight", "10", "--skip-pre-traffic-check", "--reason", "try v2")
+    done = modelctl(
+        env, "canary", "--in-process", "2", "--weight", "10", "--skip-pre-traffic-check", "--reason", "try v2"
+    )
     assert done.returncode == 0, done.stderr
     assert alias_of(world, env) == ("1", {"2": 0.1})
     second = modelctl(env, "canary", "--in-process", "3")

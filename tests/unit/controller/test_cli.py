@@ -12,8 +12,8 @@ from unittest.mock import patch
 from modelctl.render.console import ConsoleReporter, TyperPrompt
 from release.controller.steps import run_step
 from release.controller.takeover import CONTROLLER_HOLDER
-from tests.unit.controller.test_approval import FakeStepFunctions
 from release.target import TargetFlags
+from tests.unit.controller.test_approval import FakeStepFunctions
 from tests.unit.modelctl.world import World, run_cli
 
 
@@ -121,7 +121,7 @@ def test_rollback_while_another_terminal_holds_the_lock_is_still_refused(world: 
 def test_approve_and_reject_from_the_cli(world: World) -> None:
     """GIVEN a shift waiting for approval at 50%, WHEN `approve` runs, THEN the token gets the
     decision; `reject` with nothing waiting any more is refused; `status` shows the wait."""
-    sfn, execution_arn, ctx, state = running_in_controller(world, ("--approve-at", "50"))
+    _, execution_arn, ctx, state = running_in_controller(world, ("--approve-at", "50"))
     world.clock.advance(61)
     state = run_step(ctx, "advance", run_step(ctx, "check", state))
     world.clock.advance(61)

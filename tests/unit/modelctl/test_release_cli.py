@@ -79,7 +79,9 @@ def test_status_json_for_scripts(world: World) -> None:
 
 
 def test_canary_checks_the_version_first_then_sends_it_its_share(world: World) -> None:
-    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "10", "--reason", "new model")
+    code, output, _ = run_cli(
+        world.factory(), "canary", "--in-process", "2", "--weight", "10", "--reason", "new model"
+    )
     assert code == 0, output
     assert world.alias_routing() == ("1", {"2": 0.1})
     assert world.invoker.calls == [("2", "GET /health"), ("2", "POST /predict")]
@@ -197,7 +199,18 @@ def test_a_progressive_release_completes_without_really_sleeping(world: World) -
 
 
 def test_every_history_entry_records_who_from_to_and_why(world: World) -> None:
-    run_cli(world.factory(), "shift", "--in-process", "2", "--steps", "50", "--bake", "1m", "--reason", "better recall")
+    run_cli(
+        world.factory(),
+        "shift",
+        "--in-process",
+        "2",
+        "--steps",
+        "50",
+        "--bake",
+        "1m",
+        "--reason",
+        "better recall",
+    )
     step = next(item for item in world.history_items() if item["action"] == "shift step 1/2")
     assert step["who"] == "arn:aws:sts::123456789012:user/moto"
     assert Routing.from_item(step["before"]) == Routing("1")
@@ -241,7 +254,9 @@ def test_a_gate_that_fires_mid_way_rolls_back_at_once(world: World) -> None:
 
 def test_the_gate_is_checked_before_the_bake_ends(world: World) -> None:
     when_sleeping(world, lambda: world.set_alarm(world.gate_alarm("2", "internal-errors"), "ALARM"))
-    code, _, _ = run_cli(world.factory(), "shift", "--in-process", "2", "--steps", "10", "--bake", "10m", "--poll", "15")
+    code, _, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10", "--bake", "10m", "--poll", "15"
+    )
     assert code == 2
     assert world.clock.slept == [15]
 
@@ -253,7 +268,9 @@ def test_metric_comparison_blocks_a_worse_version(world: World) -> None:
             return VersionStats(version, 100, errors, 10.0)
 
     factory = world.factory(metrics=Stats())
-    code, output, _ = run_cli(factory, "shift", "--in-process", "2", "--steps", "50", "--bake", "1m", "--compare")
+    code, output, _ = run_cli(
+        factory, "shift", "--in-process", "2", "--steps", "50", "--bake", "1m", "--compare"
+    )
     assert code == 2
     assert "metric comparison: error rate 9.00% of v2 exceeds v1's 1.00%" in output
     assert world.alias_routing() == ("1", {})
@@ -265,7 +282,15 @@ def test_metric_comparison_lets_a_version_that_is_no_worse_advance(world: World)
             return VersionStats(version, 100, 1.0, 10.0)
 
     code, output, _ = run_cli(
-        world.factory(metrics=Stats()), "shift", "--in-process", "2", "--steps", "50", "--bake", "1m", "--compare"
+        world.factory(metrics=Stats()),
+        "shift",
+        "--in-process",
+        "2",
+        "--steps",
+        "50",
+        "--bake",
+        "1m",
+        "--compare",
     )
     assert code == 0, output
     assert "no worse than the primary" in output
@@ -276,7 +301,9 @@ def test_ctrl_c_during_a_bake_asks_and_rolls_back(world: World) -> None:
         raise KeyboardInterrupt
 
     when_sleeping(world, interrupt, at_weight=0.5)
-    code, output, _ = run_cli(world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="y\n")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="y\n"
+    )
     assert code == 130
     assert "Roll back to v1?" in output
     assert world.alias_routing() == ("1", {})
@@ -288,7 +315,9 @@ def test_ctrl_c_answered_no_leaves_the_release_paused_and_it_resumes(world: Worl
         raise KeyboardInterrupt
 
     when_sleeping(world, interrupt, at_weight=0.5)
-    code, output, _ = run_cli(world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="n\n")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="n\n"
+    )
     assert code == 130
     assert "left at v1 50% + v2 50%" in output
     assert world.alias_routing() == ("1", {"2": 0.5})
@@ -306,7 +335,9 @@ def test_abort_from_another_terminal_stops_a_running_release(world: World) -> No
         Releaser(ctx).abort(ReleaseOptions(reason="bad canary"))
 
     when_sleeping(world, abort_elsewhere, at_weight=0.5)
-    code, output, _ = run_cli(world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m"
+    )
     assert code == 3
     assert "was ended by `abort` from arn:aws:sts::123456789012:user/moto" in output
     assert world.alias_routing() == ("1", {})
@@ -322,7 +353,9 @@ def ConsoleReporter_silent() -> ConsoleReporter:  # noqa: N802
 
 def test_someone_else_changing_the_alias_mid_release_stops_it_untouched(world: World) -> None:
     when_sleeping(world, lambda: world.set_routing("1", {"3": 0.05}), at_weight=0.1)
-    code, output, _ = run_cli(world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "1m")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "1m"
+    )
     assert code == 1
     assert "changed while this command ran" in output
     assert world.alias_routing() == ("1", {"3": 0.05})
