@@ -7,6 +7,7 @@ findings. The model store is kept in its own stack so the serving stack can be r
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -386,9 +387,13 @@ class RetrainingStack(cdk.Stack):
                 imported[name] for name in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName")
             ],
             code=code,
-            release_controller_arn=controller_arn,
         )
         pipeline = self.pipeline
+        if controller_arn is not None:  # `shift`: the release step starts the release controller, only it
+            pipeline.function.add_environment("MODELCTL_RELEASE_CONTROLLER", controller_arn)
+            pipeline.function.add_to_role_policy(
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[controller_arn])
+            )
         outputs = {
             "StateMachineArn": (pipeline.state_machine.state_machine_arn, "modelctl retrain starts this"),
             "NotificationTopicArn": (pipeline.topic.topic_arn, "Success, rejection and failure messages"),

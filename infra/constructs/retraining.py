@@ -81,15 +81,11 @@ class RetrainingPipeline(Construct):
         release_table_name: str,
         fleet_alarm_names: list[str],
         code: lambda_.DockerImageCode | None = None,
-        release_controller_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.runtime_config = runtime
         self.metrics_config = metrics
         self.retrain_config = retrain
-        self.release_controller_arn = release_controller_arn
-        if retrain.release == "shift" and not release_controller_arn:
-            raise ValueError("retrain_release 'shift' starts the release controller: pass its ARN")
         self.model_bucket = model_bucket
         self.feedback_bucket = feedback_bucket
         stack = cdk.Stack.of(self)
@@ -183,11 +179,6 @@ class RetrainingPipeline(Construct):
             "RETRAIN_CANARY_BAKE_SECONDS": str(self.retrain_config.canary_bake_seconds),
             "RETRAIN_SHIFT_STEPS": self.retrain_config.shift_steps,
             "RETRAIN_SHIFT_BAKE_SECONDS": str(self.retrain_config.shift_bake_seconds),
-            **(
-                {"MODELCTL_RELEASE_CONTROLLER": self.release_controller_arn}
-                if self.release_controller_arn
-                else {}
-            ),
             "POWERTOOLS_SERVICE_NAME": "retraining",
         }
         log_group = logs.LogGroup(
@@ -251,12 +242,6 @@ class RetrainingPipeline(Construct):
                 resources=[self.serving_function_arn, versions],
             )
         )
-        if self.release_controller_arn:  # `shift`: the release controller runs the release
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["states:StartExecution"], resources=[self.release_controller_arn]
-                )
-            )
         # Canary gates: release.gates names each alarm modelctl-<function>-<alias>-v<version>-<kind>, so
         # writes are scoped to that prefix; DescribeAlarms and GetMetricData are reads left on `*`.
         gate_alarms = cdk.Stack.of(self).format_arn(
