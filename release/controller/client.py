@@ -14,11 +14,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from release.alias import check_candidate
+from release.alias import Routing, check_candidate
 from release.aws import aws_errors, error_code
 from release.context import ReleaseContext
 from release.controller.approval import ApprovalStore
-from release.controller.execution import ControllerOptions, execution_input, execution_name
+from release.controller.execution import ControllerOptions, continues, execution_input, execution_name
 from release.errors import GateFiredError, RefusedError, ReleaseAbortedError, ReleaseError
 from release.outcome import Outcome
 from release.plan import Plan
@@ -78,25 +78,26 @@ def start(
     version) before starting it, then start one execution named after the new release id."""
     alias = ctx.alias.read()
     record = ctx.store.state().release
-    if record is not None:
+    holder = ctx.lock.holder()
+    plan = make_plan(alias.routing.primary)
+    taking_over = holder is None and continues(record, plan, alias.routing)
+    if record is not None and not taking_over:
         raise RefusedError(
             f"a {record.kind} of v{record.candidate} is in progress ({alias.routing.describe()}), started "
             f"by {record.started_by} at {record.started_at}: follow it with `modelctl status`, or "
             "promote, rollback or abort it first"
         )
-    holder = ctx.lock.holder()
     if holder is not None:
         raise RefusedError(
             f"another release command is running on this alias: {holder.describe()}. Wait for it, or "
             "stop it with `modelctl abort`"
         )
-    plan = make_plan(alias.routing.primary)
-    if alias.routing.extra is not None:
+    if alias.routing.extra is not None and not taking_over:
         raise RefusedError(
             f"the alias already sends {alias.routing.extra_percent:g}% to v{alias.routing.extra}: "
             "`modelctl promote` or `modelctl rollback` first"
         )
-    check_candidate(plan.candidate, alias.routing, ctx.catalog)
+    check_candidate(plan.candidate, Routing(plan.base), ctx.catalog)
     release_id = ReleaseRecord.new_id()
     document = execution_input(release_id, ctx.who, plan, options)
     with aws_errors("starting the release controller"):

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from release.alias import Routing
 from release.errors import RefusedError
 from release.plan import Kind, Plan, Step
+from release.store import ReleaseRecord
 
 EXECUTION_NAME_PREFIX = "release-"
 DEFAULT_APPROVAL_TIMEOUT_S = 3600.0
@@ -97,3 +99,14 @@ def execution_name(release_id: str) -> str:
 def release_id_of(execution_name_or_arn: str) -> str:
     name = execution_name_or_arn.rsplit(":", 1)[-1]
     return name.removeprefix(EXECUTION_NAME_PREFIX)
+
+
+def continues(record: ReleaseRecord | None, plan: Plan, routing: Routing) -> bool:
+    """True if `plan` takes over the idle release `record` of the same version (a canary left at
+    its weight, a paused or interrupted release): same candidate and base, the alias still in it."""
+    return (
+        record is not None
+        and record.candidate == plan.candidate
+        and record.base == plan.base == routing.primary
+        and routing.extra in (None, plan.candidate)
+    )

@@ -31,7 +31,7 @@ from release.alias import AliasState, Routing, VersionInfo, check_candidate, che
 from release.clock import iso
 from release.context import ReleaseContext
 from release.controller.approval import REJECTED_ERROR, Approval, ApprovalStore, Decision, needs_approval
-from release.controller.execution import ControllerOptions, plan_from_json
+from release.controller.execution import ControllerOptions, continues, plan_from_json
 from release.errors import (
     AwsCallError,
     ConcurrentUpdateError,
@@ -61,19 +61,23 @@ def begin(ctx: ReleaseContext, state: State) -> State:
     alias = ctx.alias.read()
     current = alias.routing
     in_progress = ctx.store.state().release
-    if in_progress is not None:
+    taking_over = continues(in_progress, plan, current) and ctx.lock.holder() is None
+    if in_progress is not None and not taking_over:
         raise RefusedError(
             f"a {in_progress.kind} of v{in_progress.candidate} is in progress, started by "
             f"{in_progress.started_by} at {in_progress.started_at}: promote, rollback or abort it first"
         )
-    if not current.same_as(Routing(plan.base)):
+    if not taking_over and not current.same_as(Routing(plan.base)):
         raise ConcurrentUpdateError(
             f"the alias is {current.describe()}, not v{plan.base} alone as planned: check `modelctl status`"
         )
-    candidate = check_candidate(plan.candidate, current, ctx.catalog)
+    candidate = check_candidate(plan.candidate, Routing(plan.base), ctx.catalog)
     settings = ctx.fleet_gate_settings().with_overrides(**options.gate_overrides)
     lease = ctx.lock.acquire(ctx.who, f"{plan.kind} v{plan.candidate}")
     try:
+        if in_progress is not None:  # the idle release of this version (e.g. a canary) ends here
+            ctx.store.finish(in_progress.release_id, previous_primary=None)
+            ctx.reporter.info(f"continues the {in_progress.kind} of v{plan.candidate} ({current.describe()})")
         _pre_traffic(ctx, plan, candidate, current, options)
         gate_names: list[str] = []
         if plan.total_bake_s > 0 or not plan.ends_with_promotion:
