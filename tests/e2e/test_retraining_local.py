@@ -203,7 +203,7 @@ def test_retraining_releases_a_candidate_with_a_two_step_shift_through_the_relea
         write_drifted_feedback(cloud, "m-live", live_version, at=datetime.now(UTC))
         result = modelctl(cloud, "retrain", "--reason", "e2e shift", "--poll", "0.5", "--timeout", "8m")
         assert result.exit_code == 0, result.output
-        assert "release controller" in result.output, result.output
+        assert "release controller" in " ".join(result.output.split()), result.output
         deadline = time.monotonic() + 180
         while True:
             routing = lam.get_alias(FunctionName=function, Name="live")
