@@ -73,6 +73,7 @@ TABLE_COLUMNS: Mapping[str, list[glue.Column]] = {
             ("row", glue.Schema.INTEGER),
             ("label", glue.Schema.STRING),
             ("received_at", glue.Schema.STRING),
+            ("reward", glue.Schema.DOUBLE),
         ]
     ),
     SHADOW_RECORDS_TABLE: _columns(

@@ -115,6 +115,19 @@ def choose(
     return found
 
 
+def row_engine(engine: str, *, per_row: bool) -> str:
+    """The engine of a report that needs every labelled row (a business metric: a cost matrix, a
+    reward or the user's function): `local`; asking for `athena` is refused."""
+    if not per_row:
+        return engine
+    if engine == Engine.ATHENA:
+        raise ShadowError(
+            "--engine athena computes the reports from aggregates; a business metric (--cost-matrix, "
+            "--business-metric) needs every labelled row: use --engine local or auto"
+        )
+    return Engine.LOCAL.value
+
+
 def runner(athena: Any, target: QueryTarget) -> AthenaRunner:
     return AthenaRunner(athena, work_group=target.work_group, database=target.tables.database)
 

@@ -67,7 +67,9 @@ def accuracy_builder(
         return local
     runner, tables = athena
 
-    def build(*, s3: Any, **options: Any) -> dict[str, Any]:
+    def build(*, s3: Any, business: Any = None, **options: Any) -> dict[str, Any]:
+        if business is not None:
+            raise ShadowError("a business metric needs every labelled row: use --engine local")
         return accuracy_report(runner, tables, **options)
 
     return build

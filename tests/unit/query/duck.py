@@ -36,6 +36,7 @@ COLUMNS = {
         "row": "INTEGER",
         "label": "VARCHAR",
         "received_at": "VARCHAR",
+        "reward": "DOUBLE",
     },
     "shadow_records": {
         "record_id": "VARCHAR",

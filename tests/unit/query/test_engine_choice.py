@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from modelctl.reports.query.engine import QueryTarget, choose
+from modelctl.reports.query.engine import QueryTarget, choose, row_engine
 from modelctl.reports.query.sql import Tables
 from release.errors import ShadowError
 
@@ -54,3 +54,11 @@ def test_auto_reads_in_process_when_the_outputs_cannot_be_read() -> None:
     assert choose("auto", span=timedelta(days=30), env=AWS, target=unreadable) is None
     with pytest.raises(ShadowError, match="does not exist"):
         choose("athena", span=timedelta(days=30), env=AWS, target=unreadable)
+
+
+def test_a_business_metric_reads_every_row_in_process() -> None:
+    assert row_engine("auto", per_row=True) == "local"
+    assert row_engine("auto", per_row=False) == "auto"
+    assert row_engine("athena", per_row=False) == "athena"
+    with pytest.raises(ShadowError, match="needs every labelled row"):
+        row_engine("athena", per_row=True)

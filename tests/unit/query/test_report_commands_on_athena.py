@@ -121,3 +121,21 @@ def test_terminal_and_html_render_what_athena_computed(
     result = CliRunner().invoke(app, [*command, "--engine", "athena", "--html", str(html)], obj=factory)
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "<html" in html.read_text(encoding="utf-8").lower()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "accuracy", *WINDOW, "--business-metric", "reward", "--json"],
+        ["report", "ab", *WINDOW, "--versions", "3,4", "--cost-matrix", '{"0": {"1": 5}}', "--json", "-"],
+    ],
+)
+def test_a_business_metric_is_refused_on_athena_and_read_in_process_on_auto(
+    cli: tuple[Factory, Sample], command: list[str]
+) -> None:
+    factory, _ = cli
+    refused = CliRunner().invoke(app, [*command, "--engine", "athena"], obj=factory)
+    assert refused.exit_code != 0
+    assert "needs every labelled row" in str(refused.exception) + refused.output
+    local = _run(factory, *command, "--engine", "auto")
+    assert local.get("source", {}).get("engine") != "athena"
