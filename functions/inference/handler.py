@@ -20,6 +20,8 @@ from common.model.onnx_model import OnnxModel
 from inference.api import InferenceApi, create_app
 from inference.log_lines import LazyLogger, info_enabled
 from inference.service import InferenceService
+from inference.snapstart import register_runtime_hooks
+from inference.sticky import emf_counter, sticky_from_environment
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -114,4 +116,8 @@ def traced(handle: Handler, settings: Settings) -> Handler:
 settings = Settings.from_env(os.environ)
 app, logger = build(settings)
 service = app.service
-handler: Handler = traced(app.handle, settings)
+routed = sticky_from_environment(
+    app.handle, os.environ, count=emf_counter(settings.namespace, settings.service_name)
+)
+handler: Handler = traced(routed, settings)
+snapstart_hooks = register_runtime_hooks(app, routed)
