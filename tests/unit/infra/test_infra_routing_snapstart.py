@@ -76,7 +76,7 @@ def test_snapstart_template_passes_cfn_lint_and_cdk_nag(snapstart_app: Synthesiz
 
 
 def test_snapstart_with_provisioned_concurrency_is_refused(artifacts_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="serving.snapstart cannot be true with provisioned_concurrency"):
+    with pytest.raises(ConfigError, match=r"serving\.snapstart cannot be true with provisioned_concurrency"):
         synthesize(artifacts_dir, tmp_path, snapstart="true", provisioned_concurrency="2")
 
 
@@ -84,5 +84,5 @@ def test_snapstart_with_provisioned_concurrency_is_refused(artifacts_dir: Path, 
 def test_a_routing_key_header_that_cannot_work_is_refused(
     artifacts_dir: Path, tmp_path: Path, header: str
 ) -> None:
-    with pytest.raises(ConfigError, match="serving.routing_key_header"):
+    with pytest.raises(ConfigError, match=r"serving\.routing_key_header"):
         synthesize(artifacts_dir, tmp_path, routing_key_header=header)
