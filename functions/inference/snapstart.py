@@ -20,13 +20,21 @@ docs/performance.md states the trade-offs.
 
 from __future__ import annotations
 
+import json
 import random
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 Hook = Callable[[], None]
+
+
+def _log_line(message: str) -> None:
+    """One JSON line on stdout (the function's log), as the function's other lines."""
+    sys.stdout.write(json.dumps({"level": "INFO", "message": message, "service": "snapstart"}) + "\n")
+    sys.stdout.flush()
 
 
 def _reachable(roots: Sequence[object], depth: int = 3) -> Iterator[object]:
@@ -53,8 +61,16 @@ def _is_aws_client(obj: object) -> bool:
 class SnapStartHooks:
     """The two hooks over the function's collaborators (the API, its mirror, the sticky router)."""
 
-    def __init__(self, *, warm: Hook, holders: Sequence[object], resets: Sequence[Hook] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        warm: Hook,
+        holders: Sequence[object],
+        resets: Sequence[Hook] = (),
+        log: Callable[[str], None] = _log_line,
+    ) -> None:
         self.warm = warm
+        self.log = log
         self.holders = list(holders)
         self.resets = list(resets)
         self.snapshots = 0
@@ -64,6 +80,7 @@ class SnapStartHooks:
         self.warm()
         self._close_connections()
         self.snapshots += 1
+        self.log("snapstart: warmed and disconnected before the snapshot")
 
     def after_restore(self) -> None:
         random.seed()
@@ -79,6 +96,7 @@ class SnapStartHooks:
             if callable(refresh) and type(obj).__name__.endswith("ConfigCache"):
                 refresh()  # the shadow configuration, as read now
         self.restores += 1
+        self.log("snapstart: restored: new seeds, fresh connections, configuration re-read")
 
     def _close_connections(self) -> None:
         for obj in _reachable(self.holders):
