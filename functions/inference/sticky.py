@@ -13,9 +13,10 @@ when the point falls in its own share; otherwise it re-invokes the key's version
 Raising a canary's weight only moves keys from the primary to the canary (the canary's share
 grows from 0), and a key never flips back while the weight grows. The alias's routing is read with
 `GetAlias` and kept for `ROUTING_ALIAS_TTL_SECONDS`; a failed read or a failed hop is served where
-the request landed (fail-open) and counted (`StickyFallbacks`); a hop is counted as `StickyForwards`
-by the version that forwarded it. docs/routing.md has the costs and how pinned traffic counts in
-the release gates.
+the request landed (fail-open) and counted (`StickyFallbacks`; when the key's version itself
+crashed or timed out, also `InternalErrors` under that version, which its release gate reads); a
+hop is counted as `StickyForwards` by the version that forwarded it. docs/routing.md has the costs
+and how pinned traffic counts in the release gates.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ ROUTING_TTL_ENV = "ROUTING_ALIAS_TTL_SECONDS"
 FORWARDED_HEADER = "X-Routing-Forwarded-From"
 DEFAULT_TTL_S = 5.0
 _SCALE = float(1 << 64)
+
+
+class VersionFailedError(RuntimeError):
+    """The key's version ran and failed (a crash, a timeout, an init error: Lambda's FunctionError)."""
 
 
 def key_point(key: str) -> float:
@@ -175,8 +180,12 @@ class StickyRouter:
         own = str(context.function_version)
         try:
             answer = self._forward(event, context.function_name, version, own)
-        except Exception:  # the key's version failed or could not be reached: answer here
+        except Exception as exc:  # the key's version failed or could not be reached: answer here
             self.count("StickyFallbacks", own)
+            if isinstance(exc, VersionFailedError):
+                # Lambda records this failure under the version's own resource, not the alias's,
+                # where the release gates do not look: count it as the version's internal error.
+                self.count("InternalErrors", version)
             return self.serve(event, context)
         self.count("StickyForwards", own)
         return answer
@@ -201,8 +210,10 @@ def lambda_invoker(client: Any) -> Invoke:
 
     def invoke(function: str, version: str, payload: bytes) -> bytes:
         response = client.invoke(FunctionName=function, Qualifier=version, Payload=payload)
-        if response.get("FunctionError") or response.get("StatusCode") != 200:
-            raise RuntimeError(f"version {version} failed: {response.get('FunctionError')}")
+        if response.get("FunctionError"):
+            raise VersionFailedError(f"version {version} failed: {response['FunctionError']}")
+        if response.get("StatusCode") != 200:
+            raise RuntimeError(f"version {version} answered status {response.get('StatusCode')}")
         body: bytes = response["Payload"].read()
         return body
 

@@ -16,9 +16,11 @@ from inference.sticky import (
     AliasSplit,
     AliasSplitCache,
     StickyRouter,
+    VersionFailedError,
     emf_counter,
     invoked_alias,
     key_point,
+    lambda_invoker,
     routing_key,
     sticky_from_environment,
 )
@@ -265,3 +267,35 @@ def test_counts_are_emf_lines_keyed_by_the_forwarding_version() -> None:
     line = json.loads(stream.getvalue())
     assert line["StickyForwards"] == [1.0] and line["FunctionVersion"] == "3"
     assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelServing"
+
+
+def test_a_crash_of_the_keys_version_counts_as_its_internal_error() -> None:
+    def invoke(function: str, version: str, payload: bytes) -> bytes:
+        raise VersionFailedError("version 2 failed: Unhandled")
+
+    answer = alias_answer("1", {"2": 0.5})
+    router, counts, served = router_for(answer, invoke)
+    key = a_key_on(AliasSplit.from_alias(answer), "2")
+    router(event(key), Context(function_version="1"))
+    assert len(served) == 1 and counts == [("StickyFallbacks", "1"), ("InternalErrors", "2")]
+
+
+class FakeLambda:
+    def __init__(self, response: dict[str, Any]) -> None:
+        self.response = response
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return self.response
+
+
+def test_the_invoker_names_the_version_and_tells_a_crash_from_other_failures() -> None:
+    ok = FakeLambda({"StatusCode": 200, "Payload": io.BytesIO(b'{"statusCode": 200}')})
+    assert lambda_invoker(ok)(FUNCTION, "2", b"{}") == b'{"statusCode": 200}'
+    assert ok.calls == [{"FunctionName": FUNCTION, "Qualifier": "2", "Payload": b"{}"}]
+    crashed = FakeLambda({"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(b"{}")})
+    with pytest.raises(VersionFailedError):
+        lambda_invoker(crashed)(FUNCTION, "2", b"{}")
+    with pytest.raises(RuntimeError, match="status 429"):
+        lambda_invoker(FakeLambda({"StatusCode": 429}))(FUNCTION, "2", b"{}")
