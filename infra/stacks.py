@@ -267,6 +267,7 @@ class ServingStack(cdk.Stack):
             code=code,
             model_bucket=model_bucket,
             model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.inference.model_version)}",
+            cors_extra_headers=(config.routing.routing_key_header,) if config.routing.enabled else (),
         )
         apply_snapstart(self.service.function, enabled=config.inference.snapstart)
         connect_sticky_routing(

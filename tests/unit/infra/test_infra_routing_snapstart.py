@@ -86,3 +86,15 @@ def test_a_routing_key_header_that_cannot_work_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=r"serving\.routing_key_header"):
         synthesize(artifacts_dir, tmp_path, routing_key_header=header)
+
+
+def test_browsers_may_send_the_routing_key(iam_cors_app: SynthesizedApp) -> None:
+    preflights = iam_cors_app.serving_template.find_resources(
+        "AWS::ApiGateway::Method", {"Properties": {"HttpMethod": "OPTIONS"}}
+    )
+    allowed = {
+        response["ResponseParameters"]["method.response.header.Access-Control-Allow-Headers"]
+        for method in preflights.values()
+        for response in method["Properties"]["Integration"]["IntegrationResponses"]
+    }
+    assert allowed and all("X-Routing-Key" in value for value in allowed)
