@@ -5,6 +5,8 @@ Logger is imported on first use (an internal error; shadow mirroring's warnings 
 wires a shadow queue). Tracing: the function runs with Lambda active tracing, which records the
 invocation without any SDK in the process; Powertools' Tracer (and with it the X-Ray SDK, a slow
 import) is loaded only when TRACER_SDK_SUBSEGMENTS=true asks for its per-invocation subsegment.
+Sticky routing (`inference.sticky`) wraps the API's handler when ROUTING_KEY_HEADER is set, and
+the SnapStart hooks (`inference.snapstart`) are registered with the runtime.
 """
 
 from __future__ import annotations
