@@ -49,7 +49,6 @@ BENCHMARKS: dict[str, str] = {
     "rollback": "bench.rollback",
     "mirroring": "bench.mirroring",
     "quality_gate": "bench.quality_gate",
-    "sticky_hop": "bench.sticky_hop",
 }
 
 
