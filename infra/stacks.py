@@ -181,15 +181,7 @@ class ShadowStack(cdk.Stack):
             "FunctionName": (shadow.function.function_name, "Shadow function (candidate model)"),
             "DeadLetterAlarmName": (shadow.dead_letter_alarm.alarm_name, "Messages in the shadow DLQ"),
             "MonitorFunctionName": (self.monitor.function.function_name, "Live accuracy and drift metrics"),
-            "RecorderFunctionArn": (self.recorder.function.function_arn, "Served-prediction lines -> S3"),
-            "RecorderDeadLetterQueueUrl": (
-                self.recorder.dead_letter_queue.queue_url,
-                "Failed log deliveries",
-            ),
-            "RecorderDeadLetterAlarmName": (
-                self.recorder.dead_letter_alarm.alarm_name,
-                "Deliveries in its DLQ",
-            ),
+            **self.recorder.outputs(),
             **self.queries.outputs(),
         }
         for name, (value, description) in outputs.items():

@@ -150,6 +150,14 @@ class PredictionRecorder(Construct):
             self.function, runtime, "; the recorder runs the same runtime as the inference function."
         )
 
+    def outputs(self) -> dict[str, tuple[str, str]]:
+        """The stack outputs: name -> (value, description)."""
+        return {
+            "RecorderFunctionArn": (self.function.function_arn, "Served-prediction lines -> S3"),
+            "RecorderDeadLetterQueueUrl": (self.dead_letter_queue.queue_url, "Failed log deliveries"),
+            "RecorderDeadLetterAlarmName": (self.dead_letter_alarm.alarm_name, "Deliveries in its DLQ"),
+        }
+
 
 def subscribe_recorder(
     scope: Construct, *, log_group: logs.ILogGroup, recorder_arn: str
