@@ -317,7 +317,7 @@ def create_app(
 
 def _not_found(method: str, path: str) -> tuple[str | None, int, str]:
     """(Allow header or None, status, body) for a request no route takes."""
-    template = _template(path.rstrip("/"))
+    template = _template(path)
     allowed = [verb for route, verb in ROUTES if route == template]
     if allowed:
         allow = ", ".join(allowed)
