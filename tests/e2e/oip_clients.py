@@ -48,11 +48,15 @@ def kserve(url: str, key: str, model: str, rows: np.ndarray, input_name: str) ->
         tensor.set_data_from_numpy(rows, binary_data=False)
         ready = await client.is_server_ready(base, headers=headers)
         request = InferRequest(model_name=model, infer_inputs=[tensor], request_id="kserve-client")
-        response = await client.infer(base, request, model_name=model, headers=headers)
+        answered: dict[str, str] = {}
+        response = await client.infer(
+            base, request, model_name=model, headers=headers, response_headers=answered
+        )
         await client.close()
-        return {
+        return {  # kserve's InferResponse drops the body's model_version: the header says it
             "ready": ready,
-            "model_version": response.model_version,
+            "model_name": response.model_name,
+            "model_version": answered.get("x-function-version"),
             "id": response.id,
             "outputs": {o.name: o.as_numpy().tolist() for o in response.outputs},
         }

@@ -76,7 +76,7 @@ def test_clients_get_the_answers_of_predict(api: Api, trained_model: tuple[Path,
         assert answer["outputs"]["label"] == expected["predictions"]
         assert answer["outputs"]["probabilities"] == expected["probabilities"]
         assert answer["model_version"] == predicted.headers["X-Function-Version"]
-    assert kserve["id"] == "kserve-client"
+    assert kserve["id"] == "kserve-client" and kserve["model_name"] == MODEL
 
 
 def test_a_pinned_version_answers_outside_the_alias_weights(
