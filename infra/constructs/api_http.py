@@ -23,25 +23,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config.api import ApiConfig
+from infra.constructs.api_logs import HTTP_ACCESS_LOG_FIELDS
 from infra.constructs.api_routes import INFERENCE_ROUTES
 from infra.nag import LOG_GROUP_KMS, acknowledge, checkov_skip
 
-HTTP_ACCESS_LOG_FIELDS = {
-    "requestId": "$context.requestId",
-    "requestTime": "$context.requestTime",
-    "ip": "$context.identity.sourceIp",
-    "caller": "$context.identity.caller",
-    "user": "$context.identity.user",
-    "httpMethod": "$context.httpMethod",
-    "routeKey": "$context.routeKey",
-    "protocol": "$context.protocol",
-    "status": "$context.status",
-    "responseLength": "$context.responseLength",
-    "responseLatency": "$context.responseLatency",
-    "integrationLatency": "$context.integrationLatency",
-    "integrationStatus": "$context.integrationStatus",
-    "errorMessage": "$context.error.message",
-}
 NO_AUTH_REASON = (
     "serving.api_auth=none was chosen explicitly: a public endpoint protected by throttling only."
 )

@@ -24,6 +24,7 @@ from infra.config.inference import InferenceConfig
 from infra.config.metrics import MetricsConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.api_http import FunctionUrlApi, HttpInferenceApi
+from infra.constructs.api_logs import access_log_format
 from infra.constructs.api_routes import add_open_inference_routes
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
@@ -96,29 +97,6 @@ def invalid_body_message(max_rows: int) -> str:
         'the body must be a JSON object {"instances": [...]} with 1 to '
         f"{max_rows} rows, each an array of numbers or an object of feature: number"
     )
-
-
-def access_log_format() -> apigw.AccessLogFormat:
-    fields = {
-        "requestId": apigw.AccessLogField.context_request_id(),
-        "requestTime": apigw.AccessLogField.context_request_time(),
-        "ip": apigw.AccessLogField.context_identity_source_ip(),
-        "caller": apigw.AccessLogField.context_identity_caller(),
-        "user": apigw.AccessLogField.context_identity_user(),
-        "apiKeyId": apigw.AccessLogField.context_identity_api_key_id(),
-        "httpMethod": apigw.AccessLogField.context_http_method(),
-        "resourcePath": apigw.AccessLogField.context_resource_path(),
-        "protocol": apigw.AccessLogField.context_protocol(),
-        "status": apigw.AccessLogField.context_status(),
-        "responseLength": apigw.AccessLogField.context_response_length(),
-        "responseLatency": apigw.AccessLogField.context_response_latency(),
-        "integrationLatency": apigw.AccessLogField.context_integration_latency(),
-        "integrationStatus": apigw.AccessLogField.context_integration_status(),
-        "errorType": apigw.AccessLogField.context_error_response_type(),
-        "errorMessage": apigw.AccessLogField.context_error_message(),
-        "xrayTraceId": apigw.AccessLogField.context_xray_trace_id(),
-    }
-    return apigw.AccessLogFormat.custom(json.dumps(fields, separators=(",", ":")))
 
 
 class InferenceService(Construct):
