@@ -17,7 +17,7 @@ import numpy as np
 
 
 def triton(url: str, key: str, model: str, rows: np.ndarray, version: str) -> dict[str, Any]:
-    import tritonclient.http as httpclient
+    import tritonclient.http as httpclient  # type: ignore[import-not-found]  # .venv-clients only
 
     parts = urlsplit(url)
     client = httpclient.InferenceServerClient(url=f"{parts.netloc}{parts.path}")
@@ -38,7 +38,12 @@ def triton(url: str, key: str, model: str, rows: np.ndarray, version: str) -> di
 
 
 def kserve(url: str, key: str, model: str, rows: np.ndarray, input_name: str) -> dict[str, Any]:
-    from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+    from kserve import (  # type: ignore[import-not-found]  # .venv-clients only
+        InferenceRESTClient,
+        InferInput,
+        InferRequest,
+        RESTConfig,
+    )
 
     async def call() -> dict[str, Any]:
         client = InferenceRESTClient(RESTConfig(protocol="v2", retries=0, timeout=60))
