@@ -122,7 +122,7 @@ def test_shadow_function_handler_runtime_and_environment(shadow: Template) -> No
         "AWS::Lambda::Function",
         {
             "Handler": shadow_construct.HANDLER,
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "Timeout": 60,
             "MemorySize": 1024,
