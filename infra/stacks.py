@@ -7,6 +7,7 @@ findings. The model store is kept in its own stack so the serving stack can be r
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -22,6 +23,7 @@ from infra.constructs import (
     model_key_prefix,
 )
 from infra.constructs.feedback import FEEDBACK_FUNCTION, FeedbackApi
+from infra.constructs.inference_service import ALIAS_NAME
 from infra.constructs.monitor import MONITOR_FUNCTION, LiveMonitor
 from infra.constructs.precompute import (
     CONTROL_FUNCTION,
@@ -30,9 +32,12 @@ from infra.constructs.precompute import (
     Precompute,
     add_predictions_route,
 )
+from infra.constructs.query import LogQueries
 from infra.constructs.release_controller import ReleaseController, controller_code
 from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
+from infra.constructs.snapstart import apply_snapstart
+from infra.constructs.sticky_routing import connect_sticky_routing
 from infra.nag import LOG_GROUP_KMS, checkov_skip, checkov_skip_function
 
 INFERENCE_FUNCTION = "inference"
@@ -142,6 +147,13 @@ class ShadowStack(cdk.Stack):
             log_bucket=self.shadow.log_bucket,
             model_bucket=model_bucket,
         )
+        # Athena over the log bucket: the reports' large windows (docs/queries.md).
+        self.queries = LogQueries(
+            self,
+            "Queries",
+            log_bucket=self.shadow.log_bucket,
+            bytes_scanned_cutoff=config.prediction_log.query_scan_cutoff_gb * 1024**3,
+        )
         # Explicit exports, as for the model bucket: the serving stack imports these stable names.
         self.export_names = {
             name: f"{self.stack_name}-{name}" for name in ("QueueArn", "QueueUrl", "LogBucketName")
@@ -156,6 +168,7 @@ class ShadowStack(cdk.Stack):
             "FunctionName": (shadow.function.function_name, "Shadow function (candidate model)"),
             "DeadLetterAlarmName": (shadow.dead_letter_alarm.alarm_name, "Messages in the shadow DLQ"),
             "MonitorFunctionName": (self.monitor.function.function_name, "Live accuracy and drift metrics"),
+            **self.queries.outputs(),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(
@@ -264,6 +277,11 @@ class ServingStack(cdk.Stack):
             code=code,
             model_bucket=model_bucket,
             model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.inference.model_version)}",
+            cors_extra_headers=(config.routing.routing_key_header,) if config.routing.enabled else (),
+        )
+        apply_snapstart(self.service.function, enabled=config.inference.snapstart)
+        connect_sticky_routing(
+            self.service, function=self.service.function, alias_name=ALIAS_NAME, routing=config.routing
         )
         self.feedback: FeedbackApi | None = None
         if shadow is not None:  # mirror live requests to the shadow queue (fail-open; docs/shadow.md)
@@ -348,6 +366,7 @@ class RetrainingStack(cdk.Stack):
         model_store: ModelStoreStack,
         shadow: ShadowStack,
         serving: ServingStack,
+        release: ReleaseControllerStack | None = None,
         code: lambda_.DockerImageCode | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
@@ -359,6 +378,12 @@ class RetrainingStack(cdk.Stack):
         )
         for stack in (model_store, shadow, serving):
             self.add_stack_dependency(stack, "the workflow reads and releases into the serving stacks")
+        controller_arn = None
+        if config.retrain.release == "shift":  # a multi-step release runs in the release controller
+            if release is None:
+                raise ValueError("retrain_release 'shift' needs the release controller stack")
+            self.add_stack_dependency(release, "the workflow's release step starts the release controller")
+            controller_arn = cdk.Fn.import_value(release.controller_export_name)
         model_bucket = s3.Bucket.from_bucket_name(
             self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
         )
@@ -383,6 +408,11 @@ class RetrainingStack(cdk.Stack):
             code=code,
         )
         pipeline = self.pipeline
+        if controller_arn is not None:  # `shift`: the release step starts the release controller, only it
+            pipeline.function.add_environment("MODELCTL_RELEASE_CONTROLLER", controller_arn)
+            pipeline.function.add_to_role_policy(
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[controller_arn])
+            )
         outputs = {
             "StateMachineArn": (pipeline.state_machine.state_machine_arn, "modelctl retrain starts this"),
             "NotificationTopicArn": (pipeline.topic.topic_arn, "Success, rejection and failure messages"),
@@ -411,6 +441,7 @@ class ReleaseControllerStack(cdk.Stack):
         serving: ServingStack,
         code: lambda_.DockerImageCode | None = None,
         env: cdk.Environment | None = None,
+        shadow: ShadowStack | None = None,
     ) -> None:
         super().__init__(
             scope, construct_id, env=env, description="Release controller: canary, shift, blue/green"
@@ -433,19 +464,28 @@ class ReleaseControllerStack(cdk.Stack):
             fleet_alarm_names=[
                 imported[name] for name in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName")
             ],
+            log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]) if shadow else None,
         )
         _checkov_skips_of_the_controller(self.controller)
+        self.controller_export_name = f"{self.stack_name}-ReleaseControllerArn"
         cdk.CfnOutput(
             self,
             "ReleaseControllerArn",
             value=self.controller.state_machine.state_machine_arn,
-            description="modelctl canary|shift|bluegreen start this state machine",
+            description="modelctl canary|shift|bluegreen (and retraining's shift) start this state machine",
+            export_name=self.controller_export_name,
+        )
+        cdk.CfnOutput(
+            self,
+            "CleanupFailedAlarmName",
+            value=self.controller.cleanup_failed_alarm.alarm_name,
+            description="In ALARM when the cleanup of an ended release execution failed",
         )
 
 
 CONTROLLER_DLQ_REASON = (
-    "Invoked by the workflow's tasks (synchronously) and by the EndedExecutions rule (asynchronously, "
-    "four EventBridge retries): a cleanup that still fails leaves a lock lease that expires by itself."
+    "Its one asynchronous invocation (the EndedExecutions rule's cleanup) has an on-failure destination, "
+    "the CleanupDeadLetters queue with an alarm, which keeps the request and the error (a DLQ keeps less)."
 )
 CONTROLLER_CONCURRENCY_REASON = (
     "Runs only for a release in progress (one per alias, under the release lock): a reservation would "

@@ -16,6 +16,7 @@ from typing import Annotated, Any, get_type_hints
 
 import typer
 
+from modelctl.commands.approval import approve, reject
 from modelctl.commands.common import (
     AliasOpt,
     DryRunOpt,
@@ -27,6 +28,7 @@ from modelctl.commands.common import (
 )
 from modelctl.commands.deploy_check import deploy_check
 from modelctl.commands.publish import publish
+from modelctl.commands.quality_options import QUALITY_RUN_OPTIONS, quality_log_bucket, quality_spec
 from modelctl.commands.rollback import rollback
 from modelctl.commands.status import history, status
 from modelctl.render.console import make_console
@@ -36,7 +38,15 @@ from release.clock import parse_duration
 from release.compare import CompareSettings
 from release.errors import RefusedError
 from release.outcome import Outcome
-from release.plan import Plan, bluegreen_plan, canary_plan, linear_plan, parse_percents, shift_plan
+from release.plan import (
+    Plan,
+    bluegreen_plan,
+    canary_plan,
+    linear_plan,
+    parse_percents,
+    shift_plan,
+    with_quality,
+)
 from release.runner import ReleaseOptions, Releaser
 
 DEFAULT_POLL_S = 15.0
@@ -69,12 +79,24 @@ LatencyMarginOpt = Annotated[
 
 
 ControllerOpt = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--controller/--in-process",
-        help="run the release in the release controller (Step Functions: it goes on if this terminal "
-        "closes; Ctrl-C detaches) or in this process",
+        help="run the release in the release controller (the default: Step Functions, it goes on if "
+        "this terminal closes; Ctrl-C detaches) or in this process (the default with --compare)",
+        show_default=False,
     ),
+]
+ApproveAtOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--approve-at",
+        help="controller: wait for `modelctl approve` before going past this percent of the traffic",
+    ),
+]
+ApprovalTimeoutOpt = Annotated[
+    str,
+    typer.Option("--approval-timeout", help="with --approve-at: roll back if nobody decides in time (1h)"),
 ]
 
 
@@ -89,7 +111,10 @@ _RUN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("gate_internal_errors", GateInternalOpt, None),
     ("gate_period", GatePeriodOpt, None),
     ("gate_evaluation_periods", GatePeriodsOpt, None),
-    ("controller", ControllerOpt, False),
+    ("controller", ControllerOpt, None),
+    ("approve_at", ApproveAtOpt, None),
+    ("approval_timeout", ApprovalTimeoutOpt, "1h"),
+    *QUALITY_RUN_OPTIONS,
 )
 _TARGET_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("function", FunctionOpt, None),
@@ -111,7 +136,14 @@ class ReleaseFlags:
     gate_internal_errors: float | None
     gate_period: int | None
     gate_evaluation_periods: int | None
-    controller: bool
+    controller: bool | None
+    approve_at: float | None
+    approval_timeout: str
+    quality_gate: str
+    quality_margin: float | None
+    quality_min_labels: int | None
+    quality_max_wait: str
+    business_metric: str
     function: str | None
     alias: str | None
     stack: str | None
@@ -186,9 +218,13 @@ def _release(
 ) -> None:
     options = flags.options(compare)
     console = make_console()
-    if flags.controller and not options.dry_run:
-        if compare is not None:
-            raise RefusedError("--compare runs in this process only: pass --in-process with it")
+    make_plan = _with_quality(ctx, make_plan, flags)
+    in_controller = flags.controller if flags.controller is not None else compare is None
+    if in_controller and compare is not None:
+        raise RefusedError("--compare runs in this process only: pass --in-process with it")
+    if not in_controller and flags.approve_at is not None:
+        raise RefusedError("--approve-at runs in the release controller only: leave out --in-process")
+    if in_controller and not options.dry_run:
         _done(console, _release_in_controller(ctx, make_plan, flags, options, console))
         return
     with aws_errors("release"):
@@ -197,6 +233,20 @@ def _release(
         )
         outcome = Releaser(release_ctx).release(version, make_plan, options)
     _done(console, outcome)
+
+
+def _with_quality(
+    ctx: typer.Context, make_plan: Callable[[str], Plan], flags: ReleaseFlags
+) -> Callable[[str], Plan]:
+    """The plan with the quality gate of --quality-gate (modelctl/commands/quality_options.py)."""
+    if not flags.quality_gate and flags.quality_margin is None and flags.quality_min_labels is None:
+        return make_plan
+    spec = quality_spec(
+        metric=flags.quality_gate, margin=flags.quality_margin, min_labels=flags.quality_min_labels,
+        max_wait_s=_seconds(flags.quality_max_wait, "--quality-max-wait"),
+        business_metric=flags.business_metric, log_bucket=quality_log_bucket(cli_factory(ctx)),
+    )  # fmt: skip
+    return lambda base: with_quality(make_plan(base), spec)
 
 
 def _release_in_controller(
@@ -220,6 +270,8 @@ def _release_in_controller(
             pre_traffic=options.pre_traffic,
             gate_overrides=options.gate_overrides,
             check_every_s=flags.poll if flags.poll != DEFAULT_POLL_S else None,
+            approve_at=flags.approve_at,
+            approval_timeout_s=_seconds(flags.approval_timeout, "--approval-timeout"),
         )
         started = client.start(release_ctx, sfn, arn, make_plan, controller_options)
         console.print(f"release {started.release_id} runs in the release controller: {started.execution_arn}")
@@ -228,7 +280,8 @@ def _release_in_controller(
         except KeyboardInterrupt:
             console.print(
                 f"detached: release {started.release_id} goes on in the release controller. "
-                "Follow it with `modelctl status`; stop it and roll back with `modelctl abort`"
+                "Follow it with `modelctl status`; stop it and roll back with `modelctl abort` (or "
+                "`modelctl rollback`)"
             )
             raise typer.Exit(0) from None
 
@@ -353,5 +406,7 @@ def register(app: typer.Typer) -> None:
     app.command()(promote)
     app.command()(rollback)
     app.command()(abort)
+    app.command()(approve)
+    app.command()(reject)
     app.command()(history)
     app.command("deploy-check")(deploy_check)
