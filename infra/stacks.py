@@ -333,12 +333,9 @@ class ServingStack(cdk.Stack):
             "modelctl's release history, release in progress and lock",
         )
         if self.feedback is not None:
-            outputs["FeedbackFunctionName"] = (
-                self.feedback.function.function_name,
-                "POST /feedback function",
-            )
-        if self.feedback is not None and self.feedback.url is not None:
-            outputs["FeedbackUrl"] = (self.feedback.url, "POST here: the feedback function's URL")
+            outputs["FeedbackFunctionName"] = (self.feedback.function.function_name, "POST /feedback")
+            if self.feedback.url is not None:  # serving.api_type=function_url
+                outputs["FeedbackUrl"] = (self.feedback.url, "POST here: the feedback function's URL")
         if self.service.api_key is not None:
             outputs["ApiKeyId"] = (
                 self.service.api_key.key_id,
