@@ -26,6 +26,7 @@ from infra.config.metrics import MetricsConfig
 from infra.config.monitor import MonitorConfig, PredictionLogConfig
 from infra.config.precompute import PrecomputeConfig
 from infra.config.retrain import RetrainConfig
+from infra.config.routing import RoutingConfig
 from infra.config.runtime import RuntimeConfig
 from infra.config.shadow import ShadowConfig
 
@@ -52,6 +53,7 @@ SECTIONS: dict[str, type[Section]] = {
     "monitor": MonitorConfig,
     "precompute": PrecomputeConfig,
     "retrain": RetrainConfig,
+    "routing": RoutingConfig,
 }
 
 
@@ -71,6 +73,7 @@ class ServingConfig:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     precompute: PrecomputeConfig = field(default_factory=PrecomputeConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
 
     def __post_init__(self) -> None:
         check(
@@ -176,10 +179,10 @@ def _parse_override(key: str, value: Any, known: Field[Any] | None) -> Any:
 
 def _coerce(key: str, value: Any, known: Field[Any]) -> Any:
     """JSON gives lists and plain numbers: turn them into the field's types (or fail, naming the key)."""
-    if key == "cors_origins":
+    if key in ("cors_origins", "jwt_audience"):
         if isinstance(value, str):
             value = [value] if value else []
-        check(isinstance(value, (list, tuple)), key, f"must be a list of origins, got {value!r}")
+        check(isinstance(value, (list, tuple)), key, f"must be a list of strings, got {value!r}")
         return tuple(value)
     if key == "model_artifacts_dir":
         check(isinstance(value, str) and value != "", key, f"must be a path, got {value!r}")

@@ -17,6 +17,8 @@ from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
+from modelctl.reports.query.engine import ENGINE_HELP, for_report, row_engine
+from modelctl.reports.query.reports import accuracy_builder
 from modelctl.reports.shadow.window import parse_duration, parse_window
 from release.errors import ShadowError
 
@@ -68,6 +70,7 @@ def accuracy(
             "--business-metric", help="also per model version: reward, module:function or a JSON cost matrix"
         ),
     ] = "",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
 ) -> None:
     """Accuracy and the metric per window per model version (logged predictions joined with feedback),
     and per-feature drift (PSI) of the live inputs against each model's training baseline. For a
@@ -79,7 +82,9 @@ def accuracy(
     span = parse_window(since, until, now=now)
     target = factory.shadow_target
     s3 = factory.shadow_clients.s3
-    document = build_accuracy_report(
+    athena = for_report(factory, row_engine(engine, per_row=bool(business_metric)), span.until - span.since)
+    build = accuracy_builder(athena, build_accuracy_report)
+    document = build(
         s3=s3,
         log_bucket=target.log_bucket,
         model_info=S3ModelInfo(s3, target.model_bucket),
