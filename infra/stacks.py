@@ -33,7 +33,7 @@ from infra.constructs.precompute import (
     add_predictions_route,
 )
 from infra.constructs.query import LogQueries
-from infra.constructs.recorder import RECORDER_FUNCTION, PredictionRecorder
+from infra.constructs.recorder import shadow_stack_recorder
 from infra.constructs.release_controller import ReleaseController, controller_code
 from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
@@ -42,6 +42,7 @@ from infra.constructs.sticky_routing import connect_sticky_routing
 from infra.nag import LOG_GROUP_KMS, checkov_skip, checkov_skip_function
 
 INFERENCE_FUNCTION = "inference"
+SHADOW_EXPORTS = ("QueueArn", "QueueUrl", "LogBucketName", "RecorderFunctionArn")
 # Serving stack outputs the retraining workflow needs (exported under <stack>-<name>).
 RETRAINING_IMPORTS = (
     "FunctionName",
@@ -110,7 +111,6 @@ class ShadowStack(cdk.Stack):
         model_store: ModelStoreStack,
         code: lambda_.Code | None = None,
         monitor_code: lambda_.Code | None = None,
-        recorder_code: lambda_.Code | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
         super().__init__(
@@ -149,16 +149,7 @@ class ShadowStack(cdk.Stack):
             log_bucket=self.shadow.log_bucket,
             model_bucket=model_bucket,
         )
-        # Every answered request's record, from the inference function's log lines (docs/prediction-log.md).
-        self.recorder = PredictionRecorder(
-            self,
-            "Recorder",
-            runtime=config.runtime,
-            metrics=config.metrics,
-            code=recorder_code or bundled_function_code(RECORDER_FUNCTION, target=target),
-            log_bucket=self.shadow.log_bucket,
-            shadow_queue=self.shadow.queue,
-        )
+        self.recorder = shadow_stack_recorder(self, config, target, self.shadow)  # docs/prediction-log.md
         # Athena over the log bucket: the reports' large windows (docs/queries.md).
         self.queries = LogQueries(
             self,
@@ -167,10 +158,7 @@ class ShadowStack(cdk.Stack):
             bytes_scanned_cutoff=config.prediction_log.query_scan_cutoff_gb * 1024**3,
         )
         # Explicit exports, as for the model bucket: the serving stack imports these stable names.
-        self.export_names = {
-            name: f"{self.stack_name}-{name}"
-            for name in ("QueueArn", "QueueUrl", "LogBucketName", "RecorderFunctionArn")
-        }
+        self.export_names = {name: f"{self.stack_name}-{name}" for name in SHADOW_EXPORTS}
         shadow = self.shadow
         outputs = {
             "QueueUrl": (shadow.queue.queue_url, "Queue the inference function mirrors requests to"),
@@ -298,9 +286,7 @@ class ServingStack(cdk.Stack):
             self.service, function=self.service.function, alias_name=ALIAS_NAME, routing=config.routing
         )
         self.feedback: FeedbackApi | None = None
-        if (
-            shadow is not None
-        ):  # record every answered request; the shadow samples them (docs/prediction-log.md)
+        if shadow is not None:  # every answered request recorded (docs/prediction-log.md)
             self.add_stack_dependency(shadow, "the inference function's log lines go to the recorder")
             connect_inference_function(
                 self.service.function,

@@ -18,6 +18,8 @@ ARN through a stable export name as it imports the queue and the bucket.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
@@ -28,9 +30,16 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from common import layout
+from infra.bundling import BundleTarget
 from infra.config.metrics import MetricsConfig
 from infra.config.runtime import RuntimeConfig
+from infra.constructs.function_code import bundled_function_code
 from infra.constructs.python_function import python_function
+
+if TYPE_CHECKING:
+    from infra.config import ServingConfig
+    from infra.constructs.shadow import ShadowLogging
+
 from infra.nag import (
     SQS_MANAGED_SSE,
     XRAY_REASON,
@@ -157,6 +166,21 @@ class PredictionRecorder(Construct):
             "RecorderDeadLetterQueueUrl": (self.dead_letter_queue.queue_url, "Failed log deliveries"),
             "RecorderDeadLetterAlarmName": (self.dead_letter_alarm.alarm_name, "Deliveries in its DLQ"),
         }
+
+
+def shadow_stack_recorder(
+    scope: Construct, config: ServingConfig, target: BundleTarget, shadow: ShadowLogging
+) -> PredictionRecorder:
+    """The recorder as the shadow stack holds it: beside the log bucket and the shadow queue."""
+    return PredictionRecorder(
+        scope,
+        "Recorder",
+        runtime=config.runtime,
+        metrics=config.metrics,
+        code=bundled_function_code(RECORDER_FUNCTION, target=target),
+        log_bucket=shadow.log_bucket,
+        shadow_queue=shadow.queue,
+    )
 
 
 def subscribe_recorder(
