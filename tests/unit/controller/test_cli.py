@@ -183,7 +183,7 @@ def test_following_a_release_says_when_it_waits_for_approval(world: World) -> No
 
     lines: list[str] = []
     reporter = ConsoleReporter()
-    reporter.info = lines.append  # type: ignore[method-assign]
+    reporter.info = lines.append  # type: ignore[method-assign,assignment]
     follower = replace(ctx, reporter=reporter)
     started = client.Started(state["release_id"], execution_arn)
     client.follow(follower, Executions(), started, 0.1)
