@@ -53,8 +53,9 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         env=env,
     )
     release = ReleaseControllerStack(
-        app, f"{config.project}-Release", config=config, model_store=store, serving=serving, env=env
-    )
+        app, f"{config.project}-Release", config=config, model_store=store, serving=serving, env=env,
+        shadow=shadow,
+    )  # fmt: skip
     RetrainingStack(
         app,
         f"{config.project}-Retraining",

@@ -57,6 +57,8 @@ class RetrainSettings:
     shadow_sample_percent: float = 100.0
     canary_weight: float = 10.0
     canary_bake_seconds: float = 0.0
+    business_metric: str = ""
+    """The business metric the candidate may not be worse on (retrain/business.py); empty: none."""
     shift_steps: tuple[float, ...] = (50.0, 100.0)
     shift_bake_seconds: float = 300.0
     release_controller: str = ""
@@ -123,6 +125,7 @@ class RetrainSettings:
             shadow_sample_percent=number("SHADOW_SAMPLE_PERCENT", cls.shadow_sample_percent),
             canary_weight=number("CANARY_WEIGHT", cls.canary_weight),
             canary_bake_seconds=number("CANARY_BAKE_SECONDS", cls.canary_bake_seconds),
+            business_metric=text("BUSINESS_METRIC"),
             shift_steps=_percents(text("SHIFT_STEPS", "50,100")),
             shift_bake_seconds=number("SHIFT_BAKE_SECONDS", cls.shift_bake_seconds),
             release_controller=env.get("MODELCTL_RELEASE_CONTROLLER", ""),

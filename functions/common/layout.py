@@ -12,6 +12,7 @@ Log bucket (one hour partition per prefix, by UTC hour of the request):
     records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.mirror.record)
     predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the prediction log)
     feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.observe.feedback)
+    athena-results/                                Athena's results of the reports' queries (docs/queries.md)
 
 Retraining, in the model bucket:
 
@@ -43,6 +44,9 @@ SHADOW_CONFIG_KEY = "control/shadow.json"
 RECORDS_PREFIX = "records/"
 PREDICTIONS_PREFIX = "predictions/"
 FEEDBACK_PREFIX = "feedback/"
+PREDICTION_LOG_PREFIX = "prediction-log/"
+QUERY_RESULTS_PREFIX = "athena-results/"
+"""Athena's results of the reports' queries (infra/constructs/query.py; expire after 7 days)."""
 OBJECT_SUFFIX = ".jsonl.gz"
 PREDICTION_LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX)
 """What the prediction log reads: shadow records carry the live answer too."""

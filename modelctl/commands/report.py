@@ -10,12 +10,15 @@ from typing import Annotated
 
 import typer
 
+from common.business_metric import BusinessMetric
 from common.observe import regression_metrics
 from common.observe.classification_metrics import METRICS as CLASSIFICATION_METRICS
 from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
+from modelctl.reports.query.engine import ENGINE_HELP, for_report, row_engine
+from modelctl.reports.query.reports import accuracy_builder
 from modelctl.reports.shadow.window import parse_duration, parse_window
 from release.errors import ShadowError
 
@@ -37,6 +40,17 @@ def _window(text: str) -> timedelta:
     return duration
 
 
+def _business_metric(text: str) -> BusinessMetric | None:
+    from modelctl.commands.quality_options import business_metric_document
+    from release.errors import RefusedError
+
+    try:
+        document = business_metric_document(text)
+    except RefusedError as exc:
+        raise ShadowError(str(exc)) from None
+    return BusinessMetric.from_dict(document) if document is not None else None
+
+
 @report_app.command()
 def accuracy(
     ctx: typer.Context,
@@ -50,6 +64,13 @@ def accuracy(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the JSON document instead of tables")
     ] = False,
+    business_metric: Annotated[
+        str,
+        typer.Option(
+            "--business-metric", help="also per model version: reward, module:function or a JSON cost matrix"
+        ),
+    ] = "",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
 ) -> None:
     """Accuracy and the metric per window per model version (logged predictions joined with feedback),
     and per-feature drift (PSI) of the live inputs against each model's training baseline. For a
@@ -61,7 +82,9 @@ def accuracy(
     span = parse_window(since, until, now=now)
     target = factory.shadow_target
     s3 = factory.shadow_clients.s3
-    document = build_accuracy_report(
+    athena = for_report(factory, row_engine(engine, per_row=bool(business_metric)), span.until - span.since)
+    build = accuracy_builder(athena, build_accuracy_report)
+    document = build(
         s3=s3,
         log_bucket=target.log_bucket,
         model_info=S3ModelInfo(s3, target.model_bucket),
@@ -70,6 +93,7 @@ def accuracy(
         window=_window(window),
         metric_name=metric,
         feedback_until=now,
+        business=_business_metric(business_metric),
     )
     if as_json:
         typer.echo(json.dumps(document, indent=2))

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelctl.commands.common import cli_factory
+from modelctl.reports.query.engine import ENGINE_HELP
 from release.errors import ShadowError
 
 if TYPE_CHECKING:
+    from common.business_metric import BusinessMetric
     from release.quality.join import CostMatrix
 
 # "auto" and the values of release.quality.join.Metric (tested to match).
@@ -30,6 +32,18 @@ def _cost_matrix(text: str) -> CostMatrix | None:
         return parse_cost_matrix(json.loads(text))
     except ValueError as exc:
         raise ShadowError(f"--cost-matrix: {exc}") from None
+
+
+def _business(text: str) -> BusinessMetric | None:
+    from common.business_metric import BusinessMetric
+    from modelctl.commands.quality_options import business_metric_document
+    from release.errors import RefusedError
+
+    try:
+        document = business_metric_document(text)
+    except RefusedError as exc:
+        raise ShadowError(str(exc)) from None
+    return BusinessMetric.from_dict(document) if document is not None else None
 
 
 def ab(
@@ -52,15 +66,26 @@ def ab(
             "--cost-matrix", help='classifiers: cost of predicting column when truth is row, {"0":{"1":5}}'
         ),
     ] = "",
+    business_metric: Annotated[
+        str,
+        typer.Option(
+            "--business-metric",
+            help="reward (sent with the feedback), module:function (!module:function: lower is better), "
+            "or a cost matrix as JSON",
+        ),
+    ] = "",
     html: Annotated[str, typer.Option(help="also write an HTML report with charts here")] = "",
     as_json: Annotated[
         str, typer.Option("--json", help="write the JSON document to this file ('-': standard output)")
     ] = "",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
 ) -> None:
     """Compare the versions the alias serves (or served): labelled rows, the metric with its 95%
     interval, new - primary with the always-valid p-value, and the labelled rows still needed."""
     from modelctl.reports.ab import render_html, render_terminal
     from modelctl.reports.ab.build import S3Task, build_ab_report, parse_versions
+    from modelctl.reports.query.engine import for_report, row_engine
+    from modelctl.reports.query.reports import arms_reader
     from modelctl.reports.shadow.window import parse_window
     from release.alias import AliasManager, Routing
     from release.quality.join import Metric
@@ -69,6 +94,9 @@ def ab(
         raise ShadowError(f"--metric {metric!r} is not one of {', '.join(METRIC_CHOICES)}")
     named = parse_versions(versions) if versions else None
     matrix = _cost_matrix(cost_matrix)
+    business = _business(business_metric)
+    if business is not None and matrix is not None:
+        raise ShadowError("give either --cost-matrix or --business-metric")
     factory = cli_factory(ctx)
     now = factory.time()
     span = parse_window(since, until, now=now)
@@ -79,10 +107,13 @@ def ab(
             AliasManager(factory.clients.lambda_, target.function_name, target.alias_name).read().routing
         )
     s3 = factory.shadow_clients.s3
+    task_of = S3Task(s3, target.model_bucket)
+    per_row = business is not None or matrix is not None
+    athena = for_report(factory, row_engine(engine, per_row=per_row), span.until - span.since)
     document = build_ab_report(
         s3=s3,
         log_bucket=target.log_bucket,
-        task_of=S3Task(s3, target.model_bucket),
+        task_of=task_of,
         since=span.since,
         until=span.until,
         feedback_until=now,
@@ -91,6 +122,8 @@ def ab(
         metric=None if metric == "auto" else Metric(metric),
         effect=effect,
         cost_matrix=matrix,
+        business=business,
+        read_arms=arms_reader(*athena, task_of) if athena is not None else None,
     )
     text = json.dumps(document, indent=2)
     if as_json == "-":

@@ -3,8 +3,8 @@
 Input (what `modelctl canary|shift|bluegreen` or the retraining workflow starts the controller with):
 
     {"release_id": "...", "who": "...", "plan": {"kind", "candidate", "base", "steps": [{"percent",
-     "bake_s"}]}, "options": {"reason", "pre_traffic", "gate_overrides": {...}, "check_every_s",
-     "approve_at", "approval_timeout_s"}}
+     "bake_s"}], "quality": null | {"metric", "margin", ...}}, "options": {"reason", "pre_traffic",
+     "gate_overrides": {...}, "check_every_s", "approve_at", "approval_timeout_s"}}
 
 The steps add `release`: how far the release got (index, the lease it holds, the gates, the bake).
 """
@@ -12,12 +12,15 @@ The steps add `release`: how far the release got (index, the lease it holds, the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from release.alias import Routing
 from release.errors import RefusedError
 from release.plan import Kind, Plan, Step
 from release.store import ReleaseRecord
+
+if TYPE_CHECKING:
+    from release.quality.release_gate import QualityGateSpec
 
 EXECUTION_NAME_PREFIX = "release-"
 DEFAULT_APPROVAL_TIMEOUT_S = 3600.0
@@ -31,6 +34,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "candidate": plan.candidate,
         "base": plan.base,
         "steps": [{"percent": s.percent, "bake_s": s.bake_s} for s in plan.steps],
+        "quality": plan.quality.to_json() if plan.quality is not None else None,
     }
 
 
@@ -40,7 +44,16 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         candidate=str(data["candidate"]),
         base=str(data["base"]),
         steps=tuple(Step(float(s["percent"]), float(s["bake_s"])) for s in data["steps"]),
+        quality=_quality_from_json(data.get("quality")),
     )
+
+
+def _quality_from_json(data: dict[str, Any] | None) -> QualityGateSpec | None:
+    if not data:
+        return None
+    from release.quality.release_gate import QualityGateSpec
+
+    return QualityGateSpec.from_json(data)
 
 
 @dataclass(frozen=True)
