@@ -163,3 +163,28 @@ def test_approve_at_is_refused_in_process(world: World) -> None:
 
 def state_machine_of(execution_arn: str) -> str:
     return execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+
+
+def test_following_a_release_says_when_it_waits_for_approval(world: World) -> None:
+    from release.controller import client
+
+    _, execution_arn, ctx, state = running_in_controller(world, ("--approve-at", "20"))
+    world.clock.advance(61)
+    state = run_step(ctx, "check", state)
+    assert state["release"]["next"] == "approve"
+    state["task_token"] = "token-1"
+    run_step(ctx, "await_approval", state)
+
+    class Executions:
+        answers = iter(["RUNNING", "SUCCEEDED"])
+
+        def describe_execution(self, executionArn: str) -> dict[str, Any]:
+            return {"status": next(self.answers), "output": "{}"}
+
+    lines: list[str] = []
+    reporter = ConsoleReporter()
+    reporter.info = lines.append  # type: ignore[method-assign,assignment]
+    follower = replace(ctx, reporter=reporter)
+    started = client.Started(state["release_id"], execution_arn)
+    client.follow(follower, Executions(), started, 0.1)
+    assert any("waits at 25% for approval" in line and "modelctl approve" in line for line in lines), lines
