@@ -9,8 +9,10 @@ Model store (one immutable folder per model version):
 Log bucket (one hour partition per prefix, by UTC hour of the request):
 
     control/shadow.json                            which candidate the shadow scorer runs (mirror config)
+    prediction-log/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz  the prediction log: one record per answered row
     records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.mirror.record)
-    predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the prediction log)
+    predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the sampled log before
+                                                   prediction-log/; still read)
     feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.observe.feedback)
 
 Retraining, in the model bucket:
@@ -42,10 +44,12 @@ METADATA_FILE = "metadata.json"
 SHADOW_CONFIG_KEY = "control/shadow.json"
 RECORDS_PREFIX = "records/"
 PREDICTIONS_PREFIX = "predictions/"
+PREDICTION_LOG_PREFIX = "prediction-log/"
 FEEDBACK_PREFIX = "feedback/"
 OBJECT_SUFFIX = ".jsonl.gz"
-PREDICTION_LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX)
-"""What the prediction log reads: shadow records carry the live answer too."""
+PREDICTION_LOG_PREFIXES = (PREDICTION_LOG_PREFIX, RECORDS_PREFIX, PREDICTIONS_PREFIX)
+"""What the prediction log reads: the log of every answered row, and the sampled records written
+before it (shadow records carry the live answer too)."""
 
 # Retraining (in the model bucket, beside models/).
 RETRAINING_PREFIX = "retraining/"

@@ -16,6 +16,8 @@ from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
+from modelctl.reports.coverage import RequestCounter
+from modelctl.reports.coverage_source import served_coverage
 from modelctl.reports.shadow.window import parse_duration, parse_window
 from release.errors import ShadowError
 
@@ -28,6 +30,13 @@ report_app = typer.Typer(
     help="Reports on live traffic: accuracy per window and model version, with feature drift.",
     no_args_is_help=True,
 )
+
+
+def _lookback(text: str) -> timedelta:
+    duration = parse_duration(text)
+    if duration is None:
+        raise ShadowError(f"--lookback {text!r} is not a duration (7d, 36h, 0s)")
+    return duration
 
 
 def _window(text: str) -> timedelta:
@@ -50,6 +59,9 @@ def accuracy(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the JSON document instead of tables")
     ] = False,
+    lookback: Annotated[
+        str, typer.Option(help="how far before --since feedback received in the report may name a prediction")
+    ] = "7d",
 ) -> None:
     """Accuracy and the metric per window per model version (logged predictions joined with feedback),
     and per-feature drift (PSI) of the live inputs against each model's training baseline. For a
@@ -61,6 +73,7 @@ def accuracy(
     span = parse_window(since, until, now=now)
     target = factory.shadow_target
     s3 = factory.shadow_clients.s3
+    counter = RequestCounter()
     document = build_accuracy_report(
         s3=s3,
         log_bucket=target.log_bucket,
@@ -70,6 +83,11 @@ def accuracy(
         window=_window(window),
         metric_name=metric,
         feedback_until=now,
+        lookback=_lookback(lookback),
+        counter=counter,
+    )
+    document["record_coverage"] = served_coverage(
+        factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
     )
     if as_json:
         typer.echo(json.dumps(document, indent=2))

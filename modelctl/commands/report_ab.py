@@ -61,6 +61,8 @@ def ab(
     interval, new - primary with the always-valid p-value, and the labelled rows still needed."""
     from modelctl.reports.ab import render_html, render_terminal
     from modelctl.reports.ab.build import S3Task, build_ab_report, parse_versions
+    from modelctl.reports.coverage import RequestCounter
+    from modelctl.reports.coverage_source import served_coverage
     from modelctl.reports.shadow.window import parse_window
     from release.alias import AliasManager, Routing
     from release.quality.join import Metric
@@ -79,6 +81,7 @@ def ab(
             AliasManager(factory.clients.lambda_, target.function_name, target.alias_name).read().routing
         )
     s3 = factory.shadow_clients.s3
+    counter = RequestCounter()
     document = build_ab_report(
         s3=s3,
         log_bucket=target.log_bucket,
@@ -91,6 +94,10 @@ def ab(
         metric=None if metric == "auto" else Metric(metric),
         effect=effect,
         cost_matrix=matrix,
+        counter=counter,
+    )
+    document["record_coverage"] = served_coverage(
+        factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
     )
     text = json.dumps(document, indent=2)
     if as_json == "-":

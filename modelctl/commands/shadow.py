@@ -12,6 +12,8 @@ import typer
 
 from modelctl.commands.common import cli_factory
 from modelctl.factory import Factory
+from modelctl.reports.coverage import SHADOW_SAMPLED_METRIC, RequestCounter
+from modelctl.reports.coverage_source import served_coverage
 from modelctl.reports.shadow import render_html, render_terminal
 from modelctl.reports.shadow.builder import ShadowReportBuilder
 from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
@@ -184,4 +186,15 @@ def build_report(
         "read_seconds": round(elapsed, 3),
         "generated_at": factory.time().isoformat(timespec="seconds"),
     }
-    return builder.result(source=source)
+    document = builder.result(source=source)
+    counter = RequestCounter()
+    counter.update(builder.request_minutes())
+    document["record_coverage"] = served_coverage(
+        factory,
+        counter,
+        since=window.since,
+        until=window.until,
+        found_what="shadow records",
+        metric=SHADOW_SAMPLED_METRIC,
+    )
+    return document

@@ -19,7 +19,7 @@ from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
 from modelctl.factory import Factory
-from monitoring.join import JoinStats, labelled_predictions
+from common.observe.label_join import JoinStats, labelled_predictions
 from tests.e2e.conftest import Api, http
 
 BATCH = 20

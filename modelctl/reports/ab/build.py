@@ -17,6 +17,7 @@ from typing import Any
 from common.layout import metadata_key
 from common.observe.label_join import JoinStats
 from common.observe.prediction_log import PredictionRow
+from modelctl.reports.coverage import RequestCounter
 from release.alias import Routing
 from release.aws import aws_errors
 from release.errors import ShadowError
@@ -126,13 +127,17 @@ def _effect(metric: Metric, effect: float | None, primary: VersionArm) -> float 
 
 def coverage(stats: JoinStats, arms: dict[str, VersionArm]) -> dict[str, Any]:
     return {
-        "predictions_logged": stats.log.rows,
+        "predictions_logged": stats.window_rows,
         "feedback_items": stats.feedback_items,
         "feedback_labels": stats.feedback_labels,
         "feedback_duplicates": stats.feedback_items - stats.feedback_labels,
         "feedback_invalid": stats.feedback_invalid,
         "joined": stats.feedback_matched,
         "feedback_unjoined": stats.feedback_unmatched,
+        "feedback_unknown": stats.feedback_unknown,
+        "feedback_before_window": stats.feedback_before_window,
+        "feedback_after_window": stats.feedback_after_window,
+        "lookback_seconds": stats.lookback_seconds,
         "labelled_in_report": sum(arm.labelled for arm in arms.values()),
         "duplicate_records": stats.log.duplicate_records,
         "unreadable_objects": stats.log.read.unreadable_objects + stats.feedback_read.unreadable_objects,
@@ -145,10 +150,15 @@ def _warnings(
     notes: list[str] = []
     if cover["feedback_labels"] == 0:
         notes.append("no feedback received for this window: no version has labelled rows (POST /feedback)")
-    if cover["feedback_unjoined"]:
+    if cover["feedback_unknown"]:
         notes.append(
-            f"{cover['feedback_unjoined']} labels could not be joined with a logged prediction (unknown "
-            "request id, prediction not sampled into the log, or outside the window)"
+            f"{cover['feedback_unknown']} labels name a (request id, row) with no record in the window or "
+            "the lookback (never answered, or older than the lookback)"
+        )
+    if cover["feedback_after_window"]:
+        notes.append(
+            f"{cover['feedback_after_window']} labels received after the window have no record in it "
+            "(predictions made after the window, or unknown ids)"
         )
     if cover["feedback_duplicates"]:
         notes.append(f"{cover['feedback_duplicates']} repeated labels for the same row were counted once")
@@ -189,6 +199,7 @@ def build_ab_report(
     effect: float | None = None,
     cost_matrix: CostMatrix | None = None,
     alpha: float = DEFAULT_ALPHA,
+    counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
     if since >= until:
         raise ShadowError("--since must be before --until")
@@ -205,6 +216,7 @@ def build_ab_report(
             versions=named,
             feedback_until=feedback_until,
             cost_matrix=cost_matrix,
+            on_row=counter.add_row if counter is not None else None,
         )
     selection = select(arms, named, routing)
     chosen = next(iter(arms.values())).metric if arms else (metric or Metric.ACCURACY)

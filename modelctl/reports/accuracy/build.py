@@ -8,8 +8,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from common.observe.label_join import JoinStats, joined_rows
+from common.observe.label_join import DEFAULT_LOOKBACK, JoinStats, joined_rows
 from common.observe.live_quality import ModelInfoSource, QualityAggregator
+from modelctl.reports.coverage import RequestCounter
 from release.aws import aws_errors
 from release.errors import ShadowError
 
@@ -37,7 +38,10 @@ def build_accuracy_report(
     metric_name: str,
     feedback_until: datetime,
     progress: Callable[[int], None] | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
+    """The report's document; `counter`, when given, counts the window's requests found (coverage)."""
     check_windows(since, until, window)
     try:
         aggregator = QualityAggregator(
@@ -49,10 +53,20 @@ def build_accuracy_report(
     started = time.perf_counter()
     with aws_errors(f"reading s3://{log_bucket}", ShadowError):
         for count, (row, feedback) in enumerate(
-            joined_rows(s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats),
+            joined_rows(
+                s3,
+                log_bucket,
+                since=since,
+                until=until,
+                feedback_until=feedback_until,
+                lookback=lookback,
+                stats=stats,
+            ),
             start=1,
         ):
             aggregator.add(row, feedback)
+            if counter is not None and row.requested_at >= since:
+                counter.add_row(row)
             if progress is not None and count % 10_000 == 0:
                 progress(count)
     document = aggregator.document(stats)
