@@ -37,9 +37,9 @@ MONITOR_FUNCTION = "monitor"
 # What the monitor reads: the prediction log (common.observe.prediction_log) and the feedback.
 LOG_PREFIXES = (*layout.PREDICTION_LOG_PREFIXES, layout.FEEDBACK_PREFIX)
 MONITOR_READ_REASON = (
-    "s3:GetObject on prediction-log/*, records/*, predictions/* and feedback/* of the prediction log bucket and models/* of "
-    "the model store, s3:ListBucket limited to those prefixes: object names are content hashes under "
-    "hour partitions (dt=YYYY-MM-DD/hour=HH/), so they cannot be listed in advance."
+    "s3:GetObject on prediction-log/*, records/*, predictions/* and feedback/* of the prediction log "
+    "bucket and models/* of the model store, s3:ListBucket limited to those prefixes: object names are "
+    "content hashes under hour partitions (dt=YYYY-MM-DD/hour=HH/), so they cannot be listed in advance."
 )
 MONITOR_METRICS_REASON = (
     "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "

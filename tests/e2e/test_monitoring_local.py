@@ -16,10 +16,10 @@ import boto3
 from typer.testing import CliRunner
 
 from common.model.metadata import ModelMetadata
+from common.observe.label_join import JoinStats, labelled_predictions
 from localcloud.cloud import LocalCloud
 from modelctl.cli import app
 from modelctl.factory import Factory
-from common.observe.label_join import JoinStats, labelled_predictions
 from tests.e2e.conftest import Api, http
 
 BATCH = 20
