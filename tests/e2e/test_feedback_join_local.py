@@ -75,7 +75,9 @@ def test_feedback_for_every_answered_request_joins(
         for request_id in ids[:CORRECTED]
     }
     post_feedback(api, [{"request_id": rid, "label": label} for rid, label in wrong.items()])
-    post_feedback(api, [{"request_id": f"never-answered-{i}", "label": live.class_labels[0]} for i in range(UNKNOWN)])
+    post_feedback(
+        api, [{"request_id": f"never-answered-{i}", "label": live.class_labels[0]} for i in range(UNKNOWN)]
+    )
 
     # THEN every answered request joins its record, with the latest label
     until = _minute(datetime.now(tz=UTC)) + timedelta(minutes=2)
