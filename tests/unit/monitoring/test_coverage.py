@@ -203,3 +203,41 @@ def test_the_accuracy_report_states_its_coverage(aws: boto3.session.Session, tmp
     assert coverage["namespace"] == NAMESPACE and coverage["service"] == SERVICE
     page = html.read_text()
     assert "<h2>Coverage</h2>" in page and "v3 10 counted, 8 found" in page
+
+
+def test_the_shadow_report_compares_shadow_sampled_with_the_records_found(aws: boto3.session.Session) -> None:
+    from modelctl.reports.coverage import SHADOW_SAMPLED_METRIC
+    from modelctl.reports.shadow.builder import ShadowReportBuilder
+    from modelctl.reports.shadow.records import RecordReader
+    from modelctl.reports.shadow.window import Window
+    from tests.monitoring_support import logged_record, put_records
+
+    s3, cloudwatch = aws.client("s3"), aws.client("cloudwatch")
+    s3.create_bucket(Bucket=LOG_BUCKET)
+    moment = T0 + timedelta(minutes=3)
+    records = [
+        logged_record(f"s{i}", moment, [[1.0], [2.0]], [0, 1], function_version="5", candidate="m-cand")
+        for i in range(6)
+    ]
+    put_records(s3, LOG_BUCKET, records)
+    put_served(cloudwatch, "5", 7, moment, metric=SHADOW_SAMPLED_METRIC)  # one record never written
+    window = Window(T0, T0 + timedelta(hours=1))
+    builder = ShadowReportBuilder(window)
+    builder.add_report_records(RecordReader(s3, LOG_BUCKET).report_records(window))
+    counter = RequestCounter()
+    counter.update(builder.request_minutes())
+
+    section = measure(
+        cloudwatch=cloudwatch,
+        source=CounterSource(NAMESPACE, SERVICE, SHADOW_SAMPLED_METRIC),
+        counter=counter,
+        since=window.since,
+        until=window.until,
+        found_what="shadow records",
+    )
+
+    assert section["versions"] == [{"function_version": "5", "served": 7, "found": 6}]
+    assert (
+        section["warning"]
+        == "shadow records differ from the requests the function counted: v5 7 counted, 6 found"
+    )
