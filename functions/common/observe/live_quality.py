@@ -104,8 +104,11 @@ class Cell:
 
     def add(self, row: PredictionRow, label: Any | None) -> None:
         self.predictions += 1
-        if self.task is None:
-            self.task = REGRESSION if type(row.predicted) is float else CLASSIFICATION
+        if self.task is None:  # no metadata: the record's task, else its prediction's type tells
+            if row.task in (REGRESSION, CLASSIFICATION):
+                self.task = row.task
+            else:
+                self.task = REGRESSION if type(row.predicted) is float else CLASSIFICATION
         if label is not None:
             if self.task == REGRESSION:
                 if regression_metrics.is_number(label) and regression_metrics.is_number(row.predicted):
