@@ -162,7 +162,8 @@ def _function(session: boto3.session.Session) -> None:
     )
 
 
-def test_the_accuracy_report_states_its_coverage(aws: boto3.session.Session, tmp_path: Path) -> None:
+def _served_and_logged(aws: boto3.session.Session) -> Factory:
+    """8 requests of v3 in the log, 10 counted by its `Predictions` counter; the CLI's factory."""
     _function(aws)
     s3 = aws.client("s3")
     for bucket in (LOG_BUCKET, MODEL_BUCKET):
@@ -186,18 +187,30 @@ def test_the_accuracy_report_states_its_coverage(aws: boto3.session.Session, tmp
         serving_stack="s",
         shadow_stack="sh",
     )
-    html = tmp_path / "accuracy.html"
-    args = ["report", "accuracy", "--since", "1h", "--window", "1h", "--html", str(html)]
+    return factory
+
+
+@pytest.mark.parametrize(
+    ("command", "as_json"),
+    [
+        (["report", "accuracy", "--since", "1h", "--window", "1h"], ["--json"]),
+        (["report", "ab", "--since", "1h", "--versions", "3,4"], ["--json", "-"]),
+    ],
+)
+def test_the_reports_state_their_coverage(
+    aws: boto3.session.Session, tmp_path: Path, command: list[str], as_json: list[str]
+) -> None:
+    factory = _served_and_logged(aws)
+    html = tmp_path / "report.html"
+    args = [*command, "--html", str(html)]
 
     text = CliRunner().invoke(app, args, obj=factory)
-    document = json.loads(CliRunner().invoke(app, [*args, "--json"], obj=factory).stdout)
+    document = json.loads(CliRunner().invoke(app, [*args, *as_json], obj=factory).stdout)
 
     assert text.exit_code == 0, text.output
     assert "10 requests counted (Predictions), 8 requests in the prediction log found" in text.stdout
-    assert (
-        "warning: requests in the prediction log differ" in text.stdout
-        and "v3 10 counted, 8 found" in text.stdout
-    )
+    assert "warning: requests in the prediction log differ" in text.stdout
+    assert "v3 10 counted, 8 found" in text.stdout
     coverage = document["record_coverage"]
     assert (coverage["served"], coverage["found"], coverage["complete"]) == (10, 8, False)
     assert coverage["namespace"] == NAMESPACE and coverage["service"] == SERVICE
