@@ -62,8 +62,9 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         env=env,
     )
     ReleaseControllerStack(
-        app, f"{config.project}-Release", config=config, model_store=store, serving=serving, env=env
-    )
+        app, f"{config.project}-Release", config=config, model_store=store, serving=serving, env=env,
+        shadow=shadow,
+    )  # fmt: skip
     nag.add_checks(app)
     return app
 

@@ -45,6 +45,7 @@ CANARY_WEIGHT = 0.10
 BATCH = 200  # labelled rows per check
 BUDGET = 20_000  # labelled rows in total
 LONG_BUDGET = 100_000  # A/A followed further: the guarantee holds at any horizon
+SHIFT_STEPS = (0.10, 0.25, 0.50)  # the weights of the simulated shift, each for a third of the labels
 TARGET_POWER = 0.95
 TARGET_FALSE_ROLLBACK = 0.05
 
@@ -63,16 +64,20 @@ class Streams:
     correct_new: IntArray
 
 
-def draw(seeds: int, p_primary: float, p_new: float, *, weight: float, batch: int, budget: int) -> Streams:
-    """One independent generator per seed (seed i reproduces run i)."""
+def draw(
+    seeds: int, p_primary: float, p_new: float, *, weight: float | FloatArray, batch: int, budget: int
+) -> Streams:
+    """One independent generator per seed (seed i reproduces run i). `weight` is the new version's
+    share, one number or one per check (a shift moving the weight between checks)."""
     checks = budget // batch
     shape = (seeds, checks)
+    weights = np.broadcast_to(np.asarray(weight, dtype=np.float64), (checks,))
     n_new = np.empty(shape, dtype=np.int64)
     correct_new = np.empty(shape, dtype=np.int64)
     correct_primary = np.empty(shape, dtype=np.int64)
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
-        to_new = rng.binomial(batch, weight, size=checks)
+        to_new = rng.binomial(batch, weights)
         n_new[seed] = to_new
         correct_new[seed] = rng.binomial(to_new, p_new)
         correct_primary[seed] = rng.binomial(batch - to_new, p_primary)
@@ -146,6 +151,37 @@ def rejects_zero_ever(streams: Streams, config: QualityGateConfig, *, sequential
 def _median(values: FloatArray) -> float | None:
     finite = values[np.isfinite(values)]
     return float(np.median(finite)) if finite.size else None
+
+
+def shift_weights(budget: int = BUDGET, batch: int = BATCH) -> FloatArray:
+    """A shift checked at every batch: 10% for the first third of the labels, 25%, then 50%."""
+    checks = budget // batch
+    return np.array(
+        [SHIFT_STEPS[min(i * len(SHIFT_STEPS) // checks, len(SHIFT_STEPS) - 1)] for i in range(checks)]
+    )
+
+
+def shift_figures(seeds: int, config: QualityGateConfig) -> dict[str, Any]:
+    """The gate over a shift whose weight grows between checks (the test's information clock absorbs
+    the allocation change): worse model, A/A, and a model exactly at the margin."""
+    weights = shift_weights()
+    worse = draw(seeds, PRIMARY_ACCURACY, WORSE_ACCURACY, weight=weights, batch=BATCH, budget=BUDGET)
+    same = draw(seeds, PRIMARY_ACCURACY, PRIMARY_ACCURACY, weight=weights, batch=BATCH, budget=BUDGET)
+    edge = draw(
+        seeds, PRIMARY_ACCURACY, PRIMARY_ACCURACY - config.margin, weight=weights, batch=BATCH, budget=BUDGET
+    )
+    worse_first, worse_at = first_decision(gate_codes(worse, config), worse.labels)
+    same_codes = gate_codes(same, config)
+    edge_first, _ = first_decision(gate_codes(edge, config), edge.labels)
+    return {
+        "weights": list(SHIFT_STEPS),
+        "power": float(np.mean(worse_first == ROLLBACK_CODE)),
+        "median_labels_to_decision": _median(worse_at),
+        "false_rollback_rate": float(np.mean((same_codes == ROLLBACK_CODE).any(axis=1))),
+        "aa_advanced_rate": float(np.mean(first_decision(same_codes, same.labels)[0] == ADVANCE_CODE)),
+        "at_margin_rollback_rate": float(np.mean(edge_first == ROLLBACK_CODE)),
+        "at_margin_advance_rate": float(np.mean(edge_first == ADVANCE_CODE)),
+    }
 
 
 def simulate(seeds: int = SEEDS, config: QualityGateConfig | None = None) -> dict[str, Any]:
@@ -229,6 +265,7 @@ def simulate(seeds: int = SEEDS, config: QualityGateConfig | None = None) -> dic
                 np.mean(rejects_zero_ever(same, config, sequential=False))
             ),
         },
+        "shift": shift_figures(seeds, config),
         "sequential_type1": {
             "aa_type1_any_check_within_budget": float(
                 np.mean(rejects_zero_ever(in_budget_streams, config, sequential=True))

@@ -64,3 +64,25 @@ def poison(source: Path, metadata: ModelMetadata, output_root: Path) -> Path:
     document.update(version=version, onnx_sha256=digest, parent_version=metadata.version)
     (target / METADATA_FILE).write_text(json.dumps(document))
     return target
+
+
+def train_worse(output_root: Path, seed: int = 0) -> Path:
+    """A model that is healthy (valid, fast, answers every row) but wrong: trained on the built-in
+    data with its labels shuffled, so on ground truth it is near chance. Its baseline check only
+    warns (it does not beat its baseline, which is the point)."""
+    from dataclasses import replace
+
+    from training.baseline import BaselineSpec
+    from training.data import load_builtin
+    from training.pipelines import build_pipeline
+    from training.train import train_model
+
+    data = load_builtin()
+    shuffled = replace(data, y=np.random.default_rng(seed).permutation(data.y))
+    result = train_model(
+        shuffled,
+        build_pipeline("random_forest"),
+        output_root=output_root,
+        baseline=BaselineSpec(policy="warn"),
+    )
+    return result.artifact_dir

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from common.model.metadata import read_metadata
 from demo.models import poison, train_candidate
+from demo.quality import quality_gate_step
 from demo.traffic import Client, Tally
 from localcloud.cloud import LocalCloud
 
@@ -137,7 +138,8 @@ def _expect_only(tally: Tally, allowed: set[tuple[str, int]], what: str) -> None
 def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Console) -> list[StepResult]:
     """`artifacts` is the folder of the model the stack serves (v1). Traffic -> shadow of a second
     model with its report -> canary 10% then 100% -> a broken model released as a canary and rolled
-    back by its gate -> (when the stack has it) retraining."""
+    back by its gate -> (when the stack has it) retraining -> a worse model rolled back by the quality
+    gate, with the A/B report."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -315,6 +317,12 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
     tour.step("3. canary 10%, then shift to 100%", canary)
     tour.step("4. a flawed model as canary, rolled back by its gate", broken)
     tour.step("5. feedback, then a retraining run", retraining)
+    tour.step(
+        "6. a healthy but worse model, rolled back by the quality gate",
+        lambda: quality_gate_step(
+            tour, live_version=state["live_version"], workdir=workdir, fast_gates=FAST_GATES
+        ),
+    )
     tour.summary()
     return tour.results
 

@@ -99,6 +99,18 @@ class Client:
         except urllib.error.HTTPError as error:
             return int(error.code)
 
+    def feedback_rows(self, items: Sequence[tuple[str, int, object]]) -> int:
+        """POST /feedback {"feedback": [{"request_id", "row", "label"}, ...]}; the HTTP status."""
+        body = [{"request_id": request_id, "row": row, "label": label} for request_id, row, label in items]
+        request = urllib.request.Request(
+            f"{self.api_url}/feedback", data=json.dumps({"feedback": body}).encode(), headers=self.headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
     def burst(self, count: int, rows: Callable[[int], Sequence[Sequence[float]]], workers: int = 4) -> Tally:
         tally = Tally()
         with ThreadPoolExecutor(max_workers=workers) as pool:

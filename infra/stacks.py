@@ -409,6 +409,7 @@ class ReleaseControllerStack(cdk.Stack):
         serving: ServingStack,
         code: lambda_.DockerImageCode | None = None,
         env: cdk.Environment | None = None,
+        shadow: ShadowStack | None = None,
     ) -> None:
         super().__init__(
             scope, construct_id, env=env, description="Release controller: canary, shift, blue/green"
@@ -431,6 +432,7 @@ class ReleaseControllerStack(cdk.Stack):
             fleet_alarm_names=[
                 imported[name] for name in ("ErrorsAlarmName", "ErrorRateAlarmName", "P99DurationAlarmName")
             ],
+            log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]) if shadow else None,
         )
         _checkov_skips_of_the_controller(self.controller)
         cdk.CfnOutput(

@@ -31,6 +31,7 @@ from rich.panel import Panel
 
 from common.layout import METADATA_FILE
 from localcloud.cloud import LocalCloud, LocalCloudSettings
+from localcloud.subscriptions.client import STATUS_PATH
 from localcloud.template import TemplateError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -172,6 +173,8 @@ def write_endpoints(cloud: LocalCloud, path: Path) -> None:
             "lambda": int(lambda_endpoint.rsplit(":", 1)[1]),
         },
         "moto_pid": cloud.moto.process.pid,
+        # GET it with ?wait=<seconds>: everything logged so far delivered (localcloud/subscriptions/)
+        "log_subscriptions": f"{lambda_endpoint}{STATUS_PATH}",
     }
     path.write_text(json.dumps(document, indent=1))
 

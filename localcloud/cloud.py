@@ -7,16 +7,17 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
 from localcloud.aws import AwsClients
 from localcloud.event_sources import EventSources
-from localcloud.functions.runtime import FunctionRuntime
+from localcloud.functions.runtime import DEFAULT_IDLE_RECLAIM_S, FunctionRuntime
 from localcloud.gateway import LocalGateway, api_from_deployment
 from localcloud.lambda_api import LambdaFront
 from localcloud.metrics import AlarmEvaluator, AlarmVerdict, MetricsPipeline
@@ -26,6 +27,9 @@ from localcloud.provision.provisioner import Provisioner
 from localcloud.router import CodeStore, LambdaRouter
 from localcloud.scheduler import Scheduler
 from localcloud.snapshot import restore_snapshot, save_snapshot
+from localcloud.subscriptions.client import STATUS_PATH
+from localcloud.subscriptions.config import subscriptions_from
+from localcloud.subscriptions.delivery import WINDOW_S, LogSubscriptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKE_CREDENTIALS = {
@@ -46,6 +50,9 @@ class LocalCloudSettings:
     resume: bool = True  # restore the snapshot the last stop saved (see localcloud/snapshot.py)
     save_on_stop: bool | None = None  # write a snapshot on stop; None: the same as `resume`
     extra_function_env: dict[str, str] = field(default_factory=dict)
+    freeze: bool | None = None  # idle workers frozen as on Lambda; None: LOCALCLOUD_FREEZE (default on)
+    idle_reclaim_s: float | None = DEFAULT_IDLE_RECLAIM_S  # idle workers shut down after this; None: never
+    log_batch_window_s: float = WINDOW_S  # log subscriptions: a batch goes out this long after its first line
 
 
 class LocalCloud:
@@ -65,6 +72,7 @@ class LocalCloud:
         self.lambda_front: LambdaFront | None = None
         self.scheduler: Scheduler | None = None
         self.event_sources: EventSources | None = None
+        self.subscriptions: LogSubscriptions | None = None
         self._lambda_port = 0
         self._saved_env: dict[str, str | None] = {}
         # Set once provisioning (and the restore, when resuming) has finished: a stop before that
@@ -108,6 +116,8 @@ class LocalCloud:
                 base_env=base_env,
                 max_workers_per_version=settings.max_workers_per_version,
                 log_sink=self._log_sink(),
+                freeze=settings.freeze,
+                idle_reclaim_s=settings.idle_reclaim_s,
             )
             code_store = CodeStore(settings.state_dir / "code", cafile=self.moto.cafile)
             for function in self.deployment.of_type("AWS::Lambda::Function"):
@@ -116,6 +126,16 @@ class LocalCloud:
             self.router = LambdaRouter(
                 self.clients, self.runtime, code_store, on_invocation=self.metrics.record_invocation
             )
+            # CloudWatch Logs subscription filters: matching function lines to their destination.
+            self.subscriptions = LogSubscriptions(
+                subscriptions_from(self.deployment),
+                invoke=lambda function, qualifier, event: (
+                    self._router().invoke(function, qualifier, event).result
+                ),
+                send_dead_letter=self._send_dead_letter,
+                log=self._named_log("log-subscriptions"),
+                window_s=settings.log_batch_window_s,
+            ).start()
             self.lambda_front = LambdaFront(
                 lambda function, qualifier, event: self._router().invoke(function, qualifier, event),
                 moto_host=self.moto.host,
@@ -123,6 +143,7 @@ class LocalCloud:
                 cafile=str(self.moto.cafile),
                 port=self._lambda_port,
                 on_write=self.router.aliases.invalidate,
+                local_routes={STATUS_PATH: self._subscription_status},
             )
             self.lambda_front.start()
             # This process's own Lambda calls pass the front too, so its alias writes drop the cache.
@@ -148,7 +169,7 @@ class LocalCloud:
                 invoke=lambda function, qualifier, event: (
                     self._router().invoke(function, qualifier, event).result
                 ),
-                log=self._event_source_log(),
+                log=self._named_log("event-sources"),
             ).start()
         except BaseException:
             self.stop()
@@ -214,6 +235,8 @@ class LocalCloud:
         stdout, which may be a closed pipe by now."""
         atexit.unregister(self.stop)
         save = self.settings.resume if self.settings.save_on_stop is None else self.settings.save_on_stop
+        if self.subscriptions is not None and self.runtime is not None:  # their writes go into the snapshot
+            _attempt("deliver the logged lines", lambda: self.wait_logs_delivered(10.0))
         if save and self._state_complete:
             _attempt("save a snapshot", self.save)
         if self.event_sources is not None:  # no new batches; one in flight ends with the runtime
@@ -227,9 +250,14 @@ class LocalCloud:
         if self.lambda_front is not None:
             _attempt("stop the Lambda front", self.lambda_front.stop)
             self.lambda_front = None
+        if self.subscriptions is not None:  # what was logged since reaches its destination
+            _attempt("deliver the logged lines", lambda: self.wait_logs_delivered(10.0))
         if self.runtime is not None:
             _attempt("stop the function workers", self.runtime.close)
             self.runtime = None
+        if self.subscriptions is not None:  # the last lines (to the dead-letter queue: no workers)
+            _attempt("stop the log subscriptions", self.subscriptions.stop)
+            self.subscriptions = None
         if self.event_sources is not None:
             _attempt("join the event sources", self.event_sources.join)
             self.event_sources = None
@@ -299,6 +327,36 @@ class LocalCloud:
         self.metrics.flush()
         return self.alarms.evaluate()
 
+    def wait_logs_delivered(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every line the functions have written so far has been read from their workers
+        and delivered by the log subscriptions (or dead-lettered); False if `timeout_s` passed."""
+        deadline = time.monotonic() + timeout_s
+        if self.runtime is not None and not self.runtime.wait_logs_drained(timeout_s):
+            return False
+        if self.subscriptions is None:
+            return True
+        return self.subscriptions.wait_delivered(max(0.0, deadline - time.monotonic()))
+
+    def _subscription_status(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """GET /_localcloud/log-subscriptions[?wait=seconds] on the local Lambda API."""
+        wait_s = min(600.0, float(query.get("wait", ["0"])[0] or 0))
+        delivered = self.wait_logs_delivered(wait_s)
+        report = self.subscriptions.report() if self.subscriptions is not None else {}
+        return {"delivered": delivered, **report}
+
+    def _send_dead_letter(self, queue_arn: str, body: str, attributes: dict[str, str]) -> None:
+        """A failed asynchronous event to its dead-letter queue, with Lambda's message attributes."""
+        assert self.clients is not None
+        url = self.clients.sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        self.clients.sqs.send_message(
+            QueueUrl=url,
+            MessageBody=body,
+            MessageAttributes={
+                name: {"DataType": "Number" if name == "ErrorCode" else "String", "StringValue": value}
+                for name, value in attributes.items()
+            },
+        )
+
     def _router(self) -> LambdaRouter:
         assert self.router is not None
         return self.router
@@ -310,13 +368,14 @@ class LocalCloud:
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
 
-    def _event_source_log(self) -> Callable[[str], None]:
+    def _named_log(self, name: str) -> Callable[[str], None]:
         sink = self._log_sink()
-        return lambda line: sink("event-sources", line)
+        return lambda line: sink(name, line)
 
     def _log_sink(self) -> Callable[[str, str], None]:
-        """Function output goes to .local-cloud/logs/<function>:<version>.log, and its EMF lines
-        become metrics, as CloudWatch Logs turns them into metrics on AWS."""
+        """Function output goes to .local-cloud/logs/<function>:<version>.log, its EMF lines
+        become metrics, as CloudWatch Logs turns them into metrics on AWS, and the log
+        subscriptions take every line (queued, so the worker's pipe never waits on a delivery)."""
         logs = self.settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         handles: dict[str, TextIO] = {}
@@ -326,6 +385,9 @@ class LocalCloud:
         def sink(label: str, line: str) -> None:
             if metrics is not None:
                 metrics.record_log_line(line)
+            subscriptions = self.subscriptions
+            if subscriptions is not None:
+                subscriptions.offer(label, line)
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
             with lock:
                 handle = handles.get(safe)

@@ -39,6 +39,8 @@ _HOP_BY_HOP = {
 }
 
 Invoker = Callable[[str, str, bytes], RoutedInvocation]
+# GET <path>?<query> answered by the local cloud itself (not an AWS API): query -> JSON document.
+LocalRoute = Callable[[dict[str, list[str]]], dict[str, Any]]
 
 
 def split_function_name(raw: str, qualifier: str | None) -> tuple[str, str]:
@@ -66,9 +68,11 @@ class LambdaFront:
         port: int = 0,
         host: str = "127.0.0.1",
         on_write: Callable[[], None] | None = None,
+        local_routes: dict[str, LocalRoute] | None = None,
     ) -> None:
         self.invoke = invoke
         self.on_write = on_write
+        self.local_routes = dict(local_routes or {})
         self.moto = (moto_host, moto_port)
         self.context = ssl.create_default_context(cafile=cafile)
         handler = type("LambdaFrontHandler", (_Handler,), {"front": self})
@@ -152,7 +156,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         match = _INVOKE.match(parts.path)
         try:
-            if match and self.command == "POST":
+            local = self.front.local_routes.get(parts.path)
+            if local is not None and self.command == "GET":
+                document = json.dumps(local(parse_qs(parts.query))).encode()
+                self._reply(200, [("Content-Type", "application/json")], document)
+            elif match and self.command == "POST":
                 status, out, data = self.front.handle_invoke(match.group("name"), parts.query, headers, body)
                 self._reply(status, list(out.items()), data)
             else:

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 API_PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = f"{API_PREFIX}/invocation/next"
@@ -57,10 +57,24 @@ class Invocation:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-class RuntimeApiState:
-    """Invocation hand-off and lifecycle of one execution environment; every method is thread-safe."""
+class Freezing(Protocol):
+    """Stops the environment while it waits for an event and continues it when one is handed over."""
 
-    def __init__(self) -> None:
+    def freeze(self) -> None: ...
+
+    def thaw(self) -> None: ...
+
+
+class RuntimeApiState:
+    """Invocation hand-off and lifecycle of one execution environment; every method is thread-safe.
+
+    With a `freezer`, the environment is frozen when the runtime asks for its next invocation and
+    none is waiting, and thawed when one is submitted; both happen under the state's lock, so a
+    submission can never be overtaken by a late freeze.
+    """
+
+    def __init__(self, freezer: Freezing | None = None) -> None:
+        self._freezer = freezer
         self._cond = threading.Condition()
         self._pending: Invocation | None = None
         self._inflight: dict[str, Invocation] = {}
@@ -99,6 +113,8 @@ class RuntimeApiState:
                 return
             if self._pending is not None or self._inflight:
                 raise RuntimeError("this execution environment is already busy with an invocation")
+            if self._freezer is not None:
+                self._freezer.thaw()
             self._pending = invocation
             self._cond.notify_all()
 
@@ -127,6 +143,9 @@ class RuntimeApiState:
             if self._init_state == "initialising":
                 self._init_state = "ready"
                 self._cond.notify_all()
+            waiting = self._pending is None and not self._closed and self._exit_code is None
+            if self._freezer is not None and waiting:
+                self._freezer.freeze()
             self._cond.wait_for(
                 lambda: self._pending is not None or self._closed or self._exit_code is not None
             )
@@ -272,8 +291,8 @@ class RuntimeApiServer:
 
     POLL_INTERVAL_S = 0.05  # how quickly `close()` stops the accept loop
 
-    def __init__(self) -> None:
-        self.state = RuntimeApiState()
+    def __init__(self, freezer: Freezing | None = None) -> None:
+        self.state = RuntimeApiState(freezer)
         self._server = _Server(self.state)
         self._thread = threading.Thread(
             target=self._server.serve_forever,

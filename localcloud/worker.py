@@ -10,15 +10,19 @@ request held by a crashed worker fails at once instead of at its deadline.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import select
 import signal
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
+from localcloud.freezer import Freezer
 from localcloud.runtime_api import Invocation, Outcome, RuntimeApiServer
 
 LogSink = Callable[[str, str], None]
@@ -80,11 +84,14 @@ class Worker:
         cwd: Path,
         label: str,
         log_sink: LogSink | None = None,
+        freeze: bool = False,
     ) -> None:
         self.label = label
         self._log_sink = log_sink
-        self.api = RuntimeApiServer()
+        self.freezer = Freezer(enabled=freeze)
+        self.api = RuntimeApiServer(self.freezer)
         self.started = time.monotonic()
+        self.idle_since = self.started  # set by the pool each time the worker becomes idle
         self.init_duration_ms: float | None = None
         self._closed = False
         self._close_lock = threading.Lock()
@@ -101,13 +108,17 @@ class Worker:
         except BaseException:
             self.api.close()
             raise
+        self.freezer.attach(self.process.pid)  # its own session: the group id is its pid
+        self._pump_lock = threading.Lock()  # held while a chunk read from the pipe is being logged
         self._monitor = threading.Thread(target=self._watch, name=f"worker-{self.pid}-monitor", daemon=True)
         self._monitor.start()
         self._pump: threading.Thread | None = None
+        self._stdout_fd = -1
         if log_sink is not None and self.process.stdout is not None:
+            self._stdout_fd = self.process.stdout.fileno()
             self._pump = threading.Thread(
                 target=self._copy_logs,
-                args=(self.process.stdout,),
+                args=(self.process.stdout.fileno(),),
                 name=f"worker-{self.pid}-logs",
                 daemon=True,
             )
@@ -168,14 +179,56 @@ class Worker:
         code = self.process.wait()
         self.api.state.process_exited(code)
 
-    def _copy_logs(self, stream: IO[bytes]) -> None:
+    def logs_drained(self) -> bool:
+        """Whether every complete line the process has written so far has reached the log sink."""
+        pump = self._pump
+        if pump is None or not pump.is_alive():
+            return True
+        with self._pump_lock:
+            if self._stdout_fd < 0:
+                return True
+            try:
+                unread = bytearray(4)
+                fcntl.ioctl(self._stdout_fd, termios.FIONREAD, unread)
+            except OSError:
+                return True
+            return int.from_bytes(unread, "little") == 0
+
+    def _copy_logs(self, fd: int) -> None:
+        """Read the merged output in chunks and pass each complete line on. Reading and passing a
+        chunk happen under `_pump_lock`, so `logs_drained` sees either unread bytes in the pipe or
+        lines already passed on, never lines in between."""
         sink = self._log_sink
-        with stream:
-            for raw in stream:
-                if sink is None:
-                    continue
-                line = raw.decode("utf-8", errors="replace").rstrip("\n")
-                try:
-                    sink(self.label, line)
-                except Exception:  # a failing sink must never block the worker's output
-                    sink = None
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        partial = b""
+
+        def emit(raw: bytes) -> None:
+            nonlocal sink
+            if sink is None:
+                return
+            try:
+                sink(self.label, raw.decode("utf-8", errors="replace"))
+            except Exception:  # a failing sink must never block the worker's output
+                sink = None
+
+        try:
+            while True:
+                poller.poll()
+                with self._pump_lock:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        if partial:
+                            emit(partial)
+                        return
+                    *lines, partial = (partial + chunk).split(b"\n")
+                    for raw in lines:
+                        emit(raw)
+        finally:
+            with self._pump_lock:
+                self._stdout_fd = -1
+                assert self.process.stdout is not None
+                self.process.stdout.close()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # imported where used: `modelctl rollback` needs neither gate
     from mypy_boto3_s3 import S3Client
 
     from release.compare import MetricsReader
-    from release.gates import Gates, GateSettings, GateState
+    from release.gates import Gates, GateSettings, GateState, RowsSource
     from release.pretraffic import Invoker
 
 
@@ -62,6 +62,8 @@ class ReleaseContext:
     invoker_override: Invoker | None = None
     metrics_override: MetricsReader | None = None
     identity: Callable[[], str] | None = None
+    quality_rows_override: RowsSource | None = None
+    """Joined rows for the quality gate (tests); else the log bucket (release/quality_step.py)."""
 
     @cached_property
     def alias(self) -> AliasManager:

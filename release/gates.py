@@ -10,6 +10,11 @@ three alarms on its candidate and deletes them when the release ends:
                    the handler turns model exceptions into HTTP 500s, which Lambda does not count
                    as Errors; the function's EMF metric does.
 
+Beside the alarms, a release may carry a quality gate (`check_quality`): between steps it waits
+for labelled rows of both versions and advances, rolls back or holds on the always-valid test of
+release/quality (docs/quality-gate.md). Both runners (release/runner.py in process, the release
+controller's `check` step) call it.
+
 Only these alarms gate a release: the stack's alias-wide alarms also see the primary's traffic,
 and a fleet-wide alarm must not block (or roll back) the release of the fix for it. Thresholds
 default to the stack's alias alarms (one source of truth: cdk.json `alarm_*`), overridable per
@@ -18,15 +23,23 @@ release.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from release.alias import VersionInfo
 from release.aws import aws_errors
+from release.clock import format_duration
+from release.errors import RefusedError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+
+    from common.observe.feedback import Feedback
+    from common.observe.prediction_log import PredictionRow
+    from release.quality.release_gate import QualityGateSpec
 
 ALARM = "ALARM"
 MISSING = "MISSING"
@@ -192,3 +205,80 @@ class Gates:
 
 def summarize(states: Sequence[GateState]) -> str:
     return ", ".join(f"{s.kind} {s.state}" for s in states) or "no gates"
+
+
+# -- the quality gate: labelled live quality, between steps (release/quality/release_gate.py) --------
+
+QUALITY_ADVANCE, QUALITY_ROLLBACK, QUALITY_WAIT, QUALITY_HOLD = "advance", "rollback", "wait", "hold"
+LOG_BUCKET_ENV = "MODELCTL_LOG_BUCKET"
+JoinedRows = Iterable[tuple["PredictionRow", "Feedback | None"]]
+RowsSource = Callable[[datetime, datetime], JoinedRows]
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One check of the quality gate: what the release does next, why, and every figure."""
+
+    action: str
+    reason: str
+    figures: dict[str, Any]
+    p_value: float | None
+
+    def history_detail(self) -> str:
+        return json.dumps(self.figures, separators=(",", ":"), default=str)
+
+
+def s3_rows(s3: Any, log_bucket: str) -> RowsSource:
+    """The prediction rows logged in [since, until) joined with the feedback received until `until`
+    (without the join's lookback rows: the gate compares the traffic since the release started)."""
+    from common.observe.label_join import joined_rows
+    from release.quality.join import window_only
+
+    if not log_bucket:
+        raise RefusedError(
+            f"the quality gate needs the log bucket (the shadow stack's LogBucketName, or {LOG_BUCKET_ENV})"
+        )
+
+    def rows(since: datetime, until: datetime) -> JoinedRows:
+        with aws_errors(f"reading the prediction log and feedback in s3://{log_bucket}"):
+            joined = joined_rows(s3, log_bucket, since=since, until=until, feedback_until=until)
+            return list(window_only(joined, since))
+
+    return rows
+
+
+def check_quality(
+    rows: RowsSource,
+    spec: QualityGateSpec,
+    *,
+    base: str,
+    candidate: str,
+    since: datetime,
+    now: datetime,
+    waited_s: float,
+    previous_p_value: float | None = None,
+) -> QualityCheck:
+    """The gate on every labelled row since the release started. `waited_s`: how long this step has
+    waited for labels after its bake; at `spec.max_wait_s` an undecided gate holds the weight."""
+    from release.quality.gate import Verdict
+    from release.quality.release_gate import gate_decision
+
+    decision, figures = gate_decision(
+        rows(since, now), spec, base=base, candidate=candidate, previous_p_value=previous_p_value
+    )
+    figures["waited_s"] = round(waited_s, 1)
+    p_value = decision.comparison.p_value
+    if decision.verdict is Verdict.ROLLBACK:
+        action, reason = QUALITY_ROLLBACK, f"quality gate ({spec.metric}): {decision.reason}"
+    elif decision.verdict is Verdict.ADVANCE:
+        action, reason = QUALITY_ADVANCE, f"quality gate ({spec.metric}): {decision.reason}"
+    elif waited_s >= spec.max_wait_s:
+        action = QUALITY_HOLD
+        reason = (
+            f"quality gate ({spec.metric}) undecided after waiting {format_duration(spec.max_wait_s)} for "
+            f"labels ({decision.reason}): v{candidate} holds its weight; `modelctl promote` or `rollback`"
+        )
+    else:
+        action, reason = QUALITY_WAIT, f"quality gate ({spec.metric}) waits: {decision.reason}"
+    figures["action"] = action
+    return QualityCheck(action, reason, figures, p_value)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 from release.alias import Routing, check_canary_weight
 from release.clock import format_duration
 from release.errors import RefusedError
+
+if TYPE_CHECKING:
+    from release.quality.release_gate import QualityGateSpec
 
 Kind = Literal["canary", "shift", "bluegreen"]
 FULL = 100.0
@@ -35,6 +38,8 @@ class Plan:
     candidate: str
     base: str
     steps: tuple[Step, ...]
+    quality: QualityGateSpec | None = None
+    """The quality gate checked after every step below 100% (release/gates.py `check_quality`)."""
 
     def routing_at(self, step: Step) -> Routing:
         if step.is_full:
@@ -54,10 +59,26 @@ class Plan:
         for index, step in enumerate(self.steps, start=1):
             routing = self.routing_at(step).describe()
             bake = f", bake {format_duration(step.bake_s)} watching the gates" if step.bake_s else ""
-            lines.append(f"  {index}. {routing}{bake}")
+            quality = " and the quality gate" if self.quality is not None and not step.is_full else ""
+            lines.append(f"  {index}. {routing}{bake}{quality}")
+        if self.quality is not None:
+            lines.append(f"  {self.quality.describe()}")
         if not self.ends_with_promotion:
             lines.append(f"  then v{self.candidate} keeps its share until `modelctl promote` or `rollback`")
         return lines
+
+
+def with_quality(plan: Plan, spec: QualityGateSpec | None) -> Plan:
+    """The plan with a quality gate after each step below 100%; a plan with no such step (blue/green)
+    has two versions serving at no point, so nothing to compare: refused."""
+    if spec is None:
+        return plan
+    if not any(not step.is_full for step in plan.steps):
+        raise RefusedError(
+            f"a quality gate compares two versions serving side by side: a {plan.kind} has no step below "
+            "100% (use canary or shift)"
+        )
+    return replace(plan, quality=spec)
 
 
 def canary_plan(candidate: str, base: str, percent: float, bake_s: float) -> Plan:
@@ -117,7 +138,7 @@ def parse_percents(text: str) -> list[float]:
 def remaining_steps(plan: Plan, current_percent: float) -> Plan:
     """Resume: skip the steps the candidate already had (its weight is at or above them)."""
     left = tuple(step for step in plan.steps if step.percent > current_percent)
-    return Plan(plan.kind, plan.candidate, plan.base, left)
+    return replace(plan, steps=left)
 
 
 def _check_bake(bake_s: float, *, allow_zero: bool) -> None:

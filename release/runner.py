@@ -245,6 +245,10 @@ class Releaser:
                 ctx.reporter.info(f"step {index}/{total}: {state.routing.describe()}")
                 if step.bake_s > 0:
                     self._bake(plan, release, index, step, state, options)
+                if plan.quality is not None and not step.is_full:
+                    held = self._quality(plan, release, index, state, candidate)
+                    if held is not None:
+                        return held
         except _GateFailedError as failure:
             return self._roll_back_release(plan, release, state, candidate, options, failure)
         except KeyboardInterrupt:
@@ -325,6 +329,23 @@ class Releaser:
         if not verdict.ok:
             raise _GateFailedError(f"metric comparison: {verdict.reason}", gates)
         ctx.reporter.info(f"metric comparison: {verdict.reason}")
+
+    def _quality(
+        self, plan: Plan, release: ReleaseRecord, index: int, state: AliasState, candidate: VersionInfo
+    ) -> Outcome | None:
+        """The quality gate after a step (release/quality_step.py): None to go on, the outcome of a
+        release held at its weight, or _GateFailedError to roll back."""
+        from release.gates import QUALITY_HOLD, QUALITY_ROLLBACK
+        from release.quality_step import wait_for_quality
+
+        check = wait_for_quality(self.ctx, plan, release, index, state, candidate, self._check_active)
+        if check.action == QUALITY_ROLLBACK:
+            raise _GateFailedError(check.reason, self.ctx.gates.states(release.gate_alarms))
+        if check.action != QUALITY_HOLD:
+            return None
+        release.status = plan.kind
+        self.ctx.store.save(release)
+        return Outcome(check.reason, state.routing)
 
     def _check_active(self, release: ReleaseRecord) -> None:
         record = self.ctx.store.state()

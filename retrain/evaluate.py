@@ -15,6 +15,7 @@ import numpy as np
 
 from common.model.artifact_source import parse_s3_uri
 from common.model.onnx_model import ModelLoadError, OnnxModel
+from retrain.business import holdout_value
 from retrain.errors import StepError
 from retrain.runstore import RunStore
 from retrain.settings import RetrainSettings
@@ -79,6 +80,14 @@ def score_regressor(model: OnnxModel, holdout: Dataset) -> dict[str, Any]:
     return result
 
 
+def business_of(spec: str, model: OnnxModel, holdout: Dataset) -> float | None:
+    """The model's holdout answers valued with the business metric (retrain/business.py)."""
+    if not spec:
+        return None
+    prediction = model.predict(np.ascontiguousarray(holdout.X, dtype=np.float32))
+    return holdout_value(spec, holdout.y, prediction.labels, getattr(prediction, "probabilities", None))
+
+
 def _load(directory: Path) -> OnnxModel:
     try:
         return OnnxModel.load(directory)
@@ -104,8 +113,10 @@ def evaluate(
                 f"the candidate {candidate_model.version} is a {tasks[0]} model and production "
                 f"{production_model.version} a {tasks[1]} model: they cannot be compared"
             )
-        return {
-            "holdout_rows": len(holdout.y),
+        scores = {
             "candidate": score(candidate_model, holdout),
             "production": score(production_model, holdout),
         }
+        for name, model in (("candidate", candidate_model), ("production", production_model)):
+            scores[name]["business_value"] = business_of(settings.business_metric, model, holdout)
+        return {"holdout_rows": len(holdout.y), **scores}

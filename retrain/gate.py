@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from retrain.business import check_business
 from retrain.settings import CLASSIFICATION_METRICS, REGRESSION_METRICS, RetrainSettings, metric_task
 
 CLASSIFICATION = "classification"
@@ -68,6 +69,7 @@ def decide(settings: RetrainSettings, evaluation: dict[str, Any], prepared: dict
     if task == CLASSIFICATION:
         _balance(settings, candidate, checks, reasons)
     _baseline(candidate, checks, reasons)
+    check_business(settings.business_metric, candidate, production, checks, reasons)
     feedback_rows = int(prepared.get("feedback_rows", 0))
     if feedback_rows >= settings.min_feedback_rows:
         checks.append(f"{feedback_rows} labelled feedback rows (at least {settings.min_feedback_rows})")

@@ -57,6 +57,8 @@ class RetrainSettings:
     shadow_sample_percent: float = 100.0
     canary_weight: float = 10.0
     canary_bake_seconds: float = 0.0
+    business_metric: str = ""
+    """The business metric the candidate may not be worse on (retrain/business.py); empty: none."""
 
     def __post_init__(self) -> None:
         if self.gate_metric not in GATE_METRICS:
@@ -115,4 +117,5 @@ class RetrainSettings:
             shadow_sample_percent=number("SHADOW_SAMPLE_PERCENT", cls.shadow_sample_percent),
             canary_weight=number("CANARY_WEIGHT", cls.canary_weight),
             canary_bake_seconds=number("CANARY_BAKE_SECONDS", cls.canary_bake_seconds),
+            business_metric=text("BUSINESS_METRIC"),
         )

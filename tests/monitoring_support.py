@@ -49,7 +49,9 @@ def put_records(s3: Any, bucket: str, records: Sequence[ShadowRecord]) -> list[s
 def put_feedback(s3: Any, bucket: str, items: Sequence[Feedback], received_at: datetime) -> str:
     """What the feedback function writes for one accepted request."""
     stamped = [
-        Feedback(item.request_id, item.row, item.label, received_at=format_time(received_at))
+        Feedback(
+            item.request_id, item.row, item.label, received_at=format_time(received_at), reward=item.reward
+        )
         for item in items
     ]
     key = object_key(received_at, stamped)

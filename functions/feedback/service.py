@@ -88,7 +88,13 @@ class FeedbackService:
         )
         received_at = self._clock()
         stamped = [
-            Feedback(item.request_id, item.row, item.label, received_at=format_time(received_at))
+            Feedback(
+                item.request_id,
+                item.row,
+                item.label,
+                received_at=format_time(received_at),
+                reward=item.reward,
+            )
             for item in items
         ]
         key = self.store.put(stamped, received_at)

@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Tracer
 from common.environment import positive_int, required
 from common.observe.label_join import DEFAULT_LOOKBACK
 from common.observe.live_quality import S3ModelInfo
+from monitor.business import BusinessPublisher
 from monitor.monitor import Monitor, MonitorSettings
 
 
@@ -54,6 +55,7 @@ def build(settings: Settings) -> Monitor:
 logger = Logger()
 tracer = Tracer()
 monitor = build(Settings.from_env(os.environ))
+business = BusinessPublisher.from_env(os.environ)
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -72,6 +74,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "published_accuracy": result.published_accuracy,
         "drift_version": result.drift_version,
         "max_psi": max((v for v in result.drift.values() if v is not None), default=None),
+        "business_metric": business.run(),
     }
     logger.info("monitor run", extra=summary)
     return summary

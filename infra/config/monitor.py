@@ -56,6 +56,10 @@ class MonitorConfig:
     """The quality metric reported beside accuracy (accuracy, balanced_accuracy, f1_macro, ...)."""
     min_labelled: int = 20
     """Labelled predictions a window needs before the monitor publishes LiveAccuracy for it."""
+    business_metric: str = ""
+    """The business metric published per function version (docs/quality-gate.md): `reward` (sent with
+    the feedback), `common.usermetrics.<module>:<function>` (`!` before it: lower is better), or a cost
+    matrix as JSON; empty: none."""
 
     def __post_init__(self) -> None:
         check_schedule(
@@ -64,3 +68,10 @@ class MonitorConfig:
         check_int_range("monitor_window_hours", self.window_hours, 1, 24 * 90)
         check_choice("monitor_metric", self.metric, MONITOR_METRICS)
         check_int_range("monitor_min_labelled", self.min_labelled, 1, 1_000_000)
+        if self.business_metric:
+            from common.business_metric import BusinessMetricError, parse_spec
+
+            try:
+                parse_spec(self.business_metric)
+            except BusinessMetricError as exc:
+                check(False, "monitor_business_metric", str(exc))

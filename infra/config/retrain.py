@@ -48,6 +48,9 @@ class RetrainConfig:
     gate_metric: str = "accuracy"
     gate_margin: float = 0.01
     max_class_share: float = 0.95
+    business_metric: str = ""
+    """The candidate may not be worse than production on this business metric on the holdout (a cost
+    matrix as JSON or `common.usermetrics.<module>:<function>`; docs/quality-gate.md); empty: none."""
     release: RetrainRelease = "shadow"
     shadow_sample_percent: float = 100.0
     canary_weight: float = 10.0
@@ -76,6 +79,13 @@ class RetrainConfig:
         check_int_range("retrain_feedback_lookback_days", self.feedback_lookback_days, 1, 3650)
         check_int_range("retrain_min_feedback_rows", self.min_feedback_rows, 0, 10_000_000)
         check_choice("retrain_gate_metric", self.gate_metric, RETRAIN_GATE_METRICS)
+        if self.business_metric:
+            from common.business_metric import BusinessMetricError, parse_spec
+
+            try:
+                parse_spec(self.business_metric)
+            except BusinessMetricError as exc:
+                check(False, "retrain_business_metric", str(exc))
         for name, low, high in _RANGES:
             value = getattr(self, name)
             if name == "gate_margin" and self.gate_metric in UNBOUNDED_MARGIN_METRICS:

@@ -8,6 +8,8 @@ read `models/*` metadata, and put metrics in the configured namespace only.
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
@@ -58,6 +60,14 @@ MONITOR_CONCURRENCY_REASON = (
 )
 
 
+def business_metric_environment(spec: str) -> dict[str, str]:
+    """`BUSINESS_METRIC` for functions/monitor/business.py: the metric's JSON document, or nothing."""
+    from common.business_metric import parse_spec
+
+    metric = parse_spec(spec)
+    return {"BUSINESS_METRIC": json.dumps(metric.to_dict(), separators=(",", ":"))} if metric else {}
+
+
 class LiveMonitor(Construct):
     def __init__(
         self,
@@ -104,6 +114,7 @@ class LiveMonitor(Construct):
                 "WINDOW_HOURS": str(self.monitor_config.window_hours),
                 "QUALITY_METRIC": self.monitor_config.metric,
                 "MIN_LABELLED": str(self.monitor_config.min_labelled),
+                **business_metric_environment(self.monitor_config.business_metric),
                 "POWERTOOLS_SERVICE_NAME": "monitor",
             },
         )

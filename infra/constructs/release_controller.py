@@ -32,6 +32,7 @@ from constructs import Construct
 
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.model_store import MODELS_PREFIX
+from infra.constructs.monitor import LOG_PREFIXES
 from infra.constructs.retention import retention
 from infra.constructs.retraining import LAMBDA_SERVICE_ERRORS
 from infra.constructs.retraining_image import DOCKERFILE, IMAGE_EXCLUDE, REPO_ROOT
@@ -58,6 +59,23 @@ def controller_code(runtime: RuntimeConfig) -> lambda_.DockerImageCode:
     )
 
 
+def grant_log_read(function: lambda_.IFunction, log_bucket: s3.IBucket) -> None:
+    """Read the prediction log and feedback prefixes (the quality gate), as the monitor does."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[log_bucket.arn_for_objects(f"{prefix}*") for prefix in LOG_PREFIXES],
+        )
+    )
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[log_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in LOG_PREFIXES]}},
+        )
+    )
+
+
 class ReleaseController(Construct):
     """The state machine, its task function and the rule that cleans up after ended executions."""
 
@@ -74,6 +92,7 @@ class ReleaseController(Construct):
         release_table_name: str,
         fleet_alarm_names: list[str],
         timeout: cdk.Duration = DEFAULT_TIMEOUT,
+        log_bucket_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -109,6 +128,7 @@ class ReleaseController(Construct):
                 "MODELCTL_MODEL_BUCKET": model_bucket.bucket_name,
                 "RELEASE_FLEET_ALARMS": ",".join(fleet_alarm_names),
                 "POWERTOOLS_SERVICE_NAME": "release-controller",
+                **({"MODELCTL_LOG_BUCKET": log_bucket_name} if log_bucket_name else {}),
             },
             tracing=lambda_.Tracing.ACTIVE,
             description="Release controller steps (the step named in the event)",
@@ -116,6 +136,8 @@ class ReleaseController(Construct):
         )
         table.grant_read_write_data(self.function)
         model_bucket.grant_read(self.function, f"{MODELS_PREFIX}*")  # the candidate's metadata
+        if log_bucket_name:  # the quality gate reads the prediction log and the feedback
+            grant_log_read(self.function, s3.Bucket.from_bucket_name(self, "LogBucket", log_bucket_name))
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
@@ -234,6 +256,8 @@ class ReleaseController(Construct):
             for finding in wildcard_findings(policy):
                 if finding in reasons:
                     reason = reasons[finding]
+                elif any(f"/{prefix}*" in finding for prefix in LOG_PREFIXES):
+                    reason = "the quality gate reads the prediction log and feedback (hour partitions)"
                 elif finding.endswith(":*") or "/models/*" in finding or f":alarm:{GATE_PREFIX}" in finding:
                     reason = (
                         "the serving function's versions (alias weights, pre-traffic check), the "

@@ -173,6 +173,7 @@ class RetrainingPipeline(Construct):
             "RETRAIN_GATE_METRIC": self.retrain_config.gate_metric,
             "RETRAIN_GATE_MARGIN": repr(self.retrain_config.gate_margin),
             "RETRAIN_MAX_CLASS_SHARE": repr(self.retrain_config.max_class_share),
+            "RETRAIN_BUSINESS_METRIC": self.retrain_config.business_metric,
             "RETRAIN_RELEASE": self.retrain_config.release,
             "RETRAIN_SHADOW_SAMPLE_PERCENT": repr(self.retrain_config.shadow_sample_percent),
             "RETRAIN_CANARY_WEIGHT": repr(self.retrain_config.canary_weight),

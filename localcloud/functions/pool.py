@@ -98,6 +98,7 @@ class WorkerPool:
         init_timeout_s: float = DEFAULT_INIT_TIMEOUT_S,
         python: str = sys.executable,
         pycache_dir: Path | None = None,
+        freeze: bool = True,
     ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
@@ -110,9 +111,11 @@ class WorkerPool:
         self._init_timeout_s = init_timeout_s
         self._python = python
         self._pycache_dir = pycache_dir.resolve() if pycache_dir is not None else None
+        self.freeze = freeze
         self._cond = threading.Condition()
         self._idle: list[Worker] = []  # most recently used last, reused first
         self._workers: set[Worker] = set()  # every started, not yet closed worker
+        self._closing: set[Worker] = set()  # being closed: their output may still be on its way
         self._slots = 0  # workers started or being started: never more than max_workers
         self._closed = False
 
@@ -150,6 +153,29 @@ class WorkerPool:
         if failures:
             raise WorkerInitError(failures[0].payload)
 
+    def reclaim_idle(self, idle_for_s: float = 0.0) -> list[int]:
+        """Shut down workers idle (frozen) for at least `idle_for_s`, as Lambda reclaims idle
+        environments: SIGKILL, no warning to the function. Returns their pids."""
+        now = time.monotonic()
+        with self._cond:
+            stale = [w for w in self._idle if now - w.idle_since >= idle_for_s]
+            for worker in stale:
+                self._idle.remove(worker)
+                self._forget(worker)
+        for worker in stale:
+            self._close_worker(worker)
+        return [worker.pid for worker in stale]
+
+    def idle_workers(self) -> list[Worker]:
+        with self._cond:
+            return list(self._idle)
+
+    def logs_drained(self) -> bool:
+        """Whether every line each worker (running, idle or being closed) wrote has been passed on."""
+        with self._cond:
+            workers = list(self._workers | self._closing)
+        return all(worker.logs_drained() for worker in workers)
+
     def worker_pids(self) -> list[int]:
         with self._cond:
             return sorted(worker.pid for worker in self._workers if worker.alive)
@@ -165,7 +191,7 @@ class WorkerPool:
         for worker in workers:
             worker.kill()  # all at once, then reap and stop servers one by one
         for worker in workers:
-            worker.close()
+            self._close_worker(worker)
 
     # -- what the invoke protocol uses ---------------------------------------------------------------
 
@@ -197,18 +223,19 @@ class WorkerPool:
                     self._cond.wait()
         finally:
             for worker in dead:
-                worker.close()
+                self._close_worker(worker)
         return (*self._start_worker(request_id), True)
 
     def release(self, worker: Worker, *, exited: bool = False) -> None:
         """Back to the idle list, or closed if it is dead (`exited`: its Runtime API saw it exit)."""
         with self._cond:
             if worker.alive and not exited and not self._closed:
+                worker.idle_since = time.monotonic()
                 self._idle.append(worker)
                 self._cond.notify()
                 return
             self._forget(worker)
-        worker.close()
+        self._close_worker(worker)
 
     def log(self, line: str) -> None:
         if self._log_sink is not None:
@@ -237,7 +264,14 @@ class WorkerPool:
             # An image function's task root names the site-packages its image installs (image_functions).
             paths = [*self._runtime_dirs, *extra_sys_path(self._task_root)]
             command = worker_command(self._python, spec.handler, self._task_root, paths, self._pycache_dir)
-            worker = Worker(command, env=env, cwd=self._task_root, label=spec.label, log_sink=self._log_sink)
+            worker = Worker(
+                command,
+                env=env,
+                cwd=self._task_root,
+                label=spec.label,
+                log_sink=self._log_sink,
+                freeze=self.freeze,
+            )
             guardian.watch(worker.pid)  # killed with its group if the local cloud dies unstopped
         except BaseException:
             self._free_slot()
@@ -247,7 +281,7 @@ class WorkerPool:
             if not closed:
                 self._workers.add(worker)
         if closed:
-            worker.close()
+            self._close_worker(worker)
             self._free_slot()
             raise PoolClosedError(f"the worker pool of {spec.label} is closed")
         state = worker.wait_ready(self._init_timeout_s)
@@ -262,7 +296,7 @@ class WorkerPool:
         init_ms = (time.monotonic() - worker.started) * 1000
         exit_code = worker.api.state.exit_code
         init_error = worker.api.state.init_error
-        worker.close()
+        self._close_worker(worker)
         with self._cond:
             self._forget(worker)
         self.log(f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init Status: error")
@@ -286,6 +320,17 @@ class WorkerPool:
             self._workers.discard(worker)
             self._slots -= 1
             self._cond.notify()
+
+    def _close_worker(self, worker: Worker) -> None:
+        """Close a worker no longer in the pool; until its output is read to the end, `logs_drained`
+        still waits for it."""
+        with self._cond:
+            self._closing.add(worker)
+        try:
+            worker.close()
+        finally:
+            with self._cond:
+                self._closing.discard(worker)
 
     def _free_slot(self) -> None:
         with self._cond:

@@ -95,7 +95,14 @@ def _function(
         resource["Type"],
         name,
         attributes={"Arn": arn},
-        local={"source": source, "code_dir": str(code_dir), "code_sha256": code_sha},
+        local={
+            "source": source,
+            "code_dir": str(code_dir),
+            "code_sha256": code_sha,
+            # Read by the log subscriptions (localcloud/subscriptions/config.py).
+            "log_group": (props.get("LoggingConfig") or {}).get("LogGroup"),
+            "dead_letter_arn": (props.get("DeadLetterConfig") or {}).get("TargetArn"),
+        },
         changed=changed,
     )
 

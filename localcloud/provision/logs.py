@@ -1,10 +1,12 @@
-"""CloudWatch Logs: log groups with their retention."""
+"""CloudWatch Logs: log groups with their retention, and subscription filters (recorded: the local
+cloud's own delivery runs them, localcloud/subscriptions/)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name
+from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, ProvisionError, physical_name
+from localcloud.subscriptions.pattern import FilterPatternError, compile_pattern
 
 if TYPE_CHECKING:
     from localcloud.provision.provisioner import Provisioner
@@ -25,6 +27,21 @@ def _log_group(
     return ProvisionedResource(logical_id, resource["Type"], name, attributes={"Arn": arn}, changed=changed)
 
 
+def _subscription_filter(
+    p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
+) -> ProvisionedResource:
+    """Recorded, not put into moto: moto would run a Lambda destination in Docker. A pattern the
+    local cloud cannot evaluate fails here, as PutSubscriptionFilter rejects an invalid one."""
+    pattern = str(props.get("FilterPattern", ""))
+    try:
+        compile_pattern(pattern)
+    except (FilterPatternError, ValueError) as exc:
+        raise ProvisionError(f"{p.stack_name}/{logical_id}: FilterPattern {pattern!r}: {exc}") from exc
+    name = str(props.get("FilterName") or physical_name(p.stack_name, logical_id, max_length=512))
+    return ProvisionedResource(logical_id, resource["Type"], name, local=props)
+
+
 HANDLERS: dict[str, Handler] = {
     "AWS::Logs::LogGroup": _log_group,
+    "AWS::Logs::SubscriptionFilter": _subscription_filter,
 }

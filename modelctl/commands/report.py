@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from common.business_metric import BusinessMetric
 from common.observe import regression_metrics
 from common.observe.classification_metrics import METRICS as CLASSIFICATION_METRICS
 from common.observe.live_quality import S3ModelInfo
@@ -46,6 +47,17 @@ def _window(text: str) -> timedelta:
     return duration
 
 
+def _business_metric(text: str) -> BusinessMetric | None:
+    from modelctl.commands.quality_options import business_metric_document
+    from release.errors import RefusedError
+
+    try:
+        document = business_metric_document(text)
+    except RefusedError as exc:
+        raise ShadowError(str(exc)) from None
+    return BusinessMetric.from_dict(document) if document is not None else None
+
+
 @report_app.command()
 def accuracy(
     ctx: typer.Context,
@@ -59,6 +71,12 @@ def accuracy(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the JSON document instead of tables")
     ] = False,
+    business_metric: Annotated[
+        str,
+        typer.Option(
+            "--business-metric", help="also per model version: reward, module:function or a JSON cost matrix"
+        ),
+    ] = "",
     lookback: Annotated[
         str, typer.Option(help="how far before --since feedback received in the report may name a prediction")
     ] = "7d",
@@ -83,6 +101,7 @@ def accuracy(
         window=_window(window),
         metric_name=metric,
         feedback_until=now,
+        business=_business_metric(business_metric),
         lookback=_lookback(lookback),
         counter=counter,
     )

@@ -15,6 +15,7 @@ from modelctl.commands.common import cli_factory
 from release.errors import ShadowError
 
 if TYPE_CHECKING:
+    from common.business_metric import BusinessMetric
     from release.quality.join import CostMatrix
 
 # "auto" and the values of release.quality.join.Metric (tested to match).
@@ -30,6 +31,18 @@ def _cost_matrix(text: str) -> CostMatrix | None:
         return parse_cost_matrix(json.loads(text))
     except ValueError as exc:
         raise ShadowError(f"--cost-matrix: {exc}") from None
+
+
+def _business(text: str) -> BusinessMetric | None:
+    from common.business_metric import BusinessMetric
+    from modelctl.commands.quality_options import business_metric_document
+    from release.errors import RefusedError
+
+    try:
+        document = business_metric_document(text)
+    except RefusedError as exc:
+        raise ShadowError(str(exc)) from None
+    return BusinessMetric.from_dict(document) if document is not None else None
 
 
 def ab(
@@ -52,6 +65,14 @@ def ab(
             "--cost-matrix", help='classifiers: cost of predicting column when truth is row, {"0":{"1":5}}'
         ),
     ] = "",
+    business_metric: Annotated[
+        str,
+        typer.Option(
+            "--business-metric",
+            help="reward (sent with the feedback), module:function (!module:function: lower is better), "
+            "or a cost matrix as JSON",
+        ),
+    ] = "",
     html: Annotated[str, typer.Option(help="also write an HTML report with charts here")] = "",
     as_json: Annotated[
         str, typer.Option("--json", help="write the JSON document to this file ('-': standard output)")
@@ -71,6 +92,9 @@ def ab(
         raise ShadowError(f"--metric {metric!r} is not one of {', '.join(METRIC_CHOICES)}")
     named = parse_versions(versions) if versions else None
     matrix = _cost_matrix(cost_matrix)
+    business = _business(business_metric)
+    if business is not None and matrix is not None:
+        raise ShadowError("give either --cost-matrix or --business-metric")
     factory = cli_factory(ctx)
     now = factory.time()
     span = parse_window(since, until, now=now)
@@ -94,6 +118,7 @@ def ab(
         metric=None if metric == "auto" else Metric(metric),
         effect=effect,
         cost_matrix=matrix,
+        business=business,
         counter=counter,
     )
     document["record_coverage"] = served_coverage(

@@ -145,14 +145,14 @@ def models(
     if not console.is_terminal:
         console.width = max(console.width, 200)
     table = Table(title=f"models in s3://{target.model_bucket}/models/ ({target.label})")
-    for column in ("version", "created", "accuracy", "f1_macro", "parent", "data", "lambda versions", "live"):
+    metric_names = registry_metric_columns([entry.metrics for entry in entries])
+    for column in ("version", "created", *metric_names, "parent", "data", "lambda versions", "live"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         table.add_row(
             entry.version + (f" [red]({entry.problem})[/red]" if entry.problem else ""),
             entry.created_at.replace("T", " ")[:19],
-            _metric(entry.metrics.get("accuracy")),
-            _metric(entry.metrics.get("f1_macro")),
+            *(_metric(entry.metrics.get(name)) for name in metric_names),
             entry.parent or "-",
             (entry.data_fingerprint.removeprefix("sha256:")[:12] or "-")
             + (" (retrained)" if entry.execution else ""),
@@ -160,6 +160,17 @@ def models(
             entry.live or "-",
         )
     console.print(table)
+
+
+REGISTRY_METRICS = ("accuracy", "f1_macro", "mae", "rmse", "r2")
+"""Holdout metrics the registry table can show: a classifier's, then a regressor's."""
+
+
+def registry_metric_columns(metrics: list[dict[str, float]]) -> list[str]:
+    """The holdout metrics some model in the registry has, in `REGISTRY_METRICS` order (a store
+    holding only classifiers shows accuracy and F1, only regressors MAE, RMSE and R2, a mix all)."""
+    present = [name for name in REGISTRY_METRICS if any(name in found for found in metrics)]
+    return present or list(REGISTRY_METRICS[:2])
 
 
 def _metric(value: float | None) -> str:

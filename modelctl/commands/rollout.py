@@ -27,6 +27,7 @@ from modelctl.commands.common import (
 )
 from modelctl.commands.deploy_check import deploy_check
 from modelctl.commands.publish import publish
+from modelctl.commands.quality_options import QUALITY_RUN_OPTIONS, quality_log_bucket, quality_spec
 from modelctl.commands.rollback import rollback
 from modelctl.commands.status import history, status
 from modelctl.render.console import make_console
@@ -36,7 +37,15 @@ from release.clock import parse_duration
 from release.compare import CompareSettings
 from release.errors import RefusedError
 from release.outcome import Outcome
-from release.plan import Plan, bluegreen_plan, canary_plan, linear_plan, parse_percents, shift_plan
+from release.plan import (
+    Plan,
+    bluegreen_plan,
+    canary_plan,
+    linear_plan,
+    parse_percents,
+    shift_plan,
+    with_quality,
+)
 from release.runner import ReleaseOptions, Releaser
 
 DEFAULT_POLL_S = 15.0
@@ -90,6 +99,7 @@ _RUN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("gate_period", GatePeriodOpt, None),
     ("gate_evaluation_periods", GatePeriodsOpt, None),
     ("controller", ControllerOpt, False),
+    *QUALITY_RUN_OPTIONS,
 )
 _TARGET_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("function", FunctionOpt, None),
@@ -112,6 +122,11 @@ class ReleaseFlags:
     gate_period: int | None
     gate_evaluation_periods: int | None
     controller: bool
+    quality_gate: str
+    quality_margin: float | None
+    quality_min_labels: int | None
+    quality_max_wait: str
+    business_metric: str
     function: str | None
     alias: str | None
     stack: str | None
@@ -186,6 +201,7 @@ def _release(
 ) -> None:
     options = flags.options(compare)
     console = make_console()
+    make_plan = _with_quality(ctx, make_plan, flags)
     if flags.controller and not options.dry_run:
         if compare is not None:
             raise RefusedError("--compare runs in this process only: pass --in-process with it")
@@ -197,6 +213,20 @@ def _release(
         )
         outcome = Releaser(release_ctx).release(version, make_plan, options)
     _done(console, outcome)
+
+
+def _with_quality(
+    ctx: typer.Context, make_plan: Callable[[str], Plan], flags: ReleaseFlags
+) -> Callable[[str], Plan]:
+    """The plan with the quality gate of --quality-gate (modelctl/commands/quality_options.py)."""
+    if not flags.quality_gate and flags.quality_margin is None and flags.quality_min_labels is None:
+        return make_plan
+    spec = quality_spec(
+        metric=flags.quality_gate, margin=flags.quality_margin, min_labels=flags.quality_min_labels,
+        max_wait_s=_seconds(flags.quality_max_wait, "--quality-max-wait"),
+        business_metric=flags.business_metric, log_bucket=quality_log_bucket(cli_factory(ctx)),
+    )  # fmt: skip
+    return lambda base: with_quality(make_plan(base), spec)
 
 
 def _release_in_controller(

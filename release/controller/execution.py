@@ -3,7 +3,8 @@
 Input (what `modelctl canary|shift|bluegreen` or the retraining workflow starts the controller with):
 
     {"release_id": "...", "who": "...", "plan": {"kind", "candidate", "base", "steps": [{"percent",
-     "bake_s"}]}, "options": {"reason", "pre_traffic", "gate_overrides": {...}, "check_every_s"}}
+     "bake_s"}], "quality": null | {"metric", "margin", ...}}, "options": {"reason", "pre_traffic",
+     "gate_overrides": {...}, "check_every_s"}}
 
 The steps add `release`: how far the release got (index, the lease it holds, the gates, the bake).
 """
@@ -11,9 +12,12 @@ The steps add `release`: how far the release got (index, the lease it holds, the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from release.plan import Kind, Plan, Step
+
+if TYPE_CHECKING:
+    from release.quality.release_gate import QualityGateSpec
 
 EXECUTION_NAME_PREFIX = "release-"
 
@@ -24,6 +28,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "candidate": plan.candidate,
         "base": plan.base,
         "steps": [{"percent": s.percent, "bake_s": s.bake_s} for s in plan.steps],
+        "quality": plan.quality.to_json() if plan.quality is not None else None,
     }
 
 
@@ -33,7 +38,16 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         candidate=str(data["candidate"]),
         base=str(data["base"]),
         steps=tuple(Step(float(s["percent"]), float(s["bake_s"])) for s in data["steps"]),
+        quality=_quality_from_json(data.get("quality")),
     )
+
+
+def _quality_from_json(data: dict[str, Any] | None) -> QualityGateSpec | None:
+    if not data:
+        return None
+    from release.quality.release_gate import QualityGateSpec
+
+    return QualityGateSpec.from_json(data)
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,9 @@ from release.errors import (
 from release.gates import summarize
 from release.lock import Lease
 from release.models import read_published_metadata
-from release.plan import Plan
+from release.plan import FULL, Plan
 from release.pretraffic import run_pre_traffic_check
+from release.quality_step import quality_check
 from release.record import record_change
 from release.store import ReleaseRecord
 
@@ -120,7 +121,7 @@ def advance(ctx: ReleaseContext, state: State) -> State:
         after.routing, record, None, version=plan.candidate,
     )  # fmt: skip
     release.update(index=index, percent=step.percent, bake_s=step.bake_s)
-    if step.bake_s > 0:
+    if step.bake_s > 0 or (plan.quality is not None and not step.is_full):
         release.update(
             next="bake",
             bake_started=ctx.clock.now().timestamp(),
@@ -134,7 +135,7 @@ def advance(ctx: ReleaseContext, state: State) -> State:
 def check(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
     try:
-        _our_record(ctx, state)
+        record = _our_record(ctx, state)
         _hold(ctx, release)
     except (ReleaseAbortedError, LockLostError) as stopped:
         release.update(next="aborted", reason=str(stopped))
@@ -153,6 +154,8 @@ def check(ctx: ReleaseContext, state: State) -> State:
     left = float(release["bake_s"]) - elapsed
     if left > 0:
         release.update(next="bake", wait_s=_wait(left, release["check_every_s"]), elapsed_s=elapsed)
+    elif plan.quality is not None and float(release["percent"]) < FULL:
+        quality_check(ctx, plan, record, release, waited_s=-left)
     else:
         release.update(next="step" if int(release["index"]) < len(plan.steps) else "finish", wait_s=0)
     return state
@@ -163,7 +166,7 @@ def finish(ctx: ReleaseContext, state: State) -> State:
     record = _our_record(ctx, state)
     _hold(ctx, release)
     routing = ctx.alias.read().routing
-    if plan.ends_with_promotion:
+    if plan.ends_with_promotion and not release.get("held"):
         ctx.store.finish(record.release_id, previous_primary=plan.base)
         ctx.gates.delete(record.gate_alarms)
         record_change(
@@ -173,7 +176,7 @@ def finish(ctx: ReleaseContext, state: State) -> State:
     else:
         record.status = plan.kind
         ctx.store.save(record)
-        release["outcome"] = (
+        release["outcome"] = release.get("held") or (
             f"v{plan.candidate} takes {routing.extra_percent:g}% of the traffic; the gates stay on. "
             "Next: `modelctl promote` or `modelctl rollback`"
         )

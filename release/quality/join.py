@@ -204,6 +204,20 @@ def version_arms(
     return builder.result()
 
 
+def window_only(
+    rows: Iterable[tuple[PredictionRow, Feedback | None]],
+    since: datetime,
+    on_row: Callable[[PredictionRow], None] | None = None,
+) -> Iterator[tuple[PredictionRow, Feedback | None]]:
+    """The joined rows of the window: without the lookback's rows (labels received in the window for
+    predictions made before it), each passed to `on_row` first when given."""
+    for row, item in rows:
+        if row.requested_at >= since:
+            if on_row is not None:
+                on_row(row)
+            yield row, item
+
+
 def window_arms(
     s3: Any,
     log_bucket: str,
@@ -232,14 +246,5 @@ def window_arms(
         lookback=lookback,
         stats=stats,
     )
-
-
-    def in_window() -> Iterator[tuple[PredictionRow, Feedback | None]]:
-        for row, item in rows:
-            if row.requested_at >= since:
-                if on_row is not None:
-                    on_row(row)
-                yield row, item
-
-    arms = version_arms(in_window(), metric=metric, versions=versions, cost_matrix=cost_matrix)
+    arms = version_arms(window_only(rows, since, on_row), metric=metric, versions=versions, cost_matrix=cost_matrix)
     return arms, stats

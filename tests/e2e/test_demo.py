@@ -38,5 +38,12 @@ def test_the_tour_passes_every_step(
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-5000:]
     assert "make demo: every step passed" in output
-    for step in ("1. live traffic", "2. shadow", "3. canary", "4. a flawed model", "5. feedback"):
+    for step in (
+        "1. live traffic",
+        "2. shadow",
+        "3. canary",
+        "4. a flawed model",
+        "5. feedback",
+        "6. a healthy",
+    ):
         assert step in output

@@ -322,3 +322,25 @@ def test_step_functions_executions_run_lambda_tasks_on_the_local_runtime(local_c
         assert time.monotonic() < deadline, "the execution did not finish"
         time.sleep(0.1)
     assert status["status"] == "SUCCEEDED", status
+
+
+def test_log_subscription_delivery_can_be_awaited_through_the_lambda_api(
+    local_cloud: LocalCloud, api: Any, trained_model: tuple[Path, ModelMetadata]
+) -> None:
+    """What a test driving `python -m localcloud up` in another process uses: wait until every line
+    logged so far is delivered, with the counters. With a subscription on the serving function's log
+    group, the answered request's line is among the delivered events."""
+    from localcloud.subscriptions.client import wait_for_log_delivery
+
+    _, metadata = trained_model
+    endpoint = local_cloud.environment()["AWS_ENDPOINT_URL_LAMBDA"]
+    before = wait_for_log_delivery(endpoint, timeout_s=30)
+    assert api.predict([metadata.sample_rows[0]]).status == 200
+    after = wait_for_log_delivery(endpoint, timeout_s=30)
+    assert after["delivered"] and after["events_pending"] == 0
+    assert after["lines_offered"] > before["lines_offered"]
+    assert local_cloud.subscriptions is not None
+    function, _ = local_cloud.serving_function()
+    if any(function in s.sources for s in local_cloud.subscriptions.subscriptions):
+        assert after["events_matched"] > before["events_matched"]
+        assert after["events_delivered"] + after["events_dead_lettered"] >= after["events_matched"]

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PARENT = """
@@ -16,6 +18,8 @@ import os, signal, subprocess, sys
 from localcloud import guardian
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
 guardian.watch(child.pid)
+if sys.argv[1:] == ["frozen"]:  # as the local runtime freezes an idle worker
+    os.killpg(child.pid, signal.SIGSTOP)
 print(child.pid, guardian.guardian_pid(), flush=True)
 sys.stdin.readline()
 os.kill(os.getpid(), signal.SIGKILL)
@@ -38,9 +42,10 @@ def wait_gone(pid: int, timeout_s: float = 20.0) -> bool:
     return True
 
 
-def test_a_killed_parent_leaves_no_watched_child_behind() -> None:
+@pytest.mark.parametrize("state", ["running", "frozen"])
+def test_a_killed_parent_leaves_no_watched_child_behind(state: str) -> None:
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT],
+        [sys.executable, "-c", PARENT, state],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         stdin=subprocess.PIPE,

@@ -6,6 +6,7 @@ row, for a request of several rows):
     {"request_id": "...", "label": 1}                       one label (row 0)
     {"request_id": "...", "row": 3, "label": "spam"}        row 3 of a request
     {"feedback": [{"request_id": ..., "label": ...}, ...]}  up to `max_items` at once
+    {"request_id": "...", "label": 1, "reward": 2.5}        with what the prediction was worth
 
 For a classifier the label is one of the live model's class labels, of the same JSON type; for a
 regressor it is the true value, a finite JSON number (an integer or not; never a boolean).
@@ -38,7 +39,7 @@ from common.layout import FEEDBACK_PREFIX, OBJECT_SUFFIX, hour_prefix
 FEEDBACK_SCHEMA_VERSION = 1
 MAX_REQUEST_ID_LENGTH = 200
 MAX_ROW = 1_000_000
-_ITEM_FIELDS = frozenset({"request_id", "row", "label"})
+_ITEM_FIELDS = frozenset({"request_id", "row", "label", "reward"})
 Label = int | str | float
 """A class label (int or str), or a regressor's true value (int or float)."""
 CLASSIFICATION = "classification"
@@ -51,6 +52,8 @@ class Feedback:
     row: int
     label: Label
     received_at: str = ""
+    reward: float | None = None
+    """What the prediction was worth to the client (optional; the `reward` business metric)."""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -63,6 +66,7 @@ class Feedback:
             "row": self.row,
             "label": self.label,
             "received_at": self.received_at,
+            **({"reward": self.reward} if self.reward is not None else {}),
         }
 
 
@@ -131,7 +135,8 @@ def _item(
     unknown = sorted(set(value) - _ITEM_FIELDS)
     if unknown:
         raise _field_error(
-            f"{prefix}{unknown[0][:40]}", "is not a known field: use request_id, label and optionally row"
+            f"{prefix}{unknown[0][:40]}",
+            "is not a known field: use request_id, label and optionally row and reward",
         )
     for name in ("request_id", "label"):
         if name not in value:
@@ -144,6 +149,15 @@ def _item(
             if task == REGRESSION
             else _label(value["label"], f"{prefix}label", class_labels)
         ),
+        reward=_reward(value["reward"], f"{prefix}reward") if "reward" in value else None,
+    )
+
+
+def _reward(value: Any, path: str) -> float:
+    if is_true_value(value):
+        return float(value)
+    raise _field_error(
+        path, f"must be a finite number (what the prediction was worth), got {json_type(value)}"
     )
 
 
@@ -191,7 +205,10 @@ def format_time(moment: datetime) -> str:
 def object_key(received_at: datetime, items: Iterable[Feedback]) -> str:
     """Named by the items (not the time of receipt): the same body sent again in the same hour
     overwrites its object instead of adding a copy."""
-    canonical = sorted(json.dumps([f.request_id, f.row, f.label]) for f in items)
+    canonical = sorted(
+        json.dumps([f.request_id, f.row, f.label] + ([f.reward] if f.reward is not None else []))
+        for f in items
+    )
     digest = hashlib.sha256("\n".join(canonical).encode()).hexdigest()[:32]
     return f"{hour_prefix(received_at, FEEDBACK_PREFIX)}{digest}{OBJECT_SUFFIX}"
 
@@ -217,4 +234,13 @@ def parse_record(document: Any) -> Feedback | None:
         return None
     if isinstance(label, float) and not math.isfinite(label):
         return None
-    return Feedback(request_id=request_id, row=row, label=label, received_at=received_at)
+    reward = document.get("reward")
+    if reward is not None and not is_true_value(reward):
+        reward = None
+    return Feedback(
+        request_id=request_id,
+        row=row,
+        label=label,
+        received_at=received_at,
+        reward=float(reward) if reward is not None else None,
+    )

@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.business_metric import BusinessAccumulator, BusinessMetric
 from common.layout import metadata_key
-from common.observe.label_join import JoinStats
+from common.observe.feedback import Feedback
+from common.observe.label_join import JoinStats, joined_rows
 from common.observe.prediction_log import PredictionRow
 from modelctl.reports.coverage import RequestCounter
 from release.alias import Routing
 from release.aws import aws_errors
 from release.errors import ShadowError
-from release.quality import DEFAULT_ALPHA, compare, labels_needed
-from release.quality.join import CostMatrix, Metric, VersionArm, window_arms
+from release.quality import DEFAULT_ALPHA, ArmSummary, Direction, compare, labels_needed
+from release.quality.join import CostMatrix, Metric, VersionArm, version_arms, window_only
 from release.quality.sequential import DEFAULT_BURN_IN
 
 DOCUMENT_SCHEMA_VERSION = 1
@@ -102,7 +104,9 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _arm(arm: VersionArm, role: str, with_cost: bool) -> dict[str, Any]:
+def _arm(
+    arm: VersionArm, role: str, with_cost: bool, business: BusinessAccumulator | None = None
+) -> dict[str, Any]:
     summary = arm.summary
     return {
         "function_version": arm.function_version,
@@ -113,7 +117,40 @@ def _arm(arm: VersionArm, role: str, with_cost: bool) -> dict[str, Any]:
         "unscorable": arm.unscorable,
         **{key: value for key, value in summary.to_dict().items() if key != "binary"},
         "mean_cost": arm.mean_cost if with_cost else None,
+        "business_value": business.value() if business is not None else None,
+        "business_rows": len(business.values()) if business is not None else 0,
     }
+
+
+def _tap(
+    rows: Iterable[tuple[PredictionRow, Feedback | None]],
+    business: BusinessMetric | None,
+    into: dict[str, BusinessAccumulator],
+) -> Iterator[tuple[PredictionRow, Feedback | None]]:
+    """The joined rows, unchanged; each labelled row also goes to its version's business accumulator."""
+    for row, feedback in rows:
+        if business is not None and feedback is not None:
+            accumulator = into.get(row.function_version)
+            if accumulator is None:
+                accumulator = into[row.function_version] = BusinessAccumulator(business)
+            accumulator.add(
+                feedback.label, row.predicted, getattr(row, "probabilities", None), feedback.reward
+            )
+        yield row, feedback
+
+
+def _business_comparison(
+    business: BusinessMetric,
+    primary: BusinessAccumulator | None,
+    new: BusinessAccumulator | None,
+    alpha: float,
+) -> dict[str, Any] | None:
+    """The always-valid comparison of the per-row business values (new - primary)."""
+    if primary is None or new is None:
+        return None
+    direction = Direction.HIGHER_IS_BETTER if business.higher_is_better else Direction.LOWER_IS_BETTER
+    summaries = [ArmSummary.of(accumulator.values(), binary=False) for accumulator in (primary, new)]
+    return _comparison(compare(summaries[0], summaries[1], direction=direction, alpha=alpha).to_dict())
 
 
 def _effect(metric: Metric, effect: float | None, primary: VersionArm) -> float | None:
@@ -198,6 +235,7 @@ def build_ab_report(
     metric: Metric | None = None,
     effect: float | None = None,
     cost_matrix: CostMatrix | None = None,
+    business: BusinessMetric | None = None,
     alpha: float = DEFAULT_ALPHA,
     counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
@@ -206,17 +244,20 @@ def build_ab_report(
     if cost_matrix is not None and metric is Metric.ABSOLUTE_ERROR:
         raise ShadowError("--cost-matrix applies to classifiers only (the metric is accuracy)")
     started = time.perf_counter()
+    if business is None and cost_matrix is not None:
+        business = BusinessMetric.costs(cost_matrix)
+    values: dict[str, BusinessAccumulator] = {}
+    stats = JoinStats()
     with aws_errors(f"reading s3://{log_bucket}", ShadowError):
-        arms, stats = window_arms(
-            s3,
-            log_bucket,
-            since=since,
-            until=until,
+        rows = joined_rows(
+            s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats
+        )
+        in_window = window_only(rows, since, counter.add_row if counter is not None else None)
+        arms = version_arms(
+            _tap(in_window, business, values),
             metric=metric if metric is not None else metric_resolver(task_of),
             versions=named,
-            feedback_until=feedback_until,
             cost_matrix=cost_matrix,
-            on_row=counter.add_row if counter is not None else None,
         )
     selection = select(arms, named, routing)
     chosen = next(iter(arms.values())).metric if arms else (metric or Metric.ACCURACY)
@@ -251,12 +292,22 @@ def build_ab_report(
         "routing": _routing(routing),
         "primary": selection.primary,
         "new": selection.new,
-        "arms": [_arm(arm, roles.get(version, "other"), with_cost) for version, arm in arms.items()],
+        "arms": [
+            _arm(arm, roles.get(version, "other"), with_cost, values.get(version) if business else None)
+            for version, arm in arms.items()
+        ],
         "comparison": comparison_doc,
         "labels_needed": needed,
         "effect": asked_effect,
         "power": POWER,
-        "business_metric": {"kind": "cost_matrix", "cost_matrix": cost_matrix} if with_cost else None,
+        "business_metric": {**business.to_dict(), "name": business.name} if business is not None else None,
+        "business_comparison": (
+            _business_comparison(
+                business, values.get(selection.primary or ""), values.get(selection.new or ""), alpha
+            )
+            if business is not None
+            else None
+        ),
         "coverage": cover,
         "warnings": _warnings(cover, selection, arms, DEFAULT_BURN_IN),
         "read_seconds": round(time.perf_counter() - started, 3),

@@ -96,10 +96,11 @@ def render(document: dict[str, Any]) -> str:
             title=f"{metric} per version with its 95% interval",
         )
     )
-    with_cost = document["business_metric"] is not None
+    business = document["business_metric"]
+    with_cost = business is not None
     headers = ["version", "role", "model", "logged", "labelled", metric, "95% interval"]
     if with_cost:
-        headers.append("mean cost")
+        headers.append(business["name"])
     rows = []
     for arm in arms:
         row = [
@@ -112,15 +113,15 @@ def render(document: dict[str, Any]) -> str:
             interval_text(metric, arm["interval"]),
         ]
         if with_cost:
-            row.append(fmt(arm["mean_cost"], 4))
+            row.append(fmt(arm["business_value"], 4))
         rows.append(row)
     parts.append(html_table(headers, rows, left=3))
     if with_cost:
         parts.append(
             bar_chart(
                 names,
-                [("mean cost per labelled row", SHADOW, [arm["mean_cost"] or 0.0 for arm in arms])],
-                title="business metric: mean cost per labelled row (cost matrix)",
+                [(business["name"], SHADOW, [arm["business_value"] or 0.0 for arm in arms])],
+                title=f"business metric per version: {business['name']} ({business['kind']})",
             )
         )
     parts.append(_comparison(document))

@@ -59,11 +59,12 @@ def render(document: dict[str, Any], console: Console) -> None:
     if not document["arms"]:
         console.print("No logged predictions in this window. Is prediction logging on? (docs/monitoring.md)")
         return
-    with_cost = document["business_metric"] is not None
+    business = document["business_metric"]
+    with_cost = business is not None
     table = Table(show_edge=False)
     columns = ["version", "role", "model", "logged", "labelled", metric, "95% interval"]
     if with_cost:
-        columns.append("mean cost")
+        columns.append(business["name"].replace("_", " "))
     for index, name in enumerate(columns):
         table.add_column(name, justify="left" if index < 3 else "right")
     for arm in document["arms"]:
@@ -77,7 +78,7 @@ def render(document: dict[str, Any], console: Console) -> None:
             interval_text(metric, arm["interval"]),
         ]
         if with_cost:
-            row.append(fmt(arm["mean_cost"], 4))
+            row.append(fmt(arm["business_value"], 4))
         table.add_row(*row)
     console.print(table)
     comparison = document["comparison"]
@@ -99,6 +100,13 @@ def render(document: dict[str, Any], console: Console) -> None:
         highlight=False,
     )
     console.print(f"always-valid p-value (mSPRT): {comparison['p_value']:.4g}", highlight=False)
+    business = document.get("business_comparison")
+    if business and business["difference"] is not None:
+        console.print(
+            f"business metric {document['business_metric']['name']}: new - primary "
+            f"{business['difference']:+.4g}, always-valid p-value {business['p_value']:.4g}",
+            highlight=False,
+        )
     needed = document["labels_needed"]
     if needed is None:
         console.print("labelled rows needed: not computable yet (no variance, or one version has no share)")

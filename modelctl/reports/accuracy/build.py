@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from common.business_metric import BusinessAccumulator, BusinessMetric
 from common.observe.label_join import DEFAULT_LOOKBACK, JoinStats, joined_rows
 from common.observe.live_quality import ModelInfoSource, QualityAggregator
 from modelctl.reports.coverage import RequestCounter
@@ -38,6 +39,7 @@ def build_accuracy_report(
     metric_name: str,
     feedback_until: datetime,
     progress: Callable[[int], None] | None = None,
+    business: BusinessMetric | None = None,
     lookback: timedelta = DEFAULT_LOOKBACK,
     counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def build_accuracy_report(
     except ValueError as exc:
         raise ShadowError(str(exc)) from None
     stats = JoinStats()
+    values: dict[str, BusinessAccumulator] = {}
     started = time.perf_counter()
     with aws_errors(f"reading s3://{log_bucket}", ShadowError):
         for count, (row, feedback) in enumerate(
@@ -65,12 +68,31 @@ def build_accuracy_report(
             start=1,
         ):
             aggregator.add(row, feedback)
-            if counter is not None and row.requested_at >= since:
+            in_window = row.requested_at >= since  # else a label for an earlier prediction
+            if counter is not None and in_window:
                 counter.add_row(row)
+            if business is not None and feedback is not None and in_window:
+                values.setdefault(row.model_version, BusinessAccumulator(business)).add(
+                    feedback.label, row.predicted, getattr(row, "probabilities", None), feedback.reward
+                )
             if progress is not None and count % 10_000 == 0:
                 progress(count)
     document = aggregator.document(stats)
+    document["business_metric"] = _business(business, values, document)
     document["source"]["bucket"] = log_bucket
     document["source"]["feedback_until"] = feedback_until.isoformat(timespec="seconds")
     document["source"]["read_seconds"] = round(time.perf_counter() - started, 3)
     return document
+
+
+def _business(
+    business: BusinessMetric | None, values: dict[str, BusinessAccumulator], document: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The business metric over the whole span per model version (each version entry gets its
+    `business_value` too), or None without one."""
+    if business is None:
+        return None
+    by_version = {version: accumulator.value() for version, accumulator in sorted(values.items())}
+    for entry in document.get("versions", []):
+        entry["business_value"] = by_version.get(str(entry.get("model_version")))
+    return {**business.to_dict(), "name": business.name, "by_model_version": by_version}

@@ -55,6 +55,11 @@ def render(document: dict[str, Any], console: Console) -> None:
         return
     for version in document["versions"]:
         _version(version, metric, console)
+    business = document.get("business_metric")
+    if business:
+        for model_version, value in business["by_model_version"].items():
+            shown = "-" if value is None else f"{value:.4g}"
+            console.print(f"business metric {business['name']} of {model_version}: {shown}", highlight=False)
 
 
 def _regression_table(version: dict[str, Any], console: Console) -> None:

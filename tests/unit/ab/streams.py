@@ -51,6 +51,7 @@ def classifier_stream(
     duplicates: int = 0,
     late_days: int = 1,
     cost_of_error: dict[str, float] | None = None,
+    reward: dict[str, float] | None = None,
 ) -> Sent:
     """`rows[v]` logged predictions of version v, the first `labelled[v]` of them labelled, a share
     `accuracy[v]` of those correct (exactly); labels arrive `late_days` after the window's start.
@@ -77,7 +78,8 @@ def classifier_stream(
                 )
             )
             if index < labelled[version]:
-                feedback.append(Feedback(request_id, 0, truth))
+                worth = (reward[version] + index % 3 - 1) if reward else None  # mean reward[version]
+                feedback.append(Feedback(request_id, 0, truth, reward=worth))
                 if predicted != truth and cost_of_error is not None:
                     sent.costs[version] = sent.costs.get(version, 0.0) + cost_of_error[str(truth)]
         put_records(s3, LOG_BUCKET, records)

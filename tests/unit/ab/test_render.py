@@ -45,6 +45,7 @@ TOP_KEYS = {
     "effect",
     "power",
     "business_metric",
+    "business_comparison",
     "coverage",
     "warnings",
     "read_seconds",
@@ -61,6 +62,8 @@ ARM_KEYS = {
     "interval",
     "interval_level",
     "mean_cost",
+    "business_value",
+    "business_rows",
 }
 COMPARISON_KEYS = {
     "direction",
@@ -164,7 +167,7 @@ def test_html_has_the_charts_and_the_comparison(documents: dict[str, dict[str, A
     assert page.count("<svg") == 4 and "<script" not in page
     assert "rows per version" in page and "accuracy per version with its 95% interval" in page
     assert "difference new - primary" in page and "always-valid p-value (mSPRT)" in page
-    assert "business metric: mean cost per labelled row" in page
+    assert "business metric per version: mean_cost (cost_matrix)" in page
 
 
 def test_html_with_nothing_to_compare(documents: dict[str, dict[str, Any]]) -> None:

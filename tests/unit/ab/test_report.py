@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from common.business_metric import BusinessMetric
 from common.layout import OBJECT_SUFFIX, PREDICTIONS_PREFIX, hour_prefix
 from common.observe.feedback import Feedback
 from modelctl.reports.ab.build import S3Task, build_ab_report, parse_versions
@@ -98,6 +99,38 @@ def test_a_cost_matrix_gives_the_mean_cost_per_labelled_row(s3: Any) -> None:
     for version in (PRIMARY, NEW):
         assert arm(document, version)["mean_cost"] == pytest.approx(sent.costs[version] / 100)
     assert document["business_metric"]["kind"] == "cost_matrix"
+
+
+def test_a_reward_sent_with_the_feedback_is_averaged_and_compared_per_version(s3: Any) -> None:
+    classifier_stream(
+        s3,
+        rows={PRIMARY: 300, NEW: 300},
+        labelled={PRIMARY: 300, NEW: 300},
+        accuracy={PRIMARY: 0.9, NEW: 0.9},
+        reward={PRIMARY: 5.0, NEW: 3.0},
+    )
+    document = report(s3, named=(PRIMARY, NEW), business=BusinessMetric.reward())
+    assert arm(document, PRIMARY)["business_value"] == pytest.approx(5.0)
+    assert arm(document, NEW)["business_value"] == pytest.approx(3.0)
+    assert arm(document, NEW)["business_rows"] == 300
+    assert document["business_metric"]["name"] == "mean_reward"
+    business = document["business_comparison"]
+    assert business["difference"] == pytest.approx(-2.0) and business["p_value"] < 0.05
+
+
+def test_the_users_own_function_is_computed_over_each_versions_rows(s3: Any) -> None:
+    classifier_stream(
+        s3,
+        rows={PRIMARY: 200, NEW: 200},
+        labelled={PRIMARY: 200, NEW: 100},
+        accuracy={PRIMARY: 1.0, NEW: 0.5},
+    )
+    metric = BusinessMetric.user_function("tests.unit.business.user_metrics:revenue")
+    document = report(s3, named=(PRIMARY, NEW), business=metric)
+    # revenue: 10 per true 1 predicted 1, -2 per 0 predicted 1; half the truths are 1
+    assert arm(document, PRIMARY)["business_value"] == pytest.approx(10 * 100 / 200)
+    assert arm(document, NEW)["business_value"] < arm(document, PRIMARY)["business_value"]
+    assert document["business_metric"]["kind"] == "function"
 
 
 def test_coverage_counts_unjoined_and_duplicate_feedback(s3: Any) -> None:

@@ -20,3 +20,16 @@ def test_simulation_reports_the_issue_figures() -> None:
     assert 0.0 <= figures["false_rollback_rate"] <= 1.0
     assert figures["settings"]["seeds"] == 10
     assert figures == simulate(seeds=10)
+
+
+def test_a_shift_moves_the_weight_between_checks_and_keeps_the_error_rates() -> None:
+    from bench.quality_gate import shift_weights
+
+    weights = shift_weights(budget=3_000, batch=100)
+    assert list(weights[:10]) == [0.1] * 10 and list(weights[-10:]) == [0.5] * 10
+    streams = draw(200, 0.9, 0.9, weight=weights, batch=100, budget=3_000)
+    share_late = (streams.n_new[:, -1] - streams.n_new[:, -11]) / 1_000
+    assert abs(float(share_late.mean()) - 0.5) < 0.01
+    shift = simulate(seeds=200)["shift"]
+    assert shift["false_rollback_rate"] <= 0.05 and shift["at_margin_advance_rate"] <= 0.05
+    assert shift["power"] >= 0.95

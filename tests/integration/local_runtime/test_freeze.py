@@ -1,0 +1,117 @@
+"""Freeze in the local runtime: an idle worker is stopped as Lambda freezes an environment, its
+threads do not run until the next invocation, and an idle worker can be reclaimed; nothing the
+handler logged before returning is lost when that happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.integration.local_runtime.support import LogFunctions, MakeLogFunctions
+
+
+def process_state(pid: int) -> str:
+    """R, S, T (stopped), Z, ... from /proc/<pid>/stat; X when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def ticks(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def watch_ticks(functions: LogFunctions, path: Path, idle_s: float = 0.4) -> tuple[int, int, int]:
+    """Ticks after the first invocation, after idling `idle_s`, and after a second invocation."""
+    first = functions.invoke("ticker")
+    assert first.status == "ok"
+    pid = json.loads(first.payload)["pid"]
+    if functions.runtime.freeze:
+        wait_until(lambda: process_state(pid) == "T", what="the idle worker to be stopped")
+    before = ticks(path)
+    time.sleep(idle_s)  # observing that nothing happens while idle: there is no state to poll for
+    idle = ticks(path)
+    assert functions.invoke("ticker").status == "ok"
+    wait_until(lambda: ticks(path) > idle, what="the thread to tick again")
+    return before, idle, ticks(path)
+
+
+def test_a_background_thread_does_not_run_while_the_worker_is_idle(
+    make_log_functions: MakeLogFunctions, tmp_path: Path
+) -> None:
+    path = tmp_path / "ticks"
+    functions: LogFunctions = make_log_functions(environment={"TICKS": str(path)})
+    before, idle, after = watch_ticks(functions, path)
+    assert idle == before  # frozen: not one tick while idle
+    assert after > idle  # continued with the next invocation
+
+
+def test_with_freeze_off_the_background_thread_runs_while_idle(
+    make_log_functions: MakeLogFunctions, tmp_path: Path
+) -> None:
+    path = tmp_path / "ticks"
+    functions: LogFunctions = make_log_functions(environment={"TICKS": str(path)}, freeze=False)
+    before, idle, _ = watch_ticks(functions, path)
+    assert idle > before
+
+
+def test_no_record_is_lost_when_a_worker_is_frozen_right_after_answering_and_reclaimed(
+    make_log_functions: MakeLogFunctions,
+) -> None:
+    functions: LogFunctions = make_log_functions()
+    assert functions.invoke("logger", json.dumps({"id": "r-1"}).encode()).status == "ok"
+    (worker,) = functions.runtime.pools()[0].idle_workers()
+    wait_until(lambda: process_state(worker.pid) == "T", what="the worker to be frozen")
+
+    assert functions.runtime.reclaim_idle() == [worker.pid]
+    assert process_state(worker.pid) == "X"
+    functions.wait_delivered()
+
+    assert [m["request_id"] for m in functions.delivered_messages()] == ["r-1"]
+    # The next request starts a new environment, as on Lambda after a reclaim.
+    assert functions.invoke("logger", json.dumps({"id": "r-2"}).encode()).init_duration_ms is not None
+
+
+def test_a_record_left_to_a_background_thread_is_lost_when_the_frozen_worker_is_reclaimed(
+    make_log_functions: MakeLogFunctions,
+) -> None:
+    """What AWS does to a record a handler leaves to a thread: the runtime emulates the loss."""
+    functions: LogFunctions = make_log_functions()
+    assert functions.invoke("deferred", json.dumps({"id": "d-1"}).encode()).status == "ok"
+    (worker,) = functions.runtime.pools()[0].idle_workers()
+    wait_until(lambda: process_state(worker.pid) == "T", what="the worker to be frozen")
+    time.sleep(0.4)  # longer than the thread's delay: frozen, it cannot write
+
+    functions.runtime.reclaim_idle()
+    functions.wait_delivered()
+
+    assert functions.delivered_messages() == []
+
+
+def test_a_frozen_worker_is_killed_by_a_timeout_close_and_from_outside(
+    make_log_functions: MakeLogFunctions,
+) -> None:
+    functions: LogFunctions = make_log_functions()
+    assert functions.invoke("logger").status == "ok"
+    pool = functions.runtime.pools()[0]
+    (worker,) = pool.idle_workers()
+    wait_until(lambda: process_state(worker.pid) == "T", what="the worker to be frozen")
+    os.killpg(worker.pid, 9)  # killed from outside while stopped: the next request goes elsewhere
+    wait_until(lambda: process_state(worker.pid) == "X", what="the killed worker to be reaped")
+    assert functions.invoke("logger").status == "ok"
+    (second,) = pool.idle_workers()
+    wait_until(lambda: process_state(second.pid) == "T", what="the new worker to be frozen")
+    functions.runtime.close()
+    assert process_state(second.pid) == "X"
