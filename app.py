@@ -52,6 +52,10 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         precompute=precompute,
         env=env,
     )
+    release = ReleaseControllerStack(
+        app, f"{config.project}-Release", config=config, model_store=store, serving=serving, env=env,
+        shadow=shadow,
+    )  # fmt: skip
     RetrainingStack(
         app,
         f"{config.project}-Retraining",
@@ -59,12 +63,9 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         model_store=store,
         shadow=shadow,
         serving=serving,
+        release=release,
         env=env,
     )
-    ReleaseControllerStack(
-        app, f"{config.project}-Release", config=config, model_store=store, serving=serving, env=env,
-        shadow=shadow,
-    )  # fmt: skip
     nag.add_checks(app)
     return app
 

@@ -314,7 +314,7 @@ def run_tour(cloud: LocalCloud, *, artifacts: Path, workdir: Path, console: Cons
 
     tour.step("1. live traffic", traffic)
     tour.step("2. shadow a second model, then its report", shadow)
-    tour.step("3. canary 10%, then shift to 100%", canary)
+    tour.step("3. canary 10%, then shift to 100% (in the release controller)", canary)
     tour.step("4. a flawed model as canary, rolled back by its gate", broken)
     tour.step("5. feedback, then a retraining run", retraining)
     tour.step(

@@ -7,6 +7,7 @@ findings. The model store is kept in its own stack so the serving stack can be r
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -346,6 +347,7 @@ class RetrainingStack(cdk.Stack):
         model_store: ModelStoreStack,
         shadow: ShadowStack,
         serving: ServingStack,
+        release: ReleaseControllerStack | None = None,
         code: lambda_.DockerImageCode | None = None,
         env: cdk.Environment | None = None,
     ) -> None:
@@ -357,6 +359,12 @@ class RetrainingStack(cdk.Stack):
         )
         for stack in (model_store, shadow, serving):
             self.add_stack_dependency(stack, "the workflow reads and releases into the serving stacks")
+        controller_arn = None
+        if config.retrain.release == "shift":  # a multi-step release runs in the release controller
+            if release is None:
+                raise ValueError("retrain_release 'shift' needs the release controller stack")
+            self.add_stack_dependency(release, "the workflow's release step starts the release controller")
+            controller_arn = cdk.Fn.import_value(release.controller_export_name)
         model_bucket = s3.Bucket.from_bucket_name(
             self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
         )
@@ -381,6 +389,11 @@ class RetrainingStack(cdk.Stack):
             code=code,
         )
         pipeline = self.pipeline
+        if controller_arn is not None:  # `shift`: the release step starts the release controller, only it
+            pipeline.function.add_environment("MODELCTL_RELEASE_CONTROLLER", controller_arn)
+            pipeline.function.add_to_role_policy(
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[controller_arn])
+            )
         outputs = {
             "StateMachineArn": (pipeline.state_machine.state_machine_arn, "modelctl retrain starts this"),
             "NotificationTopicArn": (pipeline.topic.topic_arn, "Success, rejection and failure messages"),
@@ -435,17 +448,25 @@ class ReleaseControllerStack(cdk.Stack):
             log_bucket_name=cdk.Fn.import_value(shadow.export_names["LogBucketName"]) if shadow else None,
         )
         _checkov_skips_of_the_controller(self.controller)
+        self.controller_export_name = f"{self.stack_name}-ReleaseControllerArn"
         cdk.CfnOutput(
             self,
             "ReleaseControllerArn",
             value=self.controller.state_machine.state_machine_arn,
-            description="modelctl canary|shift|bluegreen start this state machine",
+            description="modelctl canary|shift|bluegreen (and retraining's shift) start this state machine",
+            export_name=self.controller_export_name,
+        )
+        cdk.CfnOutput(
+            self,
+            "CleanupFailedAlarmName",
+            value=self.controller.cleanup_failed_alarm.alarm_name,
+            description="In ALARM when the cleanup of an ended release execution failed",
         )
 
 
 CONTROLLER_DLQ_REASON = (
-    "Invoked by the workflow's tasks (synchronously) and by the EndedExecutions rule (asynchronously, "
-    "four EventBridge retries): a cleanup that still fails leaves a lock lease that expires by itself."
+    "Its one asynchronous invocation (the EndedExecutions rule's cleanup) has an on-failure destination, "
+    "the CleanupDeadLetters queue with an alarm, which keeps the request and the error (a DLQ keeps less)."
 )
 CONTROLLER_CONCURRENCY_REASON = (
     "Runs only for a release in progress (one per alias, under the release lock): a reservation would "

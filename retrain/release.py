@@ -6,6 +6,10 @@
 - `canary`: publish, then `modelctl canary <version> --weight W --bake B` (pre-traffic check, gates
   on the new version, release lock, history). The canary stays at W% for an operator (or a later
   step) to promote or roll back; the bake must fit in the function's timeout.
+- `shift`: publish, then start the release controller with a shift plan (steps and bakes from the
+  configuration), as `modelctl shift` does, and hand the release off to it: the run ends when the
+  release has started; the controller bakes, gates, promotes or rolls back on its own, and the
+  release is followed like any other (`modelctl status`, `history`, `abort`).
 
 Release lock conflicts become ReleaseBusyError, which the state machine retries with backoff.
 """
@@ -25,7 +29,7 @@ from release.context import ReleaseContext
 from release.errors import LockHeldError, ReleaseError
 from release.gates import GateState
 from release.lock import PUBLISH_SCOPE
-from release.plan import canary_plan
+from release.plan import canary_plan, shift_plan
 from release.pretraffic import Invoker
 from release.publish import ModelStoreUploader, VersionPublisher, check_compatible, validate_artifact
 from release.publishing import publish_artifact
@@ -161,6 +165,27 @@ class Release:
         )
         return {"message": outcome.message, "routing": outcome.routing.describe()}
 
+    def shift(self, version: str, reason: str, sfn: Any) -> dict[str, Any]:
+        """Start the release controller with a shift to `version`; its release id and execution."""
+        from release.controller import client
+        from release.controller.execution import ControllerOptions
+
+        settings = self.settings
+        steps, bake_s = list(settings.shift_steps), settings.shift_bake_seconds
+        started = client.start(
+            self.context(),
+            sfn,
+            settings.release_controller,
+            lambda base: shift_plan(version, base, steps, bake_s),
+            ControllerOptions(reason=reason),
+        )
+        return {
+            "release_id": started.release_id,
+            "execution_arn": started.execution_arn,
+            "steps": steps,
+            "bake_seconds": bake_s,
+        }
+
 
 def release(
     *,
@@ -189,6 +214,14 @@ def release(
                 result["summary"] = (
                     f"model {model_version} published as version {version} and shadowing "
                     f"{result['shadow']['sample_percent']:g}% of live traffic"
+                )
+            elif mode == "shift":
+                result["shift"] = releaser.shift(version, reason, releaser.clients.client("stepfunctions"))
+                steps = ",".join(f"{p:g}" for p in result["shift"]["steps"])
+                result["summary"] = (
+                    f"model {model_version} published as version {version}; the release controller shifts "
+                    f"the traffic through {steps}% with {result['shift']['bake_seconds']:g} s bakes "
+                    f"(release {result['shift']['release_id']}: `modelctl status` follows it)"
                 )
             else:
                 result["canary"] = releaser.canary(version, reason)

@@ -8,8 +8,8 @@ from typing import Literal, cast
 
 from retrain.errors import StepError
 
-ReleaseMode = Literal["shadow", "canary", "registered"]
-RELEASE_MODES: tuple[str, ...] = ("shadow", "canary", "registered")
+ReleaseMode = Literal["shadow", "canary", "shift", "registered"]
+RELEASE_MODES: tuple[str, ...] = ("shadow", "canary", "shift", "registered")
 CLASSIFICATION_METRICS: dict[str, bool] = {
     "accuracy": True,
     "f1_macro": True,
@@ -59,6 +59,10 @@ class RetrainSettings:
     canary_bake_seconds: float = 0.0
     business_metric: str = ""
     """The business metric the candidate may not be worse on (retrain/business.py); empty: none."""
+    shift_steps: tuple[float, ...] = (50.0, 100.0)
+    shift_bake_seconds: float = 300.0
+    release_controller: str = ""
+    """`shift`: the release controller's state machine ARN (MODELCTL_RELEASE_CONTROLLER)."""
 
     def __post_init__(self) -> None:
         if self.gate_metric not in GATE_METRICS:
@@ -73,6 +77,10 @@ class RetrainSettings:
             raise StepError(f"RETRAIN_MAX_CLASS_SHARE must be in (0, 1], got {self.max_class_share}")
         if not 0 < self.canary_weight < 100:
             raise StepError(f"RETRAIN_CANARY_WEIGHT must be in (0, 100), got {self.canary_weight}")
+        if self.release_mode == "shift" and not self.release_controller:
+            raise StepError(
+                "RETRAIN_RELEASE shift needs MODELCTL_RELEASE_CONTROLLER (the release controller)"
+            )
 
     @property
     def higher_is_better(self) -> bool:
@@ -118,4 +126,14 @@ class RetrainSettings:
             canary_weight=number("CANARY_WEIGHT", cls.canary_weight),
             canary_bake_seconds=number("CANARY_BAKE_SECONDS", cls.canary_bake_seconds),
             business_metric=text("BUSINESS_METRIC"),
+            shift_steps=_percents(text("SHIFT_STEPS", "50,100")),
+            shift_bake_seconds=number("SHIFT_BAKE_SECONDS", cls.shift_bake_seconds),
+            release_controller=env.get("MODELCTL_RELEASE_CONTROLLER", ""),
         )
+
+
+def _percents(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise StepError(f"RETRAIN_SHIFT_STEPS must be percentages like 10,50,100, got {text!r}") from exc

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal, get_args
 from infra.config.checks import check, check_bool, check_choice, check_int_range, check_schedule, is_number
 
 RetrainCompute = Literal["lambda", "sagemaker"]
-RetrainRelease = Literal["shadow", "canary", "registered"]
+RetrainRelease = Literal["shadow", "canary", "shift", "registered"]
 RETRAIN_COMPUTES: tuple[str, ...] = get_args(RetrainCompute)
 RETRAIN_RELEASES: tuple[str, ...] = get_args(RetrainRelease)
 RETRAIN_GATE_METRICS = ("accuracy", "f1_macro", "roc_auc", "log_loss", "mae", "rmse", "r2")
@@ -55,6 +55,10 @@ class RetrainConfig:
     shadow_sample_percent: float = 100.0
     canary_weight: float = 10.0
     canary_bake_seconds: int = 0
+    shift_steps: str = "50,100"
+    """`shift`: the percentages the release controller moves the traffic through."""
+    shift_bake_seconds: int = 300
+    """`shift`: the bake after each step, in the release controller (no function timeout applies)."""
     accuracy_alarm_threshold: float = 0.0
     """Start the workflow early when LiveAccuracy over a window falls below this (0 = no alarm)."""
     accuracy_alarm_period_seconds: int = 3600
@@ -108,6 +112,12 @@ class RetrainConfig:
             self.timeout_seconds - 60,
             hint="the release step must finish within the function's timeout",
         )
+        check_int_range("retrain_shift_bake_seconds", self.shift_bake_seconds, 1, 22 * 3600)
+        check(
+            _percents(self.shift_steps),
+            "retrain_shift_steps",
+            f"must be like 10,50,100, got {self.shift_steps!r}",
+        )
         check(
             isinstance(self.accuracy_alarm_period_seconds, int)
             and self.accuracy_alarm_period_seconds >= 60
@@ -120,3 +130,12 @@ class RetrainConfig:
             "retrain_sagemaker_instance_type",
             f"must be a SageMaker instance type such as ml.m5.large, got {self.sagemaker_instance_type!r}",
         )
+
+
+def _percents(text: object) -> bool:
+    """Comma-separated percentages in (0, 100], increasing (a shift's steps)."""
+    try:
+        values = [float(part) for part in str(text).split(",")]
+    except ValueError:
+        return False
+    return bool(values) and all(0 < v <= 100 for v in values) and values == sorted(set(values))

@@ -7,6 +7,9 @@ Begin (lock, pre-traffic check, gates, record) -> Advance (weight step) -> next?
              bake -> Bake | step -> Advance | finish -> Finish | fired -> RollBack -> GateFired
              aborted -> Aborted (`modelctl abort` rolled back and took the lock over)
    step:   Advance      finish: Finish (promote or leave the canary, lock released) -> Released
+   approve: AwaitApproval (.waitForTaskToken: `modelctl approve|reject`, its own timeout)
+             approved -> Approved (gates, abort flag) -> next? | rejected or timed out -> Decline
+             (history, roll back) -> NotApproved
 every task: Retry (Lambda service errors), Catch (all) -> CleanUp (roll back, release the lock) -> Failed
 execution timeout; an EventBridge rule sends timed-out, failed and stopped executions to CleanUp too
 ```
@@ -18,14 +21,17 @@ step to run by the payload; the state is the execution's JSON, each step returni
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -37,6 +43,7 @@ from infra.constructs.retention import retention
 from infra.constructs.retraining import LAMBDA_SERVICE_ERRORS
 from infra.constructs.retraining_image import DOCKERFILE, IMAGE_EXCLUDE, REPO_ROOT
 from infra.nag import acknowledge, wildcard_findings
+from release.controller.approval import REJECTED_ERROR
 
 HANDLER = "release.controller.handler.handler"
 TASK_TIMEOUT_S = 120
@@ -111,6 +118,16 @@ class ReleaseController(Construct):
             description="Release controller steps: release lock and history, the serving alias, gates",
         )
         log_group.grant_write(role)
+        # The cleanup of an ended execution is the one asynchronous invocation (the EndedExecutions
+        # rule): what EventBridge cannot deliver, and what still fails after Lambda's retries, lands
+        # here, and the alarm says so.
+        self.cleanup_dead_letters = sqs.Queue(
+            self,
+            "CleanupDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
@@ -133,6 +150,8 @@ class ReleaseController(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             description="Release controller steps (the step named in the event)",
             log_group=log_group,
+            on_failure=destinations.SqsDestination(self.cleanup_dead_letters),
+            retry_attempts=2,
         )
         table.grant_read_write_data(self.function)
         model_bucket.grant_read(self.function, f"{MODELS_PREFIX}*")  # the candidate's metadata
@@ -191,7 +210,27 @@ class ReleaseController(Construct):
                     "stateMachineArn": [self.state_machine.state_machine_arn],
                 },
             ),
-            targets=[targets.LambdaFunction(self.function, retry_attempts=4)],
+            targets=[
+                targets.LambdaFunction(
+                    self.function, retry_attempts=4, dead_letter_queue=self.cleanup_dead_letters
+                )
+            ],
+        )
+        self.cleanup_failed_alarm = cw.Alarm(
+            self,
+            "CleanupFailedAlarm",
+            alarm_description=(
+                "The cleanup of a timed-out, failed or stopped release execution failed (or could not "
+                "be delivered): the alias may keep a partial weight and the release stay in progress. "
+                "Read the message in the queue, the controller's logs, then `modelctl status` / `abort`"
+            ),
+            metric=self.cleanup_dead_letters.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self._acknowledge()
 
@@ -211,6 +250,31 @@ class ReleaseController(Construct):
             task.add_catch(cleanup, errors=[sfn.Errors.ALL], result_path="$.error")
         return task
 
+    def _await_approval(self, cleanup: sfn.IChainable, decline: sfn.IChainable) -> tasks.LambdaInvoke:
+        """The task token goes to the step, which stores it for `modelctl approve|reject`; the
+        execution waits for their answer (into $.approval) or the release's approval timeout."""
+        task = tasks.LambdaInvoke(
+            self,
+            "AwaitApproval",
+            lambda_function=self.function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "step": "await_approval",
+                    "state": sfn.JsonPath.entire_payload,
+                    "token": sfn.JsonPath.task_token,
+                }
+            ),
+            result_path="$.approval",
+            task_timeout=sfn.Timeout.at("$.release.approval_timeout_s"),
+        )
+        task.add_retry(
+            errors=LAMBDA_SERVICE_ERRORS, interval=cdk.Duration.seconds(2), max_attempts=4, backoff_rate=2
+        )
+        task.add_catch(decline, errors=[REJECTED_ERROR, sfn.Errors.TIMEOUT], result_path="$.approval_error")
+        task.add_catch(cleanup, errors=[sfn.Errors.ALL], result_path="$.error")
+        return task
+
     def _definition(self) -> sfn.IChainable:
         failed = sfn.Fail(self, "Failed", error="ReleaseFailed", cause="a step failed: rolled back")
         cleanup = self._task("CleanUp", "clean_up", None)
@@ -227,6 +291,18 @@ class ReleaseController(Construct):
         aborted = sfn.Fail(self, "Aborted", error="ReleaseAbortedError", cause="aborted by an operator")
         roll_back.next(fired)
         finish.next(released)
+        decline = self._task("Decline", "decline", cleanup)
+        await_approval = self._await_approval(cleanup, decline)
+        approved = self._task("Approved", "approved", cleanup)
+        await_approval.next(approved)
+        not_approved = sfn.Fail(
+            self, "NotApproved", error="ReleaseNotApprovedError", cause="rejected, or the approval timed out"
+        )
+        decline.next(
+            sfn.Choice(self, "AfterDecline")
+            .when(sfn.Condition.string_equals("$.release.next", "aborted"), aborted)
+            .otherwise(not_approved)
+        )
 
         def route(name: str) -> sfn.Choice:
             return (
@@ -235,11 +311,13 @@ class ReleaseController(Construct):
                 .when(sfn.Condition.string_equals("$.release.next", "step"), advance)
                 .when(sfn.Condition.string_equals("$.release.next", "fired"), roll_back)
                 .when(sfn.Condition.string_equals("$.release.next", "aborted"), aborted)
+                .when(sfn.Condition.string_equals("$.release.next", "approve"), await_approval)
                 .otherwise(finish)
             )
 
         after_step, after_check = route("AfterStep"), route("AfterCheck")
-        begin.next(advance)
+        begin.next(route("AfterBegin"))
+        approved.next(route("AfterApproval"))
         advance.next(after_step)
         bake.next(check)
         check.next(after_check)
@@ -269,9 +347,15 @@ class ReleaseController(Construct):
                 acknowledge(policy, {f"AwsSolutions-IAM5[{finding}]": reason})
         acknowledge(
             self.function,
-            {"Serverless-LambdaDLQ": "called synchronously by the state machine, which retries and catches"},
+            {
+                "Serverless-LambdaDLQ": "its asynchronous invocation (the cleanup) has an on-failure "
+                "destination, CleanupDeadLetters, with an alarm; the state machine calls it synchronously"
+            },
         )
         acknowledge(
-            self.cleanup_rule,
-            {"Serverless-EventBusDLQ": "the cleanup is retried; the lock's lease expires on its own"},
+            self.cleanup_dead_letters,
+            {
+                "AwsSolutions-SQS3": "it is itself the dead-letter queue of the cleanup invocation",
+                "Serverless-SQSRedrivePolicy": "it is itself the dead-letter queue of the cleanup invocation",
+            },
         )

@@ -178,6 +178,8 @@ class RetrainingPipeline(Construct):
             "RETRAIN_SHADOW_SAMPLE_PERCENT": repr(self.retrain_config.shadow_sample_percent),
             "RETRAIN_CANARY_WEIGHT": repr(self.retrain_config.canary_weight),
             "RETRAIN_CANARY_BAKE_SECONDS": str(self.retrain_config.canary_bake_seconds),
+            "RETRAIN_SHIFT_STEPS": self.retrain_config.shift_steps,
+            "RETRAIN_SHIFT_BAKE_SECONDS": str(self.retrain_config.shift_bake_seconds),
             "POWERTOOLS_SERVICE_NAME": "retraining",
         }
         log_group = logs.LogGroup(

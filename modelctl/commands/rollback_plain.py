@@ -12,7 +12,7 @@ every command line alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelctl.commands.options import ROLLBACK
 from modelctl.commands.plain_args import plain_options, plain_table
@@ -47,6 +47,7 @@ def run_rollback(
     """The command's work, once its options are read (by Typer, or by `run_plain_rollback`)."""
     from modelctl.render.console import ConsoleReporter, TyperPrompt, print_outcome
     from release.aws import aws_errors
+    from release.errors import LockHeldError
     from release.outcome import ReleaseOptions
     from release.rollback import roll_back
     from release.target import TargetFlags
@@ -55,5 +56,20 @@ def run_rollback(
     with aws_errors("rollback"):
         flags = TargetFlags(function, alias, stack)
         context = factory.context(flags, reporter=reporter, prompt=TyperPrompt())
-        outcome = roll_back(context, ReleaseOptions(reason=reason, dry_run=dry_run), to=to)
+        options = ReleaseOptions(reason=reason, dry_run=dry_run)
+        try:
+            outcome = roll_back(context, options, to=to)
+        except LockHeldError:  # by the release controller: abort its release, or refused as before
+            from release.controller.takeover import abort_controller_release
+
+            def controller() -> tuple[Any, str]:
+                from release.controller.client import controller_arn
+
+                arn = controller_arn(context.target.stack_name, factory.env, factory.outputs)
+                return factory.clients.client("stepfunctions"), arn
+
+            taken_over = abort_controller_release(context, controller, options, to=to)
+            if taken_over is None:
+                raise
+            outcome = taken_over
     print_outcome(reporter.console, outcome)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, get_type_hints
 
 import typer
 
+from modelctl.commands.approval import approve, reject
 from modelctl.commands.common import (
     AliasOpt,
     DryRunOpt,
@@ -78,12 +79,24 @@ LatencyMarginOpt = Annotated[
 
 
 ControllerOpt = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--controller/--in-process",
-        help="run the release in the release controller (Step Functions: it goes on if this terminal "
-        "closes; Ctrl-C detaches) or in this process",
+        help="run the release in the release controller (the default: Step Functions, it goes on if "
+        "this terminal closes; Ctrl-C detaches) or in this process (the default with --compare)",
+        show_default=False,
     ),
+]
+ApproveAtOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--approve-at",
+        help="controller: wait for `modelctl approve` before going past this percent of the traffic",
+    ),
+]
+ApprovalTimeoutOpt = Annotated[
+    str,
+    typer.Option("--approval-timeout", help="with --approve-at: roll back if nobody decides in time (1h)"),
 ]
 
 
@@ -98,7 +111,9 @@ _RUN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("gate_internal_errors", GateInternalOpt, None),
     ("gate_period", GatePeriodOpt, None),
     ("gate_evaluation_periods", GatePeriodsOpt, None),
-    ("controller", ControllerOpt, False),
+    ("controller", ControllerOpt, None),
+    ("approve_at", ApproveAtOpt, None),
+    ("approval_timeout", ApprovalTimeoutOpt, "1h"),
     *QUALITY_RUN_OPTIONS,
 )
 _TARGET_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
@@ -121,7 +136,9 @@ class ReleaseFlags:
     gate_internal_errors: float | None
     gate_period: int | None
     gate_evaluation_periods: int | None
-    controller: bool
+    controller: bool | None
+    approve_at: float | None
+    approval_timeout: str
     quality_gate: str
     quality_margin: float | None
     quality_min_labels: int | None
@@ -202,9 +219,12 @@ def _release(
     options = flags.options(compare)
     console = make_console()
     make_plan = _with_quality(ctx, make_plan, flags)
-    if flags.controller and not options.dry_run:
-        if compare is not None:
-            raise RefusedError("--compare runs in this process only: pass --in-process with it")
+    in_controller = flags.controller if flags.controller is not None else compare is None
+    if in_controller and compare is not None:
+        raise RefusedError("--compare runs in this process only: pass --in-process with it")
+    if not in_controller and flags.approve_at is not None:
+        raise RefusedError("--approve-at runs in the release controller only: leave out --in-process")
+    if in_controller and not options.dry_run:
         _done(console, _release_in_controller(ctx, make_plan, flags, options, console))
         return
     with aws_errors("release"):
@@ -250,6 +270,8 @@ def _release_in_controller(
             pre_traffic=options.pre_traffic,
             gate_overrides=options.gate_overrides,
             check_every_s=flags.poll if flags.poll != DEFAULT_POLL_S else None,
+            approve_at=flags.approve_at,
+            approval_timeout_s=_seconds(flags.approval_timeout, "--approval-timeout"),
         )
         started = client.start(release_ctx, sfn, arn, make_plan, controller_options)
         console.print(f"release {started.release_id} runs in the release controller: {started.execution_arn}")
@@ -258,7 +280,8 @@ def _release_in_controller(
         except KeyboardInterrupt:
             console.print(
                 f"detached: release {started.release_id} goes on in the release controller. "
-                "Follow it with `modelctl status`; stop it and roll back with `modelctl abort`"
+                "Follow it with `modelctl status`; stop it and roll back with `modelctl abort` (or "
+                "`modelctl rollback`)"
             )
             raise typer.Exit(0) from None
 
@@ -383,5 +406,7 @@ def register(app: typer.Typer) -> None:
     app.command()(promote)
     app.command()(rollback)
     app.command()(abort)
+    app.command()(approve)
+    app.command()(reject)
     app.command()(history)
     app.command("deploy-check")(deploy_check)

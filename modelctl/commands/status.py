@@ -29,7 +29,12 @@ def status(
         release_ctx = release_context(ctx, function, alias, stack, console=console)
         report = collect_status(release_ctx)
         if report["release"]:
-            controller = _controller_execution(ctx, release_ctx.target.stack_name, report["release"]["id"])
+            controller = _controller_execution(
+                ctx,
+                TargetFlags(function, alias, stack),
+                release_ctx.target.stack_name,
+                report["release"]["id"],
+            )
             if controller:
                 report["controller"] = controller
     if json_output:
@@ -53,6 +58,11 @@ def status(
         if report.get("controller"):
             execution = report["controller"]
             console.print(f"release controller: {execution['status']}  ({execution['execution_arn']})")
+            if execution.get("approval"):
+                console.print(
+                    f"waiting for approval: {execution['approval']}. Answer with `modelctl approve` or "
+                    "`modelctl reject` (--reason)"
+                )
     else:
         console.print("no release in progress")
     if report["lock"]:
@@ -112,11 +122,15 @@ def _history_row(entry: HistoryEntry) -> list[str]:
     ]
 
 
-def _controller_execution(ctx: typer.Context, serving_stack: str, release_id: str) -> dict[str, str] | None:
-    """The release controller's execution of this release, if the controller runs it."""
+def _controller_execution(
+    ctx: typer.Context, flags: TargetFlags, serving_stack: str, release_id: str
+) -> dict[str, str] | None:
+    """The release controller's execution of this release, if the controller runs it, and the
+    approval it waits for, if it does."""
     from botocore.exceptions import ClientError
 
     from release.controller import client
+    from release.controller.approval import ApprovalStore
 
     factory = cli_factory(ctx)
     try:
@@ -128,4 +142,11 @@ def _controller_execution(ctx: typer.Context, serving_stack: str, release_id: st
         execution = factory.clients.client("stepfunctions").describe_execution(executionArn=execution_arn)
     except ClientError:
         return None  # run in process, not by the controller
-    return {"execution_arn": execution_arn, "status": str(execution["status"])}
+    found = {"execution_arn": execution_arn, "status": str(execution["status"])}
+    target = factory.target(flags)
+    approval = ApprovalStore(
+        factory.clients.dynamodb, target.release_table, target.function_name, target.alias_name
+    ).get()
+    if found["status"] == "RUNNING" and approval is not None and approval.release_id == release_id:
+        found["approval"] = approval.describe()
+    return found

@@ -14,10 +14,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from release.alias import check_candidate
+from release.alias import Routing, check_candidate
 from release.aws import aws_errors, error_code
 from release.context import ReleaseContext
-from release.controller.execution import ControllerOptions, execution_input, execution_name
+from release.controller.approval import ApprovalStore
+from release.controller.execution import ControllerOptions, continues, execution_input, execution_name
 from release.errors import GateFiredError, RefusedError, ReleaseAbortedError, ReleaseError
 from release.outcome import Outcome
 from release.plan import Plan
@@ -77,25 +78,26 @@ def start(
     version) before starting it, then start one execution named after the new release id."""
     alias = ctx.alias.read()
     record = ctx.store.state().release
-    if record is not None:
+    holder = ctx.lock.holder()
+    plan = make_plan(alias.routing.primary)
+    taking_over = holder is None and continues(record, plan, alias.routing)
+    if record is not None and not taking_over:
         raise RefusedError(
             f"a {record.kind} of v{record.candidate} is in progress ({alias.routing.describe()}), started "
             f"by {record.started_by} at {record.started_at}: follow it with `modelctl status`, or "
             "promote, rollback or abort it first"
         )
-    holder = ctx.lock.holder()
     if holder is not None:
         raise RefusedError(
             f"another release command is running on this alias: {holder.describe()}. Wait for it, or "
             "stop it with `modelctl abort`"
         )
-    plan = make_plan(alias.routing.primary)
-    if alias.routing.extra is not None:
+    if alias.routing.extra is not None and not taking_over:
         raise RefusedError(
             f"the alias already sends {alias.routing.extra_percent:g}% to v{alias.routing.extra}: "
             "`modelctl promote` or `modelctl rollback` first"
         )
-    check_candidate(plan.candidate, alias.routing, ctx.catalog)
+    check_candidate(plan.candidate, Routing(plan.base), ctx.catalog)
     release_id = ReleaseRecord.new_id()
     document = execution_input(release_id, ctx.who, plan, options)
     with aws_errors("starting the release controller"):
@@ -111,6 +113,11 @@ def follow(ctx: ReleaseContext, sfn: Any, started: Started, poll_s: float) -> Ou
     release error its failure stands for (GateFiredError, ReleaseAbortedError)."""
     seen: tuple[int, float] | None = None
     step_seen_at = ctx.clock.monotonic()
+    target = ctx.target
+    approvals = ApprovalStore(
+        ctx.clients.dynamodb, target.release_table, target.function_name, target.alias_name
+    )
+    asked = False
     try:
         while True:
             with aws_errors("following the release controller"):
@@ -128,7 +135,13 @@ def follow(ctx: ReleaseContext, sfn: Any, started: Started, poll_s: float) -> Ou
                         f"v{record.candidate} at {record.percent:g}%"
                     )
                 bake_s = float(record.steps[record.step_index - 1].get("bake_s", 0))
-                if status == "RUNNING" and bake_s > 0:
+                approval = approvals.get() if status == "RUNNING" else None
+                if approval is not None and approval.release_id == started.release_id:
+                    if not asked:
+                        ctx.reporter.bake_done()
+                        ctx.reporter.info(f"{approval.describe()}: `modelctl approve` or `modelctl reject`")
+                    asked = True
+                elif status == "RUNNING" and bake_s > 0:
                     ctx.reporter.bake(
                         step=record.step_index,
                         steps=len(record.steps),
@@ -156,7 +169,13 @@ def _ended(ctx: ReleaseContext, execution: Mapping[str, Any]) -> Outcome:
     last = ctx.store.history(1)
     detail = f"{last[0].action}: {last[0].reason}" if last else cause
     if error == "GateFiredError":
-        raise GateFiredError(f"{detail}; the alias is {routing.describe()}")
+        raise GateFiredError(
+            f"rolled back by the release controller ({detail}); the alias is {routing.describe()}"
+        )
+    if error == "ReleaseNotApprovedError":
+        raise ReleaseAbortedError(
+            f"the release was not approved ({detail}); the alias is {routing.describe()}"
+        )
     if error == "ReleaseAbortedError" or status == "ABORTED":
         raise ReleaseAbortedError(f"the release was aborted ({detail}); the alias is {routing.describe()}")
     raise ReleaseError(

@@ -19,12 +19,12 @@ from release.clock import SystemClock
 from release.context import ReleaseContext
 from release.controller.execution import release_id_of
 from release.controller.steps import State, run_step
+from release.controller.takeover import CONTROLLER_HOLDER
 from release.gates import GateState
 from release.target import Target
 
 ENVIRONMENT = ("MODELCTL_FUNCTION", "MODELCTL_ALIAS", "MODELCTL_RELEASE_TABLE")
 FLEET_ALARMS_ENV = "RELEASE_FLEET_ALARMS"
-CONTROLLER = "release controller"
 
 
 class LogReporter:
@@ -80,15 +80,19 @@ def context(settings: Settings, clients: AwsClients, who: str) -> ReleaseContext
         clock=SystemClock(),
         reporter=LogReporter(),
         prompt=NoPrompt(),
-        identity=lambda: f"{who} ({CONTROLLER})",
+        identity=lambda: f"{who} {CONTROLLER_HOLDER}",
     )
 
 
 def step_event(event: Mapping[str, Any]) -> tuple[str, State]:
-    """The task payload, or the EventBridge event of an execution that timed out, failed or was
-    stopped (then: clean up, from the execution's own input)."""
+    """The task payload (with the task token of a .waitForTaskToken task), or the EventBridge
+    event of an execution that timed out, failed or was stopped (then: clean up, from the
+    execution's own input)."""
     if "step" in event:
-        return str(event["step"]), dict(event["state"])
+        payload: State = dict(event["state"])
+        if event.get("token"):  # a .waitForTaskToken task (the approval)
+            payload["task_token"] = str(event["token"])
+        return str(event["step"]), payload
     detail = event.get("detail") or {}
     state: State = json.loads(detail.get("input") or "{}")
     state.setdefault("release_id", release_id_of(str(detail.get("name", ""))))

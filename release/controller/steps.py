@@ -6,6 +6,10 @@
     check      one gate check during a bake: aborted | fired | bake (wait again) | step | finish
     finish     promotion (or a canary left at its weight), history "completed", lock released
     roll_back  a gate fired: back to the base version, gates deleted, history, lock released
+    await_approval  (a .waitForTaskToken task) the token stored for `modelctl approve|reject`, the
+               lease extended over the wait, history "approval requested"
+    approved   the decision recorded; abort flag, lease and gates checked again: step | fired | aborted
+    decline    rejected, or the wait timed out: history, then as roll_back
     clean_up   any failed step (a Catch), a timed-out or stopped execution: if the release is still
                this one's, back to the base version; the lock released either way
 
@@ -20,12 +24,14 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from release.alias import AliasState, Routing, VersionInfo, check_candidate, check_version_syntax
 from release.clock import iso
 from release.context import ReleaseContext
-from release.controller.execution import ControllerOptions, plan_from_json
+from release.controller.approval import REJECTED_ERROR, Approval, ApprovalStore, Decision, needs_approval
+from release.controller.execution import ControllerOptions, continues, plan_from_json
 from release.errors import (
     AwsCallError,
     ConcurrentUpdateError,
@@ -41,7 +47,7 @@ from release.plan import FULL, Plan
 from release.pretraffic import run_pre_traffic_check
 from release.quality_step import quality_check
 from release.record import record_change
-from release.store import ReleaseRecord
+from release.store import HistoryEntry, ReleaseRecord
 
 State = dict[str, Any]
 MIN_WAIT_S = 1
@@ -56,19 +62,23 @@ def begin(ctx: ReleaseContext, state: State) -> State:
     alias = ctx.alias.read()
     current = alias.routing
     in_progress = ctx.store.state().release
-    if in_progress is not None:
+    taking_over = continues(in_progress, plan, current) and ctx.lock.holder() is None
+    if in_progress is not None and not taking_over:
         raise RefusedError(
             f"a {in_progress.kind} of v{in_progress.candidate} is in progress, started by "
             f"{in_progress.started_by} at {in_progress.started_at}: promote, rollback or abort it first"
         )
-    if not current.same_as(Routing(plan.base)):
+    if not taking_over and not current.same_as(Routing(plan.base)):
         raise ConcurrentUpdateError(
             f"the alias is {current.describe()}, not v{plan.base} alone as planned: check `modelctl status`"
         )
-    candidate = check_candidate(plan.candidate, current, ctx.catalog)
+    candidate = check_candidate(plan.candidate, Routing(plan.base), ctx.catalog)
     settings = ctx.fleet_gate_settings().with_overrides(**options.gate_overrides)
     lease = ctx.lock.acquire(ctx.who, f"{plan.kind} v{plan.candidate}")
     try:
+        if in_progress is not None:  # the idle release of this version (e.g. a canary) ends here
+            ctx.store.finish(in_progress.release_id, previous_primary=None)
+            ctx.reporter.info(f"continues the {in_progress.kind} of v{plan.candidate} ({current.describe()})")
         _pre_traffic(ctx, plan, candidate, current, options)
         gate_names: list[str] = []
         if plan.total_bake_s > 0 or not plan.ends_with_promotion:
@@ -101,8 +111,11 @@ def begin(ctx: ReleaseContext, state: State) -> State:
         "count": len(plan.steps),
         "gate_alarms": gate_names,
         "check_every_s": max(MIN_WAIT_S, math.ceil(every)),
-        "next": "step",
+        "approve_at": options.approve_at,
+        "approval_timeout_s": max(MIN_WAIT_S, math.ceil(options.approval_timeout_s)),
+        "approved": False,
     }
+    state["release"]["next"] = _after_step(plan, state["release"])
     return state
 
 
@@ -128,7 +141,8 @@ def advance(ctx: ReleaseContext, state: State) -> State:
             wait_s=_wait(step.bake_s, release["check_every_s"]),
         )
     else:
-        release.update(next="step" if index < len(plan.steps) else "finish", wait_s=0)
+        release.update(wait_s=0)
+        release["next"] = _after_step(plan, release)
     return state
 
 
@@ -157,7 +171,8 @@ def check(ctx: ReleaseContext, state: State) -> State:
     elif plan.quality is not None and float(release["percent"]) < FULL:
         quality_check(ctx, plan, record, release, waited_s=-left)
     else:
-        release.update(next="step" if int(release["index"]) < len(plan.steps) else "finish", wait_s=0)
+        release.update(wait_s=0)
+        release["next"] = _after_step(plan, release)
     return state
 
 
@@ -190,13 +205,14 @@ def roll_back(ctx: ReleaseContext, state: State) -> State:
     record = _our_record(ctx, state)
     _hold(ctx, release)
     reason = str(release.get("reason") or "a gate fired")
+    why = str(release.get("rollback_reason") or f"automatic: {reason}")
     alias = ctx.alias.read()
     base = Routing(plan.base)
     after = ctx.alias.update(alias, base) if not alias.routing.same_as(base) else alias
     ctx.store.finish(record.release_id, previous_primary=None)
     ctx.gates.delete(record.gate_alarms)
     record_change(
-        ctx, f"{plan.kind} rollback", "rolled back", f"automatic: {reason}", alias.routing, after.routing,
+        ctx, f"{plan.kind} rollback", "rolled back", why, alias.routing, after.routing,
         record, None, version=plan.candidate, detail=str(release.get("gates") or ""),
     )  # fmt: skip
     ctx.lock.release()
@@ -244,6 +260,85 @@ def clean_up(ctx: ReleaseContext, state: State) -> State:
     return state
 
 
+def await_approval(ctx: ReleaseContext, state: State) -> State:
+    """Store the task token for `modelctl approve|reject`; the execution waits for its answer. The
+    lease is extended over the whole wait, so the release keeps the lock while nobody renews it."""
+    plan, release = plan_from_json(state["plan"]), state["release"]
+    record = _our_record(ctx, state)
+    timeout_s = float(release["approval_timeout_s"])
+    ctx.lock.lease_s = timeout_s + ctx.lock.lease_s
+    _hold(ctx, release)
+    now = ctx.clock.now()
+    index = int(release["index"])
+    approval = Approval(
+        release_id=record.release_id,
+        task_token=str(state.pop("task_token")),
+        percent=float(release.get("percent") or 0),
+        next_percent=plan.steps[index].percent,
+        requested_at=iso(now),
+        expires_at=iso(now + timedelta(seconds=timeout_s)),
+    )
+    _approvals(ctx).put(approval)
+    routing = ctx.alias.read().routing
+    record_change(
+        ctx, f"{plan.kind} approval", "requested", record.reason, routing, routing, record, None,
+        version=plan.candidate, detail=approval.describe(),
+    )  # fmt: skip
+    ctx.reporter.info(approval.describe())
+    return state
+
+
+def approved(ctx: ReleaseContext, state: State) -> State:
+    """The person's approval: recorded, then the release goes on unless it was aborted meanwhile or
+    a gate fired while it waited (then it rolls back as after a bake)."""
+    plan, release = plan_from_json(state["plan"]), state["release"]
+    decision = Decision.from_json(state.pop("approval", None))
+    _approvals(ctx).delete(str(state["release_id"]))
+    try:
+        record = _our_record(ctx, state)
+        _hold(ctx, release)
+    except (ReleaseAbortedError, LockLostError) as stopped:
+        release.update(next="aborted", reason=str(stopped))
+        return state
+    routing = ctx.alias.read().routing
+    _record_decision(ctx, plan, record, routing, decision, "approved")
+    release["approved"] = True
+    fired = [gate for gate in ctx.gates.states(release["gate_alarms"]) if gate.fired]
+    if fired:
+        details = "; ".join(f"{g.name} is {g.state}: {g.reason}" for g in fired)
+        release.update(next="fired", reason=f"gate fired while waiting for approval: {details}")
+        return state
+    release["next"] = _after_step(plan, release)
+    return state
+
+
+def decline(ctx: ReleaseContext, state: State) -> State:
+    """Rejected by a person, or nobody decided in time: recorded, then rolled back."""
+    plan, release = plan_from_json(state["plan"]), state["release"]
+    error = state.pop("approval_error", None) or {}
+    _approvals(ctx).delete(str(state["release_id"]))
+    if error.get("Error") == REJECTED_ERROR:
+        decision = Decision.from_json(error.get("Cause") or "{}")
+        why = f"rejected by {decision.by}" + (f": {decision.reason}" if decision.reason else "")
+        outcome = "rejected"
+    else:
+        decision = Decision(approved=False, by="nobody")
+        why = f"no decision within {float(release['approval_timeout_s']):g} s: the approval timed out"
+        outcome = "timed out"
+    try:
+        record = _our_record(ctx, state)
+    except ReleaseAbortedError as stopped:
+        release.update(next="aborted", reason=str(stopped))
+        return state
+    routing = ctx.alias.read().routing
+    if outcome == "rejected":
+        _record_decision(ctx, plan, record, routing, decision, outcome)
+    release.update(reason=why, rollback_reason=why)
+    state = roll_back(ctx, state)
+    state["release"]["next"] = outcome
+    return state
+
+
 STEPS = {
     "begin": begin,
     "advance": advance,
@@ -251,6 +346,9 @@ STEPS = {
     "finish": finish,
     "roll_back": roll_back,
     "clean_up": clean_up,
+    "await_approval": await_approval,
+    "approved": approved,
+    "decline": decline,
 }
 
 
@@ -313,6 +411,36 @@ def _ours(alias: AliasState, plan: Plan) -> AliasState:
             f"the alias is {alias.routing.describe()}, not a state of the {plan.kind} of v{plan.candidate}"
         )
     return alias
+
+
+def _after_step(plan: Plan, release: dict[str, Any]) -> str:
+    """After a step (and its bake): approve (a person first), step, or finish."""
+    if int(release["index"]) >= len(plan.steps):
+        return "finish"
+    return "approve" if needs_approval(plan, release) else "step"
+
+
+def _approvals(ctx: ReleaseContext) -> ApprovalStore:
+    target = ctx.target
+    return ApprovalStore(ctx.clients.dynamodb, target.release_table, target.function_name, target.alias_name)
+
+
+def _record_decision(
+    ctx: ReleaseContext, plan: Plan, record: ReleaseRecord, routing: Routing, decision: Decision, outcome: str
+) -> None:
+    ctx.store.append(
+        HistoryEntry(
+            at=iso(ctx.clock.now()),
+            who=decision.by,
+            action=f"{plan.kind} approval",
+            outcome=outcome,
+            reason=decision.reason,
+            before=routing,
+            after=routing,
+            version=plan.candidate,
+            release_id=record.release_id,
+        )
+    )
 
 
 def _wait(left_s: float, every_s: float) -> int:

@@ -323,6 +323,7 @@ def test_a_canary_whose_model_always_fails_is_rolled_back_and_only_its_share_saw
     code, output = release.modelctl(
         "canary",
         version,
+        "--in-process",
         "--weight",
         "25",
         "--bake",
@@ -416,6 +417,7 @@ def test_two_releases_at_once_exactly_one_proceeds(release: Release, candidate_m
     command = (
         "canary",
         version,
+        "--in-process",
         "--weight",
         "10",
         "--bake",
@@ -450,6 +452,7 @@ def test_moto_restarted_during_a_release_fails_the_cli_clearly_and_status_tells_
         release,
         "shift",
         version,
+        "--in-process",
         "--steps",
         "30,100",
         "--bake",

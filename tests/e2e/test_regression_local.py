@@ -171,7 +171,7 @@ def test_a_regression_candidate_takes_a_canary_s_share(regression: Regression) -
     code, output = regression.modelctl("publish", str(regression.candidate), "--reason", "e2e")
     assert code == 0, output
     function_version = output.strip().splitlines()[-1]
-    code, output = regression.modelctl("canary", function_version, "--weight", "50")
+    code, output = regression.modelctl("canary", function_version, "--in-process", "--weight", "50")
     assert code == 0, output
     assert f"pre-traffic check passed: v{function_version}" in output
     versions: set[str] = set()

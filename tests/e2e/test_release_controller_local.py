@@ -1,6 +1,7 @@
 """The release controller on the local cloud: the synthesized state machine runs on moto's
 interpreter with its steps on our workers. The CLI that starts a release can go away; a second
-release is refused while one runs; `abort` from another process rolls a running release back."""
+release is refused while one runs; `abort` or `rollback` from another process rolls a running
+release back; a release waits for approval (task token) and rolls back when nobody decides."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.test_release_local import GOOD, Release, candidate_model, publish, release
 
@@ -136,3 +138,94 @@ def test_a_gate_firing_at_step_2_rolls_back_within_a_gate_period_and_a_minute(
     (last,) = json.loads(output)
     assert (last["action"], last["outcome"]) == ("shift rollback", "rolled back")
     assert "step 2" in last["reason"] and "p99" in last["reason"]
+
+
+def controller_status(release: Release) -> dict[str, Any]:
+    code, output = release.modelctl("status", "--json")
+    assert code == 0, output
+    report: dict[str, Any] = json.loads(output)
+    return report
+
+
+def waiting_for_approval(release: Release) -> bool:
+    return bool((controller_status(release).get("controller") or {}).get("approval"))
+
+
+def test_a_release_waits_for_approval_at_its_weight_and_goes_on_when_approved(
+    release: Release, candidate_model: Path
+) -> None:
+    """The controller is the default (no flag): the shift stops at 30% for a person; `approve`
+    from another command lets it go on to 100%, and the decision is in the history."""
+    version = publish(release, candidate_model)
+    cli = start_cli(
+        release, "shift", version, "--steps", "30,100", "--bake", "2s", "--poll", "1", "--approve-at", "30",
+        "--approval-timeout", "5m", *GATES,
+    )  # fmt: skip
+    try:
+        until(lambda: waiting_for_approval(release), "the release to wait for approval")
+        assert release.routing() == ("1", {version: 0.3})
+        code, output = release.modelctl("approve", "--reason", "e2e approval")
+        assert code == 0 and "approved" in output, output
+        output, _ = cli.communicate(timeout=DEADLINE_S)
+        assert cli.returncode == 0, output
+        said = " ".join(output.split())  # Rich wraps long lines when not on a terminal
+        assert "waits at 30% for approval" in said and "modelctl approve" in said, output
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert release.routing() == (version, {})
+    code, output = release.modelctl("history", "--json", "--limit", "6")
+    actions = [(e["action"], e["outcome"], e["reason"]) for e in json.loads(output)]
+    assert ("shift approval", "approved", "e2e approval") in actions
+    assert actions[0][:2] == ("shift", "completed")
+
+
+def test_a_release_nobody_approves_in_time_rolls_back(release: Release, candidate_model: Path) -> None:
+    version = publish(release, candidate_model)
+    cli = start_cli(
+        release, "shift", version, "--steps", "30,100", "--bake", "2s", "--poll", "1", "--approve-at", "30",
+        "--approval-timeout", "4s", *GATES,
+    )  # fmt: skip
+    try:
+        output, _ = cli.communicate(timeout=DEADLINE_S)
+        assert cli.returncode == 3 and "not approved" in " ".join(output.split()), output
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert release.routing() == ("1", {})
+    code, output = release.modelctl("history", "--json", "--limit", "1")
+    assert code == 0, output
+    (last,) = json.loads(output)
+    assert (last["action"], last["outcome"]) == ("shift rollback", "rolled back")
+    assert "approval timed out" in last["reason"]
+    assert controller_status(release)["release"] is None
+
+
+def test_rollback_while_the_controller_runs_a_release_aborts_it_and_rolls_back(
+    release: Release, candidate_model: Path
+) -> None:
+    version = publish(release, candidate_model)
+    cli = start_cli(release, "shift", version, "--steps", "30,100", "--bake", "60s", "--poll", "1", *GATES)
+    try:
+        until(lambda: release.routing() == ("1", {version: 0.3}), "step 1 at 30%")
+        rolled = subprocess.run(
+            [sys.executable, "-m", "modelctl.cli", "rollback", "--reason", "e2e rollback"],
+            env=cli_env(release),
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_S,
+        )
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        said = " ".join(rolled.stdout.split())
+        assert "runs in the release controller" in said and "stopped its execution" in said, rolled.stdout
+        assert release.routing() == ("1", {})
+        output, _ = cli.communicate(timeout=DEADLINE_S)
+        assert cli.returncode == 3, output
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    report = controller_status(release)
+    assert report["release"] is None and report["lock"] is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -168,6 +169,62 @@ def test_feedback_to_a_new_model_in_shadow(local_cloud: LocalCloud, notification
     assert entries[live_model]["live"] == "primary"
     (message,) = received(cloud, notifications)
     assert message["outcome"] == "released" and message["model_version"] == new_model
+
+
+@pytest.mark.slow
+def test_retraining_releases_a_candidate_with_a_two_step_shift_through_the_release_controller(
+    local_cloud: LocalCloud,
+) -> None:
+    """GIVEN the workflow configured for `retrain_release: shift` (50,100 with a 3 s bake) WHEN a
+    run releases a better candidate THEN its Release step starts the release controller and the
+    controller moves the traffic through both steps, baking between them, to the new version."""
+    cloud = local_cloud
+    assert cloud.clients is not None and cloud.deployment is not None
+    lam = cloud.clients.lambda_
+    serving = next(stack for stack in cloud.deployment.stacks if stack.name.endswith("-Serving"))
+    function = str(serving.outputs["FunctionName"])
+    live_version = str(lam.get_alias(FunctionName=function, Name="live")["FunctionVersion"])
+    retraining = next(
+        f
+        for f in lam.list_functions()["Functions"]
+        if "RETRAIN_RELEASE" in f.get("Environment", {}).get("Variables", {})
+    )
+    before = dict(retraining["Environment"]["Variables"])
+    shift = {
+        "RETRAIN_RELEASE": "shift",
+        "RETRAIN_SHIFT_STEPS": "50,100",
+        "RETRAIN_SHIFT_BAKE_SECONDS": "3",
+        "MODELCTL_RELEASE_CONTROLLER": cloud.deployment.output("ReleaseControllerArn"),
+        "RETRAIN_GATE_MARGIN": "0",  # this test is about the release: at least as good passes
+    }
+    lam.update_function_configuration(
+        FunctionName=retraining["FunctionName"], Environment={"Variables": {**before, **shift}}
+    )
+    try:
+        write_drifted_feedback(cloud, "m-live", live_version, at=datetime.now(UTC))
+        result = modelctl(cloud, "retrain", "--reason", "e2e shift", "--poll", "0.5", "--timeout", "8m")
+        assert result.exit_code == 0, result.output
+        assert "release controller" in " ".join(result.output.split()), result.output
+        deadline = time.monotonic() + 180
+        while True:
+            routing = lam.get_alias(FunctionName=function, Name="live")
+            status = modelctl(cloud, "status", "--json")
+            if (
+                str(routing["FunctionVersion"]) != live_version
+                and json.loads(status.output)["release"] is None
+            ):
+                break
+            assert time.monotonic() < deadline, f"the controller did not finish: {routing} {status.output}"
+            time.sleep(0.5)
+        assert not (routing.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+        history = json.loads(modelctl(cloud, "history", "--json", "--limit", "8").output)
+        actions = [(e["action"], e["outcome"]) for e in history]
+        assert actions[:3] == [("shift", "completed"), ("shift step 2/2", "ok"), ("shift step 1/2", "ok")]
+        assert "release controller" in history[0]["who"]
+    finally:
+        lam.update_function_configuration(
+            FunctionName=retraining["FunctionName"], Environment={"Variables": before}
+        )
 
 
 @pytest.mark.slow

@@ -96,7 +96,7 @@ def test_status_finds_the_function_through_the_local_deployment_file(
 
 def test_a_refusal_is_one_line_on_stderr_and_exit_code_1(deployed: tuple[World, dict[str, str]]) -> None:
     _, env = deployed
-    done = modelctl(env, "canary", "$LATEST", "--weight", "10")
+    done = modelctl(env, "canary", "--in-process", "$LATEST", "--weight", "10")
     assert done.returncode == 1
     assert done.stderr.startswith("error: $LATEST cannot take alias traffic")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
@@ -107,7 +107,7 @@ def test_a_version_that_cannot_be_invoked_gets_no_traffic(deployed: tuple[World,
     """moto server cannot run functions (no Docker): the pre-traffic check's Invoke fails, so the
     release stops before the alias moves, exactly as a broken version would on AWS."""
     world, env = deployed
-    done = modelctl(env, "canary", "2", "--weight", "10")
+    done = modelctl(env, "canary", "--in-process", "2", "--weight", "10")
     assert done.returncode == 1
     assert "error: pre-traffic check: GET /health on v2 failed" in done.stderr
     assert alias_of(world, env) == ("1", {})
@@ -115,10 +115,12 @@ def test_a_version_that_cannot_be_invoked_gets_no_traffic(deployed: tuple[World,
 
 def test_canary_then_rollback_across_processes_with_history(deployed: tuple[World, dict[str, str]]) -> None:
     world, env = deployed
-    done = modelctl(env, "canary", "2", "--weight", "10", "--skip-pre-traffic-check", "--reason", "try v2")
+    done = modelctl(
+        env, "canary", "--in-process", "2", "--weight", "10", "--skip-pre-traffic-check", "--reason", "try v2"
+    )
     assert done.returncode == 0, done.stderr
     assert alias_of(world, env) == ("1", {"2": 0.1})
-    second = modelctl(env, "canary", "3")
+    second = modelctl(env, "canary", "--in-process", "3")
     assert second.returncode == 1 and "a canary of v2 is in progress" in second.stderr
     done = modelctl(env, "rollback", "--reason", "enough")
     assert done.returncode == 0, done.stderr

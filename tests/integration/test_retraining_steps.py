@@ -260,3 +260,45 @@ def test_canary_mode_publishes_and_sends_the_configured_weight_with_gates(deploy
         name.startswith(f"modelctl-{d.world.function}-live-v{new_version}") for name in d.world.alarm_names()
     )
     assert ("canary", "started") in d.world.actions()
+
+
+def test_shift_mode_publishes_and_hands_a_multi_step_shift_to_the_release_controller(
+    deployment: Deployment,
+) -> None:
+    """GIVEN retrain_release shift WHEN the release step runs THEN the candidate is published and
+    one release controller execution is started with the configured steps and bakes."""
+    d = deployment
+    write_feedback(d, factor=1.4, wrong=False)
+    sfn = d.world.session.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="controller",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/controller",
+    )["stateMachineArn"]
+    settings = replace(
+        d.settings,
+        release_mode="shift",
+        shift_steps=(30.0, 100.0),
+        shift_bake_seconds=45.0,
+        release_controller=arn,
+    )
+    state = run_until_gate(d, settings)
+    registered = do_register(d, state)
+    releaser = Release(settings, AwsClients(d.world.session), who="retraining:test", invoker=d.world.invoker)
+    result = release(
+        settings=settings,
+        releaser=releaser,
+        registered=registered,
+        store=RunStore(d.s3, d.world.bucket),
+        prepared=state["prepared"],
+        execution=EXECUTION,
+    )
+    new_version = result["function_version"]
+    assert d.world.alias_routing() == (d.live_version, {})  # the controller moves the traffic
+    (execution,) = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert execution["executionArn"] == result["shift"]["execution_arn"]
+    document = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert document["plan"]["candidate"] == new_version and document["plan"]["base"] == d.live_version
+    assert [s["percent"] for s in document["plan"]["steps"]] == [30.0, 100.0]
+    assert document["plan"]["steps"][0]["bake_s"] == 45.0
+    assert "release controller" in result["summary"]

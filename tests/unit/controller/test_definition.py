@@ -20,7 +20,7 @@ from infra import nag
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.release_controller import HANDLER, ReleaseController
 
-TASKS = ("Begin", "Advance", "Check", "Finish", "RollBack")
+TASKS = ("Begin", "Advance", "Check", "Finish", "RollBack", "Approved", "Decline")
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +60,19 @@ def definition(template: Template) -> dict[str, Any]:
 def test_the_states_run_begin_then_steps_bakes_and_checks(template: Template) -> None:
     states = definition(template)["States"]
     assert definition(template)["StartAt"] == "Begin"
-    assert states["Begin"]["Next"] == "Advance"
+    assert states["Begin"]["Next"] == "AfterBegin"
+    assert {c["StringEquals"]: c["Next"] for c in states["AfterBegin"]["Choices"]}["step"] == "Advance"
     assert states["Advance"]["Next"] == "AfterStep"
     assert states["Bake"] == {"Type": "Wait", "SecondsPath": "$.release.wait_s", "Next": "Check"}
     assert states["Check"]["Next"] == "AfterCheck"
     routes = {c["StringEquals"]: c["Next"] for c in states["AfterCheck"]["Choices"]}
-    assert routes == {"bake": "Bake", "step": "Advance", "fired": "RollBack", "aborted": "Aborted"}
+    assert routes == {
+        "bake": "Bake",
+        "step": "Advance",
+        "fired": "RollBack",
+        "aborted": "Aborted",
+        "approve": "AwaitApproval",
+    }
     assert states["AfterCheck"]["Default"] == "Finish"
     assert states["RollBack"]["Next"] == "GateFired"
     assert states["Finish"]["Next"] == "Released"
@@ -79,6 +86,57 @@ def test_every_task_is_caught_into_the_cleanup(template: Template) -> None:
         assert states[name]["Parameters"]["state.$"] == "$"
     assert states["CleanUp"]["Next"] == "Failed"
     assert states["CleanUp"]["Catch"][0]["Next"] == "Failed"
+
+
+def test_approval_waits_for_a_task_token_with_its_own_timeout(template: Template) -> None:
+    """`modelctl approve` answers the token (on to Approved); reject or the timeout go to Decline,
+    which rolls back; any other failure goes to the cleanup."""
+    states = definition(template)["States"]
+    wait = states["AwaitApproval"]
+    assert wait["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert wait["Parameters"]["Payload"] == {
+        "step": "await_approval",
+        "state.$": "$",
+        "token.$": "$$.Task.Token",
+    }
+    assert wait["TimeoutSecondsPath"] == "$.release.approval_timeout_s"
+    assert wait["ResultPath"] == "$.approval" and wait["Next"] == "Approved"
+    declined, failed = wait["Catch"]
+    assert declined == {
+        "ErrorEquals": ["ReleaseRejected", "States.Timeout"],
+        "ResultPath": "$.approval_error",
+        "Next": "Decline",
+    }
+    assert failed["Next"] == "CleanUp"
+    assert states["Approved"]["Next"] == "AfterApproval"
+    assert states["Decline"]["Next"] == "AfterDecline"
+    assert states["AfterDecline"]["Default"] == "NotApproved"
+
+
+def test_a_failed_cleanup_lands_in_a_queue_with_an_alarm(template: Template) -> None:
+    """The cleanup is the one asynchronous invocation: what fails after its retries (or cannot be
+    delivered by EventBridge) is kept in a queue, and an alarm says so."""
+    queues = template.find_resources("AWS::SQS::Queue")
+    (queue,) = queues
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "MaximumRetryAttempts": 2,
+            "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue, "Arn"]}}},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {"Targets": [Match.object_like({"DeadLetterConfig": {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}})]},
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+            "Threshold": 1,
+        },
+    )
 
 
 def test_the_execution_has_a_timeout_and_is_standard(template: Template) -> None:

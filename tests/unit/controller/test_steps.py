@@ -122,3 +122,20 @@ def test_the_cleanup_of_a_timed_out_execution_takes_the_lock_over(world: World) 
     step(world, "clean_up", state)
     assert world.alias_routing() == ("1", {})
     assert world.release_lock().holder() is None
+
+
+def test_a_shift_of_the_version_a_canary_left_at_its_weight_continues_it(world: World) -> None:
+    """`canary 2 --weight 10` then `shift 2 --steps 50,100`, both in the controller: the shift takes
+    the idle canary over (one release at a time, the alias moved on from 10%)."""
+    from release.plan import canary_plan
+
+    canary = execution_input("c1", "tester", canary_plan("2", "1", 10, 0), ControllerOptions())
+    state = step(world, "advance", step(world, "begin", canary))
+    step(world, "finish", state)
+    assert world.alias_routing() == ("1", {"2": 0.1}) and world.release_lock().holder() is None
+    shift = execution_input("s1", "tester", shift_plan("2", "1", [50, 100], 30), ControllerOptions())
+    state = step(world, "advance", step(world, "begin", shift))
+    assert world.alias_routing() == ("1", {"2": 0.5})
+    assert world.state_item().get("release_id") == "s1"
+    with pytest.raises(RefusedError, match="in progress"):
+        step(world, "begin", execution_input("x1", "t", shift_plan("3", "1", [50], 30), ControllerOptions()))

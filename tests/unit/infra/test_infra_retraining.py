@@ -53,7 +53,9 @@ def sagemaker_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory)
         retrain_schedule="cron(0 3 ? * MON *)",
         retrain_schedule_enabled="true",
         retrain_accuracy_alarm_threshold="0.9",
-        retrain_release="canary",
+        retrain_release="shift",
+        retrain_shift_steps="25,100",
+        retrain_shift_bake_seconds="120",
     )
 
 
@@ -241,6 +243,38 @@ def test_an_accuracy_threshold_adds_an_alarm_whose_state_change_starts_the_workf
             "Targets": [
                 Match.object_like({"Input": json.dumps({"trigger": "accuracy_alarm"}, separators=(",", ":"))})
             ],
+        },
+    )
+
+
+def test_a_shift_release_starts_the_release_controller_it_imports(sagemaker_app: SynthesizedApp) -> None:
+    """retrain_release shift: the release step may start the release controller (only it), named by
+    the release stack's export, with the steps and bakes from the configuration."""
+    template = Template.from_stack(retraining_stack(sagemaker_app))
+    controller = {"Fn::ImportValue": Match.string_like_regexp(".*-Release-ReleaseControllerArn")}
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "RETRAIN_RELEASE": "shift",
+                        "RETRAIN_SHIFT_STEPS": "25,100",
+                        "RETRAIN_SHIFT_BAKE_SECONDS": "120",
+                        "MODELCTL_RELEASE_CONTROLLER": controller,
+                    }
+                )
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": "states:StartExecution", "Resource": controller})]
+                )
+            }
         },
     )
 

@@ -79,7 +79,9 @@ def test_status_json_for_scripts(world: World) -> None:
 
 
 def test_canary_checks_the_version_first_then_sends_it_its_share(world: World) -> None:
-    code, output, _ = run_cli(world.factory(), "canary", "2", "--weight", "10", "--reason", "new model")
+    code, output, _ = run_cli(
+        world.factory(), "canary", "--in-process", "2", "--weight", "10", "--reason", "new model"
+    )
     assert code == 0, output
     assert world.alias_routing() == ("1", {"2": 0.1})
     assert world.invoker.calls == [("2", "GET /health"), ("2", "POST /predict")]
@@ -91,7 +93,7 @@ def test_canary_checks_the_version_first_then_sends_it_its_share(world: World) -
 
 
 def test_canary_dry_run_changes_nothing(world: World) -> None:
-    code, output, _ = run_cli(world.factory(), "canary", "2", "--weight", "10", "--dry-run")
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "10", "--dry-run")
     assert code == 0
     assert "v1 90% + v2 10%" in output and "dry run: nothing changed" in output
     assert world.gate_alarm("2", "errors") in output
@@ -110,7 +112,7 @@ def test_canary_dry_run_changes_nothing(world: World) -> None:
     ],
 )
 def test_canary_refusals_change_nothing(world: World, args: tuple[str, ...], message: str) -> None:
-    code, output, _ = run_cli(world.factory(), "canary", *args)
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", *args)
     assert code == 1
     assert message in output
     assert world.alias_routing() == ("1", {})
@@ -118,8 +120,8 @@ def test_canary_refusals_change_nothing(world: World, args: tuple[str, ...], mes
 
 
 def test_a_second_release_is_refused_while_one_is_in_progress(world: World) -> None:
-    assert run_cli(world.factory(), "canary", "2")[0] == 0
-    code, output, _ = run_cli(world.factory(), "canary", "3")
+    assert run_cli(world.factory(), "canary", "--in-process", "2")[0] == 0
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "3")
     assert code == 1
     assert "a canary of v2 is in progress" in output
     assert world.alias_routing() == ("1", {"2": 0.1})
@@ -128,7 +130,7 @@ def test_a_second_release_is_refused_while_one_is_in_progress(world: World) -> N
 def test_a_release_command_running_elsewhere_holds_the_lock(world: World) -> None:
     other = world.release_lock()
     other.acquire("arn:aws:iam::123456789012:user/alice", "shift v3")
-    code, output, _ = run_cli(world.factory(), "canary", "2")
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "2")
     assert code == 1
     assert "'shift v3' by arn:aws:iam::123456789012:user/alice" in output
     assert world.alias_routing() == ("1", {})
@@ -136,29 +138,29 @@ def test_a_release_command_running_elsewhere_holds_the_lock(world: World) -> Non
 
 def test_weights_set_outside_modelctl_are_not_overwritten(world: World) -> None:
     world.set_routing("1", {"3": 0.2})
-    code, output, _ = run_cli(world.factory(), "canary", "2")
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "2")
     assert code == 1
     assert "already sends 20% to v3 outside a modelctl release" in output
 
 
 def test_a_canary_weight_can_be_raised(world: World) -> None:
-    run_cli(world.factory(), "canary", "2", "--weight", "10")
-    code, _, _ = run_cli(world.factory(), "canary", "2", "--weight", "30")
+    run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "10")
+    code, _, _ = run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "30")
     assert code == 0
     assert world.alias_routing() == ("1", {"2": 0.3})
 
 
 def test_more_traffic_for_a_canary_whose_gate_fired_is_refused(world: World) -> None:
-    run_cli(world.factory(), "canary", "2", "--weight", "10")
+    run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "10")
     world.set_alarm(world.gate_alarm("2", "internal-errors"), "ALARM")
-    code, output, _ = run_cli(world.factory(), "canary", "2", "--weight", "30")
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "30")
     assert code == 1 and "a gate of v2 fired (internal-errors ALARM)" in output
     assert world.alias_routing() == ("1", {"2": 0.1})
 
 
 def test_a_failing_pre_traffic_check_stops_the_release_before_users_see_it(world: World) -> None:
     world.invoker.failing["2"] = "RuntimeError"
-    code, output, _ = run_cli(world.factory(), "canary", "2")
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "2")
     assert code == 1
     assert "pre-traffic check: GET /health on v2 failed (Unhandled)" in output
     assert world.alias_routing() == ("1", {})
@@ -167,7 +169,7 @@ def test_a_failing_pre_traffic_check_stops_the_release_before_users_see_it(world
 
 
 def test_skipping_the_pre_traffic_check_warns(world: World) -> None:
-    code, output, _ = run_cli(world.factory(), "canary", "2", "--skip-pre-traffic-check")
+    code, output, _ = run_cli(world.factory(), "canary", "--in-process", "2", "--skip-pre-traffic-check")
     assert code == 0
     assert "pre-traffic check skipped" in output
     assert world.invoker.calls == []
@@ -178,7 +180,7 @@ def test_skipping_the_pre_traffic_check_warns(world: World) -> None:
 
 def test_a_progressive_release_completes_without_really_sleeping(world: World) -> None:
     code, output, _ = run_cli(
-        world.factory(), "shift", "2", "--steps", "10,50,100", "--bake", "5m", "--poll", "60"
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50,100", "--bake", "5m", "--poll", "60"
     )
     assert code == 0, output
     assert world.alias_routing() == ("2", {})
@@ -197,7 +199,18 @@ def test_a_progressive_release_completes_without_really_sleeping(world: World) -
 
 
 def test_every_history_entry_records_who_from_to_and_why(world: World) -> None:
-    run_cli(world.factory(), "shift", "2", "--steps", "50", "--bake", "1m", "--reason", "better recall")
+    run_cli(
+        world.factory(),
+        "shift",
+        "--in-process",
+        "2",
+        "--steps",
+        "50",
+        "--bake",
+        "1m",
+        "--reason",
+        "better recall",
+    )
     step = next(item for item in world.history_items() if item["action"] == "shift step 1/2")
     assert step["who"] == "arn:aws:sts::123456789012:user/moto"
     assert Routing.from_item(step["before"]) == Routing("1")
@@ -208,7 +221,7 @@ def test_every_history_entry_records_who_from_to_and_why(world: World) -> None:
 
 def test_linear_shift_moves_by_the_increment(world: World) -> None:
     updates = count_alias_updates(factory := world.factory())
-    code, _, _ = run_cli(factory, "shift", "2", "--linear", "25", "--every", "30s")
+    code, _, _ = run_cli(factory, "shift", "--in-process", "2", "--linear", "25", "--every", "30s")
     assert code == 0
     weights = [u["RoutingConfig"]["AdditionalVersionWeights"] for u in updates]
     assert weights == [{"2": 0.25}, {"2": 0.5}, {"2": 0.75}, {}]
@@ -216,7 +229,7 @@ def test_linear_shift_moves_by_the_increment(world: World) -> None:
 
 
 def test_shift_needs_steps_or_linear(world: World) -> None:
-    code, output, _ = run_cli(world.factory(), "shift", "2")
+    code, output, _ = run_cli(world.factory(), "shift", "--in-process", "2")
     assert code == 1 and "give either --steps" in output
 
 
@@ -227,7 +240,7 @@ def test_a_gate_that_fires_mid_way_rolls_back_at_once(world: World) -> None:
         lambda: world.set_alarm(world.gate_alarm("2", "errors"), "ALARM", "6 errors in 3 periods"),
         at_weight=0.5,
     )
-    code, output, _ = run_cli(factory, "shift", "2", "--steps", "10,50,100", "--bake", "5m")
+    code, output, _ = run_cli(factory, "shift", "--in-process", "2", "--steps", "10,50,100", "--bake", "5m")
     assert code == 2
     assert world.alias_routing() == ("1", {})
     assert "gate fired during step 2" in output and "6 errors in 3 periods" in output
@@ -241,7 +254,9 @@ def test_a_gate_that_fires_mid_way_rolls_back_at_once(world: World) -> None:
 
 def test_the_gate_is_checked_before_the_bake_ends(world: World) -> None:
     when_sleeping(world, lambda: world.set_alarm(world.gate_alarm("2", "internal-errors"), "ALARM"))
-    code, _, _ = run_cli(world.factory(), "shift", "2", "--steps", "10", "--bake", "10m", "--poll", "15")
+    code, _, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10", "--bake", "10m", "--poll", "15"
+    )
     assert code == 2
     assert world.clock.slept == [15]
 
@@ -253,7 +268,9 @@ def test_metric_comparison_blocks_a_worse_version(world: World) -> None:
             return VersionStats(version, 100, errors, 10.0)
 
     factory = world.factory(metrics=Stats())
-    code, output, _ = run_cli(factory, "shift", "2", "--steps", "50", "--bake", "1m", "--compare")
+    code, output, _ = run_cli(
+        factory, "shift", "--in-process", "2", "--steps", "50", "--bake", "1m", "--compare"
+    )
     assert code == 2
     assert "metric comparison: error rate 9.00% of v2 exceeds v1's 1.00%" in output
     assert world.alias_routing() == ("1", {})
@@ -265,7 +282,15 @@ def test_metric_comparison_lets_a_version_that_is_no_worse_advance(world: World)
             return VersionStats(version, 100, 1.0, 10.0)
 
     code, output, _ = run_cli(
-        world.factory(metrics=Stats()), "shift", "2", "--steps", "50", "--bake", "1m", "--compare"
+        world.factory(metrics=Stats()),
+        "shift",
+        "--in-process",
+        "2",
+        "--steps",
+        "50",
+        "--bake",
+        "1m",
+        "--compare",
     )
     assert code == 0, output
     assert "no worse than the primary" in output
@@ -276,7 +301,9 @@ def test_ctrl_c_during_a_bake_asks_and_rolls_back(world: World) -> None:
         raise KeyboardInterrupt
 
     when_sleeping(world, interrupt, at_weight=0.5)
-    code, output, _ = run_cli(world.factory(), "shift", "2", "--steps", "10,50", "--bake", "5m", input="y\n")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="y\n"
+    )
     assert code == 130
     assert "Roll back to v1?" in output
     assert world.alias_routing() == ("1", {})
@@ -288,14 +315,16 @@ def test_ctrl_c_answered_no_leaves_the_release_paused_and_it_resumes(world: Worl
         raise KeyboardInterrupt
 
     when_sleeping(world, interrupt, at_weight=0.5)
-    code, output, _ = run_cli(world.factory(), "shift", "2", "--steps", "10,50", "--bake", "5m", input="n\n")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="n\n"
+    )
     assert code == 130
     assert "left at v1 50% + v2 50%" in output
     assert world.alias_routing() == ("1", {"2": 0.5})
     assert json.loads(world.state_item()["release"])["status"] == "paused"
     world.clock.on_sleep.clear()
     updates = count_alias_updates(factory := world.factory())
-    code, output, _ = run_cli(factory, "shift", "2", "--steps", "10,50", "--bake", "5m")
+    code, output, _ = run_cli(factory, "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m")
     assert code == 0, output
     assert [u["FunctionVersion"] for u in updates] == ["2"]  # only the remaining step: 100%
 
@@ -306,7 +335,9 @@ def test_abort_from_another_terminal_stops_a_running_release(world: World) -> No
         Releaser(ctx).abort(ReleaseOptions(reason="bad canary"))
 
     when_sleeping(world, abort_elsewhere, at_weight=0.5)
-    code, output, _ = run_cli(world.factory(), "shift", "2", "--steps", "10,50", "--bake", "5m")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m"
+    )
     assert code == 3
     assert "was ended by `abort` from arn:aws:sts::123456789012:user/moto" in output
     assert world.alias_routing() == ("1", {})
@@ -322,7 +353,9 @@ def ConsoleReporter_silent() -> ConsoleReporter:  # noqa: N802
 
 def test_someone_else_changing_the_alias_mid_release_stops_it_untouched(world: World) -> None:
     when_sleeping(world, lambda: world.set_routing("1", {"3": 0.05}), at_weight=0.1)
-    code, output, _ = run_cli(world.factory(), "shift", "2", "--steps", "10,50", "--bake", "1m")
+    code, output, _ = run_cli(
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "1m"
+    )
     assert code == 1
     assert "changed while this command ran" in output
     assert world.alias_routing() == ("1", {"3": 0.05})
@@ -346,7 +379,7 @@ class StaleRevisionLambda:
 def test_a_revision_conflict_is_one_clear_line(world: World) -> None:
     factory = world.factory()
     factory.clients.__dict__["lambda_"] = StaleRevisionLambda(factory.clients.lambda_)
-    code, output, _ = run_cli(factory, "canary", "2")
+    code, output, _ = run_cli(factory, "canary", "--in-process", "2")
     assert code == 1
     assert "was updated by someone else after this command read it" in output
     assert world.alias_routing() == ("1", {})
@@ -356,7 +389,7 @@ def test_a_revision_conflict_is_one_clear_line(world: World) -> None:
 
 
 def test_bluegreen_moves_everything_and_rollback_is_one_alias_update(world: World) -> None:
-    assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
+    assert run_cli(world.factory(), "bluegreen", "--in-process", "2")[0] == 0
     assert world.alias_routing() == ("2", {})
     assert world.alarm_names() == []  # no bake: no gates to watch
     updates = count_alias_updates(factory := world.factory())
@@ -369,13 +402,13 @@ def test_bluegreen_moves_everything_and_rollback_is_one_alias_update(world: Worl
 
 def test_bluegreen_with_a_bake_rolls_back_to_the_previous_primary_when_a_gate_fires(world: World) -> None:
     when_sleeping(world, lambda: world.set_alarm(world.gate_alarm("2", "p99"), "ALARM"))
-    code, _output, _ = run_cli(world.factory(), "bluegreen", "2", "--bake", "5m")
+    code, _output, _ = run_cli(world.factory(), "bluegreen", "--in-process", "2", "--bake", "5m")
     assert code == 2
     assert world.alias_routing() == ("1", {})
 
 
 def test_promote_makes_the_canary_primary_and_ends_the_release(world: World) -> None:
-    run_cli(world.factory(), "canary", "2")
+    run_cli(world.factory(), "canary", "--in-process", "2")
     code, _output, _ = run_cli(world.factory(), "promote")
     assert code == 0
     assert world.alias_routing() == ("2", {})
@@ -385,7 +418,7 @@ def test_promote_makes_the_canary_primary_and_ends_the_release(world: World) -> 
 
 
 def test_promote_is_refused_while_a_gate_fires_unless_forced(world: World) -> None:
-    run_cli(world.factory(), "canary", "2")
+    run_cli(world.factory(), "canary", "--in-process", "2")
     world.set_alarm(world.gate_alarm("2", "errors"), "ALARM")
     code, output, _ = run_cli(world.factory(), "promote")
     assert code == 1 and "a gate of v2 fired (errors ALARM)" in output
@@ -400,7 +433,7 @@ def test_promote_without_a_release_is_refused(world: World) -> None:
 
 
 def test_rollback_during_a_canary_removes_its_weight(world: World) -> None:
-    run_cli(world.factory(), "canary", "2", "--weight", "25")
+    run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "25")
     code, _, _ = run_cli(world.factory(), "rollback")
     assert code == 0
     assert world.alias_routing() == ("1", {})
@@ -420,7 +453,7 @@ def test_rollback_to_a_named_version(world: World) -> None:
 
 
 def test_rollback_twice_does_not_roll_forward(world: World) -> None:
-    run_cli(world.factory(), "bluegreen", "2")
+    run_cli(world.factory(), "bluegreen", "--in-process", "2")
     run_cli(world.factory(), "rollback")
     code, output, _ = run_cli(world.factory(), "rollback")
     assert code == 1 and "nothing to roll back" in output
@@ -428,14 +461,14 @@ def test_rollback_twice_does_not_roll_forward(world: World) -> None:
 
 
 def test_rollback_dry_run_changes_nothing(world: World) -> None:
-    run_cli(world.factory(), "bluegreen", "2")
+    run_cli(world.factory(), "bluegreen", "--in-process", "2")
     code, output, _ = run_cli(world.factory(), "rollback", "--dry-run")
     assert code == 0 and "would move the alias from v2 100% to v1 100%" in output
     assert world.alias_routing() == ("2", {})
 
 
 def test_abort_rolls_back_the_release_in_progress(world: World) -> None:
-    run_cli(world.factory(), "canary", "2")
+    run_cli(world.factory(), "canary", "--in-process", "2")
     code, output, _ = run_cli(world.factory(), "abort", "--reason", "wrong model")
     assert code == 0
     assert "aborted the canary of v2" in output
@@ -452,7 +485,7 @@ def test_abort_without_a_release_is_refused(world: World) -> None:
 
 
 def test_history_lists_every_change_newest_first(world: World) -> None:
-    run_cli(world.factory(), "canary", "2")
+    run_cli(world.factory(), "canary", "--in-process", "2")
     run_cli(world.factory(), "rollback", "--reason", "p99 regression")
     code, output, _ = run_cli(world.factory(), "history", "--json")
     entries = json.loads(output)
@@ -470,7 +503,7 @@ def test_errors_reach_the_terminal_as_one_line_from_main(
     from modelctl import cli
 
     monkeypatch.setenv("MODELCTL_STACK", world.stack)
-    monkeypatch.setattr("sys.argv", ["modelctl", "canary", "$LATEST"])
+    monkeypatch.setattr("sys.argv", ["modelctl", "canary", "--in-process", "$LATEST"])
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
     assert exit_info.value.code == 1

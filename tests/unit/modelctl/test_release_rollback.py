@@ -58,7 +58,7 @@ def lock_item(world: World) -> dict[str, Any] | None:
 
 
 def test_rollback_is_one_alias_update_after_reads_made_under_the_lock(world: World) -> None:
-    assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
+    assert run_cli(world.factory(), "bluegreen", "--in-process", "2")[0] == 0
     factory = world.factory()
     log = CallLog(factory)
     code, output, _ = run_cli(factory, "rollback", "--reason", "latency")
@@ -111,7 +111,7 @@ def test_a_version_that_does_not_exist_is_refused_and_the_lock_given_back(world:
 
 
 def test_rollback_is_refused_while_another_command_holds_the_lock(world: World) -> None:
-    assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
+    assert run_cli(world.factory(), "bluegreen", "--in-process", "2")[0] == 0
     other = world.release_lock()
     other.acquire("arn:aws:iam::123456789012:user/alice", "canary v3")
     factory = world.factory()
@@ -126,7 +126,7 @@ def test_rollback_is_refused_while_another_command_holds_the_lock(world: World) 
 
 
 def test_a_dry_run_only_reads_and_takes_no_lock(world: World) -> None:
-    assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
+    assert run_cli(world.factory(), "bluegreen", "--in-process", "2")[0] == 0
     factory = world.factory()
     log = CallLog(factory)
     code, output, _ = run_cli(factory, "rollback", "--dry-run")
@@ -135,7 +135,7 @@ def test_a_dry_run_only_reads_and_takes_no_lock(world: World) -> None:
 
 
 def test_rollback_during_a_release_with_gates_deletes_them_and_ends_it(world: World) -> None:
-    assert run_cli(world.factory(), "canary", "2", "--weight", "25")[0] == 0
+    assert run_cli(world.factory(), "canary", "--in-process", "2", "--weight", "25")[0] == 0
     assert world.alarm_names()
     factory = world.factory()
     log = CallLog(factory)
@@ -255,7 +255,7 @@ def test_anything_but_plain_options_is_left_to_typer(args: list[str]) -> None:
 def test_main_runs_a_plain_rollback_without_typer(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from modelctl import cli
 
-    assert run_cli(world.factory(), "bluegreen", "2")[0] == 0
+    assert run_cli(world.factory(), "bluegreen", "--in-process", "2")[0] == 0
     factories: list[Factory] = []
     real = Factory
 
@@ -300,13 +300,13 @@ def run_main(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tu
 
 
 SCENARIOS = {
-    "after a blue/green": (["bluegreen", "2"], None, ["--reason", "latency"]),
+    "after a blue/green": (["bluegreen", "--in-process", "2"], None, ["--reason", "latency"]),
     "to a named version": ([], None, ["--to", "3", "--reason", "x"]),
     "nothing to roll back": ([], None, []),
     "no such version": ([], None, ["--to", "42"]),
     "already there": ([], None, ["--to", "1"]),
-    "the lock is held": (["bluegreen", "2"], "canary v3", []),
-    "a dry run": (["bluegreen", "2"], None, ["--dry-run"]),
+    "the lock is held": (["bluegreen", "--in-process", "2"], "canary v3", []),
+    "a dry run": (["bluegreen", "--in-process", "2"], None, ["--dry-run"]),
 }
 
 
