@@ -246,5 +246,7 @@ def window_arms(
         lookback=lookback,
         stats=stats,
     )
-    arms = version_arms(window_only(rows, since, on_row), metric=metric, versions=versions, cost_matrix=cost_matrix)
+    arms = version_arms(
+        window_only(rows, since, on_row), metric=metric, versions=versions, cost_matrix=cost_matrix
+    )
     return arms, stats
