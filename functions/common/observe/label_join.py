@@ -112,7 +112,8 @@ def read_feedback(
     stats: JoinStats | None = None,
     max_workers: int = 8,
 ) -> dict[tuple[str, int], Feedback]:
-    """The latest label per (request id, row) among feedback received in [since, until)."""
+    """The latest label per (request id, row) among feedback received in [since, until) (by its
+    `received_at`: the partitions at the edges also hold labels received just outside)."""
     stats = stats if stats is not None else JoinStats()
     latest: dict[tuple[str, int], Feedback] = {}
     documents = iter_documents(
@@ -124,8 +125,11 @@ def read_feedback(
     )
     for document in documents:
         item = parse_record(document)
-        if item is None:
+        received = parse_timestamp(item.received_at) if item is not None else None
+        if item is None or received is None:
             stats.feedback_invalid += 1
+            continue
+        if not since <= received < until:  # the hour partitions hold the edges' neighbours
             continue
         stats.feedback_items += 1
         known = latest.get(item.key)

@@ -124,3 +124,15 @@ def test_labels_naming_no_record_are_counted_by_when_they_arrived(s3: Any) -> No
 def test_a_negative_lookback_is_refused(s3: Any) -> None:
     with pytest.raises(ValueError, match="lookback must not be negative"):
         list(joined_rows(s3, BUCKET, since=SINCE, until=UNTIL, lookback=timedelta(hours=-1)))
+
+
+def test_labels_received_before_the_window_are_not_read_from_its_first_hour(s3: Any) -> None:
+    start = SINCE + timedelta(minutes=30)
+    put_log_rows(s3, BUCKET, [log_row("earlier", 0, SINCE + timedelta(minutes=5), 1)])
+    put_feedback(s3, BUCKET, [Feedback("earlier", 0, 1)], SINCE + timedelta(minutes=10))  # same hour
+    stats = JoinStats()
+
+    rows = list(joined_rows(s3, BUCKET, since=start, until=UNTIL, feedback_until=UNTIL, stats=stats))
+
+    assert rows == []
+    assert (stats.feedback_items, stats.feedback_before_window, stats.feedback_unknown) == (0, 0, 0)
