@@ -16,6 +16,13 @@ clock for every process on Linux), so the parent's spawn time and the child's ti
   session creation   OnnxModel.load (metadata, sha256, InferenceSession), timed by wrapping it
   first request      handler(event, context) on a real API event
 
+"As shipped" rows: the bundle `make deploy` builds for the default runtime (cdk.json's
+`serving.python_version`), for this machine's architecture (its native wheels must load here),
+bytecode compiled or not exactly as the deploy's build decides (`infra.bundling.bytecode_interpreter`),
+run by an interpreter of that version when this machine has one (else the row says why it is
+missing); beside it the same bundle with its bytecode ignored, which is what a default whose
+interpreter the build lacks ships.
+
 A second variant ignores the bundled bytecode (`-X pycache_prefix` pointing at an empty folder,
 with `-B`): every module compiled from source, what a bundle gets when it is built without an
 interpreter of the target Python (see docs/performance.md). Runs of both variants alternate, after
@@ -44,6 +51,7 @@ NAME = "cold_start"
 TITLE = "cold start, fresh process from the bundle to its first response"
 TARGET_MS = 300.0
 BUNDLE_DIR = REPO_ROOT / ".build" / "bench" / "bundle-host"
+SHIPPED_DIR = REPO_ROOT / ".build" / "bench" / "bundle-shipped"
 MARK = "BENCH_COLD_START "
 
 RUNNER = r"""
@@ -107,12 +115,34 @@ def bundle_and_runtime() -> tuple[Path, Path]:
     return bundle, install_runtime_provided(target)
 
 
+def shipped_target() -> tuple[Any, str | None]:
+    """(the default deploy's target on this machine's architecture, an interpreter of its Python)."""
+    from infra.bundling import BundleTarget, bytecode_interpreter
+
+    default = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["serving"]["python_version"]
+    target = BundleTarget(architecture=BundleTarget.host().architecture, python_version=default)
+    return target, bytecode_interpreter(target)
+
+
+def shipped_bundle(target: Any) -> tuple[Path, Path, bool]:
+    """(bundle, runtime-provided folder, whether the bundle has bytecode) as the deploy builds it."""
+    from infra.bundling import build_bundle_cached, bytecode_choice, install_runtime_provided
+
+    bundle = build_bundle_cached("inference", SHIPPED_DIR / target.slug, target=target)
+    return bundle, install_runtime_provided(target), bytecode_choice(target) != "none"
+
+
 def one_run(
-    bundle: Path, runtime: Path, env: dict[str, str], event: str, no_bytecode: Path | None
+    bundle: Path,
+    runtime: Path,
+    env: dict[str, str],
+    event: str,
+    no_bytecode: Path | None,
+    python: str = sys.executable,
 ) -> dict[str, float]:
     """One cold start; with `no_bytecode` (an empty folder) the bundled .pyc files are ignored."""
     ignore = ["-X", f"pycache_prefix={no_bytecode}"] if no_bytecode is not None else []
-    command = [sys.executable, "-I", "-S", "-B", *ignore, "-c", RUNNER, str(bundle), str(runtime), event]
+    command = [python, "-I", "-S", "-B", *ignore, "-c", RUNNER, str(bundle), str(runtime), event]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     spawned = time.monotonic_ns()
     result = subprocess.run(
@@ -236,7 +266,10 @@ def run(suite: Suite) -> BenchResult:
             extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in sources_only]).median, 1)},
         )
     )
+    shipped, shipped_details = as_shipped(runs, env, event)
+    measurements.extend(shipped)
     details = {
+        "as_shipped": shipped_details,
         "runs": runs,
         "bundle": str(bundle.relative_to(REPO_ROOT)) if bundle.is_relative_to(REPO_ROOT) else str(bundle),
         "python": f"{sys.version_info.major}.{sys.version_info.minor} (host; Lambda runs cdk.json's version)",
@@ -256,3 +289,61 @@ def run(suite: Suite) -> BenchResult:
         wall_s=time.monotonic() - started,
         measured_at=now_iso(),
     )
+
+
+def as_shipped(runs: int, env: dict[str, str], event: str) -> tuple[list[Measurement], dict[str, Any]]:
+    """The default deploy's bundle (see the module docstring): as built, and its bytecode ignored."""
+    target, python = shipped_target()
+    what = f"cold start as `make deploy` ships it (default runtime Python {target.python_version}"
+    if python is None:
+        note = f"not measured: no Python {target.python_version} interpreter on this machine"
+        return [
+            Measurement(key="total_as_shipped", what=what + ")", unit="ms", samples=0, median=None, note=note)
+        ], {"python_version": target.python_version, "interpreter": None}
+    bundle, runtime, bytecode = shipped_bundle(target)
+    what += ", bytecode)" if bytecode else ", sources only)"
+    built: list[dict[str, float]] = []
+    ignored: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-no-bytecode-") as no_bytecode_dir:
+        no_bytecode = Path(no_bytecode_dir)
+        log(f"{NAME}: as shipped, {runs} runs x 2 variants under {python} from {bundle}")
+        one_run(bundle, runtime, env, event, None, python)  # warm-up: page cache
+        one_run(bundle, runtime, env, event, no_bytecode, python)
+        for _ in range(runs):
+            built.append(one_run(bundle, runtime, env, event, None, python))
+            ignored.append(one_run(bundle, runtime, env, event, no_bytecode, python))
+    total = Summary.of([r["total"] for r in built])
+    sources = Summary.of([r["total"] for r in ignored])
+    measurements = [
+        Measurement(
+            key="total_as_shipped",
+            what=what,
+            unit="ms",
+            samples=total.samples,
+            median=total.median,
+            p99=total.p99,
+            target=judge(f"median <= {TARGET_MS:g} ms", [("median", total.median <= TARGET_MS)]),
+            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in built]).median, 1)},
+        ),
+        Measurement(
+            key="total_as_shipped_sources_only",
+            what=f"the same bundle without its bytecode (what a Python {target.python_version} default "
+            "ships when the build has no interpreter of it)",
+            unit="ms",
+            samples=sources.samples,
+            median=sources.median,
+            p99=sources.p99,
+            level=1,
+            note=f"{sources.median / total.median:.2f}x as shipped",
+            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in ignored]).median, 1)},
+        ),
+    ]
+    details = {
+        "python_version": target.python_version,
+        "interpreter": python,
+        "bytecode": bytecode,
+        "bundle": str(bundle.relative_to(REPO_ROOT)) if bundle.is_relative_to(REPO_ROOT) else str(bundle),
+        "per_run_total_ms": [round(r["total"], 1) for r in built],
+        "per_run_total_ms_sources_only": [round(r["total"], 1) for r in ignored],
+    }
+    return measurements, details

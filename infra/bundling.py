@@ -141,15 +141,30 @@ def _cache_tag(interpreter: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def pyenv_interpreters(python_version: str) -> list[Path]:
+    """`$PYENV_ROOT/versions/X.Y.*/bin/pythonX.Y`, newest patch release first (pyenv's shims only
+    answer for the versions `pyenv global` names, so the installs are looked up directly)."""
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = root.glob(f"{python_version}.*/bin/python{python_version}")
+    return sorted(found, key=lambda path: _patch_number(path.parent.parent.name), reverse=True)
+
+
+def _patch_number(release: str) -> int:
+    patch = release.split(".")[2] if release.count(".") >= 2 else ""
+    return int(patch) if patch.isdigit() else -1
+
+
 def bytecode_interpreter(target: BundleTarget) -> str | None:
     """An interpreter whose bytecode the target runtime loads, or None when there is none here.
 
     A .pyc is only valid for the CPython minor version that wrote it (its magic number), so the
     compile must run under the target's version: this interpreter when it matches (bundles for
-    this machine: the local cloud, tests, benchmarks), else $BUNDLE_PYTHON or `pythonX.Y` on PATH.
+    this machine: the local cloud, tests, benchmarks), else $BUNDLE_PYTHON, `pythonX.Y` on PATH,
+    or a pyenv-installed X.Y (the machines this template is built on carry pyenv's interpreters).
     """
     wanted = "cpython-" + target.python_version.replace(".", "")
     candidates = [sys.executable, os.environ.get(BYTECODE_PYTHON_ENV, ""), f"python{target.python_version}"]
+    candidates += [str(path) for path in pyenv_interpreters(target.python_version)]
     for candidate in candidates:
         found = shutil.which(candidate) if candidate else None
         if found and _cache_tag(found) == wanted:
@@ -166,7 +181,7 @@ def compile_bytecode(root: Path, target: BundleTarget) -> bool:
     """Compile every module under `root` in place (`__pycache__/*.pyc`) for the target Python.
 
     Lambda's task root is read-only, so a bundle without bytecode compiles every module it imports
-    from source on every cold start (~0.75-1.3 s measured here). `unchecked-hash` pycs are used
+    from source on every cold start (docs/performance.md has the cost). `unchecked-hash` pycs are used
     without looking at the source: zip packaging does not keep the source mtimes that the default
     timestamp check compares, and a bundle never changes after it is built. Returns False (and
     the bundle ships sources only) when no interpreter of the target version is available.

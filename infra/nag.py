@@ -71,8 +71,9 @@ def acknowledge_pinned_runtime(function: IConstruct, runtime: RuntimeConfig, why
     """A function on an older Python than the newest runtime, because the config pins it."""
     if runtime.pinned_runtime:
         pinned = (
-            f"serving.python_version={runtime.python_version} was pinned in the config (newest supported: "
-            f"{PYTHON_VERSIONS[-1]}){why}"
+            f"serving.python_version={runtime.python_version} (newest supported: {PYTHON_VERSIONS[-1]}): "
+            "the default is the newest Python the build has an interpreter of, so bundles ship bytecode "
+            f"(docs/performance.md); or pinned in the config{why}"
         )
         acknowledge(function, {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned})
 

@@ -23,6 +23,7 @@ from infra.constructs import (
     model_key_prefix,
 )
 from infra.constructs.feedback import FEEDBACK_FUNCTION, FeedbackApi
+from infra.constructs.inference_service import ALIAS_NAME
 from infra.constructs.monitor import MONITOR_FUNCTION, LiveMonitor
 from infra.constructs.precompute import (
     CONTROL_FUNCTION,
@@ -31,9 +32,12 @@ from infra.constructs.precompute import (
     Precompute,
     add_predictions_route,
 )
+from infra.constructs.query import LogQueries
 from infra.constructs.release_controller import ReleaseController, controller_code
 from infra.constructs.retraining import RetrainingPipeline
 from infra.constructs.shadow import CONFIG_KEY, SHADOW_FUNCTION, ShadowLogging, connect_inference_function
+from infra.constructs.snapstart import apply_snapstart
+from infra.constructs.sticky_routing import connect_sticky_routing
 from infra.nag import LOG_GROUP_KMS, checkov_skip, checkov_skip_function
 
 INFERENCE_FUNCTION = "inference"
@@ -143,6 +147,13 @@ class ShadowStack(cdk.Stack):
             log_bucket=self.shadow.log_bucket,
             model_bucket=model_bucket,
         )
+        # Athena over the log bucket: the reports' large windows (docs/queries.md).
+        self.queries = LogQueries(
+            self,
+            "Queries",
+            log_bucket=self.shadow.log_bucket,
+            bytes_scanned_cutoff=config.prediction_log.query_scan_cutoff_gb * 1024**3,
+        )
         # Explicit exports, as for the model bucket: the serving stack imports these stable names.
         self.export_names = {
             name: f"{self.stack_name}-{name}" for name in ("QueueArn", "QueueUrl", "LogBucketName")
@@ -157,6 +168,7 @@ class ShadowStack(cdk.Stack):
             "FunctionName": (shadow.function.function_name, "Shadow function (candidate model)"),
             "DeadLetterAlarmName": (shadow.dead_letter_alarm.alarm_name, "Messages in the shadow DLQ"),
             "MonitorFunctionName": (self.monitor.function.function_name, "Live accuracy and drift metrics"),
+            **self.queries.outputs(),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(
@@ -265,6 +277,11 @@ class ServingStack(cdk.Stack):
             code=code,
             model_bucket=model_bucket,
             model_uri=f"s3://{model_bucket.bucket_name}/{model_key_prefix(config.inference.model_version)}",
+            cors_extra_headers=(config.routing.routing_key_header,) if config.routing.enabled else (),
+        )
+        apply_snapstart(self.service.function, enabled=config.inference.snapstart)
+        connect_sticky_routing(
+            self.service, function=self.service.function, alias_name=ALIAS_NAME, routing=config.routing
         )
         self.feedback: FeedbackApi | None = None
         if shadow is not None:  # mirror live requests to the shadow queue (fail-open; docs/shadow.md)

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.request import urlopen
 
 from localcloud.aws import AwsClients
-from localcloud.functions import FunctionSpec, InvocationResult
+from localcloud.functions import SNAP_START_TAG, FunctionSpec, InvocationResult
 from localcloud.functions.runtime import FunctionRuntime
 
 
@@ -74,6 +74,13 @@ class CodeStore:
 
 
 ALIAS_TTL_S = 1.0
+
+
+def snap_start_of(get_function: dict[str, Any]) -> bool:
+    """Whether a GetFunction answer's versions take a SnapStart snapshot (the tag, or SnapStart)."""
+    applied = get_function["Configuration"].get("SnapStart", {}).get("ApplyOn")
+    tagged = (get_function.get("Tags") or {}).get(SNAP_START_TAG)
+    return "PublishedVersions" in (applied, tagged)
 
 
 class AliasCache:
@@ -178,6 +185,7 @@ class LambdaRouter:
             function_arn=configuration["FunctionArn"].rsplit(":", 1)[0]
             if configuration["FunctionArn"].count(":") > 6
             else configuration["FunctionArn"],
+            snap_start=version != "$LATEST" and snap_start_of(response),
         )
         if version != "$LATEST":
             with self._lock:

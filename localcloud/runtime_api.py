@@ -22,6 +22,10 @@ from typing import Any, Literal, Protocol
 API_PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = f"{API_PREFIX}/invocation/next"
 INIT_ERROR_PATH = f"{API_PREFIX}/init/error"
+# SnapStart: the runtime asks for `restore/next` after its before-snapshot hooks (here the "snapshot"
+# is the process itself, so it is answered at once) and reports a failed after-restore hook.
+RESTORE_NEXT_PATH = f"{API_PREFIX}/restore/next"
+RESTORE_ERROR_PATH = f"{API_PREFIX}/restore/error"
 INVOCATION_PREFIX = f"{API_PREFIX}/invocation/"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 
@@ -198,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path == RESTORE_NEXT_PATH:
+            self._send(HTTPStatus.OK, b"", {"Content-Type": "application/json"})
+            return
         if self.path != NEXT_PATH:
             self._reply(HTTPStatus.NOT_FOUND, {"errorMessage": f"unknown path {self.path}"})
             return
@@ -222,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._read_body()
         state = self.server.state
-        if self.path == INIT_ERROR_PATH:
+        if self.path in (INIT_ERROR_PATH, RESTORE_ERROR_PATH):
             state.report_init_error(body)
             self._reply(HTTPStatus.ACCEPTED, {"status": "OK"})
             return

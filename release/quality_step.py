@@ -99,9 +99,10 @@ def wait_for_quality(
 
 def quality_check(
     ctx: ReleaseContext, plan: Plan, record: ReleaseRecord, release: dict[str, Any], *, waited_s: float
-) -> None:
+) -> bool:
     """The release controller's check of the quality gate once the step's bake is over: sets
-    `release.next` to bake (wait again), fired (roll back), finish (held at its weight) or on."""
+    `release.next` to bake (wait again), fired (roll back) or finish (held at its weight), or returns
+    True when the release may go on (the caller decides what comes next: a step, an approval)."""
     assert plan.quality is not None
     index = int(release["index"])
     previous = release.get("quality_p")
@@ -116,14 +117,15 @@ def quality_check(
         every = float(release["check_every_s"])
         release.update(next="bake", wait_s=max(1, math.ceil(min(left, every))), quality=check.reason)
         ctx.reporter.info(check.reason)
-        return
+        return False
     routing = ctx.alias.read().routing
     record_quality(ctx, plan, record, routing, check, index)
     ctx.reporter.info(check.reason)
     if check.action == QUALITY_ROLLBACK:
         release.update(next="fired", reason=check.reason, gates="quality gate")
-    elif check.action == QUALITY_HOLD:
+        return False
+    if check.action == QUALITY_HOLD:
         release.update(next="finish", held=check.reason, wait_s=0)
-    else:
-        assert check.action == QUALITY_ADVANCE
-        release.update(next="step" if index < len(plan.steps) else "finish", wait_s=0)
+        return False
+    assert check.action == QUALITY_ADVANCE
+    return True

@@ -14,6 +14,7 @@ Log bucket (one hour partition per prefix, by UTC hour of the request):
     predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the sampled log before
                                                    prediction-log/; still read)
     feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.observe.feedback)
+    athena-results/                                Athena's results of the reports' queries (docs/queries.md)
 
 Retraining, in the model bucket:
 
@@ -46,6 +47,9 @@ RECORDS_PREFIX = "records/"
 PREDICTIONS_PREFIX = "predictions/"
 PREDICTION_LOG_PREFIX = "prediction-log/"
 FEEDBACK_PREFIX = "feedback/"
+PREDICTION_LOG_PREFIX = "prediction-log/"
+QUERY_RESULTS_PREFIX = "athena-results/"
+"""Athena's results of the reports' queries (infra/constructs/query.py; expire after 7 days)."""
 OBJECT_SUFFIX = ".jsonl.gz"
 PREDICTION_LOG_PREFIXES = (PREDICTION_LOG_PREFIX, RECORDS_PREFIX, PREDICTIONS_PREFIX)
 """What the prediction log reads: the log of every answered row, and the sampled records written

@@ -5,6 +5,8 @@ Logger is imported on first use (an internal error; shadow mirroring's warnings 
 wires a shadow queue). Tracing: the function runs with Lambda active tracing, which records the
 invocation without any SDK in the process; Powertools' Tracer (and with it the X-Ray SDK, a slow
 import) is loaded only when TRACER_SDK_SUBSEGMENTS=true asks for its per-invocation subsegment.
+Sticky routing (`inference.sticky`) wraps the API's handler when ROUTING_KEY_HEADER is set, and
+the SnapStart hooks (`inference.snapstart`) are registered with the runtime.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from common.model.onnx_model import OnnxModel
 from inference.api import InferenceApi, create_app
 from inference.log_lines import LazyLogger, info_enabled
 from inference.service import InferenceService
+from inference.snapstart import register_runtime_hooks
+from inference.sticky import emf_counter, sticky_from_environment
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -114,4 +118,8 @@ def traced(handle: Handler, settings: Settings) -> Handler:
 settings = Settings.from_env(os.environ)
 app, logger = build(settings)
 service = app.service
-handler: Handler = traced(app.handle, settings)
+routed = sticky_from_environment(
+    app.handle, os.environ, count=emf_counter(settings.namespace, settings.service_name)
+)
+handler: Handler = traced(routed, settings)
+snapstart_hooks = register_runtime_hooks(app, routed)

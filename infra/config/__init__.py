@@ -26,6 +26,7 @@ from infra.config.metrics import MetricsConfig
 from infra.config.monitor import MonitorConfig, PredictionLogConfig
 from infra.config.precompute import PrecomputeConfig
 from infra.config.retrain import RetrainConfig
+from infra.config.routing import RoutingConfig
 from infra.config.runtime import RuntimeConfig
 from infra.config.shadow import ShadowConfig
 
@@ -52,6 +53,7 @@ SECTIONS: dict[str, type[Section]] = {
     "monitor": MonitorConfig,
     "precompute": PrecomputeConfig,
     "retrain": RetrainConfig,
+    "routing": RoutingConfig,
 }
 
 
@@ -71,6 +73,7 @@ class ServingConfig:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     precompute: PrecomputeConfig = field(default_factory=PrecomputeConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
 
     def __post_init__(self) -> None:
         check(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from infra.config.artifacts import METADATA_FILE, MODEL_FILE, list_model_versions, read_metadata
-from infra.config.checks import CONTEXT_KEY, ConfigError, check, check_int_range
+from infra.config.checks import CONTEXT_KEY, ConfigError, check, check_bool, check_int_range
 
 # API Gateway REST integrations time out at 29 s by default: a longer Lambda timeout is never seen.
 API_INTEGRATION_TIMEOUT_S = 29
@@ -25,6 +25,10 @@ class InferenceConfig:
     timeout_seconds: int = 15
     provisioned_concurrency: int = 0
     """Provisioned concurrency on the `live` alias; 0 = none (pay per request, accept cold starts)."""
+    snapstart: bool = False
+    """Lambda SnapStart on published versions: each version's init (model loaded and warmed) runs
+    once and new environments restore from its snapshot (docs/performance.md). Lambda does not
+    combine it with provisioned concurrency."""
     model_artifacts_dir: Path = Path("model_artifacts")
     model_version: str
     """The artifact `<model_artifacts_dir>/<model_version>/` to upload and serve."""
@@ -44,6 +48,12 @@ class InferenceConfig:
             hint="API Gateway's integration timeout is 29 s",
         )
         check_int_range("provisioned_concurrency", self.provisioned_concurrency, 0, 1000)
+        check_bool("snapstart", self.snapstart)
+        check(
+            not (self.snapstart and self.provisioned_concurrency),
+            "snapstart",
+            "cannot be true with provisioned_concurrency > 0: Lambda does not combine them on a version",
+        )
         check(
             _VERSION_RE.fullmatch(self.model_version) is not None,
             "model_version",

@@ -31,6 +31,8 @@ class PredictionLogConfig:
     feedback can only be joined to logged requests."""
     expiration_days: int = 90
     """Logged predictions (`predictions/`) and feedback (`feedback/`) expire after this many days."""
+    query_scan_cutoff_gb: int = 100
+    """Athena cancels a report's query past this many GB scanned (the reports' workgroup, docs/queries.md)."""
 
     def __post_init__(self) -> None:
         percent = self.sample_percent
@@ -40,6 +42,7 @@ class PredictionLogConfig:
             f"must be a percentage from 0 to 100, got {percent!r}",
         )
         check_int_range("prediction_log_expiration_days", self.expiration_days, 1, 3650)
+        check_int_range("prediction_log_query_scan_cutoff_gb", self.query_scan_cutoff_gb, 1, 1_000_000)
 
 
 @dataclass(frozen=True, kw_only=True)

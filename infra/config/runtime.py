@@ -48,7 +48,9 @@ class RuntimeConfig:
     PREFIX: ClassVar[str] = ""
 
     architecture: Architecture = "arm64"
-    python_version: PythonVersion = "3.14"
+    python_version: PythonVersion = "3.13"
+    """The default is the newest Python whose interpreter the build machines carry, so the bundle
+    ships bytecode (infra/bundling.py; docs/performance.md, "cold start as shipped")."""
     log_retention_days: int = 30
     log_level: LogLevel = "INFO"
 

@@ -136,8 +136,10 @@ class InferenceService(Construct):
         code: lambda_.Code,
         model_bucket: s3.IBucket,
         model_uri: str,
+        cors_extra_headers: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        self.cors_extra_headers = cors_extra_headers  # besides CORS_HEADERS: the sticky routing key
         self.project = project
         self.runtime_config = runtime
         self.inference_config = inference
@@ -279,7 +281,7 @@ class InferenceService(Construct):
             apigw.CorsOptions(
                 allow_origins=list(self.api_config.cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=CORS_HEADERS,
+                allow_headers=[*CORS_HEADERS, *self.cors_extra_headers],
                 max_age=cdk.Duration.hours(1),
             )
             if self.api_config.cors_origins

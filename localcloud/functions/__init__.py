@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+SNAP_START_TAG = "localcloud:snap-start"
+"""moto answers SnapStart as off whatever it was given: provisioning tags a function whose template
+sets `SnapStart: {ApplyOn: PublishedVersions}` with this, and its published versions run the hooks."""
 Status = Literal["ok", "function_error", "timeout", "crashed", "init_error"]
 
 
@@ -37,6 +40,7 @@ class FunctionSpec:
     timeout_s: float
     memory_mb: int
     function_arn: str  # unqualified ARN; the invoked ARN gets ":<qualifier>" appended
+    snap_start: bool = False  # SnapStart on this published version: init runs the runtime's hooks
 
     @property
     def label(self) -> str:

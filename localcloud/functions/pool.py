@@ -68,7 +68,9 @@ def lambda_environment(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        # With SnapStart the runtime runs the before-snapshot hooks after init, then the after-restore
+        # hooks (awslambdaric, snapshot_restore_py): each worker is its own snapshot, restored at once.
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if spec.snap_start else "on-demand",
         "AWS_EXECUTION_ENV": f"AWS_Lambda_python{python_version}",
         "AWS_REGION": spec.region,
         "AWS_DEFAULT_REGION": spec.region,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from localcloud.functions import SNAP_START_TAG
 from localcloud.image_functions import build_image_code, image_asset
 from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name
 
@@ -68,6 +69,7 @@ def _function(
         "Environment": environment,
         "Description": props.get("Description", ""),
     }
+    snap_start = (props.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
     changed = False
     try:
         current = lam.get_function_configuration(FunctionName=name)
@@ -77,6 +79,7 @@ def _function(
             Code={"ZipFile": zipped.read_bytes()},
             Publish=False,
             Architectures=props.get("Architectures", ["x86_64"]),
+            Tags={SNAP_START_TAG: "PublishedVersions"} if snap_start else {},
             **configuration,
         )
         changed = True
@@ -89,6 +92,12 @@ def _function(
         have["Environment"] = {"Variables": current.get("Environment", {}).get("Variables", {})}
         if have != wanted:
             lam.update_function_configuration(FunctionName=name, **configuration)
+            changed = True
+        if snap_start != (lam.list_tags(Resource=arn).get("Tags", {}).get(SNAP_START_TAG) is not None):
+            if snap_start:
+                lam.tag_resource(Resource=arn, Tags={SNAP_START_TAG: "PublishedVersions"})
+            else:
+                lam.untag_resource(Resource=arn, TagKeys=[SNAP_START_TAG])
             changed = True
     return ProvisionedResource(
         logical_id,

@@ -19,6 +19,8 @@ from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
 from modelctl.reports.coverage import RequestCounter
 from modelctl.reports.coverage_source import served_coverage
+from modelctl.reports.query.engine import ENGINE_HELP, for_report, row_engine
+from modelctl.reports.query.reports import accuracy_builder
 from modelctl.reports.shadow.window import parse_duration, parse_window
 from release.errors import ShadowError
 
@@ -77,6 +79,7 @@ def accuracy(
             "--business-metric", help="also per model version: reward, module:function or a JSON cost matrix"
         ),
     ] = "",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
     lookback: Annotated[
         str, typer.Option(help="how far before --since feedback received in the report may name a prediction")
     ] = "7d",
@@ -91,8 +94,12 @@ def accuracy(
     span = parse_window(since, until, now=now)
     target = factory.shadow_target
     s3 = factory.shadow_clients.s3
+    athena = for_report(factory, row_engine(engine, per_row=bool(business_metric)), span.until - span.since)
+    build = accuracy_builder(athena, build_accuracy_report)
     counter = RequestCounter()
-    document = build_accuracy_report(
+    # in process, the join takes the lookback and counts the requests it finds (coverage)
+    local = {"lookback": _lookback(lookback), "counter": counter} if athena is None else {}
+    document = build(
         s3=s3,
         log_bucket=target.log_bucket,
         model_info=S3ModelInfo(s3, target.model_bucket),
@@ -102,12 +109,12 @@ def accuracy(
         metric_name=metric,
         feedback_until=now,
         business=_business_metric(business_metric),
-        lookback=_lookback(lookback),
-        counter=counter,
+        **local,
     )
-    document["record_coverage"] = served_coverage(
-        factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
-    )
+    if athena is None:
+        document["record_coverage"] = served_coverage(
+            factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
+        )
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelctl.commands.common import cli_factory
+from modelctl.reports.query.engine import ENGINE_HELP
 from release.errors import ShadowError
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def ab(
     as_json: Annotated[
         str, typer.Option("--json", help="write the JSON document to this file ('-': standard output)")
     ] = "",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
 ) -> None:
     """Compare the versions the alias serves (or served): labelled rows, the metric with its 95%
     interval, new - primary with the always-valid p-value, and the labelled rows still needed."""
@@ -84,6 +86,8 @@ def ab(
     from modelctl.reports.ab.build import S3Task, build_ab_report, parse_versions
     from modelctl.reports.coverage import RequestCounter
     from modelctl.reports.coverage_source import served_coverage
+    from modelctl.reports.query.engine import for_report, row_engine
+    from modelctl.reports.query.reports import arms_reader
     from modelctl.reports.shadow.window import parse_window
     from release.alias import AliasManager, Routing
     from release.quality.join import Metric
@@ -106,10 +110,13 @@ def ab(
         )
     s3 = factory.shadow_clients.s3
     counter = RequestCounter()
+    task_of = S3Task(s3, target.model_bucket)
+    per_row = business is not None or matrix is not None
+    athena = for_report(factory, row_engine(engine, per_row=per_row), span.until - span.since)
     document = build_ab_report(
         s3=s3,
         log_bucket=target.log_bucket,
-        task_of=S3Task(s3, target.model_bucket),
+        task_of=task_of,
         since=span.since,
         until=span.until,
         feedback_until=now,
@@ -119,11 +126,13 @@ def ab(
         effect=effect,
         cost_matrix=matrix,
         business=business,
+        read_arms=arms_reader(*athena, task_of) if athena is not None else None,
         counter=counter,
     )
-    document["record_coverage"] = served_coverage(
-        factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
-    )
+    if athena is None:  # the requests found are counted as the rows stream in process
+        document["record_coverage"] = served_coverage(
+            factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
+        )
     text = json.dumps(document, indent=2)
     if as_json == "-":
         typer.echo(text)

@@ -14,6 +14,8 @@ from modelctl.commands.common import cli_factory
 from modelctl.factory import Factory
 from modelctl.reports.coverage import SHADOW_SAMPLED_METRIC, RequestCounter
 from modelctl.reports.coverage_source import served_coverage
+from modelctl.reports.query.engine import ENGINE_HELP
+from modelctl.reports.query.shadow import athena_shadow_report
 from modelctl.reports.shadow import render_html, render_terminal
 from modelctl.reports.shadow.builder import ShadowReportBuilder
 from modelctl.reports.shadow.gc_pause import cyclic_gc_paused
@@ -143,6 +145,7 @@ def report(
             "|shadow - live| <= tolerance + relative-tolerance x |live|",
         ),
     ] = 0.05,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
 ) -> None:
     """Compare live and shadow over a window. Classifiers: agreement (with a 95% CI), confusion matrix,
     probability differences. Regressors: the distribution of shadow - live, mean absolute and relative
@@ -154,7 +157,9 @@ def report(
         raise typer.BadParameter(str(exc)) from exc
     factory = cli_factory(ctx)
     window = parse_window(since, until, now=factory.time())
-    document = build_report(factory, window, top=top, workers=workers, tolerance=within)
+    document = athena_shadow_report(factory, engine, window, top=top) or build_report(
+        factory, window, top=top, workers=workers, tolerance=within
+    )
     if json_path == "-":
         typer.echo(json.dumps(document, indent=2))
     else:

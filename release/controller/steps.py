@@ -168,8 +168,12 @@ def check(ctx: ReleaseContext, state: State) -> State:
     left = float(release["bake_s"]) - elapsed
     if left > 0:
         release.update(next="bake", wait_s=_wait(left, release["check_every_s"]), elapsed_s=elapsed)
-    elif plan.quality is not None and float(release["percent"]) < FULL:
-        quality_check(ctx, plan, record, release, waited_s=-left)
+    elif (
+        plan.quality is not None
+        and float(release["percent"]) < FULL
+        and not quality_check(ctx, plan, record, release, waited_s=-left)
+    ):
+        pass  # the quality gate waits, rolls back or holds (release.next set)
     else:
         release.update(wait_s=0)
         release["next"] = _after_step(plan, release)

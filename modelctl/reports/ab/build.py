@@ -237,8 +237,11 @@ def build_ab_report(
     cost_matrix: CostMatrix | None = None,
     business: BusinessMetric | None = None,
     alpha: float = DEFAULT_ALPHA,
+    read_arms: Callable[..., tuple[dict[str, VersionArm], JoinStats]] | None = None,
     counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
+    """`read_arms`: the arms from elsewhere than the log read in process (Athena's aggregates,
+    modelctl.reports.query.reports); it takes no business metric, which needs every labelled row."""
     if since >= until:
         raise ShadowError("--since must be before --until")
     if cost_matrix is not None and metric is Metric.ABSOLUTE_ERROR:
@@ -248,17 +251,30 @@ def build_ab_report(
         business = BusinessMetric.costs(cost_matrix)
     values: dict[str, BusinessAccumulator] = {}
     stats = JoinStats()
-    with aws_errors(f"reading s3://{log_bucket}", ShadowError):
-        rows = joined_rows(
-            s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats
-        )
-        in_window = window_only(rows, since, counter.add_row if counter is not None else None)
-        arms = version_arms(
-            _tap(in_window, business, values),
+    if read_arms is not None:
+        if business is not None:
+            raise ShadowError("a business metric needs every labelled row: use --engine local")
+        arms, stats = read_arms(
+            s3,
+            log_bucket,
+            since=since,
+            until=until,
             metric=metric if metric is not None else metric_resolver(task_of),
             versions=named,
-            cost_matrix=cost_matrix,
+            feedback_until=feedback_until,
         )
+    else:
+        with aws_errors(f"reading s3://{log_bucket}", ShadowError):
+            rows = joined_rows(
+                s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats
+            )
+            in_window = window_only(rows, since, counter.add_row if counter is not None else None)
+            arms = version_arms(
+                _tap(in_window, business, values),
+                metric=metric if metric is not None else metric_resolver(task_of),
+                versions=named,
+                cost_matrix=cost_matrix,
+            )
     selection = select(arms, named, routing)
     chosen = next(iter(arms.values())).metric if arms else (metric or Metric.ACCURACY)
     for version in (selection.primary, selection.new):

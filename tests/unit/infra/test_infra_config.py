@@ -48,7 +48,7 @@ def test_defaults_choose_the_newest_artifact(artifacts: Path) -> None:
     assert inference.model_version == "m-000000000002"
     assert inference.model_artifact_dir == artifacts / "m-000000000002"
     assert inference.model_key_prefix == "models/m-000000000002/"
-    assert (config.project, runtime.architecture, runtime.python_version) == ("ModelServing", "arm64", "3.14")
+    assert (config.project, runtime.architecture, runtime.python_version) == ("ModelServing", "arm64", "3.13")
     assert (inference.memory_mb, inference.timeout_seconds, inference.provisioned_concurrency) == (
         1024,
         15,

@@ -45,7 +45,7 @@ def test_function_runtime_architecture_handler_memory_timeout_tracing(template: 
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "Handler": HANDLER,
             "MemorySize": 1024,

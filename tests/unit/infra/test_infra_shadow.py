@@ -122,7 +122,7 @@ def test_shadow_function_handler_runtime_and_environment(shadow: Template) -> No
         "AWS::Lambda::Function",
         {
             "Handler": shadow_construct.HANDLER,
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "Timeout": 60,
             "MemorySize": 1024,
@@ -250,6 +250,12 @@ def test_log_bucket_is_private_encrypted_retained_and_expires_records(shadow: Te
                                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
                                 "Status": "Enabled",
                             },
+                            {  # Athena's query results (infra/constructs/query.py)
+                                "Id": "ExpireQueryResults",
+                                "Prefix": "athena-results/",
+                                "ExpirationInDays": 7,
+                                "Status": "Enabled",
+                            },
                         ]
                     },
                 }
@@ -346,6 +352,12 @@ def test_outputs_and_exports(synthesized: SynthesizedApp, shadow: Template) -> N
         "FunctionName",
         "DeadLetterAlarmName",
         "MonitorFunctionName",
+        # Athena over the log bucket (infra/constructs/query.py, docs/queries.md)
+        "QueryWorkGroup",
+        "QueryDatabase",
+        "PredictionLogTable",
+        "FeedbackTable",
+        "ShadowRecordsTable",
     }
     exported = {name: o["Export"]["Name"] for name, o in outputs.items() if "Export" in o}
     assert exported == {

@@ -45,7 +45,7 @@ def test_a_worse_canary_is_rolled_back_from_the_log_and_feedback_in_s3(world: Wo
     world.clock.on_sleep.append(labels_arrive)
     factory = world.factory(env={**world.env, "MODELCTL_LOG_BUCKET": LOG_BUCKET})
     code, output, _ = run_cli(
-        factory, "canary", "2", "--weight", "30", "--bake", "20s", "--poll", "10",
+        factory, "canary", "2", "--in-process", "--weight", "30", "--bake", "20s", "--poll", "10",
         "--quality-gate", "accuracy", "--quality-max-wait", "10m", "--skip-pre-traffic-check",
     )  # fmt: skip
     assert code == 2, output

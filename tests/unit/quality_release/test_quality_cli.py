@@ -14,7 +14,7 @@ def factory(world: World) -> Factory:
 
 def test_the_dry_run_shows_the_quality_gate(world: World) -> None:
     code, output, _ = run_cli(
-        factory(world), "canary", "2", "--weight", "10", "--quality-gate", "accuracy",
+        factory(world), "canary", "2", "--in-process", "--weight", "10", "--quality-gate", "accuracy",
         "--quality-max-wait", "30m", "--dry-run",
     )  # fmt: skip
     assert code == 0, output
