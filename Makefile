@@ -46,6 +46,15 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
+# The Open Inference Protocol clients (tritonclient[http], kserve) for the e2e client tests, in their
+# own environment: kserve pulls pandas, grpcio, kubernetes, ... that the project never needs.
+CLIENTS_VENV := .venv-clients
+$(CLIENTS_VENV)/.installed: requirements-clients.txt
+	$(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CLIENTS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-clients.txt
+	@touch $@
+
 model: $(VENV)/.installed
 	@if ls model_artifacts/*/metadata.json >/dev/null 2>&1; then \
 		echo "model: using $$(ls -d model_artifacts/*/ | head -n 5 | tr '\n' ' ')"; \
@@ -73,7 +82,8 @@ lint: $(VENV)/.installed
 # The e2e tier runs in a pytest process of its own: after the unit and integration tiers in one
 # process, the demo's shadow worker crashes on its first invocation (an open cross-test leak,
 # docs/reliability.md); each tier alone passes.
-test: setup lint $(CHECKOV_VENV)/.installed
+# tests/e2e/test_open_inference_local.py runs tritonclient and kserve from $(CLIENTS_VENV).
+test: setup lint $(CHECKOV_VENV)/.installed $(CLIENTS_VENV)/.installed
 	$(PY) -m pytest tests/unit tests/integration
 	$(PY) -m pytest tests/e2e
 

@@ -315,7 +315,7 @@ class ServingStack(cdk.Stack):
         # modelctl's release history, release in progress and lock (retained; docs/releases.md).
         self.release_state = ReleaseState(self, "ReleaseState")
         outputs = {
-            "ApiUrl": (self.service.api.url, "Base URL of the stage: POST <url>predict, GET <url>health"),
+            "ApiUrl": (self.service.url, "Base URL of the API: POST <url>predict, GET <url>health, <url>v2/"),
             "FunctionName": (self.service.function.function_name, "Inference function"),
             "AliasName": (self.service.alias.alias_name, "Alias API Gateway invokes"),
             "AliasArn": (self.service.alias.function_arn, "ARN of the live alias"),
@@ -333,10 +333,9 @@ class ServingStack(cdk.Stack):
             "modelctl's release history, release in progress and lock",
         )
         if self.feedback is not None:
-            outputs["FeedbackFunctionName"] = (
-                self.feedback.function.function_name,
-                "POST /feedback function",
-            )
+            outputs["FeedbackFunctionName"] = (self.feedback.function.function_name, "POST /feedback")
+            if self.feedback.url is not None:  # serving.api_type=function_url
+                outputs["FeedbackUrl"] = (self.feedback.url, "POST here: the feedback function's URL")
         if self.service.api_key is not None:
             outputs["ApiKeyId"] = (
                 self.service.api_key.key_id,

@@ -1,9 +1,12 @@
-"""HTTP routing and response shaping for the inference function (API Gateway REST, payload 1.0).
+"""HTTP routing and response shaping for the inference function.
 
-Two routes in one table, dispatched by hand on the proxy event (no web framework on the hot
-path; docs/performance.md). A route matches with the method compared upper-cased and trailing
-slashes on the path ignored; other requests get 404 or 405 with the routes named. Responses carry
-their headers as multiValueHeaders. /predict's event becomes rows in `inference.decode`.
+One route table, dispatched by hand on the proxy event (no web framework on the hot path;
+docs/performance.md): /predict and /health, and the Open Inference Protocol's /v2 routes
+(`inference.oip`), whose model paths are templates ({name}, {version}). A route matches with the
+method compared upper-cased and trailing slashes on the path ignored; other requests get 404 or 405
+with the routes named. Events come from a REST API (payload 1.0; the answer's headers as
+multiValueHeaders) or from an HTTP API or a function URL (payload 2.0; the answer's headers as
+headers): docs/api.md. /predict's event becomes rows in `inference.decode`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from inference.log_lines import (
     RequestLog,
     prediction_metrics,
 )
+from inference.oip import ModelPath, OpenInference
 from inference.service import InferenceService, PredictResult, UnscorableInputError
 
 if TYPE_CHECKING:
@@ -57,9 +61,11 @@ class InferenceApi:
         logger: LazyLogger,
         mirror: RequestMirror | None = None,
         stream: TextIO | None = None,
+        model_name: str = "inference",
     ) -> None:
         self.service = service
         self.decoder = decoder
+        self.oip = OpenInference(service, decoder.limits, model_name=model_name)
         self.request_log = request_log
         self.metrics = metrics
         self.logger = logger
@@ -96,11 +102,10 @@ class InferenceApi:
         metrics: list[Metric] = []
         allow: str | None = None
         try:
-            method: str = event["httpMethod"]
-            path: str = event["path"]
+            method, path = _method_and_path(event)
             route = self._routes.get((path, method))
             if route is None:
-                route = self._routes.get((path.rstrip("/"), method.upper()))
+                route = self._routes.get((_template(path.rstrip("/")), method.upper()))
             if route is not None:
                 body, lines = route(event, request_id, function_version, metrics)
                 status = 200
@@ -125,7 +130,11 @@ class InferenceApi:
             status, body, lines = 500, _dumps({"error": document}), ""
         if metrics:
             lines += self.metrics.render(metrics)
-        return self._answer(lines, status, body, request_id, function_version, allow)
+        answer = self._answer(lines, status, body, request_id, function_version, allow)
+        if event.get("version") == "2.0":  # an HTTP API's or a function URL's event: single-value headers
+            headers = answer.pop("multiValueHeaders")
+            answer["headers"] = {name: ", ".join(values) for name, values in headers.items()}
+        return answer
 
     def _answer(
         self,
@@ -155,10 +164,14 @@ class InferenceApi:
     ) -> tuple[str, str]:
         """POST /predict: (response body, the invocation's log line and metrics line)."""
         result = self.service.predict(self.decoder.rows(event))
+        return _dumps(result.body), self._served(result, request_id, function_version)
+
+    def _served(self, result: PredictResult, request_id: str, function_version: str) -> str:
+        """The lines of a served request (/predict or an Open Inference infer), mirrored if wired."""
         mirror = self.mirror
         if mirror is None:
-            return _dumps(result.body), self.lines.render(request_id, result.rows, result.inference_ms)
-        return _dumps(result.body), self._mirror(mirror, result, request_id, function_version)
+            return self.lines.render(request_id, result.rows, result.inference_ms)
+        return self._mirror(mirror, result, request_id, function_version)
 
     def _health(
         self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
@@ -166,6 +179,42 @@ class InferenceApi:
         """GET /health: the served model's description; counted, not logged."""
         metrics.append(("HealthChecks", "Count", 1.0))
         return _dumps(self.service.health(function_version)), ""
+
+    def _oip_server(
+        self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
+    ) -> tuple[str, str]:
+        """GET /v2: the server's metadata."""
+        return _dumps(self.oip.server_metadata()), ""
+
+    def _oip_live(
+        self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
+    ) -> tuple[str, str]:
+        """GET /v2/health/live and /v2/health/ready: the process answers with its model loaded."""
+        metrics.append(("HealthChecks", "Count", 1.0))
+        return '{"live":true,"ready":true}', ""
+
+    def _oip_model(
+        self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
+    ) -> tuple[str, str]:
+        """GET /v2/models/{name}[/versions/{version}][/ready]: the model's metadata or readiness."""
+        path = _model_path(event)
+        self.oip.check_model(path, function_version)
+        if path.action == "ready":
+            metrics.append(("HealthChecks", "Count", 1.0))
+            return _dumps({"name": path.name, "ready": True}), ""
+        return _dumps(self.oip.model_metadata(function_version)), ""
+
+    def _oip_infer(
+        self, event: dict[str, Any], request_id: str, function_version: str, metrics: list[Metric]
+    ) -> tuple[str, str]:
+        """POST /v2/models/{name}[/versions/{version}]/infer: /predict's answer as output tensors."""
+        self.oip.check_model(_model_path(event), function_version)
+        rows, wanted, client_id = self.oip.rows(event)
+        result = self.service.predict(rows)
+        body = self.oip.answer(
+            result, wanted, request_id=client_id or request_id, function_version=function_version
+        )
+        return _dumps(body), self._served(result, request_id, function_version)
 
     def _mirror(
         self, mirror: RequestMirror, result: PredictResult, request_id: str, function_version: str
@@ -196,9 +245,46 @@ _NO_PROBABILITIES: list[list[float]] = []
 """What a regressor's request offers the mirror as probabilities: it has none."""
 Route = Callable[[dict[str, Any], str, str, list[Metric]], tuple[str, str]]
 """A route's handler: (event, request id, function version, metrics to add) -> (body, lines)."""
-ROUTES: dict[tuple[str, str], str] = {("/predict", "POST"): "predict", ("/health", "GET"): "health"}
-"""The route table: (path, method) -> the `InferenceApi` method (`_<name>`, a `Route`) answering it."""
+_MODEL = "/v2/models/{name}"
+_PINNED = _MODEL + "/versions/{version}"
+ROUTES: dict[tuple[str, str], str] = {
+    ("/predict", "POST"): "predict",
+    ("/health", "GET"): "health",
+    ("/v2", "GET"): "oip_server",
+    ("/v2/health/live", "GET"): "oip_live",
+    ("/v2/health/ready", "GET"): "oip_live",
+    **{(base, "GET"): "oip_model" for base in (_MODEL, _PINNED)},
+    **{(base + "/ready", "GET"): "oip_model" for base in (_MODEL, _PINNED)},
+    **{(base + "/infer", "POST"): "oip_infer" for base in (_MODEL, _PINNED)},
+}
+"""The route table: (path or path template, method) -> the `InferenceApi` method (`_<name>`, a
+`Route`) answering it. infra/constructs/api_routes.py declares the same routes on API Gateway."""
 _KNOWN_ROUTES = ", ".join(f"{method} {path}" for path, method in ROUTES)
+
+
+def _method_and_path(event: dict[str, Any]) -> tuple[str, str]:
+    """The request's method and path, from a REST API's event or a payload 2.0 event."""
+    method = event.get("httpMethod")
+    if method is not None:
+        return method, event["path"]
+    return event["requestContext"]["http"]["method"], event["rawPath"]
+
+
+def _template(path: str) -> str:
+    """The route template of an Open Inference model path; any other path unchanged."""
+    if not path.startswith("/v2/models/"):
+        return path
+    parsed = ModelPath.parse(path)
+    if parsed is None:
+        return path
+    template = _MODEL if parsed.version is None else _PINNED
+    return template if parsed.action == "metadata" else f"{template}/{parsed.action}"
+
+
+def _model_path(event: dict[str, Any]) -> ModelPath:
+    path = ModelPath.parse(_method_and_path(event)[1])
+    assert path is not None  # the route matched its template
+    return path
 
 
 def create_app(
@@ -225,12 +311,14 @@ def create_app(
         logger=logger or LazyLogger(model_version=service.model_version),
         mirror=mirror,
         stream=stream,
+        model_name=service_name,
     )
 
 
 def _not_found(method: str, path: str) -> tuple[str | None, int, str]:
     """(Allow header or None, status, body) for a request no route takes."""
-    allowed = [verb for route, verb in ROUTES if route == path]
+    template = _template(path)
+    allowed = [verb for route, verb in ROUTES if route == template]
     if allowed:
         allow = ", ".join(allowed)
         message = f"{method} is not allowed on {path}; use {allow}"

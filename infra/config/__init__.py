@@ -179,10 +179,10 @@ def _parse_override(key: str, value: Any, known: Field[Any] | None) -> Any:
 
 def _coerce(key: str, value: Any, known: Field[Any]) -> Any:
     """JSON gives lists and plain numbers: turn them into the field's types (or fail, naming the key)."""
-    if key == "cors_origins":
+    if key in ("cors_origins", "jwt_audience"):
         if isinstance(value, str):
             value = [value] if value else []
-        check(isinstance(value, (list, tuple)), key, f"must be a list of origins, got {value!r}")
+        check(isinstance(value, (list, tuple)), key, f"must be a list of strings, got {value!r}")
         return tuple(value)
     if key == "model_artifacts_dir":
         check(isinstance(value, str) and value != "", key, f"must be a path, got {value!r}")

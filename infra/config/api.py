@@ -1,4 +1,4 @@
-"""The REST API: authentication, throttling, CORS and the limits of a request body."""
+"""The inference API: its type, authentication, throttling, CORS and the limits of a request body."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from typing import ClassVar, Literal, get_args
 
 from infra.config.checks import check, check_bool, check_choice, check_int_range, is_number
 
-ApiAuth = Literal["api_key", "iam", "none"]
+ApiAuth = Literal["api_key", "iam", "jwt", "none"]
 API_AUTH_MODES: tuple[str, ...] = get_args(ApiAuth)
+ApiType = Literal["rest", "http", "function_url"]
+API_TYPES: tuple[str, ...] = get_args(ApiType)
+AUTH_BY_API_TYPE: dict[str, tuple[str, ...]] = {
+    "rest": ("api_key", "iam", "none"),
+    "http": ("iam", "jwt", "none"),
+    "function_url": ("iam", "none"),
+}
+"""The authentication each kind of API offers (docs/api.md compares them)."""
 # Lambda's synchronous request payload limit is 6 MB (the event wraps the body, so stay below).
 MAX_BODY_BYTES_LIMIT = 6_000_000
 _ORIGIN_RE = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$")
@@ -22,6 +30,9 @@ class ApiConfig:
 
     PREFIX: ClassVar[str] = ""
 
+    api_type: ApiType = "rest"
+    """rest: API Gateway REST API (API keys and usage plans, request validation, pinned versions);
+    http: API Gateway HTTP API (IAM or JWT, cheaper); function_url: the function's own URL (IAM)."""
     max_rows: int = 1000
     max_body_bytes: int = 262_144
     throttle_rate_limit: float = 50.0
@@ -36,6 +47,10 @@ class ApiConfig:
     cors_origins: tuple[str, ...] = ()
     feedback_max_items: int = 1000
     """Most labels in one `POST /feedback` body."""
+    jwt_issuer: str = ""
+    """api_auth=jwt: the token issuer URL (an OIDC provider, e.g. a Cognito user pool's)."""
+    jwt_audience: tuple[str, ...] = ()
+    """api_auth=jwt: the accepted audiences (client ids)."""
 
     def __post_init__(self) -> None:
         check_int_range("max_rows", self.max_rows, 1, 100_000)
@@ -58,7 +73,21 @@ class ApiConfig:
             f"must be at least throttle_rate_limit ({self.throttle_rate_limit}), "
             f"got {self.throttle_burst_limit}",
         )
+        check_choice("api_type", self.api_type, API_TYPES)
         check_choice("api_auth", self.api_auth, API_AUTH_MODES)
+        offered = AUTH_BY_API_TYPE[self.api_type]
+        check(
+            self.api_auth in offered,
+            "api_auth",
+            f"api_type={self.api_type} offers {', '.join(offered)}, got {self.api_auth!r} "
+            f"(set -c serving.api_auth=<one of them>)",
+        )
+        if self.api_auth == "jwt":
+            check(
+                self.jwt_issuer.startswith("https://") and bool(self.jwt_audience),
+                "jwt_issuer",
+                "api_auth=jwt needs jwt_issuer (an https:// issuer URL) and at least one jwt_audience",
+            )
         check(
             _STAGE_RE.fullmatch(self.stage_name) is not None,
             "stage_name",

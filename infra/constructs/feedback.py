@@ -96,7 +96,22 @@ class FeedbackApi(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.feedback_objects_arn])
         )
-        self.method = service.api.root.add_resource(FEEDBACK_PATH).add_method(
+        self.url: str | None = None
+        self.method: apigw.Method | None = None
+        if service.http_api is not None:  # serving.api_type=http: a route of the same HTTP API
+            service.http_api.add_routes(self.function, [(f"/{FEEDBACK_PATH}", "POST")], "Feedback")
+        elif service.function_url is not None:  # api_type=function_url: the function's own URL
+            self.url = self.function.add_function_url(
+                auth_type=lambda_.FunctionUrlAuthType.AWS_IAM
+                if self.api_config.api_auth == "iam"
+                else lambda_.FunctionUrlAuthType.NONE
+            ).url
+        else:
+            self.method = self._rest_route(service)
+        self._acknowledge_findings(service)
+
+    def _rest_route(self, service: InferenceService) -> apigw.Method:
+        return service.api.root.add_resource(FEEDBACK_PATH).add_method(
             "POST",
             apigw.LambdaIntegration(self.function, proxy=True, allow_test_invoke=False),
             request_validator=service.request_validator,
@@ -107,7 +122,6 @@ class FeedbackApi(Construct):
             ),
             api_key_required=self.api_config.api_auth == "api_key",
         )
-        self._acknowledge_findings(service)
 
     def _acknowledge_findings(self, service: InferenceService) -> None:
         model_objects = self.model_bucket.arn_for_objects(f"{layout.MODELS_PREFIX}*")
@@ -119,7 +133,8 @@ class FeedbackApi(Construct):
         acknowledge(self.role, findings)
         acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
         checkov_skip_function(self.function, invoked_by="by API Gateway", concurrency=API_CONCURRENCY_REASON)
-        service.acknowledge_route(self.method, self.method.resource)
+        if self.method is not None:
+            service.acknowledge_route(self.method, self.method.resource)
         acknowledge_pinned_runtime(
             self.function, self.runtime_config, "; every function of the app runs the same runtime."
         )

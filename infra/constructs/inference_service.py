@@ -23,6 +23,9 @@ from infra.config.api import ApiConfig
 from infra.config.inference import InferenceConfig
 from infra.config.metrics import MetricsConfig
 from infra.config.runtime import RuntimeConfig
+from infra.constructs.api_http import FunctionUrlApi, HttpInferenceApi
+from infra.constructs.api_logs import access_log_format
+from infra.constructs.api_routes import add_open_inference_routes
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
 from infra.constructs.retention import retention
@@ -96,29 +99,6 @@ def invalid_body_message(max_rows: int) -> str:
     )
 
 
-def access_log_format() -> apigw.AccessLogFormat:
-    fields = {
-        "requestId": apigw.AccessLogField.context_request_id(),
-        "requestTime": apigw.AccessLogField.context_request_time(),
-        "ip": apigw.AccessLogField.context_identity_source_ip(),
-        "caller": apigw.AccessLogField.context_identity_caller(),
-        "user": apigw.AccessLogField.context_identity_user(),
-        "apiKeyId": apigw.AccessLogField.context_identity_api_key_id(),
-        "httpMethod": apigw.AccessLogField.context_http_method(),
-        "resourcePath": apigw.AccessLogField.context_resource_path(),
-        "protocol": apigw.AccessLogField.context_protocol(),
-        "status": apigw.AccessLogField.context_status(),
-        "responseLength": apigw.AccessLogField.context_response_length(),
-        "responseLatency": apigw.AccessLogField.context_response_latency(),
-        "integrationLatency": apigw.AccessLogField.context_integration_latency(),
-        "integrationStatus": apigw.AccessLogField.context_integration_status(),
-        "errorType": apigw.AccessLogField.context_error_response_type(),
-        "errorMessage": apigw.AccessLogField.context_error_message(),
-        "xrayTraceId": apigw.AccessLogField.context_xray_trace_id(),
-    }
-    return apigw.AccessLogFormat.custom(json.dumps(fields, separators=(",", ":")))
-
-
 class InferenceService(Construct):
     """Function + `live` alias + REST API (`POST /predict`, `GET /health`) + alarms on the alias."""
 
@@ -174,9 +154,34 @@ class InferenceService(Construct):
         )
         self.api_key: apigw.IApiKey | None = None
         self.usage_plan: apigw.UsagePlan | None = None
-        self.api = self._api()
+        # One front per serving.api_type (docs/api.md): the REST API, an HTTP API or a function URL.
+        self.api: apigw.RestApi
+        self.http_api: HttpInferenceApi | None = None
+        self.function_url: FunctionUrlApi | None = None
+        if api.api_type == "http":
+            self.http_api = HttpInferenceApi(
+                self,
+                "HttpApi",
+                project=project,
+                config=api,
+                alias=self.alias,
+                log_retention=retention(runtime.log_retention_days),
+            )
+        elif api.api_type == "function_url":
+            self.function_url = FunctionUrlApi(self, "FunctionUrl", config=api, alias=self.alias)
+        else:
+            self.api = self._api()
         self.errors_alarm, self.error_rate_alarm, self.duration_alarm = self._alarms()
         self._acknowledge_findings()
+
+    @property
+    def url(self) -> str:
+        """The base URL clients call (ends with '/'): the REST stage, the HTTP API or the function URL."""
+        if self.http_api is not None:
+            return self.http_api.url
+        if self.function_url is not None:
+            return self.function_url.url
+        return self.api.url
 
     def cors_preflight_methods(self, scope: IConstruct | None = None) -> list[apigw.Method]:
         """The OPTIONS methods CDK adds for CORS under `scope` (default: the whole API; none when no
@@ -218,6 +223,8 @@ class InferenceService(Construct):
         )
         acknowledge(self.function, {"Serverless-LambdaDLQ": SYNC_ONLY_REASON})
         checkov_skip_function(self.function, invoked_by="by API Gateway", concurrency=LIVE_CONCURRENCY_REASON)
+        if self.api_config.api_type != "rest":
+            return
         checkov_skip(self.access_log_group, {"CKV_AWS_158": LOG_GROUP_KMS})
         checkov_skip(self.api.deployment_stage, {"CKV_AWS_120": API_CACHE_REASON})
         limits = "stage throttling" + (
@@ -236,7 +243,7 @@ class InferenceService(Construct):
                 cloud_watch_role,
                 {IAM4.format("AmazonAPIGatewayPushToCloudWatchLogs"): API_LOGGING_ROLE_REASON},
             )
-        for method in (self.predict_method, self.health_method):
+        for method in (self.predict_method, self.health_method, *self.open_inference_methods):
             acknowledge_method_auth(method, self.api_config.api_auth)
         self._acknowledge_preflights(self.api)
 
@@ -348,6 +355,14 @@ class InferenceService(Construct):
         )
         self.health_method = api.root.add_resource(HEALTH_PATH).add_method(
             "GET", integration, request_validator=self.request_validator, **method_options
+        )
+        self.open_inference_methods = add_open_inference_routes(
+            api,
+            scope=self,
+            alias_integration=integration,
+            function=self.function,
+            validator=self.request_validator,
+            method_options=method_options,
         )
 
         if self.api_config.api_auth == "api_key":

@@ -429,9 +429,18 @@ class Precompute(Construct):
         return machine
 
 
-def add_predictions_route(service: InferenceService, lookup_function_arn: str) -> apigw.Method:
+def add_predictions_route(service: InferenceService, lookup_function_arn: str) -> apigw.Method | None:
     """GET /predictions/{id} on the inference API: the same stage, auth, API keys, usage plan and
-    throttling as POST /predict. The lookup function's permission is granted by its own stack."""
+    throttling as POST /predict. The lookup function's permission is granted by its own stack.
+    An HTTP API takes the route too (payload 1.0: the same event); a function URL has no routes."""
+    if service.function_url is not None:
+        return None
+    if service.http_api is not None:
+        lookup = lambda_.Function.from_function_attributes(
+            service.http_api, "PredictionsLookup", function_arn=lookup_function_arn, skip_permissions=True
+        )
+        service.http_api.add_routes(lookup, [(f"/{PREDICTIONS_PATH}/{{id}}", "GET")], "Predictions")
+        return None
     scope = service.api
     lookup = lambda_.Function.from_function_attributes(
         scope, "PredictionsLookup", function_arn=lookup_function_arn, skip_permissions=True

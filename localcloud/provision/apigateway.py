@@ -1,4 +1,4 @@
-"""API Gateway (REST): recorded for the local gateway, which serves the routes itself."""
+"""API Gateway (REST and HTTP APIs): recorded for the local gateway, which serves the routes itself."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def _api_gateway(
     local: dict[str, Any] = dict(props)
     if resource_type == "AWS::ApiGateway::RestApi":
         attributes["RootResourceId"] = f"{physical_id}-root"
+    elif resource_type == "AWS::ApiGatewayV2::Api":  # the local gateway's own URL stands for it
+        attributes["ApiEndpoint"] = "http://127.0.0.1"
+        attributes["ApiId"] = physical_id
     elif resource_type == "AWS::ApiGateway::ApiKey":
         local["value"] = (
             props.get("Value") or hashlib.sha256(f"local-key/{physical_id}".encode()).hexdigest()[:40]
@@ -29,4 +32,5 @@ def _api_gateway(
 
 HANDLERS: dict[str, Handler] = {
     "AWS::ApiGateway::*": _api_gateway,
+    "AWS::ApiGatewayV2::*": _api_gateway,
 }

@@ -230,6 +230,19 @@ def _lambda_recorded(
     )
 
 
+def _function_url(
+    p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
+) -> ProvisionedResource:
+    """Recorded: the local gateway serves the URL (serving.api_type=function_url)."""
+    return ProvisionedResource(
+        logical_id,
+        resource["Type"],
+        physical_name(p.stack_name, logical_id),
+        attributes={"FunctionUrl": "http://127.0.0.1/", "FunctionArn": props.get("TargetFunctionArn", "")},
+        local=props,
+    )
+
+
 def _layer(
     p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
 ) -> ProvisionedResource:
@@ -252,7 +265,7 @@ HANDLERS: dict[str, Handler] = {
     "AWS::Lambda::Alias": _alias,
     "AWS::Lambda::Permission": _lambda_recorded,
     "AWS::Lambda::EventInvokeConfig": _lambda_recorded,
-    "AWS::Lambda::Url": _lambda_recorded,
+    "AWS::Lambda::Url": _function_url,
     "AWS::Lambda::LayerVersion": _layer,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,
 }

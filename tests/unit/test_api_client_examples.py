@@ -78,3 +78,9 @@ def test_the_verifier_rejects_a_wrong_secret_a_tampered_body_or_another_service(
 def test_the_api_key_example_sends_the_key_header() -> None:
     request = api_key_request(URL, BODY, "k-123")
     assert dict(request.header_items())["X-api-key"] == "k-123" and request.get_method() == "POST"
+
+
+def test_a_function_url_is_signed_for_lambda() -> None:
+    url = "https://abc123.lambda-url.eu-west-1.on.aws/predict"
+    request = sigv4_request(url, BODY, Credentials("AKIDEXAMPLE", SECRET), "eu-west-1")
+    assert verify_sigv4(request, SECRET, service="lambda", region="eu-west-1")

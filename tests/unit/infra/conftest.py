@@ -88,3 +88,36 @@ def open_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> S
         shadow_reserved_concurrency="0",
         precompute_reserved_concurrency="0",
     )
+
+
+@pytest.fixture(scope="session")
+def http_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """serving.api_type=http: an HTTP API with IAM authorization and one CORS origin."""
+    return synthesize(
+        artifacts_dir,
+        tmp_path_factory.mktemp("cdk.out"),
+        api_type="http",
+        api_auth="iam",
+        cors_origins="https://app.example.com",
+    )
+
+
+@pytest.fixture(scope="session")
+def jwt_http_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """serving.api_type=http with JWT authorization."""
+    return synthesize(
+        artifacts_dir,
+        tmp_path_factory.mktemp("cdk.out"),
+        api_type="http",
+        api_auth="jwt",
+        jwt_issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example",
+        jwt_audience="client-one",
+    )
+
+
+@pytest.fixture(scope="session")
+def function_url_app(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """serving.api_type=function_url with IAM authorization."""
+    return synthesize(
+        artifacts_dir, tmp_path_factory.mktemp("cdk.out"), api_type="function_url", api_auth="iam"
+    )

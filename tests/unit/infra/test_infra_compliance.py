@@ -24,7 +24,7 @@ ACCEPTED_CFN_LINT_WARNINGS = {
 
 @pytest.fixture(
     scope="module",
-    params=["synthesized", "iam_cors_app", "open_app"],
+    params=["synthesized", "iam_cors_app", "open_app", "http_app", "jwt_http_app", "function_url_app"],
 )
 def any_app(request: pytest.FixtureRequest) -> SynthesizedApp:
     app: SynthesizedApp = request.getfixturevalue(request.param)

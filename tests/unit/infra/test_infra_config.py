@@ -76,7 +76,7 @@ def test_cdk_json_serving_block_matches_the_dataclass_defaults() -> None:
             assert value == ""
         elif name == "model_artifacts_dir":
             assert Path(value) == default
-        elif name == "cors_origins":
+        elif name in ("cors_origins", "jwt_audience"):
             assert tuple(value) == default
         else:
             assert value == default, name
@@ -164,13 +164,15 @@ def test_every_allowed_retention_maps_to_a_cdk_value() -> None:
         ("throttle_rate_limit", 0, "serving.throttle_rate_limit must be a number"),
         ("throttle_rate_limit", "fast", "serving.throttle_rate_limit must be a number"),
         ("throttle_burst_limit", 10, "serving.throttle_burst_limit must be at least throttle_rate_limit"),
-        ("api_auth", "cognito", "serving.api_auth must be one of api_key, iam, none, got 'cognito'"),
+        ("api_auth", "cognito", "serving.api_auth must be one of api_key, iam, jwt, none, got 'cognito'"),
+        ("api_type", "graphql", "serving.api_type must be one of rest, http, function_url, got 'graphql'"),
+        ("api_auth", "jwt", "serving.api_auth api_type=rest offers api_key, iam, none, got 'jwt'"),
         ("stage_name", "prod-1", "serving.stage_name"),
         ("validate_request_body", "yes", "serving.validate_request_body must be true or false"),
         ("api_gateway_cloudwatch_role", 1, "serving.api_gateway_cloudwatch_role must be true or false"),
         ("cors_origins", ["https://a.example.com/path"], "serving.cors_origins each origin must be"),
         ("cors_origins", ["*", "https://a.example.com"], "serving.cors_origins '*' cannot be combined"),
-        ("cors_origins", 5, "serving.cors_origins must be a list of origins"),
+        ("cors_origins", 5, "serving.cors_origins must be a list of strings"),
         ("log_retention_days", 31, "serving.log_retention_days must be one of CloudWatch's values"),
         ("log_level", "verbose", "serving.log_level must be one of DEBUG"),
         ("service_name", "", "serving.service_name"),
