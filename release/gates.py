@@ -229,8 +229,10 @@ class QualityCheck:
 
 
 def s3_rows(s3: Any, log_bucket: str) -> RowsSource:
-    """The prediction rows logged in [since, until) joined with the feedback received until `until`."""
+    """The prediction rows logged in [since, until) joined with the feedback received until `until`
+    (without the join's lookback rows: the gate compares the traffic since the release started)."""
     from common.observe.label_join import joined_rows
+    from release.quality.join import window_only
 
     if not log_bucket:
         raise RefusedError(
@@ -239,7 +241,8 @@ def s3_rows(s3: Any, log_bucket: str) -> RowsSource:
 
     def rows(since: datetime, until: datetime) -> JoinedRows:
         with aws_errors(f"reading the prediction log and feedback in s3://{log_bucket}"):
-            return list(joined_rows(s3, log_bucket, since=since, until=until, feedback_until=until))
+            joined = joined_rows(s3, log_bucket, since=since, until=until, feedback_until=until)
+            return list(window_only(joined, since))
 
     return rows
 

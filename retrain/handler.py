@@ -46,7 +46,7 @@ class Steps:
 
     def prepare(self, state: dict[str, Any], execution: str, started: datetime) -> dict[str, Any]:
         from common.model.metadata import ModelMetadata
-        from monitoring.join import labelled_predictions
+        from common.observe.label_join import labelled_predictions
         from release.models import read_published_metadata
         from retrain.prepare import prepare
         from retrain.production import find_production

@@ -33,20 +33,20 @@ from training.task import CLASSIFICATION, REGRESSION, Task, TaskError, split_hol
 
 
 class LabelledRow(Protocol):
-    """What monitoring.join.LabelledPrediction provides (the fields prepare uses)."""
+    """What common.observe.label_join.LabelledPrediction provides (the fields prepare uses)."""
 
     @property
     def request_id(self) -> str: ...
     @property
     def row(self) -> int: ...
     @property
-    def features(self) -> list[float]: ...
+    def features(self) -> list[float] | None: ...
     @property
     def label(self) -> Any: ...
 
 
 FeedbackSource = Callable[..., Iterable[LabelledRow]]
-"""`(s3, bucket, *, since, until) -> labelled rows`: monitoring.join.labelled_predictions."""
+"""`(s3, bucket, *, since, until) -> labelled rows`: common.observe.label_join.labelled_predictions."""
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,20 @@ def _number_label(value: Any) -> float | None:
 def collect_feedback(
     rows: Iterable[LabelledRow], base: Dataset, test_size: float, *, task: Task = CLASSIFICATION
 ) -> Feedback:
-    """Rows with the model's feature count and a usable label (a known class for a classifier, a
-    finite number for a regressor); the rest are counted, not used."""
+    """Rows with their inputs logged (the prediction log's sampled share), the model's feature count
+    and a usable label (a known class for a classifier, a finite number for a regressor); the rest
+    are counted, not used (`without_inputs`: labelled rows the log kept no inputs for)."""
     by_text = {str(label.item() if hasattr(label, "item") else label): label for label in np.unique(base.y)}
     n_features = len(base.feature_names)
     features: list[list[float]] = []
     labels: list[Any] = []
     holdout: list[bool] = []
     unusable = "not_a_number" if task == REGRESSION else "unknown_label"
-    skipped = {"feature_count": 0, unusable: 0, "not_finite": 0}
+    skipped = {"feature_count": 0, unusable: 0, "not_finite": 0, "without_inputs": 0}
     for item in rows:
+        if item.features is None:
+            skipped["without_inputs"] += 1
+            continue
         if len(item.features) != n_features:
             skipped["feature_count"] += 1
             continue

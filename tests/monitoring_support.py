@@ -3,12 +3,15 @@ of the join, the report and the monitor."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from common.layout import OBJECT_SUFFIX, PREDICTION_LOG_PREFIX, hour_prefix
 from common.mirror.message import LiveResult, encode_messages, format_timestamp, parse_message
 from common.mirror.record import ShadowRecord, ShadowResult
 from common.observe.feedback import Feedback, encode_records, format_time, object_key
@@ -53,4 +56,40 @@ def put_feedback(s3: Any, bucket: str, items: Sequence[Feedback], received_at: d
     ]
     key = object_key(received_at, stamped)
     s3.put_object(Bucket=bucket, Key=key, Body=encode_records(stamped), ContentType="application/gzip")
+    return key
+
+
+def log_row(
+    request_id: str,
+    row: int,
+    requested_at: datetime,
+    prediction: Any,
+    *,
+    features: Sequence[float] | None = None,
+    model_version: str = "m-live",
+    function_version: str = "3",
+    task: str = "classification",
+) -> dict[str, Any]:
+    """One record of `prediction-log/` as the recorder writes it (contract: one object per row)."""
+    return {
+        "request_id": request_id,
+        "row": row,
+        "requested_at": format_timestamp(requested_at.timestamp()),
+        "model_version": model_version,
+        "function_version": function_version,
+        "task": task,
+        "prediction": prediction,
+        "probabilities": [0.5, 0.5] if task == "classification" else None,
+        "features": None if features is None else [float(v) for v in features],
+        "shadow_candidate": None,
+    }
+
+
+def put_log_rows(s3: Any, bucket: str, rows: Sequence[dict[str, Any]], name: str = "batch-0") -> str:
+    """A delivered batch in `prediction-log/dt=.../hour=.../<name>.jsonl.gz` (the hour of its first
+    row; the recorder writes each batch's rows under their own request hour)."""
+    first = datetime.fromisoformat(rows[0]["requested_at"].replace("Z", "+00:00"))
+    key = f"{hour_prefix(first, PREDICTION_LOG_PREFIX)}{name}{OBJECT_SUFFIX}"
+    text = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+    s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.encode()))
     return key

@@ -9,9 +9,10 @@ Model store (one immutable folder per model version):
 Log bucket (one hour partition per prefix, by UTC hour of the request):
 
     control/shadow.json                            which candidate the shadow scorer runs (mirror config)
+    prediction-log/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz  the prediction log: one row per answered row (functions/recorder)
     records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.mirror.record)
-    predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (an earlier sender's)
-    prediction-log/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   one row per answered row (functions/recorder)
+    predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the sampled log before
+                                                   prediction-log/; still read)
     feedback/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz      ground-truth labels (common.observe.feedback)
     athena-results/                                Athena's results of the reports' queries (docs/queries.md)
 
@@ -44,13 +45,14 @@ METADATA_FILE = "metadata.json"
 SHADOW_CONFIG_KEY = "control/shadow.json"
 RECORDS_PREFIX = "records/"
 PREDICTIONS_PREFIX = "predictions/"
-FEEDBACK_PREFIX = "feedback/"
 PREDICTION_LOG_PREFIX = "prediction-log/"
+FEEDBACK_PREFIX = "feedback/"
 QUERY_RESULTS_PREFIX = "athena-results/"
 """Athena's results of the reports' queries (infra/constructs/query.py; expire after 7 days)."""
 OBJECT_SUFFIX = ".jsonl.gz"
-PREDICTION_LOG_PREFIXES = (RECORDS_PREFIX, PREDICTIONS_PREFIX)
-"""What the prediction log reads: shadow records carry the live answer too."""
+PREDICTION_LOG_PREFIXES = (PREDICTION_LOG_PREFIX, RECORDS_PREFIX, PREDICTIONS_PREFIX)
+"""What the prediction log reads: the log of every answered row, and the sampled records written
+before it (shadow records carry the live answer too)."""
 
 # Retraining (in the model bucket, beside models/).
 RETRAINING_PREFIX = "retraining/"

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from common.environment import positive_int, required
+from common.observe.label_join import DEFAULT_LOOKBACK
 from common.observe.live_quality import S3ModelInfo
 from monitor.business import BusinessPublisher
 from monitor.monitor import Monitor, MonitorSettings
@@ -32,6 +33,9 @@ class Settings:
             window=timedelta(hours=positive_int(environ, "WINDOW_HOURS", 24)),
             metric_name=environ.get("QUALITY_METRIC", "") or "f1_macro",
             min_labelled=positive_int(environ, "MIN_LABELLED", 20),
+            lookback=timedelta(
+                hours=positive_int(environ, "LOOKBACK_HOURS", int(DEFAULT_LOOKBACK.total_seconds()) // 3600)
+            ),
         )
         return cls(model_bucket=required(environ, "MODEL_BUCKET", "the model store bucket"), monitor=monitor)
 
@@ -63,6 +67,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "until": result.until.isoformat(),
         "logged": result.logged,
         "labelled": result.labelled,
+        "feedback_unknown": result.feedback_unknown,
         "accuracy": result.accuracy,
         "quality": result.quality,
         "quality_metric": result.quality_metric,

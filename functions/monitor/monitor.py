@@ -1,18 +1,22 @@
 """The monitor function's domain: accuracy and drift over the last window, as CloudWatch metrics.
 
-Each run joins the window's logged predictions with the feedback received so far
-(`common.observe.label_join`), aggregates them (`common.observe.live_quality`, the code
+Each run joins the window's logged predictions with the feedback received so far, and the labels
+received in the window for predictions made before it (the join's lookback, `LOOKBACK_HOURS`,
+default 7 days; `common.observe.label_join`), aggregates them (`common.observe.live_quality`, the code
 `modelctl report accuracy` uses) and puts, in the configured namespace:
 
 - `LiveAccuracy` and `LiveQuality` (the configured metric), dimensions `service`: over every model
-  version's labelled rows of the window, only when at least `min_labelled` rows are labelled (fewer
+  version's labelled rows of the window and the labels received in it for earlier predictions,
+  only when at least `min_labelled` rows are labelled (fewer
   would make the alarm on it fire on noise). The retraining workflow's early-start alarm reads
   `LiveAccuracy` with exactly the `service` dimension. For a regressor there is no accuracy:
   `LiveQuality` is the configured metric when it is a regression one (mae, rmse, mean_error),
   else RMSE, over the window's labelled regression rows.
-- `LabelledPredictions`, `LoggedPredictions`, `FeedbackWithoutPrediction`, dimensions `service`.
+- `LabelledPredictions`, `LoggedPredictions`, `FeedbackWithoutPrediction` (labels whose request id
+  and row match no record of the window or the lookback), dimensions `service`.
 - `FeatureDrift` (PSI) per feature, dimensions `service`, `feature`: for the model version that served
-  most logged rows of the window, against its training baseline.
+  most logged rows of the window, against its training baseline, over the rows that carry their
+  inputs (the log's sampled share; every logged row counts for quality).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.observe.classification_metrics import accuracy, metric
-from common.observe.label_join import JoinStats, joined_rows
+from common.observe.label_join import DEFAULT_LOOKBACK, JoinStats, joined_rows
 from common.observe.live_quality import REGRESSION, ModelInfoSource, QualityAggregator
 from common.observe.regression_metrics import ErrorSums, metric_in_force
 
@@ -39,6 +43,7 @@ class MonitorSettings:
     window: timedelta
     metric_name: str
     min_labelled: int
+    lookback: timedelta = DEFAULT_LOOKBACK
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class MonitorResult:
     until: datetime
     logged: int
     labelled: int
+    feedback_unknown: int
     accuracy: float | None
     quality: float | None
     published_accuracy: bool
@@ -83,17 +89,22 @@ class Monitor:
             model_info=self.model_info,
         )
         stats = JoinStats()
-        for row, feedback in joined_rows(self.s3, settings.log_bucket, since=since, until=until, stats=stats):
+        rows = joined_rows(
+            self.s3, settings.log_bucket, since=since, until=until, lookback=settings.lookback, stats=stats
+        )
+        for row, feedback in rows:
             aggregator.add(row, feedback)
         cells = aggregator.last_window()
         confusion: Counter[tuple[Hashable, Hashable]] = Counter()
         errors = ErrorSums()
-        for cell in cells.values():
+        for cell in [*cells.values(), *aggregator.earlier.values()]:
             confusion.update(cell.confusion)
             errors.merge(cell.errors)
         labelled = sum(confusion.values()) + errors.count
         logged = sum(cell.predictions for cell in cells.values())
-        regression = errors.count > 0 or any(cell.task == REGRESSION for cell in cells.values())
+        regression = errors.count > 0 or any(
+            cell.task == REGRESSION for cell in [*cells.values(), *aggregator.earlier.values()]
+        )
         if regression:  # a regressor: no accuracy; the regression metric in force
             quality_metric = metric_in_force(settings.metric_name)
             overall_accuracy = None
@@ -121,6 +132,7 @@ class Monitor:
             until=until,
             logged=logged,
             labelled=labelled,
+            feedback_unknown=stats.feedback_unmatched,
             accuracy=overall_accuracy,
             quality=quality,
             published_accuracy=publish_accuracy,

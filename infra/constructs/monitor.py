@@ -36,12 +36,12 @@ from infra.nag import (
 
 HANDLER = "monitor.handler.handler"
 MONITOR_FUNCTION = "monitor"
-# functions/common: shadow_record.RECORDS_PREFIX / PREDICTIONS_PREFIX and feedback.FEEDBACK_PREFIX.
-LOG_PREFIXES = (layout.RECORDS_PREFIX, layout.PREDICTIONS_PREFIX, layout.FEEDBACK_PREFIX)
+# What the monitor reads: the prediction log (common.observe.prediction_log) and the feedback.
+LOG_PREFIXES = (*layout.PREDICTION_LOG_PREFIXES, layout.FEEDBACK_PREFIX)
 MONITOR_READ_REASON = (
-    "s3:GetObject on records/*, predictions/* and feedback/* of the prediction log bucket and models/* of "
-    "the model store, s3:ListBucket limited to those prefixes: object names are content hashes under "
-    "hour partitions (dt=YYYY-MM-DD/hour=HH/), so they cannot be listed in advance."
+    "s3:GetObject on prediction-log/*, records/*, predictions/* and feedback/* of the prediction log "
+    "bucket and models/* of the model store, s3:ListBucket limited to those prefixes: object names are "
+    "content hashes under hour partitions (dt=YYYY-MM-DD/hour=HH/), so they cannot be listed in advance."
 )
 MONITOR_METRICS_REASON = (
     "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "

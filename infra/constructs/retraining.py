@@ -47,7 +47,7 @@ from infra.constructs.retraining_image import REPO_ROOT, SAGEMAKER_ENTRY, image_
 GATE_ALARM_PREFIX = "modelctl-"
 
 RUNS_PREFIX = layout.RETRAINING_PREFIX
-FEEDBACK_PREFIXES = (layout.FEEDBACK_PREFIX, *layout.PREDICTION_LOG_PREFIXES)  # what monitoring.join reads
+FEEDBACK_PREFIXES = (layout.FEEDBACK_PREFIX, *layout.PREDICTION_LOG_PREFIXES)  # the join reads these
 SHADOW_CONFIG_KEY = layout.SHADOW_CONFIG_KEY
 SAGEMAKER_OUTPUT_PREFIX = layout.SAGEMAKER_OUTPUT_PREFIX
 TRANSIENT_ERRORS = ["TransientStepError"]
@@ -218,7 +218,7 @@ class RetrainingPipeline(Construct):
                 ["s3:GetObject", "s3:PutObject"],
                 [model.arn_for_objects(f"{p}*") for p in (RUNS_PREFIX, MODELS_PREFIX)],
             ),
-            # labelled feedback and prediction records (monitoring.join), the shadow configuration
+            # labelled feedback and prediction records (common.observe.label_join), the shadow configuration
             (["s3:GetObject"], [feedback.arn_for_objects(f"{p}*") for p in FEEDBACK_PREFIXES]),
             (["s3:GetObject", "s3:PutObject"], [feedback.arn_for_objects(SHADOW_CONFIG_KEY)]),
             # listing: a missing object is NoSuchKey (not AccessDenied), and the join lists prefixes

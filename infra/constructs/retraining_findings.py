@@ -52,7 +52,10 @@ _ARN = r"^Resource::arn:(?:<AWS::Partition>|aws[a-z-]*):"
 RETRAIN_S3 = RETRAIN_S3_REASON
 _RETRAIN_WILDCARDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Action::s3:(GetObject|GetBucket|List|Abort|DeleteObject)\*$"), RETRAIN_S3_REASON),
-    (re.compile(_ARN + r"s3:::[^/]+/(retraining|models|feedback|records|predictions)/\*$"), RETRAIN_S3),
+    (
+        re.compile(_ARN + r"s3:::[^/]+/(retraining|models|feedback|prediction-log|records|predictions)/\*$"),
+        RETRAIN_S3,
+    ),
     (re.compile(_ARN + r"s3:::[^/]+/retraining/sagemaker-output/\*$"), RETRAIN_TRAINING_REASON),
     (re.compile(_ARN + r"s3:::cdk-[a-z0-9]+-assets-[^/]+/\*$"), RETRAIN_TRAINING_REASON),
     (re.compile(_ARN + r"logs:.*:log-group:/aws/sagemaker/TrainingJobs:\*$"), RETRAIN_TRAINING_REASON),

@@ -19,7 +19,7 @@ DOCKERFILE = "functions/retraining/Dockerfile"
 HANDLER = "retrain.handler.handler"
 # The image's build context is the repository, narrowed to what its Dockerfile copies (docker
 # ignore rules: last match wins). `cdk synth` stages exactly these files; it never runs Docker.
-IMAGE_SOURCES = ("training", "retrain", "release", "monitoring", "functions/common")
+IMAGE_SOURCES = ("training", "retrain", "release", "functions/common")
 IMAGE_CONTEXT = (*IMAGE_SOURCES, "functions/retraining")  # and the Dockerfile with its requirements
 IMAGE_EXCLUDE = ["*", *(f"!{path}" for path in IMAGE_CONTEXT), "**/__pycache__", "**/*.pyc"]
 # Source packages of the SageMaker training job's entry script (sagemaker_submit_directory).

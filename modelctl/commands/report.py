@@ -17,6 +17,8 @@ from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
+from modelctl.reports.coverage import RequestCounter
+from modelctl.reports.coverage_source import served_coverage
 from modelctl.reports.query.engine import ENGINE_HELP, for_report, row_engine
 from modelctl.reports.query.reports import accuracy_builder
 from modelctl.reports.shadow.window import parse_duration, parse_window
@@ -31,6 +33,13 @@ report_app = typer.Typer(
     help="Reports on live traffic: accuracy per window and model version, with feature drift.",
     no_args_is_help=True,
 )
+
+
+def _lookback(text: str) -> timedelta:
+    duration = parse_duration(text)
+    if duration is None:
+        raise ShadowError(f"--lookback {text!r} is not a duration (7d, 36h, 0s)")
+    return duration
 
 
 def _window(text: str) -> timedelta:
@@ -71,6 +80,9 @@ def accuracy(
         ),
     ] = "",
     engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
+    lookback: Annotated[
+        str, typer.Option(help="how far before --since feedback received in the report may name a prediction")
+    ] = "7d",
 ) -> None:
     """Accuracy and the metric per window per model version (logged predictions joined with feedback),
     and per-feature drift (PSI) of the live inputs against each model's training baseline. For a
@@ -84,6 +96,9 @@ def accuracy(
     s3 = factory.shadow_clients.s3
     athena = for_report(factory, row_engine(engine, per_row=bool(business_metric)), span.until - span.since)
     build = accuracy_builder(athena, build_accuracy_report)
+    counter = RequestCounter()
+    # in process, the join takes the lookback and counts the requests it finds (coverage)
+    local = {"lookback": _lookback(lookback), "counter": counter} if athena is None else {}
     document = build(
         s3=s3,
         log_bucket=target.log_bucket,
@@ -94,7 +109,12 @@ def accuracy(
         metric_name=metric,
         feedback_until=now,
         business=_business_metric(business_metric),
+        **local,
     )
+    if athena is None:
+        document["record_coverage"] = served_coverage(
+            factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
+        )
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:

@@ -84,6 +84,8 @@ def ab(
     interval, new - primary with the always-valid p-value, and the labelled rows still needed."""
     from modelctl.reports.ab import render_html, render_terminal
     from modelctl.reports.ab.build import S3Task, build_ab_report, parse_versions
+    from modelctl.reports.coverage import RequestCounter
+    from modelctl.reports.coverage_source import served_coverage
     from modelctl.reports.query.engine import for_report, row_engine
     from modelctl.reports.query.reports import arms_reader
     from modelctl.reports.shadow.window import parse_window
@@ -107,6 +109,7 @@ def ab(
             AliasManager(factory.clients.lambda_, target.function_name, target.alias_name).read().routing
         )
     s3 = factory.shadow_clients.s3
+    counter = RequestCounter()
     task_of = S3Task(s3, target.model_bucket)
     per_row = business is not None or matrix is not None
     athena = for_report(factory, row_engine(engine, per_row=per_row), span.until - span.since)
@@ -124,7 +127,12 @@ def ab(
         cost_matrix=matrix,
         business=business,
         read_arms=arms_reader(*athena, task_of) if athena is not None else None,
+        counter=counter,
     )
+    if athena is None:  # the requests found are counted as the rows stream in process
+        document["record_coverage"] = served_coverage(
+            factory, counter, since=span.since, until=span.until, found_what="requests in the prediction log"
+        )
     text = json.dumps(document, indent=2)
     if as_json == "-":
         typer.echo(text)

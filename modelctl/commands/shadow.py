@@ -12,6 +12,8 @@ import typer
 
 from modelctl.commands.common import cli_factory
 from modelctl.factory import Factory
+from modelctl.reports.coverage import SHADOW_SAMPLED_METRIC, RequestCounter
+from modelctl.reports.coverage_source import served_coverage
 from modelctl.reports.query.engine import ENGINE_HELP
 from modelctl.reports.query.shadow import athena_shadow_report
 from modelctl.reports.shadow import render_html, render_terminal
@@ -189,4 +191,15 @@ def build_report(
         "read_seconds": round(elapsed, 3),
         "generated_at": factory.time().isoformat(timespec="seconds"),
     }
-    return builder.result(source=source)
+    document = builder.result(source=source)
+    counter = RequestCounter()
+    counter.update(builder.request_minutes())
+    document["record_coverage"] = served_coverage(
+        factory,
+        counter,
+        since=window.since,
+        until=window.until,
+        found_what="shadow records",
+        metric=SHADOW_SAMPLED_METRIC,
+    )
+    return document

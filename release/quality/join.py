@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from common.observe.feedback import Feedback
-from common.observe.label_join import JoinStats, joined_rows
+from common.observe.label_join import DEFAULT_LOOKBACK, JoinStats, joined_rows
 from common.observe.prediction_log import PredictionRow
 from release.quality.arms import ArmSummary, Direction
 
@@ -204,6 +204,20 @@ def version_arms(
     return builder.result()
 
 
+def window_only(
+    rows: Iterable[tuple[PredictionRow, Feedback | None]],
+    since: datetime,
+    on_row: Callable[[PredictionRow], None] | None = None,
+) -> Iterator[tuple[PredictionRow, Feedback | None]]:
+    """The joined rows of the window: without the lookback's rows (labels received in the window for
+    predictions made before it), each passed to `on_row` first when given."""
+    for row, item in rows:
+        if row.requested_at >= since:
+            if on_row is not None:
+                on_row(row)
+            yield row, item
+
+
 def window_arms(
     s3: Any,
     log_bucket: str,
@@ -214,10 +228,25 @@ def window_arms(
     versions: Iterable[str] | None = None,
     feedback_until: datetime | None = None,
     cost_matrix: CostMatrix | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    on_row: Callable[[PredictionRow], None] | None = None,
 ) -> tuple[dict[str, VersionArm], JoinStats]:
     """The arms of the predictions logged in [since, until) joined with the feedback received until
-    `feedback_until`, and the join's counts (what was logged, received, joined and not)."""
+    `feedback_until`, and the join's counts (what was logged, received, joined and not). Labels for
+    predictions made before `since` are recognised through the `lookback` (counted as
+    `feedback_before_window`, not as unknown ids) but stay out of the arms: an arm is the window's
+    traffic. `on_row` sees every row of the window (a report counting what it found)."""
     stats = JoinStats()
-    rows = joined_rows(s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats)
-    arms = version_arms(rows, metric=metric, versions=versions, cost_matrix=cost_matrix)
+    rows = joined_rows(
+        s3,
+        log_bucket,
+        since=since,
+        until=until,
+        feedback_until=feedback_until,
+        lookback=lookback,
+        stats=stats,
+    )
+    arms = version_arms(
+        window_only(rows, since, on_row), metric=metric, versions=versions, cost_matrix=cost_matrix
+    )
     return arms, stats

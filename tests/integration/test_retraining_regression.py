@@ -23,7 +23,7 @@ from moto import mock_aws
 
 from common.model.metadata import ModelMetadata
 from common.observe.feedback import Feedback
-from monitoring.join import labelled_predictions
+from common.observe.label_join import labelled_predictions
 from release.aws import AwsClients
 from retrain.errors import StepError
 from retrain.evaluate import evaluate
@@ -186,7 +186,12 @@ def test_a_better_regressor_passes_the_gate(stump_deployment: Deployment) -> Non
     state = run_until_gate(d, d.settings)
     prepared, evaluation, gate = state["prepared"], state["evaluation"], state["gate"]
     assert prepared["task"] == "regression" and prepared["feedback_rows"] == 60
-    assert prepared["feedback_skipped"] == {"feature_count": 0, "not_a_number": 0, "not_finite": 0}
+    assert prepared["feedback_skipped"] == {
+        "feature_count": 0,
+        "not_a_number": 0,
+        "not_finite": 0,
+        "without_inputs": 0,
+    }
     candidate, production = evaluation["candidate"], evaluation["production"]
     assert set(candidate["metrics"]) == set(production["metrics"]) == {"mae", "rmse", "r2"}
     assert candidate["task"] == "regression" and "predicted_shares" not in candidate

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from common.model.metadata import ModelMetadata
 from common.observe.feedback import Feedback
-from monitoring.join import labelled_predictions
+from common.observe.label_join import labelled_predictions
 from release.aws import AwsClients
 from retrain.errors import StepError
 from retrain.evaluate import evaluate

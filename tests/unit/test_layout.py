@@ -64,7 +64,8 @@ def test_log_bucket_keys_are_todays_strings() -> None:
         "predictions/",
         "feedback/",
     )
-    assert layout.PREDICTION_LOG_PREFIXES == ("records/", "predictions/")
+    assert layout.PREDICTION_LOG_PREFIX == "prediction-log/"
+    assert layout.PREDICTION_LOG_PREFIXES == ("prediction-log/", "records/", "predictions/")
     assert layout.OBJECT_SUFFIX == ".jsonl.gz"
     moment = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
     assert layout.hour_prefix(moment) == "records/dt=2026-03-01/hour=23/"

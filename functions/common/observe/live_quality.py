@@ -9,7 +9,10 @@ unchanged.
 
 One pass over the joined rows (`common.observe.label_join.joined_rows`): each row goes to the cell of its
 window (windows of equal length aligned to `since`) and its model version; a labelled row adds to
-the cell's confusion counts, every row (labelled or not) adds to its drift counts. Memory is one
+the cell's confusion counts, every row that carries its inputs (the log's sampled share) adds to its
+drift counts. A labelled row predicted before `since` (the join's lookback: a label received in the
+report for an earlier prediction) goes to its version's `before_window` cell, shown beside the
+windows and never in them. Memory is one
 small cell per window and version. `QualityAggregator.document()` is the JSON document the report
 renders and the monitor publishes from (`schema_version` 1).
 """
@@ -35,6 +38,7 @@ from common.observe.regression_metrics import ErrorSums, metric_in_force
 DOCUMENT_SCHEMA_VERSION = 1
 CLASSIFICATION, REGRESSION = "classification", "regression"
 REGRESSION_TRAINING_METRICS = ("mae", "rmse", "r2")
+_BEFORE_WINDOW_KEYS = ("labelled", "accuracy", "metric", "mae", "rmse", "mean_error")
 
 
 @dataclass(frozen=True)
@@ -100,15 +104,18 @@ class Cell:
 
     def add(self, row: PredictionRow, label: Any | None) -> None:
         self.predictions += 1
-        if self.task is None:
-            self.task = REGRESSION if type(row.predicted) is float else CLASSIFICATION
+        if self.task is None:  # no metadata: the record's task, else its prediction's type tells
+            if row.task in (REGRESSION, CLASSIFICATION):
+                self.task = row.task
+            else:
+                self.task = REGRESSION if type(row.predicted) is float else CLASSIFICATION
         if label is not None:
             if self.task == REGRESSION:
                 if regression_metrics.is_number(label) and regression_metrics.is_number(row.predicted):
                     self.errors.add(row.predicted, label)
             else:
                 self.confusion[(_hashable(label), _hashable(row.predicted))] += 1
-        if self.drift is not None:
+        if self.drift is not None and row.features is not None:
             self.drift.add(row.features)
 
     def merge(self, other: Cell) -> None:
@@ -185,6 +192,8 @@ class QualityAggregator:
         self.metric_name = metric_name
         self.model_info = model_info
         self.cells: dict[tuple[int, str], Cell] = {}
+        self.earlier: dict[str, Cell] = {}
+        """Per model version: labelled rows predicted before `since` (labels received in the report)."""
         self._info: dict[str, ModelInfo | None] = {}
 
     @property
@@ -209,6 +218,14 @@ class QualityAggregator:
         )
 
     def add(self, row: PredictionRow, feedback: Feedback | None) -> None:
+        if row.requested_at < self.since:
+            if feedback is not None:
+                cell = self.earlier.get(row.model_version)
+                if cell is None:
+                    info = self._info_for(row.model_version)
+                    cell = self.earlier[row.model_version] = Cell(task=info.task if info else None)
+                cell.add(row, feedback.label)
+            return
         index = (row.requested_at - self.since) // self.window
         if not 0 <= index < self.window_count:
             return
@@ -219,12 +236,18 @@ class QualityAggregator:
         cell.add(row, feedback.label if feedback is not None else None)
 
     def version_totals(self) -> dict[str, Cell]:
+        """Per model version, its window cells merged (empty for a version with labels for earlier
+        predictions only)."""
         totals: dict[str, Cell] = {}
         for (_, version), cell in sorted(self.cells.items()):
             total = totals.get(version)
             if total is None:
                 total = totals[version] = self._new_cell(version)
             total.merge(cell)
+        for version in sorted(self.earlier):
+            if version not in totals:
+                totals[version] = self._new_cell(version)
+                totals[version].task = self.earlier[version].task
         return totals
 
     def last_window(self) -> dict[str, Cell]:
@@ -241,10 +264,17 @@ class QualityAggregator:
             entry: dict[str, Any] = {"model_version": version}
             if regression:
                 entry.update(task=REGRESSION, metric_name=metric_in_force(self.metric_name))
+            earlier = self.earlier.get(version)
+            before = earlier.summary(self.metric_name) if earlier is not None else None
             versions.append(
                 {
                     **entry,
                     **total.summary(self.metric_name),
+                    "before_window": (
+                        {k: v for k, v in before.items() if k in _BEFORE_WINDOW_KEYS}
+                        if before is not None
+                        else None
+                    ),
                     "baseline": info is not None and info.baseline.usable,
                     "training": {name: info.training_metrics.get(name) for name in training_names}
                     if info is not None
@@ -280,17 +310,18 @@ class QualityAggregator:
         }
         if stats is not None:
             document["source"] = {
-                "prediction_rows": stats.log.rows,
+                "prediction_rows": stats.window_rows,
+                "prediction_rows_with_features": stats.log.rows_with_features,
                 "prediction_records": stats.log.records,
                 "duplicate_records": stats.log.duplicate_records,
                 "invalid_records": stats.log.invalid_records,
-                "objects": stats.log.read.objects + stats.feedback_read.objects,
+                "objects": stats.log.read.objects
+                + stats.lookback_log.read.objects
+                + stats.feedback_read.objects,
                 "unreadable_objects": stats.log.read.unreadable_objects
+                + stats.lookback_log.read.unreadable_objects
                 + stats.feedback_read.unreadable_objects,
-                "feedback_items": stats.feedback_items,
-                "feedback_labels": stats.feedback_labels,
-                "feedback_invalid": stats.feedback_invalid,
-                "feedback_matched": stats.feedback_matched,
+                **stats.document(),
                 "feedback_without_prediction": stats.feedback_unmatched,
             }
         return document

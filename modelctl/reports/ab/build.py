@@ -19,11 +19,12 @@ from common.layout import metadata_key
 from common.observe.feedback import Feedback
 from common.observe.label_join import JoinStats, joined_rows
 from common.observe.prediction_log import PredictionRow
+from modelctl.reports.coverage import RequestCounter
 from release.alias import Routing
 from release.aws import aws_errors
 from release.errors import ShadowError
 from release.quality import DEFAULT_ALPHA, ArmSummary, Direction, compare, labels_needed
-from release.quality.join import CostMatrix, Metric, VersionArm, version_arms
+from release.quality.join import CostMatrix, Metric, VersionArm, version_arms, window_only
 from release.quality.sequential import DEFAULT_BURN_IN
 
 DOCUMENT_SCHEMA_VERSION = 1
@@ -163,13 +164,17 @@ def _effect(metric: Metric, effect: float | None, primary: VersionArm) -> float 
 
 def coverage(stats: JoinStats, arms: dict[str, VersionArm]) -> dict[str, Any]:
     return {
-        "predictions_logged": stats.log.rows,
+        "predictions_logged": stats.window_rows,
         "feedback_items": stats.feedback_items,
         "feedback_labels": stats.feedback_labels,
         "feedback_duplicates": stats.feedback_items - stats.feedback_labels,
         "feedback_invalid": stats.feedback_invalid,
         "joined": stats.feedback_matched,
         "feedback_unjoined": stats.feedback_unmatched,
+        "feedback_unknown": stats.feedback_unknown,
+        "feedback_before_window": stats.feedback_before_window,
+        "feedback_after_window": stats.feedback_after_window,
+        "lookback_seconds": stats.lookback_seconds,
         "labelled_in_report": sum(arm.labelled for arm in arms.values()),
         "duplicate_records": stats.log.duplicate_records,
         "unreadable_objects": stats.log.read.unreadable_objects + stats.feedback_read.unreadable_objects,
@@ -182,10 +187,15 @@ def _warnings(
     notes: list[str] = []
     if cover["feedback_labels"] == 0:
         notes.append("no feedback received for this window: no version has labelled rows (POST /feedback)")
-    if cover["feedback_unjoined"]:
+    if cover["feedback_unknown"]:
         notes.append(
-            f"{cover['feedback_unjoined']} labels could not be joined with a logged prediction (unknown "
-            "request id, prediction not sampled into the log, or outside the window)"
+            f"{cover['feedback_unknown']} labels name a (request id, row) with no record in the window or "
+            "the lookback (never answered, or older than the lookback)"
+        )
+    if cover["feedback_after_window"]:
+        notes.append(
+            f"{cover['feedback_after_window']} labels received after the window have no record in it "
+            "(predictions made after the window, or unknown ids)"
         )
     if cover["feedback_duplicates"]:
         notes.append(f"{cover['feedback_duplicates']} repeated labels for the same row were counted once")
@@ -228,6 +238,7 @@ def build_ab_report(
     business: BusinessMetric | None = None,
     alpha: float = DEFAULT_ALPHA,
     read_arms: Callable[..., tuple[dict[str, VersionArm], JoinStats]] | None = None,
+    counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
     """`read_arms`: the arms from elsewhere than the log read in process (Athena's aggregates,
     modelctl.reports.query.reports); it takes no business metric, which needs every labelled row."""
@@ -257,8 +268,9 @@ def build_ab_report(
             rows = joined_rows(
                 s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats
             )
+            in_window = window_only(rows, since, counter.add_row if counter is not None else None)
             arms = version_arms(
-                _tap(rows, business, values),
+                _tap(in_window, business, values),
                 metric=metric if metric is not None else metric_resolver(task_of),
                 versions=named,
                 cost_matrix=cost_matrix,

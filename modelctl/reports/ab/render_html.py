@@ -7,7 +7,9 @@ from html import escape
 from typing import Any
 
 from modelctl.render.charts import ACCENT, HEIGHT, LIVE, PAD, SHADOW, STYLE, WIDTH, bar_chart, fmt, html_table
+from modelctl.reports import coverage
 from modelctl.reports.ab.render_terminal import diff_interval_text, difference_text, interval_text, value_text
+from modelctl.reports.coverage import join_text
 
 
 def interval_chart(rows: list[tuple[str, float | None, float | None, float | None]], *, title: str) -> str:
@@ -70,7 +72,9 @@ def render(document: dict[str, Any]) -> str:
     ):
         parts.append(f'<div class="card">{escape(title)}<b>{value}</b></div>')
     parts.append("</div>")
+    parts.append(f"<p class=muted>{escape(join_text(cover)[0])}</p>")
     parts.extend(f"<p><b>Warning:</b> {escape(note)}</p>" for note in document["warnings"])
+    parts.append(coverage.render_html(document.get("record_coverage")))
     arms = document["arms"]
     if not arms:
         parts.append("<p>No logged predictions in this window.</p></body></html>\n")

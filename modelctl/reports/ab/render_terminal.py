@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from modelctl.render.charts import fmt, pct
+from modelctl.reports import coverage
+from modelctl.reports.coverage import join_text
 
 
 def value_text(metric: str, value: float | None) -> str:
@@ -50,8 +52,10 @@ def render(document: dict[str, Any], console: Console) -> None:
         f"{cover['feedback_unjoined']} not joined",
         highlight=False,
     )
+    console.print(join_text(cover)[0], highlight=False)
     for note in document["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
+    coverage.render_terminal(document.get("record_coverage"), console)
     if not document["arms"]:
         console.print("No logged predictions in this window. Is prediction logging on? (docs/monitoring.md)")
         return

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from common.business_metric import BusinessAccumulator, BusinessMetric
-from common.observe.label_join import JoinStats, joined_rows
+from common.observe.label_join import DEFAULT_LOOKBACK, JoinStats, joined_rows
 from common.observe.live_quality import ModelInfoSource, QualityAggregator
+from modelctl.reports.coverage import RequestCounter
 from release.aws import aws_errors
 from release.errors import ShadowError
 
@@ -39,7 +40,10 @@ def build_accuracy_report(
     feedback_until: datetime,
     progress: Callable[[int], None] | None = None,
     business: BusinessMetric | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
+    """The report's document; `counter`, when given, counts the window's requests found (coverage)."""
     check_windows(since, until, window)
     try:
         aggregator = QualityAggregator(
@@ -52,11 +56,22 @@ def build_accuracy_report(
     started = time.perf_counter()
     with aws_errors(f"reading s3://{log_bucket}", ShadowError):
         for count, (row, feedback) in enumerate(
-            joined_rows(s3, log_bucket, since=since, until=until, feedback_until=feedback_until, stats=stats),
+            joined_rows(
+                s3,
+                log_bucket,
+                since=since,
+                until=until,
+                feedback_until=feedback_until,
+                lookback=lookback,
+                stats=stats,
+            ),
             start=1,
         ):
             aggregator.add(row, feedback)
-            if business is not None and feedback is not None:
+            in_window = row.requested_at >= since  # else a label for an earlier prediction
+            if counter is not None and in_window:
+                counter.add_row(row)
+            if business is not None and feedback is not None and in_window:
                 values.setdefault(row.model_version, BusinessAccumulator(business)).add(
                     feedback.label, row.predicted, getattr(row, "probabilities", None), feedback.reward
                 )

@@ -7,6 +7,8 @@ from typing import Any
 
 from common.observe.drift import MAJOR, MODERATE
 from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, fmt, html_table, line_chart, pct
+from modelctl.reports import coverage
+from modelctl.reports.coverage import join_text
 
 TOP_FEATURES = 8
 
@@ -27,15 +29,27 @@ def render(document: dict[str, Any]) -> str:
         ("logged prediction rows", source.get("prediction_rows", 0)),
         ("labels received", source.get("feedback_labels", 0)),
         ("joined", source.get("feedback_matched", 0)),
-        ("feedback without a logged prediction", source.get("feedback_without_prediction", 0)),
+        ("joined with earlier predictions", source.get("feedback_before_window", 0)),
+        ("unknown request ids", source.get("feedback_unknown", 0)),
         ("model versions", len(document["versions"])),
     ):
         parts.append(f'<div class="card">{escape(title)}<b>{value}</b></div>')
     parts.append("</div>")
+    joined, join_warning = join_text(source)
+    parts.append(f"<p class=muted>{escape(joined)}</p>")
+    if join_warning:
+        parts.append(f"<p><b>Warning:</b> {escape(join_warning)}</p>")
+    parts.append(coverage.render_html(document.get("record_coverage")))
     if not document["versions"]:
         parts.append("<p>No logged predictions in this window.</p>")
     for version in document["versions"]:
         parts.append(_version(version, metric))
+        before = version.get("before_window")
+        if before:
+            parts.append(
+                f"<p class=muted>plus {before['labelled']} labels received in the report for predictions "
+                f"made before it: accuracy {pct(before.get('accuracy'))}, RMSE {fmt(before.get('rmse'))}</p>"
+            )
     parts.append("</body></html>\n")
     return "".join(parts)
 

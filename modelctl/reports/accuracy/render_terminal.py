@@ -11,6 +11,8 @@ from rich.table import Table
 
 from common.observe.drift import MAJOR, MODERATE
 from modelctl.render.charts import fmt, pct
+from modelctl.reports import coverage
+from modelctl.reports.coverage import join_text
 
 SPARKS = "▁▂▃▄▅▆▇█"
 TOP_FEATURES = 5
@@ -43,13 +45,11 @@ def render(document: dict[str, Any], console: Console) -> None:
         highlight=False,
     )
     source = document.get("source", {})
-    console.print(
-        f"{source.get('prediction_rows', 0)} logged prediction rows, "
-        f"{source.get('feedback_labels', 0)} labels received: {source.get('feedback_matched', 0)} joined, "
-        f"{source.get('feedback_without_prediction', 0)} feedback without a logged prediction "
-        "(unsampled or outside the window)",
-        highlight=False,
-    )
+    joined, join_warning = join_text(source)
+    console.print(f"{source.get('prediction_rows', 0)} logged prediction rows; {joined}", highlight=False)
+    if join_warning:
+        console.print(f"[yellow]warning:[/yellow] {join_warning}", highlight=False)
+    coverage.render_terminal(document.get("record_coverage"), console)
     if not document["versions"]:
         console.print("No logged predictions in this window. Is prediction logging on? (docs/monitoring.md)")
         return
@@ -99,9 +99,21 @@ def _regression_table(version: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
+def _before_window(version: dict[str, Any]) -> str:
+    """Labels received in the report for this version's predictions made before it."""
+    before = version.get("before_window")
+    if not before:
+        return ""
+    if version.get("task") == "regression":
+        return f" (+{before['labelled']} labelled earlier predictions: RMSE {fmt(before.get('rmse'))})"
+    return f" (+{before['labelled']} labelled earlier predictions: accuracy {pct(before.get('accuracy'))})"
+
+
 def _version(version: dict[str, Any], metric: str, console: Console) -> None:
     if version.get("task") == "regression":
         _regression_table(version, console)
+        if version.get("before_window"):
+            console.print(_before_window(version).strip(" ()"), highlight=False)
         _drift(version, console)
         return
     training = version.get("training") or {}
@@ -114,7 +126,7 @@ def _version(version: dict[str, Any], metric: str, console: Console) -> None:
     console.print(
         f"\n[bold]{version['model_version']}[/bold]: {version['labelled']} labelled of "
         f"{version['predictions']} logged, accuracy {pct(version['accuracy'])}, {metric} "
-        f"{pct(version['metric'])}{trained}",
+        f"{pct(version['metric'])}{trained}{_before_window(version)}",
         highlight=False,
     )
     console.print(f"accuracy per window: |{sparkline([w['accuracy'] for w in windows])}|", highlight=False)

@@ -60,7 +60,10 @@ def read_cells(
             stats.feedback_labels = _int(row["predictions"])
             stats.feedback_items = _int(row["labelled"])
     stats.feedback_matched = sum(_int(row["labelled"]) for row in cells)
-    stats.feedback_unmatched = stats.feedback_labels - stats.feedback_matched
+    stats.feedback_duplicates = stats.feedback_items - stats.feedback_labels
+    stats.window_rows = stats.log.rows
+    # no lookback in this query: every label without a row of the window counts as unknown
+    stats.feedback_unknown = stats.feedback_labels - stats.feedback_matched
     return Cells(cells, stats)
 
 

@@ -12,6 +12,7 @@ as invalid is added to the document's counts.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +38,10 @@ class ShadowReportBuilder:
                 add_regression(payload)
             else:
                 add(payload)
+
+    def request_minutes(self) -> Counter[tuple[str, str]]:
+        """Requests found per (live function version, minute), both kinds of records: coverage."""
+        return self.classifier.request_minutes + self.regression.request_minutes
 
     @property
     def is_regression(self) -> bool:

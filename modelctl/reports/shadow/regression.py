@@ -111,6 +111,8 @@ class RegressionReportBuilder:
         self.outside_window = 0
         self.invalid = 0
         self.requests = 0
+        self.request_minutes: Counter[tuple[str, str]] = Counter()
+        """Requests per (live function version, minute of the request): the report's coverage."""
         self.rows = 0
         self.within = 0
         self._live: array[float] = array("d")
@@ -155,6 +157,7 @@ class RegressionReportBuilder:
         if first_part:
             self.requests += 1
             hour.requests += 1
+            self.request_minutes[(str(live.get("function_version")), timestamp[:16])] += 1
             self._live_ms.append(live_ms)
             hour.live_ms_sum += live_ms
             hour.live_ms_count += 1

@@ -10,6 +10,7 @@ from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, line_
 from modelctl.render.charts import fmt as _fmt
 from modelctl.render.charts import html_table as _table
 from modelctl.render.charts import pct as _pct
+from modelctl.reports import coverage
 from modelctl.reports.shadow import render_regression
 
 
@@ -29,11 +30,13 @@ def _confusion(confusion: dict[str, Any]) -> str:
 
 def render(report: dict[str, Any]) -> str:
     if report.get("task") == "regression":
-        return render_regression.render_html(report)
+        page = render_regression.render_html(report)
+        return page.replace("</body>", coverage.render_html(report.get("record_coverage")) + "</body>", 1)
     window, counts, agreement = report["window"], report["counts"], report["agreement"]
     title = f"Shadow report {window['since']} .. {window['until']}"
     out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"]
     out.append(f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>")
+    out.append(coverage.render_html(report.get("record_coverage")))
     models = report["models"]
     if counts["rows"] == 0:
         out.append(

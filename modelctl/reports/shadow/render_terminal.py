@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from modelctl.reports import coverage
 from modelctl.reports.shadow import render_regression
 
 
@@ -25,9 +26,11 @@ def _bar(count: int, largest: int, width: int = 30) -> str:
 def render(report: dict[str, Any], console: Console) -> None:
     if report.get("task") == "regression":
         render_regression.render_terminal(report, console)
+        coverage.render_terminal(report.get("record_coverage"), console)
         return
     window, counts = report["window"], report["counts"]
     console.print(f"[bold]Shadow report[/bold] {window['since']} .. {window['until']}")
+    coverage.render_terminal(report.get("record_coverage"), console)
     if counts["rows"] == 0:
         source = report["source"]
         console.print(

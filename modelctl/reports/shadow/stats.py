@@ -98,6 +98,8 @@ class ReportBuilder:
         self.outside_window = 0
         self.invalid = 0
         self.requests = 0
+        self.request_minutes: Counter[tuple[str, str]] = Counter()
+        """Requests per (live function version, minute of the request): the report's coverage."""
         self.rows = 0
         self.agree = 0
         self.incomparable_rows = 0
@@ -163,6 +165,7 @@ class ReportBuilder:
         if first_part:
             self.requests += 1
             hour.requests += 1
+            self.request_minutes[(str(live.get("function_version")), timestamp[:16])] += 1
             self._live_ms.append(live_ms)
             hour.live_ms_sum += live_ms
             hour.live_ms_count += 1
@@ -217,6 +220,7 @@ class ReportBuilder:
             live_ms = live.inference_ms
             self.requests += 1
             hour.requests += 1
+            self.request_minutes[(str(live.function_version), timestamp[:16])] += 1
             self._live_ms.append(live_ms)
             hour.live_ms_sum += live_ms
             hour.live_ms_count += 1

@@ -131,7 +131,7 @@ def test_terminal_shows_versions_difference_p_value_and_labels_needed(
 ) -> None:
     text = terminal(documents["two"])
     assert "600 predictions logged, 452 labels received" in text and "450 joined, 2 not joined" in text
-    assert "warning: 2 labels could not be joined" in text
+    assert "warning: 2 labels received after the window have no record in it" in text
     assert "90.00%" in text and "80.00%" in text and "mean cost" in text
     assert "new - primary (v4 - v3): -10.00 points" in text
     assert "always-valid p-value (mSPRT):" in text

@@ -151,12 +151,18 @@ def test_coverage_counts_unjoined_and_duplicate_feedback(s3: Any) -> None:
         "feedback_invalid": 0,
         "joined": 90,
         "feedback_unjoined": 4,
+        # received after the window's end: a later prediction could be theirs, so not "unknown"
+        "feedback_unknown": 0,
+        "feedback_after_window": 4,
+        "feedback_before_window": 0,
+        "lookback_seconds": 7 * 86400,
         "labelled_in_report": 90,
         "duplicate_records": 0,
         "unreadable_objects": 0,
     }
     warnings = " ".join(document["warnings"])
-    assert "4 labels could not be joined" in warnings and "3 repeated labels" in warnings
+    assert "4 labels received after the window have no record" in warnings
+    assert "3 repeated labels" in warnings
     assert "the sequential test runs from 100" in warnings
     assert document["comparison"]["p_value"] == 1.0  # before the burn-in
 

@@ -150,7 +150,9 @@ def test_the_monitor_runs_on_its_schedule_and_puts_metrics_in_its_namespace_only
     put = next(s for s in granted if s["Action"] == "cloudwatch:PutMetricData")
     assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ModelServing"}}
     listing = next(s for s in granted if s["Action"] == "s3:ListBucket")
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["records/*", "predictions/*", "feedback/*"]}}
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["prediction-log/*", "records/*", "predictions/*", "feedback/*"]}
+    }
     actions = {a for s in granted for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not {"s3:PutObject", "s3:DeleteObject"} & actions
 

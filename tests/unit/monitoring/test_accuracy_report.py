@@ -151,7 +151,8 @@ def test_terminal_and_html_render_the_windows(stream: Stream, tmp_path: Path) ->
     assert "shifting" in result.stdout and "balanced_accuracy" in result.stdout
     page = html.read_text()
     assert page.count("<svg") == 3 and "<script" not in page
-    assert "feedback without a logged prediction" in page
+    assert "10 unknown request ids" in result.stdout and "unknown request ids" in page
+    assert "Coverage" in page and "served count unavailable" in page  # no function in this moto
 
 
 def test_bad_options_are_one_line_errors(stream: Stream) -> None:

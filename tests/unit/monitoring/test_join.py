@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from common.observe.feedback import Feedback
-from monitoring.join import JoinStats, LabelledPrediction, labelled_predictions
+from common.observe.label_join import JoinStats, LabelledPrediction, labelled_predictions
 from tests.monitoring_support import logged_record, put_feedback, put_records
 
 BUCKET = "prediction-log"
@@ -97,7 +97,7 @@ def test_feedback_without_a_logged_prediction_is_counted_not_joined(s3: Any) -> 
     assert (stats.feedback_matched, stats.feedback_unmatched) == (1, 1)
 
 
-def test_predictions_outside_the_window_are_left_out(s3: Any) -> None:
+def test_predictions_outside_the_window_are_left_out_unless_labelled_in_it(s3: Any) -> None:
     put_records(
         s3,
         BUCKET,
@@ -111,9 +111,22 @@ def test_predictions_outside_the_window_are_left_out(s3: Any) -> None:
         s3, BUCKET, [Feedback(r, 0, 1) for r in ("before", "inside", "after")], T0 + timedelta(hours=2)
     )
 
-    joined = labelled_predictions(s3, BUCKET, since=T0, until=T0 + timedelta(hours=1))
+    stats = JoinStats()
+    joined = labelled_predictions(s3, BUCKET, since=T0, until=T0 + timedelta(hours=1), stats=stats)
 
+    # "before" was labelled in the window: it joins through the lookback, after the window's rows;
+    # "after" was made after the window: its label (received after it too) is not called unknown
+    assert [p.request_id for p in joined] == ["inside", "before"]
+    assert (stats.feedback_matched, stats.feedback_before_window) == (1, 1)
+    assert (stats.feedback_unknown, stats.feedback_after_window) == (0, 1)
+    assert stats.window_rows == 1
+
+    without = JoinStats()
+    joined = labelled_predictions(
+        s3, BUCKET, since=T0, until=T0 + timedelta(hours=1), lookback=timedelta(0), stats=without
+    )
     assert [p.request_id for p in joined] == ["inside"]
+    assert (without.feedback_before_window, without.feedback_after_window) == (0, 2)
 
 
 def test_unreadable_objects_and_lines_are_counted_and_skipped(s3: Any) -> None:

@@ -16,7 +16,7 @@ from moto import mock_aws
 from common.observe.feedback import Feedback
 from common.observe.live_quality import S3ModelInfo
 from monitor.monitor import Monitor, MonitorSettings
-from tests.monitoring_support import logged_record, put_feedback, put_records
+from tests.monitoring_support import log_row, logged_record, put_feedback, put_log_rows, put_records
 
 LOG_BUCKET, MODEL_BUCKET, MODEL = "prediction-log", "models", "m-monitor00001"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -105,6 +105,39 @@ def test_live_accuracy_and_feature_drift_are_published(aws: tuple[Any, Any]) -> 
     far = latest(cloudwatch, "FeatureDrift", [*service, {"Name": "feature", "Value": "far"}])
     assert near is not None and far is not None and near < 0.01 < 1.0 < far
     assert result.drift_version == MODEL
+
+
+def test_quality_counts_every_row_and_drift_only_the_rows_with_inputs(aws: tuple[Any, Any]) -> None:
+    # the recorder's log: every answered row, inputs for a sampled share only; drifted inputs on
+    # the unsampled rows would show if drift read them (they carry none, so it cannot)
+    s3, cloudwatch = aws
+    rows = [
+        log_row(
+            f"r{index}",
+            0,
+            NOW - timedelta(hours=2, minutes=index),
+            1 if index % 4 else 0,
+            features=[-0.5 if index % 2 else 0.5, -3.0] if index < 10 else None,
+            model_version=MODEL,
+        )
+        for index in range(40)
+    ]
+    put_log_rows(s3, LOG_BUCKET, rows)
+    put_feedback(
+        s3, LOG_BUCKET, [Feedback(f"r{index}", 0, 1) for index in range(40)], NOW - timedelta(minutes=5)
+    )
+    # a label received in the window for a prediction made two days before it (the lookback)
+    put_log_rows(s3, LOG_BUCKET, [log_row("old", 0, NOW - timedelta(days=3), 0, model_version=MODEL)], "old")
+    put_feedback(s3, LOG_BUCKET, [Feedback("old", 0, 0), Feedback("never", 0, 1)], NOW - timedelta(minutes=4))
+
+    result = monitor(s3, cloudwatch, min_labelled=20).run()
+
+    assert (result.logged, result.labelled, result.feedback_unknown) == (40, 41, 1)
+    assert result.accuracy == pytest.approx(31 / 41)  # 30 of the window's 40, and the earlier one
+    service = [{"Name": "service", "Value": SERVICE}]
+    assert latest(cloudwatch, "FeedbackWithoutPrediction", service) == 1
+    assert result.drift["near"] is not None and result.drift["near"] < 0.01  # 10 rows, balanced
+    assert result.drift["far"] is not None and result.drift["far"] > 1.0
 
 
 def test_too_few_labels_publish_counts_but_no_accuracy(aws: tuple[Any, Any]) -> None:

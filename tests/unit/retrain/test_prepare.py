@@ -32,7 +32,7 @@ def test_unusable_feedback_rows_are_counted_not_used() -> None:
     feedback = collect_feedback(rows, base, 0.25)
     assert feedback.y == [1, 1]
     assert feedback.X.shape == (2, 30)
-    assert feedback.skipped == {"feature_count": 1, "unknown_label": 1, "not_finite": 1}
+    assert feedback.skipped == {"feature_count": 1, "unknown_label": 1, "not_finite": 1, "without_inputs": 0}
 
 
 def test_the_feedback_holdout_depends_only_on_request_and_row() -> None:
@@ -70,7 +70,7 @@ def test_a_regressors_feedback_labels_are_finite_numbers() -> None:
     ]
     feedback = collect_feedback(rows, base, 0.25, task="regression")
     assert feedback.y == [151.5, 75.0]
-    assert feedback.skipped == {"feature_count": 1, "not_a_number": 3, "not_finite": 1}
+    assert feedback.skipped == {"feature_count": 1, "not_a_number": 3, "not_finite": 1, "without_inputs": 0}
 
 
 def test_a_regressors_base_holdout_is_the_unstratified_split_of_training(tmp_path: Any) -> None:
