@@ -9,7 +9,7 @@ Model store (one immutable folder per model version):
 Log bucket (one hour partition per prefix, by UTC hour of the request):
 
     control/shadow.json                            which candidate the shadow scorer runs (mirror config)
-    prediction-log/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz  the prediction log: one row per answered row (functions/recorder)
+    prediction-log/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz  one row per answered row (functions/recorder)
     records/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz       shadow records (common.mirror.record)
     predictions/dt=YYYY-MM-DD/hour=HH/*.jsonl.gz   live-only prediction records (the sampled log before
                                                    prediction-log/; still read)

@@ -42,7 +42,7 @@ from infra.constructs.monitor import LOG_PREFIXES
 from infra.constructs.retention import retention
 from infra.constructs.retraining import LAMBDA_SERVICE_ERRORS
 from infra.constructs.retraining_image import DOCKERFILE, IMAGE_EXCLUDE, REPO_ROOT
-from infra.nag import acknowledge, wildcard_findings
+from infra.nag import SQS_MANAGED_SSE, acknowledge, checkov_skip, wildcard_findings
 from release.controller.approval import REJECTED_ERROR
 
 HANDLER = "release.controller.handler.handler"
@@ -128,6 +128,7 @@ class ReleaseController(Construct):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
+        checkov_skip(self.cleanup_dead_letters, {"CKV_AWS_27": SQS_MANAGED_SSE})
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
