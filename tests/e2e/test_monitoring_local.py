@@ -118,8 +118,8 @@ def test_feedback_joins_the_logged_prediction_it_names(
 
     # AND the monitor function (its schedule's target) publishes what it measured
     client = boto3.client("lambda", region_name="us-east-1")
-    response = client.invoke(FunctionName=local_cloud.deployment.output("MonitorFunctionName"), Payload=b"{}")
-    summary = json.loads(response["Payload"].read())
-    assert response.get("FunctionError") is None, summary
+    invoked = client.invoke(FunctionName=local_cloud.deployment.output("MonitorFunctionName"), Payload=b"{}")
+    summary = json.loads(invoked["Payload"].read())
+    assert invoked.get("FunctionError") is None, summary
     assert summary["labelled"] >= 2 and summary["logged"] >= len(logged)
     assert summary["drift_version"] == live.version and summary["max_psi"] is not None
