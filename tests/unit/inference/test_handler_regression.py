@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pytest
 
+from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
+from common.mirror.request_mirror import MirrorSettings, RequestMirror
 from common.model.metadata import ModelMetadata
+from recorder.lines import parse_line
 from tests.helpers import FakeLambdaContext, json_body
 from tests.unit.inference.support import Invoke, RegressionReference, split_lines, within_parity
+from tests.unit.mirror.test_config import FakeS3
 
 REGRESSORS = ["regressor", "tree_regressor"]
 """A ridge pipeline and a random forest, both trained on diabetes (the `served_model` fixture)."""
@@ -124,28 +128,29 @@ def test_rows_that_overflow_the_linear_model_get_a_422_naming_them(
     assert "InternalErrors" not in metric_lines[-1]
 
 
-class RecordingMirror:
-    """A shadow mirror that records what the handler offers it."""
-
-    def __init__(self) -> None:
-        self.offers: list[dict[str, Any]] = []
-
-    def offer(self, **fields: Any) -> None:
-        self.offers.append(fields)
-
-    def take_counters(self) -> dict[str, int]:
-        return {}
+def shadow_sampler(percent: float) -> RequestMirror:
+    """A mirror whose shadow draws `percent` of requests for the candidate "m-cand"."""
+    store = ShadowConfigStore(FakeS3(), "logs")
+    store.save(ShadowConfig(active=True, sample_percent=percent, candidate_model_version="m-cand"))
+    cache = ShadowConfigCache(store, ttl_s=3600.0)
+    cache.refresh()
+    return RequestMirror(config=cache, settings=MirrorSettings(), rng=random.Random(1))
 
 
 @pytest.mark.parametrize("served_model", ["regressor"], indirect=True)
-def test_the_mirror_is_offered_the_numeric_predictions_and_no_probabilities(
-    invoke: Invoke, handler_module: ModuleType, reference: RegressionReference
+def test_the_record_line_carries_the_numeric_predictions_no_probabilities_and_the_inputs(
+    invoke: Invoke, handler_module: ModuleType, reference: RegressionReference, log_stream: io.StringIO
 ) -> None:
-    mirror = RecordingMirror()
-    handler_module.app.mirror = mirror
+    """GIVEN a regressor with the shadow drawing every request WHEN rows are answered THEN the served
+    line's record (what the recorder reads) has the answered numbers, no probabilities, the exact
+    float32 inputs and the candidate."""
+    handler_module.app.mirror = shadow_sampler(100.0)
     X = reference.X_holdout[:3]
     body = json_body(invoke(body={"instances": X.tolist()}))
-    (offer,) = mirror.offers
-    assert offer["predictions"] == body["predictions"]
-    assert offer["probabilities"] == []
-    np.testing.assert_array_equal(offer["inputs"], X)
+    (line,) = [line for line in log_stream.getvalue().splitlines() if '"message":"prediction served"' in line]
+    part = parse_line(line)
+    assert part.predictions == body["predictions"]
+    assert not part.probabilities
+    assert part.shadow_candidate == "m-cand"
+    assert part.inputs is not None
+    np.testing.assert_array_equal(np.asarray(part.inputs, dtype=np.float32), X.astype(np.float32))

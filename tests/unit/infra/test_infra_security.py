@@ -75,6 +75,7 @@ def _managed_star_write(policy: str, action: str) -> bool:
 S3_PREFIXES = (
     "/models/*",
     "/records/*",
+    "/prediction-log/*",
     "/predictions/*",
     "/feedback/*",
     "/retraining/*",
@@ -245,8 +246,11 @@ def test_function_roles_read_models_and_write_records_only_under_their_prefixes(
         f"{models}/models/*",
         f"{models}/retraining/*",
         f"{logs}/control/shadow.json",
-        *(f"{logs}/{prefix}/*" for prefix in ("feedback", "predictions", "records")),
-        *(f"<ShadowLogBucket4D2C0A3B.Arn>/{prefix}/*" for prefix in ("feedback", "predictions", "records")),
+        *(f"{logs}/{prefix}/*" for prefix in ("feedback", "prediction-log", "predictions", "records")),
+        *(
+            f"<ShadowLogBucket4D2C0A3B.Arn>/{prefix}/*"
+            for prefix in ("feedback", "prediction-log", "predictions", "records")
+        ),
         *(f"<PrecomputeWorkBucket1C095882.Arn>/{prefix}/*" for prefix in ("inputs", "runs")),
         "arn:<AWS::Partition>:s3:::<PrecomputeWorkBucket1C095882>/*",  # the distributed Map's ItemReader
     }
