@@ -2,12 +2,14 @@
 
 Starts a fresh local cloud, turns a shadow on for every request, then sends a fixed number of
 `POST /predict` requests at a steady rate from many keep-alive clients (an open schedule: request i
-is due at start + i / rate, whichever client is free takes it). Then it waits for the shadow
-pipeline to drain and accounts for everything:
+is due at start + i / rate, whichever client is free takes it). Then it waits until the local cloud
+has delivered every log line to the recorder and the shadow queue is empty, and accounts for
+everything (reliability/accounting.py):
 
 - requests: sent = answered + lost (lost: a connection error or no answer within the timeout);
-- mirrored requests (every answered 200, the shadow samples 100%): mirrored = logged in S3 +
-  dead-lettered + unaccounted, where unaccounted must be 0.
+- answered (200) = requests in the prediction log's rows + in the recorder's DLQ + unaccounted;
+- drawn by the shadow (`ShadowSampled`, 100% here) = shadow records + shadow DLQ + recorder DLQ +
+  unaccounted; both unaccounted counts must be 0.
 
 Prints one table and writes the figures as JSON (default reliability/results.json). Timings are
 reported, never asserted; tests/e2e/test_faults.py runs a short variant and asserts the counts.
@@ -28,7 +30,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +39,17 @@ from bench.loadgen import Connection, build_request
 from common.layout import metadata_key
 from localcloud.cloud import REPO_ROOT, LocalCloud, LocalCloudSettings
 from reliability.accounting import (
-    MirrorAccount,
+    SHADOW_SAMPLED,
+    RequestAccount,
+    ShadowAccount,
     config_ttl_seconds,
     dead_letter_ids,
     logged_ids,
-    mirror_counters,
+    metric_sum,
+    prediction_log_ids,
     queue_depth,
+    recorder_dead_letters,
+    request_ids,
     settle_mirroring,
     wait_until,
 )
@@ -59,8 +66,8 @@ class LoadSettings:
     clients: int = 32
     timeout_s: float = 30.0
     drain_timeout_s: float = 480.0
-    """Longer than the shadow queue's visibility timeout (6 x 60 s): a message whose delete was lost
-    comes back after it."""
+    """For the log's delivery and then the shadow queue; longer than the shadow queue's visibility
+    timeout (6 x 60 s): a message whose delete was lost comes back after it."""
 
     @property
     def requests(self) -> int:
@@ -125,38 +132,59 @@ def shadow_resources(cloud: LocalCloud) -> tuple[str, str, str]:
     )
 
 
-def measure(cloud: LocalCloud, rows: list[list[float]], settings: LoadSettings) -> dict[str, Any]:
-    """Run the load against a cloud whose shadow mirrors every request; return the figures."""
+def whole_second() -> datetime:
+    """The next whole second, once it has come: CloudWatch counts in whole seconds, so the window
+    starts on one (the warm-up's requests stay before it)."""
+    now = datetime.now(UTC)
+    start = now.replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep((start - now).total_seconds())
+    return start
+
+
+def drain(cloud: LocalCloud, queue_url: str, timeout_s: float) -> dict[str, Any]:
+    """Wait until every logged line is delivered to the recorder (the local cloud's wait), then until
+    the shadow queue is empty. What did not arrive in time is reported as unaccounted, not raised."""
     assert cloud.clients is not None
+    sqs = cloud.clients.sqs
+    deadline = time.monotonic() + timeout_s
+    delivered = cloud.wait_logs_delivered(timeout_s)
+    with contextlib.suppress(TimeoutError):
+        wait_until(
+            lambda: queue_depth(sqs, queue_url) == 0,
+            timeout_s=max(1.0, deadline - time.monotonic()),
+            what="the shadow queue draining",
+        )
+    report = cloud.subscriptions.report() if cloud.subscriptions is not None else {}
+    return {"delivered": delivered, **report}
+
+
+def measure(cloud: LocalCloud, rows: list[list[float]], settings: LoadSettings) -> dict[str, Any]:
+    """Run the load against a cloud whose shadow draws every request; return the figures."""
+    assert cloud.clients is not None and cloud.deployment is not None
     queue_url, dlq_url, bucket = shadow_resources(cloud)
+    recorder_dlq_url = cloud.deployment.output("RecorderDeadLetterQueueUrl")
     sqs, s3 = cloud.clients.sqs, cloud.clients.s3
-    dead_before = queue_depth(sqs, dlq_url)
     bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
     headers = {"Content-Type": "application/json", "x-api-key": cloud.api_key or ""}
-    since = datetime.now(UTC)
+    since = whole_second()
     began = time.perf_counter()
     tally = asyncio.run(paced_load(f"{cloud.api_url}/predict", bodies, headers, settings))
     elapsed = time.perf_counter() - began
-    mirrored = tally.statuses.get(200, 0)
-
-    def settled() -> bool:
-        if queue_depth(sqs, queue_url) != 0:
-            return False
-        dead = queue_depth(sqs, dlq_url) - dead_before
-        return len(logged_ids(s3, bucket, since, datetime.now(UTC))) + dead >= mirrored
-
     drained_in = time.perf_counter()
-    with contextlib.suppress(TimeoutError):  # what did not arrive is reported as unaccounted
-        wait_until(settled, timeout_s=settings.drain_timeout_s, what="the shadow pipeline draining")
+    delivery = drain(cloud, queue_url, settings.drain_timeout_s)
     drained_in = time.perf_counter() - drained_in
-    until = datetime.now(UTC)
-    account = MirrorAccount(
-        mirrored=mirrored,
-        logged=len(logged_ids(s3, bucket, since, until)),
-        dead_lettered=len(dead_letter_ids(sqs, dlq_url, since, until)),
-    )
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     cloud.evaluate_alarms()  # ships the metrics the functions emitted
-    counters = mirror_counters(cloud.clients.cloudwatch, metrics_namespace(cloud), since, until)
+    logged = prediction_log_ids(s3, bucket, since, until)
+    kept = recorder_dead_letters(sqs, recorder_dlq_url, since, until)
+    recorded = RequestAccount.of(tally.statuses.get(200, 0), logged.answered, kept.answered)
+    shadow = ShadowAccount.of(
+        metric_sum(cloud.clients.cloudwatch, metrics_namespace(cloud), SHADOW_SAMPLED, since, until),
+        logged.drawn,
+        request_ids(logged_ids(s3, bucket, since, until)),
+        request_ids(dead_letter_ids(sqs, dlq_url, since, until)),
+        kept.drawn,
+    )
     answered = sum(tally.statuses.values())
     latency = Summary.of(tally.latencies_ms) if tally.latencies_ms else None
     return {
@@ -171,8 +199,9 @@ def measure(cloud: LocalCloud, rows: list[list[float]], settings: LoadSettings) 
         "p50_ms": round(latency.median, 2) if latency else None,
         "p99_ms": round(latency.p99, 2) if latency else None,
         "max_ms": round(latency.maximum, 2) if latency else None,
-        "shadow": account.to_json(),
-        "mirror_counted_by_the_function": counters,
+        "recorded": recorded.to_json(),
+        "shadow": shadow.to_json(),
+        "log_delivery": delivery,
         "drain_s": round(drained_in, 1),
     }
 
@@ -211,7 +240,7 @@ def live_rows(cloud: LocalCloud) -> list[list[float]]:
 
 
 def prepare_shadow(cloud: LocalCloud) -> list[list[float]]:
-    """Turn the shadow on (the live model as its own candidate) and wait until it mirrors."""
+    """Turn the shadow on (the live model as its own candidate) and wait until its draws are scored."""
     assert cloud.clients is not None and cloud.deployment is not None
     start_shadow(cloud, str(cloud.deployment.output("ModelVersion")))
     rows = live_rows(cloud)
@@ -243,7 +272,7 @@ def prepare_shadow(cloud: LocalCloud) -> list[list[float]]:
 
 
 def render(figures: dict[str, Any]) -> str:
-    shadow = figures["shadow"]
+    recorded, shadow, delivery = figures["recorded"], figures["shadow"], figures["log_delivery"]
     settings = figures["settings"]
     lines = [
         f"load: {settings['seconds']:g} s at {settings['rate']:g} req/s from {settings['clients']} clients "
@@ -251,14 +280,15 @@ def render(figures: dict[str, Any]) -> str:
         f"  requests   sent {figures['sent']}  answered {figures['answered']}  lost {figures['lost']}  "
         f"statuses {figures['statuses']}",
         f"  latency    p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  max {figures['max_ms']} ms",
-        f"  shadow     mirrored {shadow['mirrored']}  logged in S3 {shadow['logged']}  "
-        f"in DLQ {shadow['dead_lettered']}  unaccounted {shadow['unaccounted']}  "
-        f"(drained {figures['drain_s']} s after the load)",
-        "  mirror     as counted by the inference function: "
-        + "  ".join(
-            f"{k.removeprefix('ShadowMirror').lower()} {v}"
-            for k, v in figures["mirror_counted_by_the_function"].items()
-        ),
+        f"  log        answered 200 {recorded['answered']}  in prediction-log rows {recorded['logged']}  "
+        f"in recorder DLQ {recorded['recorder_dead_lettered']}  unaccounted {recorded['unaccounted']}",
+        f"  shadow     drawn (ShadowSampled) {shadow['sampled']}  "
+        f"marked in the log {shadow['marked_in_log']}  "
+        f"scored {shadow['scored']}  in shadow DLQ {shadow['shadow_dead_lettered']}  "
+        f"in recorder DLQ {shadow['recorder_dead_lettered']}  unaccounted {shadow['unaccounted']}",
+        f"  delivery   all delivered {delivery.get('delivered')}  events delivered "
+        f"{delivery.get('events_delivered')}  dead-lettered {delivery.get('events_dead_lettered')}  "
+        f"discarded {delivery.get('events_discarded')}  (drained {figures['drain_s']} s after the load)",
     ]
     return "\n".join(lines)
 
@@ -282,8 +312,16 @@ def main(argv: list[str] | None = None) -> int:
     figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     print(render(figures))
     args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
-    ok = figures["lost"] == 0 and figures["shadow"]["unaccounted"] == 0
-    return 0 if ok else 1
+    return 0 if accounted(figures) else 1
+
+
+def accounted(figures: dict[str, Any]) -> bool:
+    """No request lost, every answered one in the log, every drawn one scored or kept."""
+    return bool(
+        figures["lost"] == 0
+        and figures["recorded"]["unaccounted"] == 0
+        and figures["shadow"]["unaccounted"] == 0
+    )
 
 
 if __name__ == "__main__":

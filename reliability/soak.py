@@ -1,17 +1,19 @@
 """The soak test: `make soak` (or `python -m reliability.soak`).
 
 The load test's steady open-schedule load (reliability/loadtest.py), for ten minutes at 20
-requests/s by default, on a fresh local cloud whose shadow mirrors every request, while a canary
+requests/s by default, on a fresh local cloud whose shadow draws every request, while a canary
 shift runs through its steps: a second model is published and `modelctl shift` moves the live alias
 to it step by step with its gates evaluated after each bake, exactly as an operator would run it.
 
-Counted, as in the load test: requests lost (must be 0) and every mirrored request accounted for
-(S3 records + dead letters; unaccounted must be 0). Measured: the resident memory (VmRSS) of every
-long-lived process at the start and the end of the load: the local cloud's own process (gateway,
-Lambda front, event-source pollers, metrics and alarms are threads in it), moto, the guardian and
-every function worker. A process that was there at both ends may not grow by more than
-`RSS_GROWTH_BOUND` (a fraction of its start) plus `RSS_GROWTH_SLACK_MB`; moto is bounded apart, by
-what it stores: it keeps every object written to S3 in memory, as S3 would keep them on disk.
+Counted, as in the load test (reliability/accounting.py): requests lost (must be 0); every answered
+request in the prediction log or the recorder's DLQ, and every request the shadow drew
+(`ShadowSampled`) scored or in a DLQ (unaccounted must be 0 for both). Measured: the resident
+memory (VmRSS) of every long-lived process at the start and the end of the load: the local cloud's
+own process (gateway, Lambda front, event-source pollers, log subscriptions, metrics and alarms are
+threads in it), moto, the guardian and every function worker (the recorder's among them). A
+process that was there at both ends may not grow by more than `RSS_GROWTH_BOUND` (a fraction of its
+start) plus `RSS_GROWTH_SLACK_MB`; moto is bounded apart, by what it stores: it keeps every object
+written to S3 in memory, as S3 would keep them on disk.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 from localcloud import guardian
 from localcloud.cloud import REPO_ROOT, LocalCloud, LocalCloudSettings
-from reliability.loadtest import LoadSettings, measure, prepare_shadow
+from reliability.loadtest import LoadSettings, accounted, measure, prepare_shadow
 
 RESULTS = Path(__file__).resolve().parent / "soak.json"
 RSS_GROWTH_BOUND = 0.25
@@ -251,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(figures))
     args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     ok = (
-        figures["lost"] == 0
-        and figures["shadow"]["unaccounted"] == 0
+        accounted(figures)
         and not figures["memory_over_bound"]
         and figures["shift"]["exit_codes"].get("shift") == 0
     )
