@@ -125,11 +125,17 @@ def shadow_resources(cloud: LocalCloud) -> tuple[str, str, str]:
     """(queue URL, dead-letter queue URL, log bucket) of the shadow stack."""
     assert cloud.event_sources is not None and cloud.deployment is not None
     (poller,) = cloud.event_sources.pollers
-    return (
-        poller.queue_url,
-        cloud.deployment.output("DeadLetterQueueUrl"),
-        cloud.deployment.output("LogBucketName"),
-    )
+    return poller.queue_url, stack_output(cloud, "DeadLetterQueueUrl"), stack_output(cloud, "LogBucketName")
+
+
+def stack_output(cloud: LocalCloud, name: str) -> str:
+    """The stack output named exactly `name` (`Deployment.output` matches a part of the name, and
+    `RecorderDeadLetterQueueUrl` contains `DeadLetterQueueUrl`)."""
+    assert cloud.deployment is not None
+    for stack in cloud.deployment.stacks:
+        if name in stack.outputs:
+            return str(stack.outputs[name])
+    raise KeyError(f"no stack output named {name!r}")
 
 
 def whole_second() -> datetime:
@@ -162,7 +168,7 @@ def measure(cloud: LocalCloud, rows: list[list[float]], settings: LoadSettings) 
     """Run the load against a cloud whose shadow draws every request; return the figures."""
     assert cloud.clients is not None and cloud.deployment is not None
     queue_url, dlq_url, bucket = shadow_resources(cloud)
-    recorder_dlq_url = cloud.deployment.output("RecorderDeadLetterQueueUrl")
+    recorder_dlq_url = stack_output(cloud, "RecorderDeadLetterQueueUrl")
     sqs, s3 = cloud.clients.sqs, cloud.clients.s3
     bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
     headers = {"Content-Type": "application/json", "x-api-key": cloud.api_key or ""}
