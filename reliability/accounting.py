@@ -182,10 +182,12 @@ def metric_sum(cloudwatch: Any, namespace: str, name: str, since: datetime, unti
     """Sum of an EMF count over every dimension set (one per function version), data points with a
     timestamp in [since, until) (CloudWatch takes whole seconds)."""
     total = 0.0
-    listed = cloudwatch.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]
+    pages = cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace, MetricName=name)
     dimension_sets = {
-        tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"])) for metric in listed
-    }  # moto may list a metric once per datapoint
+        tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]))
+        for page in pages
+        for metric in page["Metrics"]
+    }  # every page: moto lists a metric once per datapoint, 500 to a page
     for dimensions in sorted(dimension_sets):
         points = cloudwatch.get_metric_statistics(
             Namespace=namespace,

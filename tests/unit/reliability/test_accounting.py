@@ -140,3 +140,22 @@ def test_every_drawn_request_is_scored_or_dead_lettered_once() -> None:
         "recorder_dead_lettered": 1,
         "unaccounted": 2,
     }
+
+
+def test_the_shadow_draw_count_reads_every_page_of_metrics(aws: dict[str, Any]) -> None:
+    """moto lists a metric once per data point, 500 to a page: a version first seen after 500
+    points of another is on a later page."""
+    cloudwatch = aws["cloudwatch"]
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def point(version: str) -> dict[str, Any]:
+        return {
+            "MetricName": "ShadowSampled",
+            "Dimensions": [{"Name": "FunctionVersion", "Value": version}, {"Name": "service", "Value": "i"}],
+            "Timestamp": now - timedelta(seconds=30),
+            "Value": 1.0,
+        }
+
+    cloudwatch.put_metric_data(Namespace="ModelServing", MetricData=[point("1")] * 600)
+    cloudwatch.put_metric_data(Namespace="ModelServing", MetricData=[point("2")] * 7)
+    assert metric_sum(cloudwatch, "ModelServing", "ShadowSampled", now - timedelta(minutes=1), now) == 607
