@@ -1,6 +1,8 @@
-"""serving.api_type=http and function_url on the local cloud: the same /predict and Open Inference
-answers through an HTTP API (payload 1.0, IAM) and through the function URL (payload 2.0, IAM), and
-a request without the `Authorization` header refused (the local gateway checks its presence only)."""
+"""serving.api_type=http on the local cloud: the same /predict and Open Inference answers through an
+HTTP API (payload 1.0, IAM), and a request without the `Authorization` header refused (the local
+gateway checks its presence only). The function URL type (payload 2.0) is served by the same gateway
+code and tested without a cloud of its own (tests/unit/localcloud/test_gateway_api_types.py), which
+keeps the e2e tier to one extra local cloud."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from tests.unit.infra.infra_support import SKIP_BUNDLING, cdk_json_context
 SIGNED = {"Authorization": "AWS4-HMAC-SHA256 Credential=local/20261207/us-east-1/execute-api/aws4_request"}
 
 
-@pytest.fixture(scope="module", params=["http", "function_url"])
+@pytest.fixture(scope="module", params=["http"])
 def typed_cloud(
     request: pytest.FixtureRequest,
     trained_model: tuple[Path, ModelMetadata],

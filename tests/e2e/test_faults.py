@@ -341,8 +341,9 @@ def test_a_canary_whose_model_always_fails_is_rolled_back_and_only_its_share_saw
 def test_a_worker_killed_mid_request_fails_that_request_only_and_is_replaced(
     local_cloud: LocalCloud, api: Api, trained_model: tuple[Path, ModelMetadata]
 ) -> None:
-    """Every warm worker of v1 is frozen (SIGSTOP); a request is handed to one of them (its START
-    line is logged); then they are killed. That request gets a clear 5xx JSON error; once the pool
+    """Every warm worker of v1 is stopped (SIGSTOP) and held so (the runtime's thaw disabled, as if
+    the environment hung); a request is handed to one of them (its START line is logged); then they
+    are killed. That request gets a clear 5xx JSON error; once the pool
     has seen the kills (a kill from outside is asynchronous), the next ones are served by new
     workers. (A worker frozen in the middle of a TLS handshake with moto once stalled every other
     moto client, this test's alias read included: localcloud/moto_main.py.)"""
@@ -360,6 +361,8 @@ def test_a_worker_killed_mid_request_fails_that_request_only_and_is_replaced(
         return log.read_text(encoding="utf-8").count("START RequestId") if log.exists() else 0
 
     before = started()
+    for worker in pool.idle_workers():  # hold them stopped: the runtime may not continue them
+        worker.freezer.thaw = lambda: None  # type: ignore[method-assign]
     for pid in victims:
         os.kill(pid, signal.SIGSTOP)
     answer: list[HttpResponse] = []

@@ -122,6 +122,8 @@ def test_300_requests_from_8_clients_at_100_percent_are_all_recorded_and_shadowe
             until,
             "--json",
             str(report_path),
+            "--html",
+            "",
         )
         assert result.exit_code == 0, result.output
         counts = json.loads(report_path.read_text())["counts"]

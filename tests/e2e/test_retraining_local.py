@@ -225,6 +225,8 @@ def test_retraining_releases_a_candidate_with_a_two_step_shift_through_the_relea
         lam.update_function_configuration(
             FunctionName=retraining["FunctionName"], Environment={"Variables": before}
         )
+        # the tests after this one share the cloud and expect the model they deployed to be live
+        lam.update_alias(FunctionName=function, Name="live", FunctionVersion=live_version, RoutingConfig={})
 
 
 @pytest.mark.slow
