@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -25,6 +24,7 @@ from infra.config.metrics import MetricsConfig
 from infra.config.monitor import MonitorConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.python_function import python_function
+from infra.constructs.queue_alarm import queue_not_empty_alarm
 from infra.nag import (
     SQS_MANAGED_SSE,
     XRAY_REASON,
@@ -151,18 +151,13 @@ class LiveMonitor(Construct):
             schedule=events.Schedule.expression(self.monitor_config.schedule),
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
         )
-        self.failed_runs_alarm = cw.Alarm(
+        self.failed_runs_alarm = queue_not_empty_alarm(
             self,
             "FailedRunsAlarm",
-            alarm_description="A scheduled monitor run failed every retry: read the monitor function's logs "
+            self.failed_runs,
+            "A scheduled monitor run failed every retry: read the monitor function's logs "
             "and the event in its dead-letter queue",
-            metric=self.failed_runs.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            period=cdk.Duration.minutes(5),
         )
         self._acknowledge_findings()
 

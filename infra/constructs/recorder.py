@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from infra.config import ServingConfig
     from infra.constructs.shadow import ShadowLogging
 
+from infra.constructs.queue_alarm import queue_not_empty_alarm
 from infra.nag import (
     SQS_MANAGED_SSE,
     XRAY_REASON,
@@ -126,20 +126,14 @@ class PredictionRecorder(Construct):
         self.function, self.role, self.function_log_group = made.function, made.role, made.log_group
         shadow_queue.grant_send_messages(self.role)
         self.function.configure_async_invoke(retry_attempts=RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE)
-        self.dead_letter_alarm = cw.Alarm(
+        self.dead_letter_alarm = queue_not_empty_alarm(
             self,
             "DeadLetterAlarm",
-            alarm_description=(
+            self.dead_letter_queue,
+            (
                 "Log deliveries the recorder failed on every retry are in its DLQ: the predictions they "
                 "carry are not in the prediction log yet; read the recorder's logs, fix, replay the events"
             ),
-            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(1), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         acknowledge(
             self.role,

@@ -21,7 +21,6 @@ step to run by the payload; the state is the execution's JSON, each step returni
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
@@ -39,6 +38,7 @@ from constructs import Construct
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.monitor import LOG_PREFIXES
+from infra.constructs.queue_alarm import queue_not_empty_alarm
 from infra.constructs.retention import retention
 from infra.constructs.retraining import LAMBDA_SERVICE_ERRORS
 from infra.constructs.retraining_image import DOCKERFILE, IMAGE_EXCLUDE, REPO_ROOT
@@ -217,21 +217,15 @@ class ReleaseController(Construct):
                 )
             ],
         )
-        self.cleanup_failed_alarm = cw.Alarm(
+        self.cleanup_failed_alarm = queue_not_empty_alarm(
             self,
             "CleanupFailedAlarm",
-            alarm_description=(
+            self.cleanup_dead_letters,
+            (
                 "The cleanup of a timed-out, failed or stopped release execution failed (or could not "
                 "be delivered): the alias may keep a partial weight and the release stay in progress. "
                 "Read the message in the queue, the controller's logs, then `modelctl status` / `abort`"
             ),
-            metric=self.cleanup_dead_letters.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(1), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self._acknowledge()
 

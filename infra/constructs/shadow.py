@@ -33,6 +33,7 @@ from infra.config.runtime import RuntimeConfig
 from infra.config.shadow import ShadowConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
+from infra.constructs.queue_alarm import queue_not_empty_alarm
 from infra.constructs.recorder import subscribe_recorder
 from infra.nag import (
     SQS_MANAGED_SSE,
@@ -275,20 +276,14 @@ class ShadowLogging(Construct):
         return made.function
 
     def _dead_letter_alarm(self) -> cw.Alarm:
-        return cw.Alarm(
+        return queue_not_empty_alarm(
             self,
             "DeadLetterAlarm",
-            alarm_description=(
+            self.dead_letter_queue,
+            (
                 "Shadow messages the shadow function failed maxReceiveCount times are in the DLQ: "
                 "read them (aws sqs receive-message) and the shadow function's logs"
             ),
-            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(1), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
 
 
