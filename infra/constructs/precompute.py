@@ -32,6 +32,7 @@ from constructs import Construct
 from common import layout
 from infra.config.precompute import PrecomputeConfig
 from infra.config.runtime import RuntimeConfig
+from infra.constructs.buckets import private_bucket
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import ARCHITECTURES, RUNTIMES
@@ -174,13 +175,9 @@ class Precompute(Construct):
             # when the stack is deleted, so a mistaken delete never takes a serving path down with it.
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "WorkBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireRunFiles",
@@ -189,7 +186,6 @@ class Precompute(Construct):
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 )
             ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.plan_function = self._function(
             "Plan",
