@@ -24,7 +24,7 @@ METRIC_CHOICES = ("auto", "accuracy", "absolute_error")
 
 
 def _cost_matrix(text: str) -> CostMatrix | None:
-    from release.quality.join import parse_cost_matrix
+    from common.business_metric import parse_cost_matrix
 
     if not text:
         return None

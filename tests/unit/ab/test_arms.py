@@ -11,10 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from common.business_metric import parse_cost_matrix
 from common.observe.feedback import Feedback
 from common.observe.prediction_log import PredictionRow
 from release.quality import ArmSummary, Direction
-from release.quality.join import Metric, parse_cost_matrix, row_metric, version_arms, window_arms
+from release.quality.join import Metric, row_metric, version_arms, window_arms
 from tests.unit.ab.streams import LOG_BUCKET, NEW, NOW, PRIMARY, START, classifier_stream
 
 
