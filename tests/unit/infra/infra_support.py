@@ -9,10 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 import app as cdk_app
+from infra import nag
 from infra.config import ServingConfig
+from infra.config.runtime import RuntimeConfig
+from infra.constructs.release_controller import HANDLER, ReleaseController
 from infra.stacks import ModelStoreStack, ServingStack
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -59,3 +65,34 @@ def synthesize(artifacts_dir: Path, outdir: Path, **serving: Any) -> Synthesized
         store_template=Template.from_stack(store),
         serving_template=Template.from_stack(serving_stack),
     )
+
+
+def state_machine_definition(template: Template) -> dict[str, Any]:
+    """The definition of the template's one state machine, each reference in it read as `${ref}`."""
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    body = machine["Properties"]["DefinitionString"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    document: dict[str, Any] = json.loads("".join(p if isinstance(p, str) else "${ref}" for p in parts))
+    return document
+
+
+def release_controller_stack(**props: Any) -> cdk.Stack:
+    """The release controller alone in a stack (account and region set), code from an ECR image,
+    synthesized with cdk-nag; `props` are the construct's others (the alarms, the log bucket)."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "Controller", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    repository = ecr.Repository.from_repository_name(stack, "Repo", "retraining")
+    ReleaseController(
+        stack,
+        "ReleaseController",
+        runtime=RuntimeConfig(),
+        code=lambda_.DockerImageCode.from_ecr(repository, cmd=[HANDLER]),
+        model_bucket=s3.Bucket.from_bucket_name(stack, "Models", "models-bucket"),
+        function_name="serving-fn",
+        alias_name="live",
+        release_table_name="release-table",
+        **props,
+    )
+    nag.add_checks(app)
+    app.synth()
+    return stack

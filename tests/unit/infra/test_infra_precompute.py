@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
@@ -16,6 +15,7 @@ from common.precompute import table as precompute_table
 from infra.constructs import precompute as construct
 from infra.stacks import PrecomputeStack
 from tests.unit.infra.infra_support import SynthesizedApp, synthesize
+from tests.unit.infra.infra_support import state_machine_definition as definition
 from tests.unit.infra.test_infra_compliance import ACCEPTED_CFN_LINT_WARNINGS
 
 
@@ -26,14 +26,6 @@ def precompute_stack(app: SynthesizedApp) -> PrecomputeStack:
 @pytest.fixture(scope="module")
 def precompute_template(synthesized: SynthesizedApp) -> Template:
     return Template.from_stack(precompute_stack(synthesized))
-
-
-def definition(template: Template) -> dict[str, Any]:
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    text = "".join(part if isinstance(part, str) else "REF" for part in parts)
-    document: dict[str, Any] = json.loads(text)
-    return document
 
 
 def test_names_shared_with_the_functions_are_equal() -> None:

@@ -17,21 +17,13 @@ from infra.constructs.retraining_image import IMAGE_SOURCES, sagemaker_source_ar
 from infra.stacks import RetrainingStack
 from localcloud.image_functions import image_asset, task_root_copies
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
+from tests.unit.infra.infra_support import state_machine_definition as definition
 
 TASKS = ("Prepare", "Train", "Evaluate", "Gate", "Register", "Release")
 
 
 def retraining_stack(app: SynthesizedApp) -> RetrainingStack:
     return next(child for child in app.app.node.children if isinstance(child, RetrainingStack))
-
-
-def definition(template: Template) -> dict[str, Any]:
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    body = machine["Properties"]["DefinitionString"]
-    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
-    text = "".join(part if isinstance(part, str) else "${ref}" for part in parts)
-    document: dict[str, Any] = json.loads(text)
-    return document
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,32 @@ class FakeClock:
         self._now += timedelta(seconds=seconds)
 
 
+class Notes:
+    """A release reporter that keeps the lines it is told and ignores the bake's progress."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warn(self, message: str) -> None:
+        self.lines.append(f"warning: {message}")
+
+    def bake(self, **_: Any) -> None:
+        pass
+
+    def bake_done(self) -> None:
+        pass
+
+
+class No:
+    """A prompt that declines every question."""
+
+    def confirm(self, question: str) -> bool:
+        return False
+
+
 @dataclass
 class FakeInvoker:
     """Answers like the inference handler: the version invoked and the model its MODEL_URI pins."""
