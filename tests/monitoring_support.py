@@ -17,6 +17,8 @@ from common.mirror.record import ShadowRecord, ShadowResult
 from common.observe.feedback import Feedback, encode_records, format_time, object_key
 from shadow.writer import RecordWriter
 
+LOG_BUCKET = "prediction-log"
+
 
 def logged_record(
     request_id: str,
