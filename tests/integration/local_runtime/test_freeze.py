@@ -7,26 +7,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.local_runtime.support import LogFunctions, MakeLogFunctions
-
-
-def process_state(pid: int) -> str:
-    """R, S, T (stopped), Z, ... from /proc/<pid>/stat; X when the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "X"
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
+from tests.integration.runtime_support import process_state, wait_until
 
 
 def ticks(path: Path) -> int:
