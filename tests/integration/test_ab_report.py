@@ -15,12 +15,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from modelctl.cli import app
 from modelctl.factory import Factory
-from release.shadow.resources import ShadowTarget
 from tests.unit.ab.streams import (
     LOG_BUCKET,
     MODEL_BUCKET,
@@ -31,6 +29,7 @@ from tests.unit.ab.streams import (
     classifier_stream,
     put_metadata,
 )
+from tests.unit.modelctl.world import report_factory
 
 REGION = "us-east-1"
 FUNCTION = "inference"
@@ -107,20 +106,7 @@ def cloud() -> Iterator[Cloud]:
         for bucket in (LOG_BUCKET, MODEL_BUCKET):
             s3.create_bucket(Bucket=bucket)
         put_metadata(s3)
-        factory = Factory(env={}, session=session, now=lambda: NOW, console=Console(width=200))
-        factory.__dict__["shadow_target"] = ShadowTarget(
-            function_name=FUNCTION,
-            alias_name="live",
-            model_bucket=MODEL_BUCKET,
-            log_bucket=LOG_BUCKET,
-            config_uri=f"s3://{LOG_BUCKET}/control/shadow.json",
-            queue_url="",
-            dead_letter_queue_url="",
-            shadow_function_name="shadow",
-            dead_letter_alarm_name="dlq",
-            serving_stack="ModelServing-Serving",
-            shadow_stack="ModelServing-Shadow",
-        )
+        factory = report_factory(session, log_bucket=LOG_BUCKET, model_bucket=MODEL_BUCKET, now=lambda: NOW)
         yield Cloud(factory, s3, session)
 
 

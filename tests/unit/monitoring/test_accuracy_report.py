@@ -17,14 +17,13 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner
 
 from common.observe.feedback import Feedback
 from modelctl.cli import app
 from modelctl.factory import Factory
-from release.shadow.resources import ShadowTarget
 from tests.monitoring_support import logged_record, put_feedback, put_records
+from tests.unit.modelctl.world import report_factory
 
 LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
 MODEL = "m-synthetic0001"
@@ -88,20 +87,7 @@ def stream() -> Iterator[Stream]:
                 [*labels, Feedback(f"unlogged-{day}", 0, 1)],
                 start + timedelta(days=day, hours=23),
             )
-        factory = Factory(env={}, session=session, now=lambda: NOW, console=Console(width=200))
-        factory.__dict__["shadow_target"] = ShadowTarget(
-            function_name="inference",
-            alias_name="live",
-            model_bucket=MODEL_BUCKET,
-            log_bucket=LOG_BUCKET,
-            config_uri=f"s3://{LOG_BUCKET}/control/shadow.json",
-            queue_url="",
-            dead_letter_queue_url="",
-            shadow_function_name="shadow",
-            dead_letter_alarm_name="dlq",
-            serving_stack="ModelServing-Serving",
-            shadow_stack="ModelServing-Shadow",
-        )
+        factory = report_factory(session, log_bucket=LOG_BUCKET, model_bucket=MODEL_BUCKET, now=lambda: NOW)
         yield Stream(factory=factory, s3=s3)
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner
 
 from common.mirror.message import LiveResult, MirrorMessage
@@ -26,8 +25,8 @@ from common.observe.live_quality import S3ModelInfo
 from modelctl.cli import app
 from modelctl.factory import Factory
 from monitor.monitor import Monitor, MonitorSettings
-from release.shadow.resources import ShadowTarget
 from tests.monitoring_support import put_feedback, put_records
+from tests.unit.modelctl.world import report_factory
 
 LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
 MODEL = "m-regressor0001"
@@ -100,20 +99,7 @@ def stream() -> Iterator[Stream]:
                 labels.append(Feedback(request_id, 0, truth))
             put_records(s3, LOG_BUCKET, records)
             put_feedback(s3, LOG_BUCKET, labels, start + timedelta(days=day, hours=23))
-        factory = Factory(env={}, session=session, now=lambda: NOW, console=Console(width=200))
-        factory.__dict__["shadow_target"] = ShadowTarget(
-            function_name="inference",
-            alias_name="live",
-            model_bucket=MODEL_BUCKET,
-            log_bucket=LOG_BUCKET,
-            config_uri=f"s3://{LOG_BUCKET}/control/shadow.json",
-            queue_url="",
-            dead_letter_queue_url="",
-            shadow_function_name="shadow",
-            dead_letter_alarm_name="dlq",
-            serving_stack="ModelServing-Serving",
-            shadow_stack="ModelServing-Shadow",
-        )
+        factory = report_factory(session, log_bucket=LOG_BUCKET, model_bucket=MODEL_BUCKET, now=lambda: NOW)
         yield Stream(factory=factory, s3=s3, cloudwatch=session.client("cloudwatch"))
 
 
