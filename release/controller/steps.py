@@ -121,8 +121,7 @@ def begin(ctx: ReleaseContext, state: State) -> State:
 
 def advance(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    record = _our_record(ctx, state)
-    _hold(ctx, release)
+    record = _resume(ctx, state, release)
     index = int(release["index"]) + 1
     step = plan.steps[index - 1]
     alias = _ours(ctx.alias.read(), plan)
@@ -148,11 +147,8 @@ def advance(ctx: ReleaseContext, state: State) -> State:
 
 def check(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    try:
-        record = _our_record(ctx, state)
-        _hold(ctx, release)
-    except (ReleaseAbortedError, LockLostError) as stopped:
-        release.update(next="aborted", reason=str(stopped))
+    record = _resume_unless_stopped(ctx, state, release)
+    if record is None:
         return state
     gates = ctx.gates.states(release["gate_alarms"])
     fired = [gate for gate in gates if gate.fired]
@@ -182,8 +178,7 @@ def check(ctx: ReleaseContext, state: State) -> State:
 
 def finish(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    record = _our_record(ctx, state)
-    _hold(ctx, release)
+    record = _resume(ctx, state, release)
     routing = ctx.alias.read().routing
     if plan.ends_with_promotion and not release.get("held"):
         ctx.store.finish(record.release_id, previous_primary=plan.base)
@@ -206,8 +201,7 @@ def finish(ctx: ReleaseContext, state: State) -> State:
 
 def roll_back(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    record = _our_record(ctx, state)
-    _hold(ctx, release)
+    record = _resume(ctx, state, release)
     reason = str(release.get("reason") or "a gate fired")
     why = str(release.get("rollback_reason") or f"automatic: {reason}")
     alias = ctx.alias.read()
@@ -298,11 +292,8 @@ def approved(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
     decision = Decision.from_json(state.pop("approval", None))
     _approvals(ctx).delete(str(state["release_id"]))
-    try:
-        record = _our_record(ctx, state)
-        _hold(ctx, release)
-    except (ReleaseAbortedError, LockLostError) as stopped:
-        release.update(next="aborted", reason=str(stopped))
+    record = _resume_unless_stopped(ctx, state, release)
+    if record is None:
         return state
     routing = ctx.alias.read().routing
     _record_decision(ctx, plan, record, routing, decision, "approved")
@@ -395,6 +386,25 @@ def _our_record(ctx: ReleaseContext, state: State) -> ReleaseRecord:
     if current.abort_requested_by:
         raise ReleaseAbortedError(f"release {record.release_id} was aborted by {current.abort_requested_by}")
     return record
+
+
+def _resume(ctx: ReleaseContext, state: State, release: dict[str, Any]) -> ReleaseRecord:
+    """`_our_record`, then `_hold`: the step goes on with this execution's record and lease."""
+    record = _our_record(ctx, state)
+    _hold(ctx, release)
+    return record
+
+
+def _resume_unless_stopped(
+    ctx: ReleaseContext, state: State, release: dict[str, Any]
+) -> ReleaseRecord | None:
+    """`_resume`, or None with the release marked `aborted` when it was aborted, ended elsewhere or
+    its lock taken over."""
+    try:
+        return _resume(ctx, state, release)
+    except (ReleaseAbortedError, LockLostError) as stopped:
+        release.update(next="aborted", reason=str(stopped))
+        return None
 
 
 def _hold(ctx: ReleaseContext, release: dict[str, Any]) -> None:
