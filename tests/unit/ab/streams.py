@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.observe.feedback import Feedback
-from tests.monitoring_support import logged_record, put_feedback, put_records
+from tests.monitoring_support import LOG_BUCKET, logged_record, put_feedback, put_records
 
-LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
+MODEL_BUCKET = "models"
 NOW = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
 START = NOW - timedelta(days=2)
 PRIMARY, NEW = "3", "4"

@@ -3,20 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from common.business_metric import parse_cost_matrix
 from common.observe.feedback import Feedback
 from common.observe.prediction_log import PredictionRow
 from release.quality import ArmSummary, Direction
 from release.quality.join import Metric, row_metric, version_arms, window_arms
-from tests.unit.ab.streams import LOG_BUCKET, NEW, NOW, PRIMARY, START, classifier_stream
+from tests.monitoring_support import LOG_BUCKET
+from tests.unit.ab.streams import NEW, NOW, PRIMARY, START, classifier_stream
 
 
 def row(version: str, index: int, predicted: Any, model: str = "m") -> PredictionRow:
@@ -89,14 +87,6 @@ def test_row_metric_and_cost_matrix() -> None:
     for bad in ([], {"0": 3}, {"0": {"1": -1}}, {"0": {"1": "x"}}):
         with pytest.raises(ValueError):
             parse_cost_matrix(bad)
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=LOG_BUCKET)
-        yield client
 
 
 def test_counts_equal_the_feedback_sent_with_late_duplicate_and_unknown_labels(s3: Any) -> None:

@@ -16,16 +16,8 @@ from rich.console import Console
 from modelctl.reports.ab import render_html, render_terminal
 from modelctl.reports.ab.build import S3Task, build_ab_report
 from release.alias import Routing
-from tests.unit.ab.streams import (
-    LOG_BUCKET,
-    MODEL_BUCKET,
-    NEW,
-    NOW,
-    PRIMARY,
-    START,
-    classifier_stream,
-    put_metadata,
-)
+from tests.monitoring_support import LOG_BUCKET
+from tests.unit.ab.streams import MODEL_BUCKET, NEW, NOW, PRIMARY, START, classifier_stream, put_metadata
 
 TOP_KEYS = {
     "schema_version",

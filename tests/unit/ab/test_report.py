@@ -21,17 +21,8 @@ from modelctl.reports.ab.build import S3Task, build_ab_report, parse_versions
 from release.alias import Routing
 from release.errors import ShadowError
 from release.quality import ArmSummary, Direction, compare, labels_needed
-from tests.monitoring_support import put_feedback
-from tests.unit.ab.streams import (
-    LOG_BUCKET,
-    MODEL_BUCKET,
-    NEW,
-    NOW,
-    PRIMARY,
-    START,
-    classifier_stream,
-    put_metadata,
-)
+from tests.monitoring_support import LOG_BUCKET, put_feedback
+from tests.unit.ab.streams import MODEL_BUCKET, NEW, NOW, PRIMARY, START, classifier_stream, put_metadata
 
 
 @pytest.fixture
