@@ -11,7 +11,7 @@ from modelctl.render.charts import fmt as _fmt
 from modelctl.render.charts import html_table as _table
 from modelctl.render.charts import pct as _pct
 from modelctl.reports import coverage
-from modelctl.reports.shadow import render_page as parts
+from modelctl.reports.shadow import render_parts as parts
 from modelctl.reports.shadow import render_regression
 
 

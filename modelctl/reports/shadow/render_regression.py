@@ -12,7 +12,7 @@ from rich.table import Table
 from modelctl.render.charts import ACCENT, bar_chart, html_table, line_chart
 from modelctl.render.charts import fmt as _num
 from modelctl.render.charts import pct as _pct
-from modelctl.reports.shadow import render_page as parts
+from modelctl.reports.shadow import render_parts as parts
 
 
 def _signed(value: float | None, digits: int = 4) -> str:
@@ -97,16 +97,7 @@ def render_terminal(report: dict[str, Any], console: Console) -> None:
     histogram.caption = "  ".join(f"{name} {_signed(stats.get(name))}" for name in (*QUANTILES, "min", "max"))
     console.print(histogram)
 
-    latency = Table(title="Model inference time (ms)")
-    for column in ("model", "p50", "p99", "mean", "samples"):
-        latency.add_column(column, justify="right" if column != "model" else "left")
-    for name in ("live", "shadow"):
-        timing = report["latency_ms"][name]
-        if timing:
-            latency.add_row(
-                name, _num(timing["p50"]), _num(timing["p99"]), _num(timing["mean"]), str(timing["count"])
-            )
-    console.print(latency)
+    console.print(parts.latency_table(report))
 
     hourly = Table(title="Per hour")
     for column in (

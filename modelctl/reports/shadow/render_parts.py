@@ -1,13 +1,15 @@
-"""The parts of the shadow report's HTML page that the classifier and the regression pages share:
-the head and title, the empty-window note, the cards, the latency chart, the per-hour requests
-chart and the footer that says where the records came from."""
+"""The parts of the shadow report that the classifier and the regression reports share: on the HTML
+page the head and title, the empty-window note, the cards, the latency chart, the per-hour requests
+chart and the footer that says where the records came from; in the terminal the latency table."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from modelctl.render.charts import LIVE, SHADOW, STYLE, bar_chart
+from rich.table import Table
+
+from modelctl.render.charts import LIVE, SHADOW, STYLE, bar_chart, fmt
 
 NO_RECORDS = (
     "<p>No shadow records in this window. Is a shadow running? <code>modelctl shadow status</code></p>"
@@ -67,3 +69,17 @@ def footer(source: dict[str, Any]) -> str:
         f"{source['invalid_records']} invalid, {source['outside_window']} outside the window. "
         f"Generated {escape(str(source.get('generated_at', '')))}.</p></body></html>"
     )
+
+
+def latency_table(report: dict[str, Any]) -> Table:
+    """The live and shadow inference times (p50, p99, mean, samples) for the terminal."""
+    table = Table(title="Model inference time (ms)")
+    for column in ("model", "p50", "p99", "mean", "samples"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    for name in ("live", "shadow"):
+        timing = report["latency_ms"][name]
+        if timing:
+            table.add_row(
+                name, fmt(timing["p50"]), fmt(timing["p99"]), fmt(timing["mean"]), str(timing["count"])
+            )
+    return table
