@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
@@ -24,6 +24,19 @@ from infra.stacks import ModelStoreStack, ServingStack
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CDK_JSON = REPO_ROOT / "cdk.json"
 SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+StackT = TypeVar("StackT", bound=cdk.Stack)
+PRIVATE_ENCRYPTED_BUCKET: dict[str, Any] = {
+    "BucketEncryption": {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    },
+    "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    },
+}
+"""The properties of every bucket here: SSE-S3 and public access blocked (buckets.private_bucket)."""
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -39,6 +52,10 @@ class SynthesizedApp:
     serving: ServingStack
     store_template: Template
     serving_template: Template
+
+    def stack(self, kind: type[StackT]) -> StackT:
+        """The app's one stack of that class (the shadow, precompute or retraining stack...)."""
+        return next(child for child in self.app.node.children if isinstance(child, kind))
 
     def templates(self) -> dict[str, Mapping[str, Any]]:
         return {

@@ -15,15 +15,11 @@ from cfnlint.api import ManualArgs, lint
 from common.layout import FEEDBACK_PREFIX
 from infra.config import ConfigError, ServingConfig
 from infra.constructs import feedback as feedback_construct
+from infra.stacks import ShadowStack
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
-from tests.unit.infra.test_infra_shadow import only, shadow_stack, statements
+from tests.unit.infra.test_infra_shadow import only, statements
 
 LOG_BUCKET = {"Fn::ImportValue": "ModelServing-Shadow-LogBucketName"}
-
-
-@pytest.fixture(scope="module")
-def shadow(synthesized: SynthesizedApp) -> Template:
-    return Template.from_stack(shadow_stack(synthesized))
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +176,7 @@ def test_failed_monitor_runs_go_to_its_dead_letter_queue_with_an_alarm(shadow: T
 
 
 def test_config_reaches_the_monitor_and_feedback(tuned_app: SynthesizedApp) -> None:
-    tuned = Template.from_stack(shadow_stack(tuned_app))
+    tuned = Template.from_stack(tuned_app.stack(ShadowStack))
     tuned.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(15 minutes)"})
     tuned.has_resource_properties(
         "AWS::Lambda::Function",
@@ -211,7 +207,7 @@ def test_cfn_lint_and_cdk_nag_on_both_stacks(app_name: str, request: pytest.Fixt
     from infra import nag
 
     app: SynthesizedApp = request.getfixturevalue(app_name)
-    for stack in (shadow_stack(app), app.serving):
+    for stack in (app.stack(ShadowStack), app.serving):
         template = Template.from_stack(stack).to_json()
         problems = [
             f"{m.rule.id} {m.message}"
