@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -16,7 +17,7 @@ from aws_cdk.assertions import Template
 
 import app as cdk_app
 from infra import nag
-from infra.config import ServingConfig
+from infra.config import ConfigError, ServingConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.release_controller import HANDLER, ReleaseController
 from infra.stacks import ModelStoreStack, ServingStack
@@ -113,3 +114,10 @@ def release_controller_stack(**props: Any) -> cdk.Stack:
     nag.add_checks(app)
     app.synth()
     return stack
+
+
+def config_error(artifacts_dir: Path, **context: Any) -> str:
+    """The message of the ConfigError that the `serving.<key>` values in `context` raise."""
+    with pytest.raises(ConfigError) as excinfo:
+        ServingConfig.from_context({"model_artifacts_dir": str(artifacts_dir), **context}, base_dir=REPO_ROOT)
+    return str(excinfo.value)

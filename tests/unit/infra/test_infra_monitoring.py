@@ -13,10 +13,9 @@ from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
 from common.layout import FEEDBACK_PREFIX
-from infra.config import ConfigError, ServingConfig
 from infra.constructs import feedback as feedback_construct
 from infra.stacks import ShadowStack
-from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
+from tests.unit.infra.infra_support import SynthesizedApp, config_error, synthesize
 from tests.unit.infra.test_infra_shadow import only, statements
 
 LOG_BUCKET = {"Fn::ImportValue": "ModelServing-Shadow-LogBucketName"}
@@ -242,8 +241,4 @@ def test_the_infra_constants_match_the_functions() -> None:
 def test_invalid_monitoring_settings_name_the_key(
     artifacts_dir: Path, key: str, value: Any, expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as excinfo:
-        ServingConfig.from_context(
-            {"model_artifacts_dir": str(artifacts_dir), key: value}, base_dir=REPO_ROOT
-        )
-    assert expected in str(excinfo.value)
+    assert expected in config_error(artifacts_dir, **{key: value})

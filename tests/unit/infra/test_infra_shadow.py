@@ -16,7 +16,13 @@ from common.layout import SHADOW_CONFIG_KEY as CONFIG_KEY
 from infra.config import ConfigError, ServingConfig
 from infra.constructs import shadow as shadow_construct
 from infra.stacks import ShadowStack
-from tests.unit.infra.infra_support import PRIVATE_ENCRYPTED_BUCKET, REPO_ROOT, SynthesizedApp, synthesize
+from tests.unit.infra.infra_support import (
+    PRIVATE_ENCRYPTED_BUCKET,
+    REPO_ROOT,
+    SynthesizedApp,
+    config_error,
+    synthesize,
+)
 
 MODEL_BUCKET = {"Fn::ImportValue": "ModelServing-ModelStore-ModelBucketName"}
 # Renaming these replaces a retained bucket holding records: change them only with a migration.
@@ -438,11 +444,7 @@ def test_the_infra_constants_match_the_functions() -> None:
 def test_invalid_shadow_settings_name_the_key(
     artifacts_dir: Path, key: str, value: Any, expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as excinfo:
-        ServingConfig.from_context(
-            {"model_artifacts_dir": str(artifacts_dir), key: value}, base_dir=REPO_ROOT
-        )
-    assert expected in str(excinfo.value)
+    assert expected in config_error(artifacts_dir, **{key: value})
 
 
 def test_a_batch_above_ten_needs_a_batching_window(artifacts_dir: Path) -> None:
