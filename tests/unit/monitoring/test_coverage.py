@@ -29,13 +29,12 @@ from modelctl.reports.coverage import (
     measure,
     served_counts,
 )
-from tests.monitoring_support import log_row, put_log_rows
+from tests.monitoring_support import LOG_BUCKET, MODEL_BUCKET, log_row, put_log_rows
 from tests.unit.modelctl.world import report_factory
 
 NAMESPACE, SERVICE = "ModelServing", "inference"
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 SOURCE = CounterSource(NAMESPACE, SERVICE)
-LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
 
 
 @pytest.fixture
