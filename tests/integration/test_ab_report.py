@@ -19,8 +19,8 @@ from typer.testing import CliRunner, Result
 
 from modelctl.cli import app
 from modelctl.factory import Factory
+from tests.monitoring_support import LOG_BUCKET
 from tests.unit.ab.streams import (
-    LOG_BUCKET,
     MODEL_BUCKET,
     NEW,
     NOW,
@@ -29,7 +29,7 @@ from tests.unit.ab.streams import (
     classifier_stream,
     put_metadata,
 )
-from tests.unit.modelctl.world import report_factory
+from tests.unit.modelctl.world import lambda_role, report_factory
 
 REGION = "us-east-1"
 FUNCTION = "inference"
@@ -53,20 +53,7 @@ def zipped_code() -> bytes:
 
 def serve(session: boto3.session.Session, extra_weight: float | None) -> None:
     """A function with versions 1..4 and the alias `live` on 3 (plus 4 at `extra_weight`)."""
-    role = session.client("iam").create_role(
-        RoleName="inference-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ]
-            }
-        ),
-    )["Role"]["Arn"]
+    role = lambda_role(session.client("iam"), "inference-role")
     lam = session.client("lambda")
     lam.create_function(
         FunctionName=FUNCTION,

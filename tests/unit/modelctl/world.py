@@ -121,6 +121,17 @@ class FakeInvoker:
         return InvokeResult(json.dumps(response).encode(), None, version)
 
 
+def lambda_role(iam: Any, name: str) -> str:
+    """The ARN of a new role `name` that Lambda may assume."""
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    return arn
+
+
 def handler_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
