@@ -14,6 +14,9 @@ from modelctl.render.charts import fmt as _num
 from modelctl.render.charts import pct as _pct
 from modelctl.reports.shadow import render_parts as parts
 
+HOUR_COLUMNS = ("requests", "rows", "mean diff", "mean |diff|", "within tol.", "live ms", "shadow ms")
+TOP_COLUMNS = ("request", "row", "time", "live", "shadow", "shadow - live", "relative")
+
 
 def _signed(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:+.{digits}g}"
@@ -100,23 +103,14 @@ def render_terminal(report: dict[str, Any], console: Console) -> None:
     console.print(parts.latency_table(report))
 
     hourly = Table(title="Per hour")
-    for column in (
-        "hour (UTC)",
-        "requests",
-        "rows",
-        "mean diff",
-        "mean |diff|",
-        "within tol.",
-        "live ms",
-        "shadow ms",
-    ):
+    for column in ("hour (UTC)", *HOUR_COLUMNS):
         hourly.add_column(column, justify="right")
     for hour in report["hourly"]:
         hourly.add_row(*_hour_cells(hour))
     console.print(hourly)
 
     top = Table(title="Rows that differ most")
-    for column in ("request", "row", "time", "live", "shadow", "shadow - live", "relative"):
+    for column in TOP_COLUMNS:
         top.add_column(column)
     for row in report["top_differences"]:
         top.add_row(*_top_cells(row))
@@ -206,25 +200,11 @@ def render_html(report: dict[str, Any]) -> str:
                 colour=ACCENT,
             )
         )
-        out.append(
-            html_table(
-                [
-                    "hour",
-                    "requests",
-                    "rows",
-                    "mean diff",
-                    "mean |diff|",
-                    "within tol.",
-                    "live ms",
-                    "shadow ms",
-                ],
-                [_hour_cells(hour) for hour in hours],
-            )
-        )
+        out.append(html_table(["hour", *HOUR_COLUMNS], [_hour_cells(hour) for hour in hours]))
         out.append("<h2>Rows that differ most</h2>")
         out.append(
             html_table(
-                ["request", "row", "time", "live", "shadow", "shadow - live", "relative", "inputs"],
+                [*TOP_COLUMNS, "inputs"],
                 [[*_top_cells(row), json.dumps(row["inputs"])] for row in report["top_differences"]],
                 left=7,
             )
