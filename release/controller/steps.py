@@ -27,7 +27,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from release.alias import AliasState, Routing, VersionInfo, check_candidate, check_version_syntax
+from release.alias import AliasState, Routing, check_candidate, check_version_syntax
 from release.clock import iso
 from release.context import ReleaseContext
 from release.controller.approval import REJECTED_ERROR, Approval, ApprovalStore, Decision, needs_approval
@@ -36,15 +36,13 @@ from release.errors import (
     AwsCallError,
     ConcurrentUpdateError,
     LockLostError,
-    PreTrafficError,
     RefusedError,
     ReleaseAbortedError,
 )
 from release.gates import summarize
 from release.lock import Lease
-from release.models import read_published_metadata
 from release.plan import FULL, Plan
-from release.pretraffic import run_pre_traffic_check
+from release.pretraffic import check_before_traffic
 from release.quality_step import quality_check
 from release.record import record_change
 from release.store import HistoryEntry, ReleaseRecord
@@ -79,7 +77,9 @@ def begin(ctx: ReleaseContext, state: State) -> State:
         if in_progress is not None:  # the idle release of this version (e.g. a canary) ends here
             ctx.store.finish(in_progress.release_id, previous_primary=None)
             ctx.reporter.info(f"continues the {in_progress.kind} of v{plan.candidate} ({current.describe()})")
-        _pre_traffic(ctx, plan, candidate, current, options)
+        check_before_traffic(
+            ctx, plan, candidate, current, enabled=options.pre_traffic, reason=options.reason
+        )
         gate_names: list[str] = []
         if plan.total_bake_s > 0 or not plan.ends_with_promotion:
             gate_names = ctx.gates.create(candidate, settings)
@@ -356,25 +356,6 @@ def run_step(ctx: ReleaseContext, step: str, state: State) -> State:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-
-
-def _pre_traffic(
-    ctx: ReleaseContext, plan: Plan, candidate: VersionInfo, routing: Routing, options: ControllerOptions
-) -> None:
-    if not options.pre_traffic:
-        ctx.reporter.warn(f"pre-traffic check skipped for v{candidate.version}")
-        return
-    if not candidate.model_uri:
-        raise PreTrafficError(f"v{candidate.version} has no MODEL_URI: it pins no model")
-    metadata = read_published_metadata(ctx.s3, candidate.model_uri)
-    try:
-        report = run_pre_traffic_check(ctx.invoker, ctx.target.function_name, candidate, metadata)
-    except PreTrafficError as failure:
-        record_change(
-            ctx, plan.kind, "refused", options.reason, routing, routing, None, candidate, detail=str(failure)
-        )
-        raise
-    ctx.reporter.info(report.describe())
 
 
 def _our_record(ctx: ReleaseContext, state: State) -> ReleaseRecord:
