@@ -268,7 +268,12 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
                 )
         slim(staging)
         compile_bytecode(staging, target)
-        os.replace(staging, cached)
+        try:
+            os.replace(staging, cached)
+        except OSError:
+            if not cached.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another process (a parallel test worker) won
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
