@@ -118,3 +118,11 @@ def physical_name(stack: str, logical_id: str, *, max_length: int = 64, lower: b
 
 # A resource handler: (provisioner, logical id, resolved properties, template resource) -> record.
 Handler = Callable[["Provisioner", str, dict[str, Any], dict[str, Any]], ProvisionedResource]
+
+
+def recorded(p: Provisioner, logical_id: str, resource: dict[str, Any], **fields: Any) -> ProvisionedResource:
+    """A resource nothing is created for, recorded under its generated name; `fields` are the
+    record's others (attributes, local, note)."""
+    return ProvisionedResource(
+        logical_id, resource["Type"], physical_name(p.stack_name, logical_id), **fields
+    )

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from localcloud.functions import SNAP_START_TAG
 from localcloud.image_functions import build_image_code, image_asset
-from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name
+from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name, recorded
 
 if TYPE_CHECKING:
     from localcloud.provision.provisioner import Provisioner
@@ -243,19 +243,17 @@ def _alias(
 def _lambda_recorded(
     p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
 ) -> ProvisionedResource:
-    return ProvisionedResource(
-        logical_id, resource["Type"], physical_name(p.stack_name, logical_id), local=props
-    )
+    return recorded(p, logical_id, resource, local=props)
 
 
 def _function_url(
     p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
 ) -> ProvisionedResource:
     """Recorded: the local gateway serves the URL (serving.api_type=function_url)."""
-    return ProvisionedResource(
+    return recorded(
+        p,
         logical_id,
-        resource["Type"],
-        physical_name(p.stack_name, logical_id),
+        resource,
         attributes={"FunctionUrl": "http://127.0.0.1/", "FunctionArn": props.get("TargetFunctionArn", "")},
         local=props,
     )
