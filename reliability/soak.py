@@ -65,7 +65,7 @@ def long_lived_processes(cloud: LocalCloud) -> dict[str, int]:
     """Name -> pid of every process that lives as long as the cloud (workers: while they are warm)."""
     assert cloud.moto is not None and cloud.runtime is not None
     processes = {
-        "local cloud (gateway, Lambda front, pollers, metrics)": os.getpid(),
+        "local cloud (gateway, Lambda front, pollers, log subscriptions, metrics)": os.getpid(),
         "moto": cloud.moto.process.pid,
     }
     guardian_pid = guardian.guardian_pid()
@@ -181,6 +181,7 @@ def train_candidate(root: Path) -> Path:
 def soak(cloud: LocalCloud, candidate: Path, settings: LoadSettings, shift_delay_s: float) -> dict[str, Any]:
     rows = prepare_shadow(cloud)
     memory_start = memory(cloud)
+    threads_start = threading.active_count()
     stored_start = stored_mb(cloud)
     shift = Shift(cloud, candidate, delay_s=shift_delay_s)
     shift.start()
@@ -203,6 +204,7 @@ def soak(cloud: LocalCloud, candidate: Path, settings: LoadSettings, shift_delay
         },
     }
     figures["memory_mb"] = {"start": memory_start, "end": memory_end}
+    figures["local_cloud_threads"] = {"start": threads_start, "end": threading.active_count()}
     figures["stored_growth_mb"] = round(stored_growth, 1)
     figures["memory_bound"] = {
         "growth_fraction": RSS_GROWTH_BOUND,
@@ -225,6 +227,8 @@ def render(figures: dict[str, Any]) -> str:
     for name in sorted(set(start) | set(end)):
         lines.append(f"    {name:60} {start.get(name, '-'):>8} -> {end.get(name, '-'):>8}")
     over = figures["memory_over_bound"] or "none"
+    threads = figures["local_cloud_threads"]
+    lines.append(f"  threads in the local cloud's process: {threads['start']} -> {threads['end']}")
     lines.append(f"  S3 objects grew by {figures['stored_growth_mb']} MB; over bound: {over}")
     return "\n".join(lines)
 
