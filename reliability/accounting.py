@@ -178,21 +178,27 @@ def queue_depth(sqs: Any, queue_url: str) -> int:
 # -- CloudWatch ------------------------------------------------------------------------------------
 
 
-def metric_sum(cloudwatch: Any, namespace: str, name: str, since: datetime, until: datetime) -> int:
-    """Sum of an EMF count over every dimension set (one per function version), data points with a
-    timestamp in [since, until) (CloudWatch takes whole seconds)."""
+def metric_sum(
+    cloudwatch: Any,
+    namespace: str,
+    name: str,
+    dimension_sets: Iterable[dict[str, str]],
+    since: datetime,
+    until: datetime,
+) -> int:
+    """Sum of an EMF count over the given dimension sets (one per function version), data points with
+    a timestamp in [since, until) (CloudWatch takes whole seconds).
+
+    The dimension sets are named by the caller rather than found with `ListMetrics`: moto answers
+    `ListMetrics` in time quadratic in the data points it holds (it lists a metric once per point and
+    compares each with every one already listed), which after minutes of load outlasts any timeout.
+    """
     total = 0.0
-    pages = cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace, MetricName=name)
-    dimension_sets = {
-        tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]))
-        for page in pages
-        for metric in page["Metrics"]
-    }  # every page: moto lists a metric once per datapoint, 500 to a page
-    for dimensions in sorted(dimension_sets):
+    for dimensions in dimension_sets:
         points = cloudwatch.get_metric_statistics(
             Namespace=namespace,
             MetricName=name,
-            Dimensions=[{"Name": key, "Value": value} for key, value in dimensions],
+            Dimensions=[{"Name": key, "Value": value} for key, value in sorted(dimensions.items())],
             StartTime=since,
             EndTime=until,
             Period=60,
@@ -200,6 +206,19 @@ def metric_sum(cloudwatch: Any, namespace: str, name: str, since: datetime, unti
         )["Datapoints"]
         total += sum(point["Sum"] for point in points)
     return int(total)
+
+
+def function_version_dimensions(lambda_: Any, function: str) -> list[dict[str, str]]:
+    """The dimension sets the inference function's EMF lines carry, one per version of `function`
+    ($LATEST included): `FunctionVersion` and `service` (POWERTOOLS_SERVICE_NAME)."""
+    dimension_sets = []
+    for page in lambda_.get_paginator("list_versions_by_function").paginate(FunctionName=function):
+        for version in page["Versions"]:
+            service = version.get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
+            dimension_sets.append(
+                {"FunctionVersion": str(version["Version"]), "service": service or "service_undefined"}
+            )
+    return dimension_sets
 
 
 # -- the accounts ----------------------------------------------------------------------------------

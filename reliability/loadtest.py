@@ -44,6 +44,7 @@ from reliability.accounting import (
     ShadowAccount,
     config_ttl_seconds,
     dead_letter_ids,
+    function_version_dimensions,
     logged_ids,
     metric_sum,
     prediction_log_ids,
@@ -185,7 +186,14 @@ def measure(cloud: LocalCloud, rows: list[list[float]], settings: LoadSettings) 
     kept = recorder_dead_letters(sqs, recorder_dlq_url, since, until)
     recorded = RequestAccount.of(tally.statuses.get(200, 0), logged.answered, kept.answered)
     shadow = ShadowAccount.of(
-        metric_sum(cloud.clients.cloudwatch, metrics_namespace(cloud), SHADOW_SAMPLED, since, until),
+        metric_sum(
+            cloud.clients.cloudwatch,
+            metrics_namespace(cloud),
+            SHADOW_SAMPLED,
+            function_version_dimensions(cloud.clients.lambda_, cloud.serving_function()[0]),
+            since,
+            until,
+        ),
         logged.drawn,
         request_ids(logged_ids(s3, bucket, since, until)),
         request_ids(dead_letter_ids(sqs, dlq_url, since, until)),

@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +67,7 @@ def long_lived_processes(cloud: LocalCloud) -> dict[str, int]:
     """Name -> pid of every process that lives as long as the cloud (workers: while they are warm)."""
     assert cloud.moto is not None and cloud.runtime is not None
     processes = {
-        "local cloud (gateway, Lambda front, pollers, metrics)": os.getpid(),
+        "local cloud (gateway, Lambda front, pollers, log subscriptions, metrics)": os.getpid(),
         "moto": cloud.moto.process.pid,
     }
     guardian_pid = guardian.guardian_pid()
@@ -83,6 +85,13 @@ def memory(cloud: LocalCloud) -> dict[str, float]:
         for name, pid in long_lived_processes(cloud).items()
         if (rss := rss_mb(pid)) is not None
     }
+
+
+def thread_kinds() -> dict[str, int]:
+    """Threads of this process by kind: their names with the numbers (ports, pids) taken out, so a
+    thread that leaks shows as a kind that grows faster than the workers."""
+    kinds = Counter(re.sub(r"\d+", "N", thread.name) for thread in threading.enumerate())
+    return dict(sorted(kinds.items()))
 
 
 def stored_mb(cloud: LocalCloud) -> float:
@@ -181,6 +190,7 @@ def train_candidate(root: Path) -> Path:
 def soak(cloud: LocalCloud, candidate: Path, settings: LoadSettings, shift_delay_s: float) -> dict[str, Any]:
     rows = prepare_shadow(cloud)
     memory_start = memory(cloud)
+    threads_start = thread_kinds()
     stored_start = stored_mb(cloud)
     shift = Shift(cloud, candidate, delay_s=shift_delay_s)
     shift.start()
@@ -203,6 +213,7 @@ def soak(cloud: LocalCloud, candidate: Path, settings: LoadSettings, shift_delay
         },
     }
     figures["memory_mb"] = {"start": memory_start, "end": memory_end}
+    figures["local_cloud_threads"] = {"start": threads_start, "end": thread_kinds()}
     figures["stored_growth_mb"] = round(stored_growth, 1)
     figures["memory_bound"] = {
         "growth_fraction": RSS_GROWTH_BOUND,
@@ -225,6 +236,11 @@ def render(figures: dict[str, Any]) -> str:
     for name in sorted(set(start) | set(end)):
         lines.append(f"    {name:60} {start.get(name, '-'):>8} -> {end.get(name, '-'):>8}")
     over = figures["memory_over_bound"] or "none"
+    threads = figures["local_cloud_threads"]
+    totals = {moment: sum(threads[moment].values()) for moment in ("start", "end")}
+    lines.append(f"  threads in the local cloud's process: {totals['start']} -> {totals['end']}")
+    for kind in sorted(set(threads["start"]) | set(threads["end"])):
+        lines.append(f"    {kind:60} {threads['start'].get(kind, 0):>8} -> {threads['end'].get(kind, 0):>8}")
     lines.append(f"  S3 objects grew by {figures['stored_growth_mb']} MB; over bound: {over}")
     return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from common.mirror.request_mirror import Sample
 from reliability.accounting import (
     RequestAccount,
     ShadowAccount,
+    function_version_dimensions,
     metric_sum,
     prediction_log_ids,
     queue_depth,
@@ -113,9 +114,12 @@ def test_the_shadow_draw_count_sums_every_function_version_inside_the_window(aws
             ],
         )
     since = now - timedelta(minutes=1)
-    assert metric_sum(cloudwatch, "ModelServing", "ShadowSampled", since, now) == 9
-    assert metric_sum(cloudwatch, "ModelServing", "ShadowSampled", now - timedelta(seconds=15), now) == 1
-    assert metric_sum(cloudwatch, "ModelServing", "Nothing", since, now) == 0
+    versions = [{"FunctionVersion": v, "service": "inference"} for v in ("1", "2", "3")]
+    assert metric_sum(cloudwatch, "ModelServing", "ShadowSampled", versions, since, now) == 9
+    assert metric_sum(cloudwatch, "ModelServing", "ShadowSampled", versions[1:], since, now) == 3
+    recent = now - timedelta(seconds=15)
+    assert metric_sum(cloudwatch, "ModelServing", "ShadowSampled", versions, recent, now) == 1
+    assert metric_sum(cloudwatch, "ModelServing", "Nothing", versions, since, now) == 0
 
 
 def test_every_answered_request_is_logged_or_kept_once() -> None:
@@ -142,20 +146,30 @@ def test_every_drawn_request_is_scored_or_dead_lettered_once() -> None:
     }
 
 
-def test_the_shadow_draw_count_reads_every_page_of_metrics(aws: dict[str, Any]) -> None:
-    """moto lists a metric once per data point, 500 to a page: a version first seen after 500
-    points of another is on a later page."""
-    cloudwatch = aws["cloudwatch"]
-    now = datetime.now(UTC).replace(microsecond=0)
-
-    def point(version: str) -> dict[str, Any]:
-        return {
-            "MetricName": "ShadowSampled",
-            "Dimensions": [{"Name": "FunctionVersion", "Value": version}, {"Name": "service", "Value": "i"}],
-            "Timestamp": now - timedelta(seconds=30),
-            "Value": 1.0,
-        }
-
-    cloudwatch.put_metric_data(Namespace="ModelServing", MetricData=[point("1")] * 600)
-    cloudwatch.put_metric_data(Namespace="ModelServing", MetricData=[point("2")] * 7)
-    assert metric_sum(cloudwatch, "ModelServing", "ShadowSampled", now - timedelta(minutes=1), now) == 607
+def test_the_draw_count_dimensions_are_every_version_of_the_function_with_its_service(
+    aws: dict[str, Any],
+) -> None:
+    lambda_ = boto3.client("lambda", region_name="us-east-1")
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName="soak-fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lambda_.create_function(
+        FunctionName="soak-fn",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Environment={"Variables": {"POWERTOOLS_SERVICE_NAME": "inference"}},
+    )
+    lambda_.publish_version(FunctionName="soak-fn")
+    lambda_.update_function_configuration(
+        FunctionName="soak-fn", Environment={"Variables": {"POWERTOOLS_SERVICE_NAME": "renamed"}}
+    )
+    lambda_.publish_version(FunctionName="soak-fn")
+    assert sorted(function_version_dimensions(lambda_, "soak-fn"), key=str) == sorted(
+        [
+            {"FunctionVersion": "$LATEST", "service": "renamed"},
+            {"FunctionVersion": "1", "service": "inference"},
+            {"FunctionVersion": "2", "service": "renamed"},
+        ],
+        key=str,
+    )
