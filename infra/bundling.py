@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 DEPS_CACHE = REPO_ROOT / ".build" / "deps"
@@ -45,6 +47,7 @@ SLIM_PATTERNS = (
     "**/*.pyx",
     "**/*.pxd",
     "**/*.h",
+    "simdjson/*.cpp",  # pysimdjson ships its C++ sources beside its extension
     "numpy/f2py",
     "numpy/_pyinstaller",
     "numpy/typing",
@@ -65,6 +68,10 @@ SLIM_PATTERNS = (
     "*.dist-info/licenses",
     "bin",
 )
+
+# Extensions whose wheels ship their debug information, most of their size. Only these are
+# `strip --strip-debug`ed: never libraries that auditwheel patched, which strip can break.
+DEBUG_INFO_SHIPPED = ("csimdjson*.so",)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,20 @@ class BundleTarget:
     @property
     def slug(self) -> str:
         return f"{self.architecture}-py{self.python_version}"
+
+    @property
+    def marker_environment(self) -> dict[str, str]:
+        """What a requirement line's environment marker is evaluated against: Lambda, this target."""
+        return {
+            "implementation_name": "cpython",
+            "os_name": "posix",
+            "platform_machine": ARCHITECTURES[self.architecture],
+            "platform_python_implementation": "CPython",
+            "platform_system": "Linux",
+            "python_full_version": f"{self.python_version}.0",
+            "python_version": self.python_version,
+            "sys_platform": "linux",
+        }
 
 
 @dataclass(frozen=True)
@@ -203,12 +224,31 @@ def _requirements_file(function: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def target_requirements(path: Path, target: BundleTarget) -> list[str]:
+    """The requirements of a requirements file (one per line, `#` comments) that apply to the
+    target, without their markers. pip evaluates a line's environment marker against the
+    interpreter running it, not against `--python-version`, so a dependency with no wheel for
+    one target Python (`name==1.0; python_version < "3.14"`) is selected here instead."""
+    selected = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate(target.marker_environment):
+            continue
+        requirement.marker = None
+        selected.append(str(requirement))
+    return selected
+
+
 def _deps_key(function: str, target: BundleTarget) -> str:
     digest = hashlib.sha256()
     requirements = _requirements_file(function)
     if requirements is not None:
         digest.update(requirements.read_bytes())
-    digest.update(repr((SLIM_PATTERNS, RUNTIME_PROVIDED, bytecode_choice(target))).encode())
+    stripped = (DEBUG_INFO_SHIPPED, shutil.which("strip") is not None)
+    digest.update(repr((SLIM_PATTERNS, RUNTIME_PROVIDED, bytecode_choice(target), stripped)).encode())
     return f"{function}-{target.slug}-{digest.hexdigest()[:12]}"
 
 
@@ -226,6 +266,18 @@ def slim(root: Path, patterns: Iterable[str] = SLIM_PATTERNS) -> None:
     for name in RUNTIME_PROVIDED:
         for match in list(root.glob(name)) + list(root.glob(f"{name}-*.dist-info")):
             _remove(match)
+
+
+def strip_debug_info(root: Path, patterns: Iterable[str] = DEBUG_INFO_SHIPPED) -> None:
+    """Removes the debug sections of the extensions matching `patterns` with this machine's
+    `strip`, where it reads the target's machine code (a bundle built on its own architecture);
+    elsewhere, or without binutils, they stay as the wheel has them (larger, the same code)."""
+    strip = shutil.which("strip")
+    if strip is None:
+        return
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            subprocess.run([strip, "--strip-debug", str(path)], capture_output=True, check=False)
 
 
 def pip_command(target: BundleTarget, destination: Path, requirements: list[str]) -> list[str]:
@@ -259,14 +311,16 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=DEPS_CACHE))
     requirements = _requirements_file(function)
     try:
-        if requirements is not None:
-            command = pip_command(target, staging, ["-r", str(requirements)])
+        wanted = target_requirements(requirements, target) if requirements is not None else []
+        if wanted:
+            command = pip_command(target, staging, wanted)
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise BundleError(
                     f"pip could not install {requirements} for {target.slug}:\n{result.stderr.strip()}"
                 )
         slim(staging)
+        strip_debug_info(staging)
         compile_bytecode(staging, target)
         os.replace(staging, cached)
     except BaseException:
