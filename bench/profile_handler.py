@@ -32,6 +32,7 @@ COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("    event to rows (Decoder.rows)", "inference/decode.py", "rows"),
     ("      is it common? (common_body)", "inference/decode.py", "common_body"),
     ("      JSON parse (orjson.loads)", "~", "<orjson.loads>"),
+    ("      large body: simdjson to float32 (BatchRows)", "inference/batch_rows.py", "__call__"),
     ("      rows to float32 (packed_rows)", "inference/decode.py", "packed_rows"),
     ("      general decoder (Decoder.general_rows)", "inference/decode.py", "general_rows"),
     ("    domain service: InferenceService.predict", "inference/service.py", "predict"),
