@@ -38,10 +38,10 @@ from bench.warm_handler_recorded import SETTINGS, _aws, _client_kwargs, _free_po
 NAME = "recording"
 TITLE = "what the shadow stack's wiring adds to the warm handler"
 TARGET_ON_MS = 1.0
-VARIANTS = {
+VARIANTS = {  # the headline first, then its breakdown rows
+    "shadow100": "wired, shadow at 100% (inputs and candidate in every record)",
     "unwired": "no shadow variables",
     "log10": "wired, no shadow, prediction log 10% sampled",
-    "shadow100": "wired, shadow at 100% (inputs and candidate in every record)",
 }
 
 
