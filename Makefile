@@ -83,9 +83,13 @@ lint: $(VENV)/.installed
 # process, the demo's shadow worker crashes on its first invocation (an open cross-test leak,
 # docs/reliability.md); each tier alone passes.
 # tests/e2e/test_open_inference_local.py runs tritonclient and kserve from $(CLIENTS_VENV).
+# Each tier runs in TEST_WORKERS pytest-xdist workers (one per core, at most 4, by default). An e2e worker takes
+# whole files (their module fixtures share a local cloud) and starts its own session local cloud, so
+# most of its time is spent waiting on bakes and deliveries while the other worker runs.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 test: setup lint $(CHECKOV_VENV)/.installed $(CLIENTS_VENV)/.installed
-	$(PY) -m pytest tests/unit tests/integration
-	$(PY) -m pytest tests/e2e
+	$(PY) -m pytest -n $(TEST_WORKERS) tests/unit tests/integration
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests/e2e
 
 # The same scan on cdk.out as `make synth` writes it (skips are declared on each resource: docs/security.md).
 checkov: synth $(CHECKOV_VENV)/.installed

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,46 @@ def one_run(
     }
 
 
+def alternate(
+    bundle: Path,
+    runtime: Path,
+    env: dict[str, str],
+    event: str,
+    runs: int,
+    python: str = sys.executable,
+    before_each: Callable[[], None] | None = None,
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """`runs` cold starts with the bundled bytecode and as many without it, alternating, after one
+    discarded warm-up of each (the page cache); `before_each` runs before each pair."""
+    with_bytecode: list[dict[str, float]] = []
+    sources_only: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-no-bytecode-") as no_bytecode_dir:
+        no_bytecode = Path(no_bytecode_dir)
+        one_run(bundle, runtime, env, event, None, python)
+        one_run(bundle, runtime, env, event, no_bytecode, python)
+        for _ in range(runs):
+            if before_each is not None:
+                before_each()
+            with_bytecode.append(one_run(bundle, runtime, env, event, None, python))
+            sources_only.append(one_run(bundle, runtime, env, event, no_bytecode, python))
+    return with_bytecode, sources_only
+
+
+def timed(key: str, what: str, summary: Summary, **rest: Any) -> Measurement:
+    """A row in milliseconds from the summary of its runs."""
+    return Measurement(
+        key=key, what=what, unit="ms", samples=summary.samples, median=summary.median, p99=summary.p99, **rest
+    )
+
+
+def cpu_median(runs: list[dict[str, float]]) -> float:
+    return round(Summary.of([r["cpu"] for r in runs]).median, 1)
+
+
+def bundle_path(bundle: Path) -> str:
+    return str(bundle.relative_to(REPO_ROOT)) if bundle.is_relative_to(REPO_ROOT) else str(bundle)
+
+
 def empty_interpreter(env: dict[str, str]) -> float:
     spawned = time.monotonic_ns()
     subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], env=env, check=True, timeout=60)
@@ -197,81 +238,49 @@ def run(suite: Suite) -> BenchResult:
     }
     row = json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]
     event = json.dumps(predict_event([row]))
-    plain: list[dict[str, float]] = []
-    sources_only: list[dict[str, float]] = []
     empty: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-no-bytecode-") as no_bytecode_dir:
-        no_bytecode = Path(no_bytecode_dir)
-        log(f"{NAME}: {runs} runs x 2 variants (+1 warm-up each) from {bundle}")
-        one_run(bundle, runtime, env, event, None)  # warm-up: page cache
-        one_run(bundle, runtime, env, event, no_bytecode)
-        for _ in range(runs):
-            empty.append(empty_interpreter(env))
-            plain.append(one_run(bundle, runtime, env, event, None))
-            sources_only.append(one_run(bundle, runtime, env, event, no_bytecode))
+    log(f"{NAME}: {runs} runs x 2 variants (+1 warm-up each) from {bundle}")
+    plain, sources_only = alternate(
+        bundle, runtime, env, event, runs, before_each=lambda: empty.append(empty_interpreter(env))
+    )
     total = Summary.of([r["total"] for r in plain])
     total_sources = Summary.of([r["total"] for r in sources_only])
     interpreter = Summary.of(empty)
     measurements = [
-        Measurement(
-            key="total",
-            what="cold start to first response (bundled bytecode, as shipped)",
-            unit="ms",
-            samples=total.samples,
-            median=total.median,
-            p99=total.p99,
+        timed(
+            "total",
+            "cold start to first response (bundled bytecode, as shipped)",
+            total,
             target=judge(f"median <= {TARGET_MS:g} ms", [("median", total.median <= TARGET_MS)]),
             extra={
                 "modules_loaded": plain[0]["modules"],
-                "cpu_ms_median": round(Summary.of([r["cpu"] for r in plain]).median, 1),
-                "cpu_ms_median_sources_only": round(Summary.of([r["cpu"] for r in sources_only]).median, 1),
+                "cpu_ms_median": cpu_median(plain),
+                "cpu_ms_median_sources_only": cpu_median(sources_only),
             },
         ),
-        Measurement(
-            key="empty_interpreter",
-            what="empty interpreter (python -I -S -c pass, spawn to exit)",
-            unit="ms",
-            samples=interpreter.samples,
-            median=interpreter.median,
-            p99=interpreter.p99,
-            level=1,
-            note=f"{interpreter.median / total.median:.0%} of cold start",
-        ),
-    ]
-    for key, label in PHASES:
-        phase = Summary.of([r[key] for r in plain])
-        measurements.append(
-            Measurement(
-                key=key,
-                what=label,
-                unit="ms",
-                samples=phase.samples,
-                median=phase.median,
-                p99=phase.p99,
-                level=1,
-                note=f"{phase.median / total.median:.0%} of cold start",
+        *(
+            timed(key, label, summary, level=1, note=f"{summary.median / total.median:.0%} of cold start")
+            for key, label, summary in (
+                ("empty_interpreter", "empty interpreter (python -I -S -c pass, spawn to exit)", interpreter),
+                *((key, label, Summary.of([r[key] for r in plain])) for key, label in PHASES),
             )
-        )
-    measurements.append(
-        Measurement(
-            key="total_sources_only",
-            what="cold start without the bundled bytecode (compiled from source, as a bundle built "
+        ),
+        timed(
+            "total_sources_only",
+            "cold start without the bundled bytecode (compiled from source, as a bundle built "
             "without a target-version interpreter)",
-            unit="ms",
-            samples=total_sources.samples,
-            median=total_sources.median,
-            p99=total_sources.p99,
+            total_sources,
             level=1,
             note=f"adds {total_sources.median - total.median:.0f} ms vs bundled bytecode",
-            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in sources_only]).median, 1)},
-        )
-    )
+            extra={"cpu_ms_median": cpu_median(sources_only)},
+        ),
+    ]
     shipped, shipped_details = as_shipped(runs, env, event)
     measurements.extend(shipped)
     details = {
         "as_shipped": shipped_details,
         "runs": runs,
-        "bundle": str(bundle.relative_to(REPO_ROOT)) if bundle.is_relative_to(REPO_ROOT) else str(bundle),
+        "bundle": bundle_path(bundle),
         "python": f"{sys.version_info.major}.{sys.version_info.minor} (host; Lambda runs cdk.json's version)",
         "phases_ms_median_sources_only": {
             key: round(Summary.of([r[key] for r in sources_only]).median, 2) for key, _ in PHASES
@@ -302,47 +311,33 @@ def as_shipped(runs: int, env: dict[str, str], event: str) -> tuple[list[Measure
         ], {"python_version": target.python_version, "interpreter": None}
     bundle, runtime, bytecode = shipped_bundle(target)
     what += ", bytecode)" if bytecode else ", sources only)"
-    built: list[dict[str, float]] = []
-    ignored: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-no-bytecode-") as no_bytecode_dir:
-        no_bytecode = Path(no_bytecode_dir)
-        log(f"{NAME}: as shipped, {runs} runs x 2 variants under {python} from {bundle}")
-        one_run(bundle, runtime, env, event, None, python)  # warm-up: page cache
-        one_run(bundle, runtime, env, event, no_bytecode, python)
-        for _ in range(runs):
-            built.append(one_run(bundle, runtime, env, event, None, python))
-            ignored.append(one_run(bundle, runtime, env, event, no_bytecode, python))
+    log(f"{NAME}: as shipped, {runs} runs x 2 variants under {python} from {bundle}")
+    built, ignored = alternate(bundle, runtime, env, event, runs, python)
     total = Summary.of([r["total"] for r in built])
     sources = Summary.of([r["total"] for r in ignored])
     measurements = [
-        Measurement(
-            key="total_as_shipped",
-            what=what,
-            unit="ms",
-            samples=total.samples,
-            median=total.median,
-            p99=total.p99,
+        timed(
+            "total_as_shipped",
+            what,
+            total,
             target=judge(f"median <= {TARGET_MS:g} ms", [("median", total.median <= TARGET_MS)]),
-            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in built]).median, 1)},
+            extra={"cpu_ms_median": cpu_median(built)},
         ),
-        Measurement(
-            key="total_as_shipped_sources_only",
-            what=f"the same bundle without its bytecode (what a Python {target.python_version} default "
+        timed(
+            "total_as_shipped_sources_only",
+            f"the same bundle without its bytecode (what a Python {target.python_version} default "
             "ships when the build has no interpreter of it)",
-            unit="ms",
-            samples=sources.samples,
-            median=sources.median,
-            p99=sources.p99,
+            sources,
             level=1,
             note=f"{sources.median / total.median:.2f}x as shipped",
-            extra={"cpu_ms_median": round(Summary.of([r["cpu"] for r in ignored]).median, 1)},
+            extra={"cpu_ms_median": cpu_median(ignored)},
         ),
     ]
     details = {
         "python_version": target.python_version,
         "interpreter": python,
         "bytecode": bytecode,
-        "bundle": str(bundle.relative_to(REPO_ROOT)) if bundle.is_relative_to(REPO_ROOT) else str(bundle),
+        "bundle": bundle_path(bundle),
         "per_run_total_ms": [round(r["total"], 1) for r in built],
         "per_run_total_ms_sources_only": [round(r["total"], 1) for r in ignored],
     }

@@ -3,7 +3,8 @@
 A bundle is `functions/<name>/` and `functions/common/` beside the function's third-party
 dependencies, installed with `--only-binary=:all:` for the target platform and then slimmed.
 Dependencies are cached under `.build/deps/` by (function, platform, Python, requirements hash),
-so repeated synths copy instead of reinstalling.
+so repeated synths link or copy instead of reinstalling; local clouds share finished bundles under
+`.build/bundles/`, one folder per content.
 
 Run `python -m infra.bundling inference --arch arm64 --out build/inference-arm64` to build one
 and print its sizes.
@@ -30,6 +31,8 @@ from packaging.requirements import Requirement
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 DEPS_CACHE = REPO_ROOT / ".build" / "deps"
+LOCAL_BUNDLES = REPO_ROOT / ".build" / "bundles"
+"""Bundles for this machine that local clouds share (`shared_bundle`)."""
 SHARED_PACKAGES = ("common",)
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 
@@ -322,7 +325,12 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
         slim(staging)
         strip_debug_info(staging)
         compile_bytecode(staging, target)
-        os.replace(staging, cached)
+        try:
+            os.replace(staging, cached)
+        except OSError:
+            if not cached.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another process (a parallel test worker) won
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -400,19 +408,73 @@ def build_bundle_cached(function: str, out_dir: Path, *, target: BundleTarget) -
     wanted = source_digest(function, target)
     if marker.is_file() and marker.read_text().strip() == wanted:
         return out_dir
-    build_bundle(function, out_dir, target=target)
+    _assemble(function, out_dir, target=target, digest=wanted)
     return out_dir
 
 
+def shared_bundle(function: str, target: BundleTarget, *, cache_dir: Path = LOCAL_BUNDLES) -> Path:
+    """The bundle of `function` for `target` in `cache_dir`, one folder per content
+    (`<function>-<target>-<digest>`), built once and then used by every local cloud on this machine.
+
+    A folder is never changed once in place, so a running local cloud's code does not change under
+    it when the sources do. Processes that need the same content at once each build into a staging
+    folder of their own; the first to finish is kept. The older contents of the same function and
+    target beyond the newest `KEEP_SHARED_BUNDLES` are removed."""
+    digest = source_digest(function, target)
+    out_dir = cache_dir / f"{function}-{target.slug}-{digest[:16]}"
+    if (out_dir / DIGEST_FILE).is_file():
+        return out_dir
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{function}-", dir=cache_dir))
+    try:
+        _assemble(function, staging, target=target, digest=digest)
+        try:
+            os.replace(staging, out_dir)
+        except OSError:
+            if not (out_dir / DIGEST_FILE).is_file():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _prune_shared(cache_dir, f"{function}-{target.slug}-", keep=out_dir)
+    return out_dir
+
+
+KEEP_SHARED_BUNDLES = 3
+
+
+def _prune_shared(cache_dir: Path, prefix: str, *, keep: Path) -> None:
+    """Remove all but the newest `KEEP_SHARED_BUNDLES` finished bundles named `prefix<digest>`."""
+    finished = [
+        path
+        for path in cache_dir.glob(f"{prefix}*")
+        if len(path.name) == len(prefix) + 16 and (path / DIGEST_FILE).is_file()
+    ]
+    finished.sort(key=lambda path: (path / DIGEST_FILE).stat().st_mtime, reverse=True)
+    for stale in finished[KEEP_SHARED_BUNDLES:]:
+        if stale != keep:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def build_bundle(function: str, out_dir: Path, *, target: BundleTarget) -> BundleReport:
+    """Build the bundle into `out_dir` and measure it as Lambda would see it (unzipped and zipped)."""
+    bytecode = _assemble(function, out_dir, target=target, digest=source_digest(function, target))
+    unzipped, zipped, files = measure(out_dir)
+    return BundleReport(function, target, out_dir, unzipped, zipped, files, bytecode)
+
+
+def _assemble(function: str, out_dir: Path, *, target: BundleTarget, digest: str) -> bool:
+    """Lay out the bundle in `out_dir` (replaced if it exists), its digest written last; answers
+    whether it ships bytecode. Dependencies are hard-linked from the cache where the file system
+    allows (nothing writes to them), else copied."""
     source = FUNCTIONS_DIR / function
     if not (source / "handler.py").is_file():
         raise BundleError(f"{source} has no handler.py: is {function!r} a function under functions/?")
-    digest = source_digest(function, target)
     dependencies = install_dependencies(function, target)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    shutil.copytree(dependencies, out_dir, symlinks=True)
+    shutil.copytree(dependencies, out_dir, symlinks=True, copy_function=_link_or_copy)
     for package in SHARED_PACKAGES:
         _copy_source(FUNCTIONS_DIR / package, out_dir / package)
     _copy_source(source, out_dir / function)
@@ -420,9 +482,15 @@ def build_bundle(function: str, out_dir: Path, *, target: BundleTarget) -> Bundl
     if bytecode_choice(target) != "none":
         for package in (*SHARED_PACKAGES, function):
             bytecode = compile_bytecode(out_dir / package, target)
-    unzipped, zipped, files = measure(out_dir)
     (out_dir / DIGEST_FILE).write_text(digest + "\n")
-    return BundleReport(function, target, out_dir, unzipped, zipped, files, bytecode)
+    return bytecode
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def main(argv: list[str] | None = None) -> int:

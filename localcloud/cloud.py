@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from infra.bundling import BundleTarget, build_bundle_cached, install_runtime_provided
+from infra.bundling import BundleTarget, install_runtime_provided, shared_bundle
 from localcloud.aws import AwsClients
 from localcloud.event_sources import EventSources
 from localcloud.functions.runtime import DEFAULT_IDLE_RECLAIM_S, FunctionRuntime
@@ -210,10 +210,9 @@ class LocalCloud:
         """Create (or find) every resource of the synthesized stacks; idempotent."""
         assert self.clients is not None
         target = BundleTarget.host()
-        bundles = self.settings.state_dir / "bundles"
 
         def build(function: str) -> Path:
-            return build_bundle_cached(function, bundles / f"{function}-{target.slug}", target=target)
+            return shared_bundle(function, target)
 
         provisioner = Provisioner(
             self.clients, cdk_out=self.settings.cdk_out, state_dir=self.settings.state_dir, code_builder=build

@@ -32,8 +32,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from localcloud.functions import Invoke, InvokeResult
 from localcloud.provision import Deployment, ProvisionedResource
 
 MAX_RECEIVE = 10  # SQS ReceiveMessage returns at most 10 messages per call
@@ -43,15 +44,6 @@ FIRST_IDLE_WAIT_S = 0.05  # an idle poller's first wait; it doubles up to `wait_
 WINDOW_POLL_S = 0.2  # between receives that found nothing while a batching window is open
 
 
-class InvokeResult(Protocol):
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def payload(self) -> bytes: ...
-
-
-Invoke = Callable[[str, str, bytes], InvokeResult]
 Log = Callable[[str], None]
 
 

@@ -23,12 +23,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
 from localcloud.background import BackgroundHttpServer
 from localcloud.events import rest_proxy_event
+from localcloud.http_handler import KeepAliveHandler
 from localcloud.provision import Deployment, ProvisionedResource
 from localcloud.router import RoutedInvocation
 
@@ -336,13 +336,8 @@ def _json(
     return status, {**(headers or {}), "Content-Type": "application/json"}, json.dumps(body).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(KeepAliveHandler):
     gateway: LocalGateway
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -361,13 +356,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, out_headers, data)
 
     def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        framing = ("content-length", "connection", "transfer-encoding")  # this server's own
+        self.send_whole(status, ((k, v) for k, v in headers.items() if k.lower() not in framing), data)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors, in JSON as the gateway's other answers. A method it has no

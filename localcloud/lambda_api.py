@@ -19,11 +19,11 @@ import re
 import ssl
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from localcloud.background import BackgroundHttpServer
+from localcloud.http_handler import KeepAliveHandler
 from localcloud.router import RoutedInvocation
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
@@ -141,13 +141,8 @@ class LambdaFront:
             connection.close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(KeepAliveHandler):
     front: LambdaFront
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -159,27 +154,19 @@ class _Handler(BaseHTTPRequestHandler):
             local = self.front.local_routes.get(parts.path)
             if local is not None and self.command == "GET":
                 document = json.dumps(local(parse_qs(parts.query))).encode()
-                self._reply(200, [("Content-Type", "application/json")], document)
+                self.send_whole(200, [("Content-Type", "application/json")], document)
             elif match and self.command == "POST":
                 status, out, data = self.front.handle_invoke(match.group("name"), parts.query, headers, body)
-                self._reply(status, list(out.items()), data)
+                self.send_whole(status, list(out.items()), data)
             else:
                 status, pairs, data = self.front.forward(
                     self.command, self.path, dict(self.headers.items()), body
                 )
-                self._reply(status, pairs, data)
+                self.send_whole(status, pairs, data)
         except Exception as exc:  # answer as AWS would, never drop the connection
             payload = json.dumps({"Type": "Service", "message": f"local Lambda API: {exc!r}"}).encode()
-            self._reply(
+            self.send_whole(
                 500, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ServiceException")], payload
             )
-
-    def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve  # noqa: N815

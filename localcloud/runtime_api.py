@@ -16,8 +16,10 @@ import sys
 import threading
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Literal, Protocol
+
+from localcloud.http_handler import KeepAliveHandler
 
 API_PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = f"{API_PREFIX}/invocation/next"
@@ -193,15 +195,10 @@ class RuntimeApiState:
         self._cond.notify_all()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # the runtime client keeps its connection alive between polls
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: no delayed-ACK stall
+class _Handler(KeepAliveHandler):  # the runtime client keeps its connection alive between polls
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server names it
         if self.path == RESTORE_NEXT_PATH:
             self._send(HTTPStatus.OK, b"", {"Content-Type": "application/json"})
             return
@@ -226,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Lambda-Runtime-Cognito-Identity"] = invocation.cognito_identity
         self._send(HTTPStatus.OK, invocation.event, headers)
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server names it
         body = self._read_body()
         state = self.server.state
         if self.path in (INIT_ERROR_PATH, RESTORE_ERROR_PATH):
@@ -269,12 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: HTTPStatus, body: bytes, headers: dict[str, str]) -> None:
         try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_whole(status, headers.items(), body)
         except OSError:
             # The runtime went away mid-answer; its exit is noticed and reported by the worker.
             self.close_connection = True

@@ -18,12 +18,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 
 from common.model.metadata import ModelMetadata
-from release.alias import VersionInfo
+from release.alias import Routing, VersionInfo
 from release.aws import error_code, error_message
 from release.errors import PreTrafficError
+from release.models import read_published_metadata
+from release.record import record_change
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
+
+    from release.context import ReleaseContext
+    from release.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -170,3 +175,31 @@ def _call(invoker: Invoker, function: str, version: str, event: dict[str, Any], 
             f"pre-traffic check: {what} on v{version} answered HTTP {status}: {json.dumps(body)[:300]}"
         )
     return body
+
+
+def check_before_traffic(
+    ctx: ReleaseContext,
+    plan: Plan,
+    candidate: VersionInfo,
+    routing: Routing,
+    *,
+    enabled: bool,
+    reason: str,
+    skipped_note: str = "",
+) -> None:
+    """The pre-traffic check of a release's candidate before any weight moves to it: skipped (with
+    a warning) when not `enabled`; a failure is recorded as the release's refusal, then raised."""
+    if not enabled:
+        ctx.reporter.warn(f"pre-traffic check skipped for v{candidate.version}{skipped_note}")
+        return
+    if not candidate.model_uri:
+        raise PreTrafficError(f"v{candidate.version} has no MODEL_URI: it pins no model")
+    metadata = read_published_metadata(ctx.s3, candidate.model_uri)
+    try:
+        report = run_pre_traffic_check(ctx.invoker, ctx.target.function_name, candidate, metadata)
+    except PreTrafficError as failure:
+        record_change(
+            ctx, plan.kind, "refused", reason, routing, routing, None, candidate, detail=str(failure)
+        )
+        raise
+    ctx.reporter.info(report.describe())

@@ -20,17 +20,15 @@ from release.errors import (
     ConcurrentUpdateError,
     GateFiredError,
     OperatorInterruptError,
-    PreTrafficError,
     RefusedError,
     ReleaseAbortedError,
 )
 from release.finish import abort, promote
 from release.gates import NAMESPACE_ENV, SERVICE_ENV, GateSettings, GateState, summarize
-from release.models import read_published_metadata
 from release.outcome import Outcome as Outcome
 from release.outcome import ReleaseOptions as ReleaseOptions
 from release.plan import Plan, Step, remaining_steps
-from release.pretraffic import run_pre_traffic_check
+from release.pretraffic import check_before_traffic
 from release.record import record_change
 from release.rollback import roll_back
 from release.store import AliasRecord, ReleaseRecord
@@ -81,7 +79,15 @@ class Releaser:
                     f"{fresh.routing.describe()}): check `modelctl status` and try again"
                 )
             state = fresh
-            self._pre_traffic(plan, candidate, state.routing, options)
+            check_before_traffic(
+                self.ctx,
+                plan,
+                candidate,
+                state.routing,
+                enabled=options.pre_traffic,
+                reason=options.reason,
+                skipped_note=" (--skip-pre-traffic-check)",
+            )
             gate_names: list[str] = []
             if plan.total_bake_s > 0 or not plan.ends_with_promotion:  # someone will watch them
                 gate_names = ctx.gates.create(candidate, settings)
@@ -181,35 +187,6 @@ class Releaser:
                 "mean duration)"
             )
         return Outcome("dry run: nothing changed", current, changed=False)
-
-    def _pre_traffic(
-        self, plan: Plan, candidate: VersionInfo, routing: Routing, options: ReleaseOptions
-    ) -> None:
-        ctx = self.ctx
-        if not options.pre_traffic:
-            ctx.reporter.warn(
-                f"pre-traffic check skipped for v{candidate.version} (--skip-pre-traffic-check)"
-            )
-            return
-        if not candidate.model_uri:
-            raise PreTrafficError(f"v{candidate.version} has no MODEL_URI: it pins no model")
-        metadata = read_published_metadata(ctx.s3, candidate.model_uri)
-        try:
-            report = run_pre_traffic_check(ctx.invoker, ctx.target.function_name, candidate, metadata)
-        except PreTrafficError as failure:
-            record_change(
-                self.ctx,
-                plan.kind,
-                "refused",
-                options.reason,
-                routing,
-                routing,
-                None,
-                candidate,
-                detail=str(failure),
-            )
-            raise
-        ctx.reporter.info(report.describe())
 
     def _run(
         self,

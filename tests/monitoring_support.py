@@ -17,6 +17,26 @@ from common.mirror.record import ShadowRecord, ShadowResult
 from common.observe.feedback import Feedback, encode_records, format_time, object_key
 from shadow.writer import RecordWriter
 
+LOG_BUCKET = "prediction-log"
+MODEL_BUCKET = "models"
+STANDARD_NORMAL_DECILES = [-1.2816, -0.8416, -0.5244, -0.2533, 0.0, 0.2533, 0.5244, 0.8416, 1.2816]
+
+
+def standard_normal_baseline(*features: str) -> dict[str, Any]:
+    """A metadata `feature_baseline` in which every feature was standard normal in training."""
+    baseline = {"edges": STANDARD_NORMAL_DECILES, "proportions": [0.1] * 10, "mean": 0.0, "std": 1.0}
+    return {"bins": 10, "features": {name: baseline for name in features}}
+
+
+def create_buckets(session: Any, metadata: dict[str, Any]) -> Any:
+    """An S3 client with the log bucket and the model bucket, holding the model's metadata.json."""
+    s3 = session.client("s3")
+    for bucket in (LOG_BUCKET, MODEL_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    key = f"models/{metadata['version']}/metadata.json"
+    s3.put_object(Bucket=MODEL_BUCKET, Key=key, Body=json.dumps(metadata))
+    return s3
+
 
 def logged_record(
     request_id: str,

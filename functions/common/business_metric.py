@@ -36,7 +36,8 @@ class BusinessMetricError(ValueError):
     """A business metric that cannot be used as configured (the message names what is wrong)."""
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """`value` as a float when it is a finite int or float (never a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)
@@ -46,6 +47,11 @@ def _number(value: Any) -> float | None:
 def _key(value: Any) -> str:
     """A label or prediction as a cost-matrix key: `1` and `"1"` are the same class."""
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def row_cost(matrix: Mapping[str, Mapping[str, float]], label: Any, predicted: Any) -> float:
+    """The cost of predicting `predicted` when the truth is `label`; 0 where the matrix is silent."""
+    return float(matrix.get(_key(label), {}).get(_key(predicted), 0.0))
 
 
 def parse_cost_matrix(document: Any) -> dict[str, dict[str, float]]:
@@ -60,7 +66,7 @@ def parse_cost_matrix(document: Any) -> dict[str, dict[str, float]]:
             )
         matrix[str(truth)] = {}
         for predicted, cost in row.items():
-            number = _number(cost)
+            number = finite_number(cost)
             if number is None or number < 0:
                 raise BusinessMetricError(
                     f"cost matrix [{truth!r}][{predicted!r}] must be a number >= 0, got {cost!r}"
@@ -151,9 +157,9 @@ class BusinessMetric:
         """One labelled row's value; None when the row does not count (no reward, a failing function)."""
         if self.kind == COST_MATRIX:
             assert self.cost_matrix is not None
-            return float(self.cost_matrix.get(_key(label), {}).get(_key(predicted), 0.0))
+            return row_cost(self.cost_matrix, label, predicted)
         if self.kind == REWARD:
-            return _number(reward)
+            return finite_number(reward)
         return self._call([label], [predicted], [probabilities])
 
     def version_value(self, rows: Sequence[tuple[Any, Any, Any, Any]]) -> float | None:
@@ -172,7 +178,7 @@ class BusinessMetric:
             value = function(labels, predicted, probabilities)
         except Exception:  # the user's code: a row it cannot score does not count
             return None
-        return _number(value)
+        return finite_number(value)
 
 
 def parse_spec(text: str) -> BusinessMetric | None:

@@ -27,6 +27,9 @@ from infra.constructs.api_logs import HTTP_ACCESS_LOG_FIELDS
 from infra.constructs.api_routes import INFERENCE_ROUTES
 from infra.nag import LOG_GROUP_KMS, acknowledge, checkov_skip
 
+# The headers a browser may send (SigV4's and a JWT's), and how long it may cache a preflight answer.
+CORS_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
+CORS_MAX_AGE = cdk.Duration.hours(1)
 NO_AUTH_REASON = (
     "serving.api_auth=none was chosen explicitly: a public endpoint protected by throttling only."
 )
@@ -59,8 +62,8 @@ class HttpInferenceApi(Construct):
             apigwv2.CorsPreflightOptions(
                 allow_origins=list(config.cors_origins),
                 allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST],
-                allow_headers=["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"],
-                max_age=cdk.Duration.hours(1),
+                allow_headers=CORS_HEADERS,
+                max_age=CORS_MAX_AGE,
             )
             if config.cors_origins
             else None
@@ -122,21 +125,17 @@ class FunctionUrlApi(Construct):
         self, scope: Construct, construct_id: str, *, config: ApiConfig, alias: lambda_.Alias
     ) -> None:
         super().__init__(scope, construct_id)
-        cors = (
-            lambda_.FunctionUrlCorsOptions(
-                allowed_origins=list(config.cors_origins),
-                allowed_methods=[lambda_.HttpMethod.GET, lambda_.HttpMethod.POST],
-                allowed_headers=["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"],
-                max_age=cdk.Duration.hours(1),
-            )
-            if config.cors_origins
-            else None
+        cors = lambda_.FunctionUrlCorsOptions(
+            allowed_origins=list(config.cors_origins),
+            allowed_methods=[lambda_.HttpMethod.GET, lambda_.HttpMethod.POST],
+            allowed_headers=CORS_HEADERS,
+            max_age=CORS_MAX_AGE,
         )
         self.function_url = alias.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.AWS_IAM
             if config.api_auth == "iam"
             else lambda_.FunctionUrlAuthType.NONE,
-            cors=cors,
+            cors=cors if config.cors_origins else None,
         )
 
     @property

@@ -430,40 +430,41 @@ class InferenceService(Construct):
             period=period,
         )
         duration = self.alias.metric_duration(period=period, statistic="p99")
-        common: dict[str, Any] = {
-            "evaluation_periods": periods,
-            "datapoints_to_alarm": periods,
-            "comparison_operator": cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            "treat_missing_data": cw.TreatMissingData.NOT_BREACHING,
-        }
-        errors_alarm = cw.Alarm(
-            self,
-            "ErrorsAlarm",
-            metric=errors,
-            threshold=self.alarms_config.errors_threshold,
-            alarm_description=f"{ALIAS_NAME}: at least {self.alarms_config.errors_threshold} errors per "
-            f"{self.alarms_config.period_seconds} s for {periods} periods",
-            **common,
+        config = self.alarms_config
+
+        def alarm(construct_id: str, metric: cw.IMetric, threshold: float, what: str) -> cw.Alarm:
+            return cw.Alarm(
+                self,
+                construct_id,
+                metric=metric,
+                threshold=threshold,
+                alarm_description=f"{ALIAS_NAME}: {what} for {periods} periods",
+                evaluation_periods=periods,
+                datapoints_to_alarm=periods,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+
+        return (
+            alarm(
+                "ErrorsAlarm",
+                errors,
+                config.errors_threshold,
+                f"at least {config.errors_threshold} errors per {config.period_seconds} s",
+            ),
+            alarm(
+                "ErrorRateAlarm",
+                error_rate,
+                config.error_rate_percent,
+                f"error rate at least {config.error_rate_percent}%",
+            ),
+            alarm(
+                "P99DurationAlarm",
+                duration,
+                config.p99_duration_ms,
+                f"p99 duration at least {config.p99_duration_ms} ms",
+            ),
         )
-        error_rate_alarm = cw.Alarm(
-            self,
-            "ErrorRateAlarm",
-            metric=error_rate,
-            threshold=self.alarms_config.error_rate_percent,
-            alarm_description=f"{ALIAS_NAME}: error rate at least {self.alarms_config.error_rate_percent}% "
-            f"for {periods} periods",
-            **common,
-        )
-        duration_alarm = cw.Alarm(
-            self,
-            "P99DurationAlarm",
-            metric=duration,
-            threshold=self.alarms_config.p99_duration_ms,
-            alarm_description=f"{ALIAS_NAME}: p99 duration at least {self.alarms_config.p99_duration_ms} ms "
-            f"for {periods} periods",
-            **common,
-        )
-        return errors_alarm, error_rate_alarm, duration_alarm
 
 
 def _json_schema(schema: dict[str, Any]) -> apigw.JsonSchema:

@@ -14,11 +14,11 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct, IConstruct
 
 from common import layout
+from infra.constructs.buckets import access_logs_bucket, private_bucket
 from infra.constructs.retention import retention
 from infra.nag import IAM4, LOG_GROUP_KMS, acknowledge, checkov_skip, policies_under, wildcard_findings
 
@@ -46,31 +46,13 @@ class ModelStore(Construct):
         if not artifact_dir.is_dir():
             raise FileNotFoundError(f"model artifact folder {artifact_dir} does not exist")
 
-        self.access_logs_bucket = s3.Bucket(
-            self,
-            "AccessLogsBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,  # server access logs support SSE-S3 only
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireAccessLogs", expiration=cdk.Duration.days(access_log_expiration_days)
-                )
-            ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        self.bucket = s3.Bucket(
+        self.access_logs_bucket = access_logs_bucket(self, access_log_expiration_days)
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="model-bucket/",
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         # Published function versions pin models/<version>/ by name and load it on every cold start:
         # nobody may delete a model (a delete marker would break those versions as surely as a

@@ -16,7 +16,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from common import layout
@@ -24,9 +23,8 @@ from infra.config.metrics import MetricsConfig
 from infra.config.monitor import MonitorConfig
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.python_function import python_function
-from infra.constructs.queue_alarm import queue_not_empty_alarm
+from infra.constructs.queues import dead_letter_queue, queue_not_empty_alarm
 from infra.nag import (
-    SQS_MANAGED_SSE,
     XRAY_REASON,
     acknowledge,
     acknowledge_pinned_runtime,
@@ -89,13 +87,7 @@ class LiveMonitor(Construct):
         self.model_bucket = model_bucket
         # Asynchronous (scheduled) invocations that failed every retry land here, so a failing monitor
         # is seen (FailedRunsAlarm) instead of silently leaving its metrics missing.
-        self.failed_runs = sqs.Queue(
-            self,
-            "FailedRuns",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
+        self.failed_runs = dead_letter_queue(self, "FailedRuns")
         made = python_function(
             self,
             runtime=self.runtime_config,
@@ -176,7 +168,6 @@ class LiveMonitor(Construct):
             self.failed_runs,
             {"AwsSolutions-SQS3": FAILED_RUNS_REASON, "Serverless-SQSRedrivePolicy": FAILED_RUNS_REASON},
         )
-        checkov_skip(self.failed_runs, {"CKV_AWS_27": SQS_MANAGED_SSE})
         checkov_skip(self.function, {"CKV_AWS_115": MONITOR_CONCURRENCY_REASON})
         acknowledge_pinned_runtime(
             self.function, self.runtime_config, "; every function of the app runs the same runtime."

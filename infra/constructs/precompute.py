@@ -32,10 +32,12 @@ from constructs import Construct
 from common import layout
 from infra.config.precompute import PrecomputeConfig
 from infra.config.runtime import RuntimeConfig
+from infra.constructs.buckets import private_bucket
 from infra.constructs.inference_service import InferenceService
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import ARCHITECTURES, RUNTIMES
 from infra.constructs.retention import retention
+from infra.constructs.tables import keyed_table
 from infra.nag import (
     DYNAMODB_AWS_KEY,
     LOG_GROUP_KMS,
@@ -159,28 +161,19 @@ class Precompute(Construct):
         self.precompute_config = precompute
         self.lookup_timeout_seconds = lookup_timeout_seconds
         self.model_bucket = model_bucket
-        self.table = dynamodb.Table(
+        # Predictions can be recomputed from the model and the input; the table is still kept when
+        # the stack is deleted, so a mistaken delete never takes a serving path down with it.
+        self.table = keyed_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            partition_key=PARTITION_KEY,
+            sort_key=SORT_KEY,
+            ttl_attribute=TTL_ATTRIBUTE,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute=TTL_ATTRIBUTE,
-            # Predictions can be recomputed from the model and the input; the table is still kept
-            # when the stack is deleted, so a mistaken delete never takes a serving path down with it.
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "WorkBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireRunFiles",
@@ -189,7 +182,6 @@ class Precompute(Construct):
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 )
             ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.plan_function = self._function(
             "Plan",

@@ -16,7 +16,7 @@ query past its bytes-scanned cutoff.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
@@ -25,6 +25,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from common.layout import FEEDBACK_PREFIX, PREDICTION_LOG_PREFIX, QUERY_RESULTS_PREFIX, RECORDS_PREFIX
+from infra.constructs.buckets import expiry
 
 PREDICTION_LOG_TABLE = "prediction_log"
 FEEDBACK_TABLE = "feedback"
@@ -35,61 +36,33 @@ day scans a few GB (docs/queries.md)."""
 QUERY_RESULTS_EXPIRATION_DAYS = 7
 PROJECTION_START = "2024-01-01"
 
-_ANSWER = glue.Schema.struct(
-    [
-        glue.Column(name="predictions", type=glue.Schema.array(glue.Schema.STRING)),
-        glue.Column(name="probabilities", type=glue.Schema.array(glue.Schema.array(glue.Schema.DOUBLE))),
-        glue.Column(name="inference_ms", type=glue.Schema.DOUBLE),
-        glue.Column(name="model_version", type=glue.Schema.STRING),
-        glue.Column(name="function_version", type=glue.Schema.STRING),
-    ]
-)
+_S, _I, _D, _ARRAY = glue.Schema.STRING, glue.Schema.INTEGER, glue.Schema.DOUBLE, glue.Schema.array
 
 
-def _columns(pairs: Sequence[tuple[str, glue.Type]]) -> list[glue.Column]:
-    return [glue.Column(name=name, type=kind) for name, kind in pairs]
+def _columns(**types: glue.Type) -> list[glue.Column]:
+    return [glue.Column(name=name, type=kind) for name, kind in types.items()]
 
 
+# fmt: off
+_ANSWER = glue.Schema.struct(_columns(
+    predictions=_ARRAY(_S), probabilities=_ARRAY(_ARRAY(_D)), inference_ms=_D, model_version=_S,
+    function_version=_S,
+))
 TABLE_COLUMNS: Mapping[str, list[glue.Column]] = {
+    # `prediction`: a class label (int or text) or a regressor's number, as its JSON text (the queries cast).
     PREDICTION_LOG_TABLE: _columns(
-        [
-            ("request_id", glue.Schema.STRING),
-            ("row", glue.Schema.INTEGER),
-            ("requested_at", glue.Schema.STRING),
-            ("model_version", glue.Schema.STRING),
-            ("function_version", glue.Schema.STRING),
-            ("task", glue.Schema.STRING),
-            # A class label (int or text) or a regressor's number: its JSON text (the queries cast).
-            ("prediction", glue.Schema.STRING),
-            ("probabilities", glue.Schema.array(glue.Schema.DOUBLE)),
-            ("features", glue.Schema.array(glue.Schema.DOUBLE)),
-            ("shadow_candidate", glue.Schema.STRING),
-        ]
+        request_id=_S, row=_I, requested_at=_S, model_version=_S, function_version=_S, task=_S,
+        prediction=_S, probabilities=_ARRAY(_D), features=_ARRAY(_D), shadow_candidate=_S,
     ),
     FEEDBACK_TABLE: _columns(
-        [
-            ("schema_version", glue.Schema.INTEGER),
-            ("request_id", glue.Schema.STRING),
-            ("row", glue.Schema.INTEGER),
-            ("label", glue.Schema.STRING),
-            ("received_at", glue.Schema.STRING),
-            ("reward", glue.Schema.DOUBLE),
-        ]
+        schema_version=_I, request_id=_S, row=_I, label=_S, received_at=_S, reward=_D
     ),
     SHADOW_RECORDS_TABLE: _columns(
-        [
-            ("record_id", glue.Schema.STRING),
-            ("request_id", glue.Schema.STRING),
-            ("part", glue.Schema.INTEGER),
-            ("parts", glue.Schema.INTEGER),
-            ("row_offset", glue.Schema.INTEGER),
-            ("timestamp", glue.Schema.STRING),
-            ("inputs", glue.Schema.array(glue.Schema.array(glue.Schema.DOUBLE))),
-            ("live", _ANSWER),
-            ("shadow", _ANSWER),
-        ]
+        record_id=_S, request_id=_S, part=_I, parts=_I, row_offset=_I, timestamp=_S,
+        inputs=_ARRAY(_ARRAY(_D)), live=_ANSWER, shadow=_ANSWER,
     ),
 }
+# fmt: on
 TABLE_PREFIXES = {
     PREDICTION_LOG_TABLE: PREDICTION_LOG_PREFIX,
     FEEDBACK_TABLE: FEEDBACK_PREFIX,
@@ -121,11 +94,7 @@ class LogQueries(Construct):
             name: self._table(name, log_bucket, columns) for name, columns in TABLE_COLUMNS.items()
         }
         log_bucket.add_lifecycle_rule(
-            id="ExpireQueryResults",
-            prefix=QUERY_RESULTS_PREFIX,
-            expiration=cdk.Duration.days(QUERY_RESULTS_EXPIRATION_DAYS),
-            noncurrent_version_expiration=cdk.Duration.days(QUERY_RESULTS_EXPIRATION_DAYS),
-            abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+            **expiry("ExpireQueryResults", QUERY_RESULTS_PREFIX, QUERY_RESULTS_EXPIRATION_DAYS)
         )
         self.work_group = athena.CfnWorkGroup(
             self,

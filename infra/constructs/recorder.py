@@ -39,13 +39,11 @@ if TYPE_CHECKING:
     from infra.config import ServingConfig
     from infra.constructs.shadow import ShadowLogging
 
-from infra.constructs.queue_alarm import queue_not_empty_alarm
+from infra.constructs.queues import dead_letter_queue, queue_not_empty_alarm
 from infra.nag import (
-    SQS_MANAGED_SSE,
     XRAY_REASON,
     acknowledge,
     acknowledge_pinned_runtime,
-    checkov_skip,
     checkov_skip_function,
     resource_finding,
 )
@@ -59,7 +57,6 @@ RETRY_ATTEMPTS = 2
 MAX_EVENT_AGE = cdk.Duration.hours(6)
 TIMEOUT = cdk.Duration.seconds(60)
 MEMORY_MB = 512
-DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 
 RECORDS_REASON = (
     "s3:PutObject on prediction-log/* of the log bucket: object names are derived from each delivered "
@@ -97,13 +94,7 @@ class PredictionRecorder(Construct):
         shadow_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue")
         records = log_bucket.arn_for_objects(f"{PREDICTION_LOG_PREFIX}*")
         made = python_function(
             self,
@@ -148,7 +139,6 @@ class PredictionRecorder(Construct):
             {"Serverless-LambdaAsyncFailureDestination": DEAD_LETTER_CONFIG_REASON},
         )
         checkov_skip_function(self.function, concurrency=NO_RESERVATION_REASON)
-        checkov_skip(self.dead_letter_queue, {"CKV_AWS_27": SQS_MANAGED_SSE})
         acknowledge_pinned_runtime(
             self.function, runtime, "; the recorder runs the same runtime as the inference function."
         )

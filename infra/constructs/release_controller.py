@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -30,7 +29,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -38,11 +36,11 @@ from constructs import Construct
 from infra.config.runtime import RuntimeConfig
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.monitor import LOG_PREFIXES
-from infra.constructs.queue_alarm import queue_not_empty_alarm
+from infra.constructs.queues import dead_letter_queue, queue_not_empty_alarm
 from infra.constructs.retention import retention
 from infra.constructs.retraining import LAMBDA_SERVICE_ERRORS
-from infra.constructs.retraining_image import DOCKERFILE, IMAGE_EXCLUDE, REPO_ROOT
-from infra.nag import SQS_MANAGED_SSE, acknowledge, checkov_skip, wildcard_findings
+from infra.constructs.retraining_image import image_code
+from infra.nag import acknowledge, wildcard_findings
 from release.controller.approval import REJECTED_ERROR
 
 HANDLER = "release.controller.handler.handler"
@@ -53,17 +51,7 @@ DEFAULT_TIMEOUT = cdk.Duration.hours(24)
 
 def controller_code(runtime: RuntimeConfig) -> lambda_.DockerImageCode:
     """The retraining image (it holds release/), started with the controller's handler."""
-    return lambda_.DockerImageCode.from_image_asset(
-        str(REPO_ROOT),
-        file=DOCKERFILE,
-        exclude=IMAGE_EXCLUDE,
-        ignore_mode=cdk.IgnoreMode.DOCKER,
-        build_args={"PYTHON_VERSION": runtime.python_version},
-        platform=ecr_assets.Platform.LINUX_ARM64
-        if runtime.architecture == "arm64"
-        else ecr_assets.Platform.LINUX_AMD64,
-        cmd=[HANDLER],
-    )
+    return image_code(runtime, handler=HANDLER)
 
 
 def grant_log_read(function: lambda_.IFunction, log_bucket: s3.IBucket) -> None:
@@ -121,14 +109,7 @@ class ReleaseController(Construct):
         # The cleanup of an ended execution is the one asynchronous invocation (the EndedExecutions
         # rule): what EventBridge cannot deliver, and what still fails after Lambda's retries, lands
         # here, and the alarm says so.
-        self.cleanup_dead_letters = sqs.Queue(
-            self,
-            "CleanupDeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        checkov_skip(self.cleanup_dead_letters, {"CKV_AWS_27": SQS_MANAGED_SSE})
+        self.cleanup_dead_letters = dead_letter_queue(self, "CleanupDeadLetters")
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",

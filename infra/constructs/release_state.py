@@ -14,10 +14,9 @@ and the construct id (so the logical id) must never change.
 
 from __future__ import annotations
 
-import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from infra.constructs.tables import keyed_table
 from infra.nag import DYNAMODB_AWS_KEY, checkov_skip
 
 PARTITION_KEY = "pk"
@@ -30,18 +29,13 @@ class ReleaseState(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
+        # Only lock items carry a TTL (expired leases are cleaned up); history items never do.
+        self.table = keyed_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            # Only lock items carry a TTL (expired leases are cleaned up); history items never do.
-            time_to_live_attribute=TTL_ATTRIBUTE,
+            partition_key=PARTITION_KEY,
+            sort_key=SORT_KEY,
+            ttl_attribute=TTL_ATTRIBUTE,
             deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         checkov_skip(self.table, {"CKV_AWS_119": DYNAMODB_AWS_KEY})

@@ -299,13 +299,16 @@ class RetrainingPipeline(Construct):
         task.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
         return task
 
-    def _notify(self, name: str, outcome: str, subject: str, fields: dict[str, str]) -> tasks.SnsPublish:
+    def _notify(
+        self, name: str, outcome: str, subject: str, fields: dict[str, str], failed: sfn.IChainable
+    ) -> tasks.SnsPublish:
+        """Publish the outcome to the topic (a failed publish ends the execution in `failed`)."""
         message = {
             "outcome": outcome,
             "execution": sfn.JsonPath.execution_id,
             **{key: sfn.JsonPath.string_at(path) for key, path in fields.items()},
         }
-        return tasks.SnsPublish(
+        task = tasks.SnsPublish(
             self,
             name,
             topic=self.topic,
@@ -314,6 +317,12 @@ class RetrainingPipeline(Construct):
             message_attributes={"outcome": tasks.MessageAttribute(value=outcome)},
             result_path=sfn.JsonPath.DISCARD,
         )
+        task.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.notify_error")
+        return task
+
+    def _outcome(self, name: str, outcome: str) -> sfn.Pass:
+        """Set `$.outcome`, which the CLI reports."""
+        return sfn.Pass(self, name, result=sfn.Result.from_string(outcome), result_path="$.outcome")
 
     def _definition(self) -> sfn.IChainable:
         failed = sfn.Fail(
@@ -324,8 +333,8 @@ class RetrainingPipeline(Construct):
             "failed",
             "Retraining failed",
             {"error": "$.error.Error", "cause": "$.error.Cause"},
+            failed,
         )
-        notify_failure.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.notify_error")
         notify_failure.next(failed)
 
         prepare = self._step("Prepare", "prepare", "$.prepared", notify_failure)
@@ -336,26 +345,22 @@ class RetrainingPipeline(Construct):
         release = self._step("Release", "release", "$.released", notify_failure)
         # After a release: a clean place for more states (e.g. precompute predictions) before the
         # success notification; `released` marks the outcome the CLI reports.
-        released = sfn.Pass(
-            self, "Released", result=sfn.Result.from_string("released"), result_path="$.outcome"
-        )
+        released = self._outcome("Released", "released")
         notify_success = self._notify(
             "NotifySuccess",
             "released",
             "Retraining released a new model",
             {"model_version": "$.registered.model_version", "summary": "$.released.summary"},
+            failed,
         )
-        notify_success.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.notify_error")
-        rejected = sfn.Pass(
-            self, "Rejected", result=sfn.Result.from_string("rejected"), result_path="$.outcome"
-        )
+        rejected = self._outcome("Rejected", "rejected")
         notify_rejected = self._notify(
             "NotifyRejected",
             "rejected",
             "Retraining rejected the candidate",
             {"model_version": "$.candidate.model_version", "summary": "$.gate.summary"},
+            failed,
         )
-        notify_rejected.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.notify_error")
         releasable = (
             sfn.Choice(self, "Releasable?")
             .when(

@@ -3,6 +3,7 @@ the SageMaker training job. Both are staged at synth time without Docker."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -28,8 +29,9 @@ SAGEMAKER_REQUIREMENTS = "skl2onnx==1.20.0\nonnx==1.23.2\nonnxruntime==1.31.1\n"
 SAGEMAKER_ENTRY = "train_entry.py"
 
 
-def image_code(runtime: RuntimeConfig) -> lambda_.DockerImageCode:
-    """The training image, staged at synth (no Docker), built and pushed by `cdk deploy`."""
+def image_code(runtime: RuntimeConfig, handler: str = HANDLER) -> lambda_.DockerImageCode:
+    """The training image, staged at synth (no Docker), built and pushed by `cdk deploy`, started
+    with `handler` (the retraining steps' unless given)."""
     return lambda_.DockerImageCode.from_image_asset(
         str(REPO_ROOT),
         file=DOCKERFILE,
@@ -39,7 +41,7 @@ def image_code(runtime: RuntimeConfig) -> lambda_.DockerImageCode:
         platform=ecr_assets.Platform.LINUX_ARM64
         if runtime.architecture == "arm64"
         else ecr_assets.Platform.LINUX_AMD64,
-        cmd=[HANDLER],
+        cmd=[handler],
     )
 
 
@@ -61,7 +63,11 @@ def sagemaker_source_archive(output_dir: Path) -> Path:
     if not target.is_file():
         output_dir.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        # mtime=0 in the gzip header too: the same sources give the same bytes at any time.
+        with (
+            gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+            tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+        ):
             for key in sorted(members):
                 info = tarfile.TarInfo(key)
                 info.size, info.mtime, info.mode = len(members[key]), 0, 0o644

@@ -31,12 +31,12 @@ from infra.config.metrics import MetricsConfig
 from infra.config.monitor import PredictionLogConfig
 from infra.config.runtime import RuntimeConfig
 from infra.config.shadow import ShadowConfig
+from infra.constructs.buckets import access_logs_bucket, expiry, private_bucket
 from infra.constructs.model_store import MODELS_PREFIX
 from infra.constructs.python_function import python_function
-from infra.constructs.queue_alarm import queue_not_empty_alarm
+from infra.constructs.queues import dead_letter_queue, encrypted_queue, queue_not_empty_alarm
 from infra.constructs.recorder import subscribe_recorder
 from infra.nag import (
-    SQS_MANAGED_SSE,
     XRAY_REASON,
     acknowledge,
     acknowledge_pinned_runtime,
@@ -57,7 +57,6 @@ FEEDBACK_PREFIX = layout.FEEDBACK_PREFIX
 # The recorder's rows: every answered request (infra/constructs/recorder.py).
 PREDICTION_LOG_PREFIX = layout.PREDICTION_LOG_PREFIX
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's guidance for SQS event sources: 6x the function's timeout
-DEAD_LETTER_RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to look at what failed
 QUEUE_RETENTION = cdk.Duration.days(4)
 
 SHADOW_MODEL_READ_REASON = (
@@ -158,18 +157,10 @@ class ShadowLogging(Construct):
         return f"s3://{self.log_bucket.bucket_name}/{CONFIG_KEY}"
 
     def _queues(self) -> None:
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        self.queue = sqs.Queue(
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue")
+        self.queue = encrypted_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             retention_period=QUEUE_RETENTION,
             visibility_timeout=cdk.Duration.seconds(
                 VISIBILITY_TIMEOUT_FACTOR * self.shadow_config.timeout_seconds
@@ -181,46 +172,19 @@ class ShadowLogging(Construct):
 
     def _buckets(self) -> None:
         days = self.shadow_config.record_expiration_days
-        self.access_logs_bucket = s3.Bucket(
-            self,
-            "AccessLogsBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,  # server access logs support SSE-S3 only
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(days))],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        self.log_bucket = s3.Bucket(
+        self.access_logs_bucket = access_logs_bucket(self, days)
+        self.log_bucket = private_bucket(
             self,
             "LogBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="shadow-log-bucket/",
             # Feedback is ground truth nothing can regenerate: an overwrite or a delete keeps the earlier
             # version, which expires as the current one would have.
             versioned=True,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireShadowRecords",
-                    prefix=RECORDS_PREFIX,
-                    expiration=cdk.Duration.days(days),
-                    noncurrent_version_expiration=cdk.Duration.days(days),
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                ),
+                s3.LifecycleRule(**expiry("ExpireShadowRecords", RECORDS_PREFIX, days)),
                 *(
-                    s3.LifecycleRule(
-                        id=rule_id,
-                        prefix=prefix,
-                        expiration=cdk.Duration.days(self.prediction_log_config.expiration_days),
-                        noncurrent_version_expiration=cdk.Duration.days(
-                            self.prediction_log_config.expiration_days
-                        ),
-                        abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                    )
+                    s3.LifecycleRule(**expiry(rule_id, prefix, self.prediction_log_config.expiration_days))
                     for rule_id, prefix in (
                         ("ExpirePredictionLog", PREDICTIONS_PREFIX),
                         ("ExpireFeedback", FEEDBACK_PREFIX),
@@ -228,15 +192,12 @@ class ShadowLogging(Construct):
                     )
                 ),
             ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
     def _checkov_skips(self) -> None:
         no_reservation = None if self.shadow_config.reserved_concurrency else SHADOW_NO_RESERVATION_REASON
         checkov_skip_function(self.function, concurrency=no_reservation)
         checkov_skip(self.function, {"CKV_AWS_116": SHADOW_ASYNC_REASON})
-        for queue in (self.queue, self.dead_letter_queue):
-            checkov_skip(queue, {"CKV_AWS_27": SQS_MANAGED_SSE})
         checkov_skip(
             self.access_logs_bucket,
             {"CKV_AWS_18": SHADOW_ACCESS_LOGS_REASON, "CKV_AWS_21": SHADOW_ACCESS_LOGS_REASON},

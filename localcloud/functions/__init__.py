@@ -19,10 +19,10 @@ This module holds the vocabulary both share: a version's spec, an invocation's r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 SNAP_START_TAG = "localcloud:snap-start"
 """moto answers SnapStart as off whatever it was given: provisioning tags a function whose template
@@ -69,6 +69,21 @@ class InvocationResult:
     def error(self) -> dict[str, object] | None:
         """The decoded error document, or None for a successful invocation."""
         return None if self.status == "ok" else dict(json.loads(self.payload))
+
+
+class InvokeResult(Protocol):
+    """What an invoker answers, as far as the event sources and log subscriptions read it."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+
+Invoke = Callable[[str, str, bytes], InvokeResult]
+"""(function name, qualifier, payload) -> the result: how the event sources and log subscriptions
+invoke a function (the local cloud's router in the local cloud, a runtime in tests)."""
 
 
 class PoolClosedError(RuntimeError):

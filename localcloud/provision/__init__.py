@@ -14,6 +14,7 @@ was provisioned and the naming rule.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -57,12 +58,29 @@ class Deployment:
     def of_type(self, resource_type: str) -> list[ProvisionedResource]:
         return [r for s in self.stacks for r in s.of_type(resource_type)]
 
-    def output(self, key_fragment: str) -> Any:
-        for stack in self.stacks:
-            for key, value in stack.outputs.items():
-                if key_fragment.lower() in key.lower():
-                    return value
-        raise KeyError(f"no stack output matches {key_fragment!r}")
+    def output(self, key: str, *, stack: str | None = None) -> Any:
+        """The value of the stack output named `key` (in the stacks whose name contains `stack`,
+        when given). A key no stack has exactly may name a single output by a fragment of its name
+        (any case). A name or fragment that matches outputs of different values is refused, so a new
+        output never silently answers for an old one."""
+        stacks = [s for s in self.stacks if stack is None or stack.lower() in s.name.lower()]
+        matches = [(key, s.outputs[key]) for s in stacks if key in s.outputs]
+        if not matches:
+            fragment = key.lower()
+            matches = [
+                (name, value) for s in stacks for name, value in s.outputs.items() if fragment in name.lower()
+            ]
+        values = {json.dumps(value, sort_keys=True) for _, value in matches}
+        if len(values) == 1:
+            return matches[0][1]
+        where = f" in stacks named *{stack}*" if stack is not None else ""
+        if not matches:
+            raise KeyError(f"no stack output matches {key!r}{where}")
+        names = ", ".join(sorted({name for name, _ in matches}))
+        raise KeyError(
+            f"{len(matches)} stack outputs with different values match {key!r}{where} ({names}):"
+            " name the stack"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,3 +118,11 @@ def physical_name(stack: str, logical_id: str, *, max_length: int = 64, lower: b
 
 # A resource handler: (provisioner, logical id, resolved properties, template resource) -> record.
 Handler = Callable[["Provisioner", str, dict[str, Any], dict[str, Any]], ProvisionedResource]
+
+
+def recorded(p: Provisioner, logical_id: str, resource: dict[str, Any], **fields: Any) -> ProvisionedResource:
+    """A resource nothing is created for, recorded under its generated name; `fields` are the
+    record's others (attributes, local, note)."""
+    return ProvisionedResource(
+        logical_id, resource["Type"], physical_name(p.stack_name, logical_id), **fields
+    )

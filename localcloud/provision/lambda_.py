@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from localcloud.functions import SNAP_START_TAG
 from localcloud.image_functions import build_image_code, image_asset
-from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name
+from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name, recorded
 
 if TYPE_CHECKING:
     from localcloud.provision.provisioner import Provisioner
@@ -117,20 +119,25 @@ def _function(
 
 
 def _zip_dir(directory: Path, zips: Path) -> Path:
-    """Zip a bundle once per content; the zip is what moto stores as the function's code."""
+    """Zip a bundle once per content; the zip is what moto stores as the function's code.
+
+    A finished bundle (its digest written) is never changed in place, so its zip is kept inside it
+    and shared by every local cloud that uses the bundle; any other folder's zip goes to `zips`."""
     marker = directory / ".bundle-digest"
-    digest = (
-        marker.read_text().strip()
-        if marker.is_file()
-        else hashlib.sha256(str(directory).encode()).hexdigest()
-    )
-    zips.mkdir(parents=True, exist_ok=True)
-    target = zips / f"{directory.name}-{digest[:16]}.zip"
-    if not target.is_file():
-        staging = target.with_suffix(".part")
-        with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    if marker.is_file():
+        target = directory / BUNDLE_ZIP
+    else:
+        digest = hashlib.sha256(str(directory).encode()).hexdigest()
+        zips.mkdir(parents=True, exist_ok=True)
+        target = zips / f"{directory.name}-{digest[:16]}.zip"
+    if target.is_file():
+        return target
+    handle, staging_name = tempfile.mkstemp(prefix=".zip-", suffix=".part", dir=target.parent)
+    staging = Path(staging_name)
+    try:
+        with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(directory.rglob("*")):
-                if path.is_file() and path.name != ".bundle-digest":
+                if path.is_file() and not _zip_leaves_out(path.name):
                     info = zipfile.ZipInfo(
                         path.relative_to(directory).as_posix(), date_time=(1980, 1, 1, 0, 0, 0)
                     )
@@ -138,7 +145,18 @@ def _zip_dir(directory: Path, zips: Path) -> Path:
                     info.compress_type = zipfile.ZIP_DEFLATED
                     archive.writestr(info, path.read_bytes(), compresslevel=1)
         staging.replace(target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     return target
+
+
+BUNDLE_ZIP = ".bundle.zip"
+
+
+def _zip_leaves_out(name: str) -> bool:
+    """The bundle's digest, its zip and a zip being written are not the function's code."""
+    return name in (".bundle-digest", BUNDLE_ZIP) or (name.startswith(".zip-") and name.endswith(".part"))
 
 
 def _sha256_b64(path: Path) -> str:
@@ -225,19 +243,17 @@ def _alias(
 def _lambda_recorded(
     p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
 ) -> ProvisionedResource:
-    return ProvisionedResource(
-        logical_id, resource["Type"], physical_name(p.stack_name, logical_id), local=props
-    )
+    return recorded(p, logical_id, resource, local=props)
 
 
 def _function_url(
     p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
 ) -> ProvisionedResource:
     """Recorded: the local gateway serves the URL (serving.api_type=function_url)."""
-    return ProvisionedResource(
+    return recorded(
+        p,
         logical_id,
-        resource["Type"],
-        physical_name(p.stack_name, logical_id),
+        resource,
         attributes={"FunctionUrl": "http://127.0.0.1/", "FunctionArn": props.get("TargetFunctionArn", "")},
         local=props,
     )

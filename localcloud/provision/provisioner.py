@@ -21,7 +21,7 @@ from localcloud.provision import (
     iam,
     lambda_,
     logs,
-    physical_name,
+    recorded,
     s3,
     sns,
     sqs,
@@ -110,9 +110,7 @@ class Provisioner:
 def _unsupported(
     p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
 ) -> ProvisionedResource:
-    return ProvisionedResource(
-        logical_id, resource["Type"], physical_name(p.stack_name, logical_id), note="not provisioned locally"
-    )
+    return recorded(p, logical_id, resource, note="not provisioned locally")
 
 
 def _cdk_metadata(
@@ -124,12 +122,7 @@ def _cdk_metadata(
 def _custom(
     p: Provisioner, logical_id: str, props: dict[str, Any], resource: dict[str, Any]
 ) -> ProvisionedResource:
-    return ProvisionedResource(
-        logical_id,
-        resource["Type"],
-        physical_name(p.stack_name, logical_id),
-        note="custom resource not run locally",
-    )
+    return recorded(p, logical_id, resource, note="custom resource not run locally")
 
 
 # Every handler by CloudFormation type; "<prefix>::*" covers every type under that prefix.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name
+from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name, recorded
 
 if TYPE_CHECKING:
     from localcloud.provision.provisioner import Provisioner
@@ -59,7 +59,7 @@ def _queue_policy(
         p.clients.sqs.set_queue_attributes(
             QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
         )
-    return ProvisionedResource(logical_id, resource["Type"], physical_name(p.stack_name, logical_id))
+    return recorded(p, logical_id, resource)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -24,8 +24,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from localcloud.functions import Invoke
 from localcloud.subscriptions.awslogs import LogEvent, awslogs_event
 from localcloud.subscriptions.config import Subscription
 
@@ -35,15 +36,6 @@ WINDOW_S = 1.0  # a batch goes out at most this long after its first event
 RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # between attempts (Lambda waits minutes; locally tests wait)
 
 
-class InvokeResult(Protocol):
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def payload(self) -> bytes: ...
-
-
-Invoke = Callable[[str, str, bytes], InvokeResult]
 SendDeadLetter = Callable[[str, str, dict[str, str]], None]  # (queue ARN, body, string attributes)
 Log = Callable[[str], None]
 

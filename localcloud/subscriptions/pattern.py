@@ -119,18 +119,18 @@ class _JsonParser:
         return token
 
     def _or(self) -> Expression:
-        parts = [self._and()]
-        while self._peek() == ("op", "||"):
-            self.index += 1
-            parts.append(self._and())
-        return parts[0] if len(parts) == 1 else ("or", parts)
+        return self._joined("||", "or", self._and)
 
     def _and(self) -> Expression:
-        parts = [self._atom()]
-        while self._peek() == ("op", "&&"):
+        return self._joined("&&", "and", self._atom)
+
+    def _joined(self, operator: str, name: str, operand: Callable[[], Expression]) -> Expression:
+        """One `operand`, or several joined by `operator` (the node `name` then holds them)."""
+        parts = [operand()]
+        while self._peek() == ("op", operator):
             self.index += 1
-            parts.append(self._atom())
-        return parts[0] if len(parts) == 1 else ("and", parts)
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (name, parts)
 
     def _atom(self) -> Expression:
         kind, value = self._take()

@@ -5,6 +5,8 @@ the waiting execution with its task token; the controller records it in the hist
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 from modelctl.commands.common import AliasOpt, FunctionOpt, ReasonOpt, StackOpt, cli_factory, release_context
@@ -42,23 +44,28 @@ def _decide(ctx: typer.Context, approved: bool, reason: str, function: str | Non
         )
 
 
-def approve(
-    ctx: typer.Context,
-    reason: ReasonOpt = "",
-    function: FunctionOpt = None,
-    alias: AliasOpt = None,
-    stack: StackOpt = None,
-) -> None:
-    """Let the release waiting for approval go past its weight (recorded in the history)."""
-    _decide(ctx, True, reason, function, alias, stack)
+def _command(name: str, approved: bool, summary: str) -> Callable[..., None]:
+    """The `approve` or `reject` command: the same options, one decision."""
+
+    def command(
+        ctx: typer.Context,
+        reason: ReasonOpt = "",
+        function: FunctionOpt = None,
+        alias: AliasOpt = None,
+        stack: StackOpt = None,
+    ) -> None:
+        _decide(ctx, approved, reason, function, alias, stack)
+
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = summary
+    return command
 
 
-def reject(
-    ctx: typer.Context,
-    reason: ReasonOpt = "",
-    function: FunctionOpt = None,
-    alias: AliasOpt = None,
-    stack: StackOpt = None,
-) -> None:
-    """Stop the release waiting for approval: the controller rolls it back (recorded in the history)."""
-    _decide(ctx, False, reason, function, alias, stack)
+approve = _command(
+    "approve", True, "Let the release waiting for approval go past its weight (recorded in the history)."
+)
+reject = _command(
+    "reject",
+    False,
+    "Stop the release waiting for approval: the controller rolls it back (recorded in the history).",
+)

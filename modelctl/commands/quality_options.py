@@ -13,6 +13,7 @@ import typer
 from release.errors import RefusedError
 
 if TYPE_CHECKING:
+    from common.business_metric import BusinessMetric
     from release.quality.release_gate import QualityGateSpec
 
 QualityGateOpt = Annotated[
@@ -61,6 +62,19 @@ def business_metric_document(text: str) -> dict[str, Any] | None:
     except BusinessMetricError as exc:
         raise RefusedError(f"--business-metric: {exc}") from None
     return metric.to_dict() if metric is not None else None
+
+
+def report_business_metric(text: str) -> BusinessMetric | None:
+    """The reports' `--business-metric`: the metric, or None when not given; a bad one is a
+    ShadowError, the reports' one-line error."""
+    from common.business_metric import BusinessMetric
+    from release.errors import ShadowError
+
+    try:
+        document = business_metric_document(text)
+    except RefusedError as exc:
+        raise ShadowError(str(exc)) from None
+    return BusinessMetric.from_dict(document) if document is not None else None
 
 
 def quality_spec(

@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 
-from common.business_metric import BusinessMetric
 from common.observe import regression_metrics
 from common.observe.classification_metrics import METRICS as CLASSIFICATION_METRICS
 from common.observe.live_quality import S3ModelInfo
 from modelctl.commands.common import cli_factory
+from modelctl.commands.quality_options import report_business_metric
 from modelctl.reports.accuracy import render_html, render_terminal
 from modelctl.reports.accuracy.build import build_accuracy_report
 from modelctl.reports.coverage import RequestCounter
@@ -47,17 +47,6 @@ def _window(text: str) -> timedelta:
     if duration is None:
         raise ShadowError(f"--window {text!r} is not a duration (1d, 6h, 90m)")
     return duration
-
-
-def _business_metric(text: str) -> BusinessMetric | None:
-    from modelctl.commands.quality_options import business_metric_document
-    from release.errors import RefusedError
-
-    try:
-        document = business_metric_document(text)
-    except RefusedError as exc:
-        raise ShadowError(str(exc)) from None
-    return BusinessMetric.from_dict(document) if document is not None else None
 
 
 @report_app.command()
@@ -108,7 +97,7 @@ def accuracy(
         window=_window(window),
         metric_name=metric,
         feedback_until=now,
-        business=_business_metric(business_metric),
+        business=report_business_metric(business_metric),
         **local,
     )
     if athena is None:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelctl.commands.common import cli_factory
+from modelctl.commands.quality_options import report_business_metric
 from modelctl.reports.query.engine import ENGINE_HELP
 from release.errors import ShadowError
 
 if TYPE_CHECKING:
-    from common.business_metric import BusinessMetric
     from release.quality.join import CostMatrix
 
 # "auto" and the values of release.quality.join.Metric (tested to match).
@@ -24,7 +24,7 @@ METRIC_CHOICES = ("auto", "accuracy", "absolute_error")
 
 
 def _cost_matrix(text: str) -> CostMatrix | None:
-    from release.quality.join import parse_cost_matrix
+    from common.business_metric import parse_cost_matrix
 
     if not text:
         return None
@@ -32,18 +32,6 @@ def _cost_matrix(text: str) -> CostMatrix | None:
         return parse_cost_matrix(json.loads(text))
     except ValueError as exc:
         raise ShadowError(f"--cost-matrix: {exc}") from None
-
-
-def _business(text: str) -> BusinessMetric | None:
-    from common.business_metric import BusinessMetric
-    from modelctl.commands.quality_options import business_metric_document
-    from release.errors import RefusedError
-
-    try:
-        document = business_metric_document(text)
-    except RefusedError as exc:
-        raise ShadowError(str(exc)) from None
-    return BusinessMetric.from_dict(document) if document is not None else None
 
 
 def ab(
@@ -96,7 +84,7 @@ def ab(
         raise ShadowError(f"--metric {metric!r} is not one of {', '.join(METRIC_CHOICES)}")
     named = parse_versions(versions) if versions else None
     matrix = _cost_matrix(cost_matrix)
-    business = _business(business_metric)
+    business = report_business_metric(business_metric)
     if business is not None and matrix is not None:
         raise ShadowError("give either --cost-matrix or --business-metric")
     factory = cli_factory(ctx)

@@ -27,7 +27,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from release.alias import AliasState, Routing, VersionInfo, check_candidate, check_version_syntax
+from release.alias import AliasState, Routing, check_candidate, check_version_syntax
 from release.clock import iso
 from release.context import ReleaseContext
 from release.controller.approval import REJECTED_ERROR, Approval, ApprovalStore, Decision, needs_approval
@@ -36,15 +36,13 @@ from release.errors import (
     AwsCallError,
     ConcurrentUpdateError,
     LockLostError,
-    PreTrafficError,
     RefusedError,
     ReleaseAbortedError,
 )
 from release.gates import summarize
 from release.lock import Lease
-from release.models import read_published_metadata
 from release.plan import FULL, Plan
-from release.pretraffic import run_pre_traffic_check
+from release.pretraffic import check_before_traffic
 from release.quality_step import quality_check
 from release.record import record_change
 from release.store import HistoryEntry, ReleaseRecord
@@ -79,7 +77,9 @@ def begin(ctx: ReleaseContext, state: State) -> State:
         if in_progress is not None:  # the idle release of this version (e.g. a canary) ends here
             ctx.store.finish(in_progress.release_id, previous_primary=None)
             ctx.reporter.info(f"continues the {in_progress.kind} of v{plan.candidate} ({current.describe()})")
-        _pre_traffic(ctx, plan, candidate, current, options)
+        check_before_traffic(
+            ctx, plan, candidate, current, enabled=options.pre_traffic, reason=options.reason
+        )
         gate_names: list[str] = []
         if plan.total_bake_s > 0 or not plan.ends_with_promotion:
             gate_names = ctx.gates.create(candidate, settings)
@@ -121,8 +121,7 @@ def begin(ctx: ReleaseContext, state: State) -> State:
 
 def advance(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    record = _our_record(ctx, state)
-    _hold(ctx, release)
+    record = _resume(ctx, state, release)
     index = int(release["index"]) + 1
     step = plan.steps[index - 1]
     alias = _ours(ctx.alias.read(), plan)
@@ -148,11 +147,8 @@ def advance(ctx: ReleaseContext, state: State) -> State:
 
 def check(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    try:
-        record = _our_record(ctx, state)
-        _hold(ctx, release)
-    except (ReleaseAbortedError, LockLostError) as stopped:
-        release.update(next="aborted", reason=str(stopped))
+    record = _resume_unless_stopped(ctx, state, release)
+    if record is None:
         return state
     gates = ctx.gates.states(release["gate_alarms"])
     fired = [gate for gate in gates if gate.fired]
@@ -182,8 +178,7 @@ def check(ctx: ReleaseContext, state: State) -> State:
 
 def finish(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    record = _our_record(ctx, state)
-    _hold(ctx, release)
+    record = _resume(ctx, state, release)
     routing = ctx.alias.read().routing
     if plan.ends_with_promotion and not release.get("held"):
         ctx.store.finish(record.release_id, previous_primary=plan.base)
@@ -206,8 +201,7 @@ def finish(ctx: ReleaseContext, state: State) -> State:
 
 def roll_back(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
-    record = _our_record(ctx, state)
-    _hold(ctx, release)
+    record = _resume(ctx, state, release)
     reason = str(release.get("reason") or "a gate fired")
     why = str(release.get("rollback_reason") or f"automatic: {reason}")
     alias = ctx.alias.read()
@@ -298,11 +292,8 @@ def approved(ctx: ReleaseContext, state: State) -> State:
     plan, release = plan_from_json(state["plan"]), state["release"]
     decision = Decision.from_json(state.pop("approval", None))
     _approvals(ctx).delete(str(state["release_id"]))
-    try:
-        record = _our_record(ctx, state)
-        _hold(ctx, release)
-    except (ReleaseAbortedError, LockLostError) as stopped:
-        release.update(next="aborted", reason=str(stopped))
+    record = _resume_unless_stopped(ctx, state, release)
+    if record is None:
         return state
     routing = ctx.alias.read().routing
     _record_decision(ctx, plan, record, routing, decision, "approved")
@@ -367,25 +358,6 @@ def run_step(ctx: ReleaseContext, step: str, state: State) -> State:
 # -- helpers ------------------------------------------------------------------------------------------
 
 
-def _pre_traffic(
-    ctx: ReleaseContext, plan: Plan, candidate: VersionInfo, routing: Routing, options: ControllerOptions
-) -> None:
-    if not options.pre_traffic:
-        ctx.reporter.warn(f"pre-traffic check skipped for v{candidate.version}")
-        return
-    if not candidate.model_uri:
-        raise PreTrafficError(f"v{candidate.version} has no MODEL_URI: it pins no model")
-    metadata = read_published_metadata(ctx.s3, candidate.model_uri)
-    try:
-        report = run_pre_traffic_check(ctx.invoker, ctx.target.function_name, candidate, metadata)
-    except PreTrafficError as failure:
-        record_change(
-            ctx, plan.kind, "refused", options.reason, routing, routing, None, candidate, detail=str(failure)
-        )
-        raise
-    ctx.reporter.info(report.describe())
-
-
 def _our_record(ctx: ReleaseContext, state: State) -> ReleaseRecord:
     """The release record, if it is still this execution's and not aborted (else ReleaseAbortedError)."""
     current = ctx.store.state()
@@ -395,6 +367,25 @@ def _our_record(ctx: ReleaseContext, state: State) -> ReleaseRecord:
     if current.abort_requested_by:
         raise ReleaseAbortedError(f"release {record.release_id} was aborted by {current.abort_requested_by}")
     return record
+
+
+def _resume(ctx: ReleaseContext, state: State, release: dict[str, Any]) -> ReleaseRecord:
+    """`_our_record`, then `_hold`: the step goes on with this execution's record and lease."""
+    record = _our_record(ctx, state)
+    _hold(ctx, release)
+    return record
+
+
+def _resume_unless_stopped(
+    ctx: ReleaseContext, state: State, release: dict[str, Any]
+) -> ReleaseRecord | None:
+    """`_resume`, or None with the release marked `aborted` when it was aborted, ended elsewhere or
+    its lock taken over."""
+    try:
+        return _resume(ctx, state, release)
+    except (ReleaseAbortedError, LockLostError) as stopped:
+        release.update(next="aborted", reason=str(stopped))
+        return None
 
 
 def _hold(ctx: ReleaseContext, release: dict[str, Any]) -> None:

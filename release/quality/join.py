@@ -17,8 +17,6 @@ to read the window from the log bucket as well.
 
 from __future__ import annotations
 
-import json
-import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from common.business_metric import finite_number, row_cost
 from common.observe.feedback import Feedback
 from common.observe.label_join import DEFAULT_LOOKBACK, JoinStats, joined_rows
 from common.observe.prediction_log import PredictionRow
@@ -52,51 +51,16 @@ class Metric(StrEnum):
         return cls.ABSOLUTE_ERROR if task == "regression" else cls.ACCURACY
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _key(value: Any) -> str:
-    """A label or prediction as a cost-matrix key: `1` and `"1"` are the same class."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def row_metric(metric: Metric, label: Any, predicted: Any) -> float | None:
     """One labelled row's metric value; None when the label and prediction cannot be compared."""
     if metric is Metric.ACCURACY:
         if isinstance(predicted, (list, dict)) or isinstance(label, (list, dict)):
             return None
         return 1.0 if label == predicted else 0.0
-    truth, guess = _number(label), _number(predicted)
+    truth, guess = finite_number(label), finite_number(predicted)
     if truth is None or guess is None:
         return None
     return abs(truth - guess)
-
-
-def parse_cost_matrix(document: Any) -> dict[str, dict[str, float]]:
-    """`{"<truth>": {"<predicted>": cost, ...}, ...}` checked: finite, non-negative numbers."""
-    if not isinstance(document, dict) or not document:
-        raise ValueError('a cost matrix is an object {"<true label>": {"<predicted label>": cost}}')
-    matrix: dict[str, dict[str, float]] = {}
-    for truth, row in document.items():
-        if not isinstance(row, dict):
-            raise ValueError(f"cost matrix row {truth!r} must be an object of predicted label -> cost")
-        matrix[str(truth)] = {}
-        for predicted, cost in row.items():
-            number = _number(cost)
-            if number is None or number < 0:
-                raise ValueError(
-                    f"cost matrix [{truth!r}][{predicted!r}] must be a number >= 0, got {cost!r}"
-                )
-            matrix[str(truth)][str(predicted)] = number
-    return matrix
-
-
-def row_cost(matrix: CostMatrix, label: Any, predicted: Any) -> float:
-    return float(matrix.get(_key(label), {}).get(_key(predicted), 0.0))
 
 
 @dataclass

@@ -132,16 +132,9 @@ class Run:
         return log.read_text()[-3000:] if log.is_file() else ""
 
 
-@pytest.fixture(scope="module")
-def bundle_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Function bundles built by the first run and hard-linked into later runs' fresh state dirs."""
-    return tmp_path_factory.mktemp("bundles")
-
-
-def start(cdk_out: Path, root: Path, bundle_cache: Path, *, pipe_to: list[str] | None = None) -> Run:
+def start(cdk_out: Path, root: Path, *, pipe_to: list[str] | None = None) -> Run:
+    """`localcloud up` on a fresh state dir; function bundles come from the machine's shared cache."""
     state_dir = root / "state"
-    if any(bundle_cache.iterdir()):
-        shutil.copytree(bundle_cache, state_dir / "bundles", symlinks=True, copy_function=os.link)
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "localcloud", "up", "--fresh", "--port", "0",
@@ -199,16 +192,6 @@ def assert_everything_stopped(run: Run) -> None:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"
 
 
-def keep_bundles(run: Run, bundle_cache: Path) -> None:
-    """Every finished bundle (its digest written last) this run built and the cache lacks."""
-    from infra.bundling import DIGEST_FILE
-
-    bundles = run.state_dir / "bundles"
-    for bundle in bundles.iterdir() if bundles.is_dir() else []:
-        if (bundle / DIGEST_FILE).is_file() and not (bundle_cache / bundle.name).exists():
-            shutil.copytree(bundle, bundle_cache / bundle.name, symlinks=True, copy_function=os.link)
-
-
 def sigint_to_the_pipeline(run: Run) -> None:
     os.killpg(run.process.pid, signal.SIGINT)  # Ctrl-C: the cloud and tee both get it
 
@@ -234,11 +217,10 @@ ORDERLY = [
 def test_an_orderly_stop_saves_the_state_and_leaves_nothing_behind(
     cloud_assembly: Path,
     tmp_path: Path,
-    bundle_cache: Path,
     stop: Callable[[Run], None],
     pipe_to: list[str] | None,
 ) -> None:
-    run = start(cloud_assembly, tmp_path, bundle_cache, pipe_to=pipe_to)
+    run = start(cloud_assembly, tmp_path, pipe_to=pipe_to)
     try:
         run.wait_until_up()
         start_a_worker(run)
@@ -247,7 +229,6 @@ def test_an_orderly_stop_saves_the_state_and_leaves_nothing_behind(
     finally:
         if run.process.poll() is None:
             run.process.kill()
-        keep_bundles(run, bundle_cache)
     assert_everything_stopped(run)
     assert (run.state_dir / SNAPSHOT).is_file(), "no snapshot was saved"
     assert not (run.state_dir / "endpoints.json").exists()
@@ -257,9 +238,9 @@ def test_an_orderly_stop_saves_the_state_and_leaves_nothing_behind(
 
 
 def test_when_the_cloud_is_killed_its_guardian_stops_every_child(
-    cloud_assembly: Path, tmp_path: Path, bundle_cache: Path
+    cloud_assembly: Path, tmp_path: Path
 ) -> None:
-    run = start(cloud_assembly, tmp_path, bundle_cache)
+    run = start(cloud_assembly, tmp_path)
     try:
         run.wait_until_up()
         start_a_worker(run)
@@ -268,7 +249,6 @@ def test_when_the_cloud_is_killed_its_guardian_stops_every_child(
     finally:
         if run.process.poll() is None:
             run.process.kill()
-        keep_bundles(run, bundle_cache)
     assert_everything_stopped(run)
 
 
@@ -291,9 +271,9 @@ def broken_assembly(cloud_assembly: Path, root: Path) -> Path:
 
 
 def test_a_failure_while_provisioning_stops_what_had_started(
-    cloud_assembly: Path, tmp_path: Path, bundle_cache: Path
+    cloud_assembly: Path, tmp_path: Path
 ) -> None:
-    run = start(broken_assembly(cloud_assembly, tmp_path), tmp_path, bundle_cache)
+    run = start(broken_assembly(cloud_assembly, tmp_path), tmp_path)
     try:
         assert run.wait_for_exit() == 1, run.stderr()
     finally:

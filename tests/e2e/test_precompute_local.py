@@ -121,7 +121,8 @@ def test_grid_over_the_cap_is_refused_before_anything_starts(
     path.write_text(json.dumps(spec))
     assert local_cloud.clients is not None
     sfn = local_cloud.clients.client("stepfunctions")
-    machine = local_cloud.deployment.output("StateMachineArn") if local_cloud.deployment else ""
+    assert local_cloud.deployment is not None
+    machine = local_cloud.deployment.output("StateMachineArn", stack="Precompute")
     before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
     result = CliRunner().invoke(app, ["precompute", "--grid", str(path)])
     assert isinstance(result.exception, RefusedError)

@@ -15,14 +15,12 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from modelctl.cli import app
 from modelctl.factory import Factory
-from release.shadow.resources import ShadowTarget
+from tests.monitoring_support import LOG_BUCKET
 from tests.unit.ab.streams import (
-    LOG_BUCKET,
     MODEL_BUCKET,
     NEW,
     NOW,
@@ -31,6 +29,7 @@ from tests.unit.ab.streams import (
     classifier_stream,
     put_metadata,
 )
+from tests.unit.modelctl.world import lambda_role, report_factory
 
 REGION = "us-east-1"
 FUNCTION = "inference"
@@ -54,20 +53,7 @@ def zipped_code() -> bytes:
 
 def serve(session: boto3.session.Session, extra_weight: float | None) -> None:
     """A function with versions 1..4 and the alias `live` on 3 (plus 4 at `extra_weight`)."""
-    role = session.client("iam").create_role(
-        RoleName="inference-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ]
-            }
-        ),
-    )["Role"]["Arn"]
+    role = lambda_role(session.client("iam"), "inference-role")
     lam = session.client("lambda")
     lam.create_function(
         FunctionName=FUNCTION,
@@ -107,20 +93,7 @@ def cloud() -> Iterator[Cloud]:
         for bucket in (LOG_BUCKET, MODEL_BUCKET):
             s3.create_bucket(Bucket=bucket)
         put_metadata(s3)
-        factory = Factory(env={}, session=session, now=lambda: NOW, console=Console(width=200))
-        factory.__dict__["shadow_target"] = ShadowTarget(
-            function_name=FUNCTION,
-            alias_name="live",
-            model_bucket=MODEL_BUCKET,
-            log_bucket=LOG_BUCKET,
-            config_uri=f"s3://{LOG_BUCKET}/control/shadow.json",
-            queue_url="",
-            dead_letter_queue_url="",
-            shadow_function_name="shadow",
-            dead_letter_alarm_name="dlq",
-            serving_stack="ModelServing-Serving",
-            shadow_stack="ModelServing-Shadow",
-        )
+        factory = report_factory(session, log_bucket=LOG_BUCKET, model_bucket=MODEL_BUCKET, now=lambda: NOW)
         yield Cloud(factory, s3, session)
 
 

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,11 +17,11 @@ import pytest
 
 from common.model.metadata import ModelMetadata
 from infra.bundling import BundleTarget, build_bundle, install_runtime_provided
-from localcloud.events import rest_proxy_event
 from localcloud.functions import FunctionSpec, InvocationResult, PoolClosedError, WorkerInitError
 from localcloud.functions.pool import WorkerPool
 from localcloud.functions.runtime import FunctionRuntime
 from localcloud.worker import Worker
+from tests.integration.runtime_support import predict_with_bundle, process_alive, wait_until
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runtime_probe"
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:probe"
@@ -38,23 +37,6 @@ RIC_MODULES = ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
-
-
-def process_alive(pid: int) -> bool:
-    """A process that still runs: /proc has it and it is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def listening_ports() -> set[int]:
@@ -444,35 +426,15 @@ def test_inference_bundle_answers_through_the_runtime_interface_client(
     artifact_dir, metadata = trained_model
     bundle = build_bundle("inference", tmp_path / "inference", target=BundleTarget.host())
     compiled = set(bundle.path.rglob("*.pyc"))
-    spec = FunctionSpec(
-        function_name="inference",
-        version="7",
-        handler="inference.handler.handler",
-        code_dir=bundle.path,
-        environment={
-            "MODEL_URI": str(artifact_dir),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_SERVICE_NAME": "inference",
-            "POWERTOOLS_METRICS_NAMESPACE": "RuntimeTest",
-        },
-        timeout_s=30.0,
-        memory_mb=1024,
-        function_arn="arn:aws:lambda:us-east-1:123456789012:function:inference",
+    result, _ = predict_with_bundle(
+        bundle.path,
+        artifact_dir,
+        metadata.sample_rows[0],
+        runtime_dirs=runtime_dirs,
+        base_env=BASE_ENV,
+        qualifier="live",
+        environment={"POWERTOOLS_TRACE_DISABLED": "true"},
     )
-    lines: list[str] = []
-    runtime = FunctionRuntime(
-        runtime_dirs=runtime_dirs, base_env=BASE_ENV, log_sink=lambda _, line: lines.append(line)
-    )
-    request = rest_proxy_event(
-        "POST",
-        "/predict",
-        body=json.dumps({"instances": [metadata.sample_rows[0]]}),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        result = runtime.invoke(spec, json.dumps(request).encode(), invoked_qualifier="live")
-    finally:
-        runtime.close()
 
     assert result.status == "ok", result.payload
     response = body(result)

@@ -10,10 +10,9 @@ import pytest
 
 from common.model.metadata import ModelMetadata
 from infra.bundling import BundleTarget, build_bundle, install_runtime_provided
-from localcloud.events import rest_proxy_event
 from localcloud.functions import FunctionSpec
 from localcloud.functions.pool import WorkerPool
-from localcloud.functions.runtime import FunctionRuntime
+from tests.integration.runtime_support import predict_with_bundle
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runtime_probe"
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:probe"
@@ -65,37 +64,15 @@ def test_the_inference_bundle_with_snapstart_runs_its_hooks_and_answers(
 ) -> None:
     artifact_dir, metadata = trained_model
     bundle = build_bundle("inference", tmp_path / "inference", target=BundleTarget.host())
-    spec = FunctionSpec(
-        function_name="inference",
-        version="7",
-        handler="inference.handler.handler",
-        code_dir=bundle.path,
-        environment={
-            "MODEL_URI": str(artifact_dir),
-            "POWERTOOLS_SERVICE_NAME": "inference",
-            "POWERTOOLS_METRICS_NAMESPACE": "RuntimeTest",
-        },
-        timeout_s=30.0,
-        memory_mb=1024,
-        function_arn="arn:aws:lambda:us-east-1:123456789012:function:inference",
-        snap_start=True,
-    )
-    lines: list[str] = []
-    runtime = FunctionRuntime(
+    result, lines = predict_with_bundle(
+        bundle.path,
+        artifact_dir,
+        metadata.sample_rows[0],
         runtime_dirs=[install_runtime_provided(BundleTarget.host())],
         base_env={},
-        log_sink=lambda _, line: lines.append(line),
+        qualifier="7",
+        snap_start=True,
     )
-    request = rest_proxy_event(
-        "POST",
-        "/predict",
-        body=json.dumps({"instances": [metadata.sample_rows[0]]}),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        result = runtime.invoke(spec, json.dumps(request).encode(), invoked_qualifier="7")
-    finally:
-        runtime.close()
     assert result.status == "ok", result.payload
     assert json.loads(result.payload)["statusCode"] == 200
     messages = [json.loads(line)["message"] for line in lines if '"service": "snapstart"' in line]

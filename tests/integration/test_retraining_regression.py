@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,19 +24,13 @@ from moto import mock_aws
 from common.model.metadata import ModelMetadata
 from common.observe.feedback import Feedback
 from common.observe.label_join import labelled_predictions
-from release.aws import AwsClients
 from retrain.errors import StepError
-from retrain.evaluate import evaluate
-from retrain.gate import decide
 from retrain.prepare import prepare
 from retrain.production import find_production
-from retrain.register import register
-from retrain.release import Release, release
 from retrain.runstore import WATERMARK_KEY, RunStore
-from retrain.settings import RetrainSettings
 from retrain.train import train
+from tests.integration.retraining_support import Deployment, deploy, do_register, do_release, run_until_gate
 from tests.monitoring_support import logged_record, put_feedback, put_records
-from tests.unit.modelctl.world import World, build_world, sample_metadata
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Retraining:regression-1"
 FEEDBACK_BUCKET = "prediction-log-regression"
@@ -69,62 +63,30 @@ def production_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tup
     }
 
 
-@dataclass
-class Deployment:
-    world: World
-    settings: RetrainSettings
-    live_model: str
-    live_version: str
-
-    @property
-    def s3(self) -> Any:
-        return self.world.s3
-
-    def keys(self, prefix: str) -> list[str]:
-        listed = self.s3.list_objects_v2(Bucket=self.world.bucket, Prefix=prefix)
-        return [o["Key"] for o in listed.get("Contents", [])]
-
-
-def deploy(artifact: Path, metadata: ModelMetadata) -> Deployment:
-    world = build_world(sample_metadata(artifact))
-    for name in ("model.onnx", "metadata.json"):
-        world.s3.put_object(
-            Bucket=world.bucket, Key=f"models/{metadata.version}/{name}", Body=(artifact / name).read_bytes()
-        )
-    live_version = world.publish_model_version(metadata.version, sample_metadata(artifact))
-    world.s3.put_object(
-        Bucket=world.bucket,
-        Key=f"models/{metadata.version}/metadata.json",
-        Body=(artifact / "metadata.json").read_bytes(),
-    )
-    world.set_routing(live_version)
-    world.s3.create_bucket(Bucket=FEEDBACK_BUCKET)
-    settings = RetrainSettings(
-        model_bucket=world.bucket,
+def deployed(artifact: Path, metadata: ModelMetadata) -> Deployment:
+    return deploy(
+        artifact,
+        metadata,
         feedback_bucket=FEEDBACK_BUCKET,
-        function_name=world.function,
-        alias_name=world.alias,
-        release_table=world.table,
-        shadow_config_uri=f"s3://{FEEDBACK_BUCKET}/control/shadow.json",
-        feedback_lookback_days=1,
+        execution=EXECUTION,
+        registered_at="2026-12-07T14:00:00+00:00",
         base_data="sklearn:diabetes",
         pipeline="ridge",
         gate_metric="rmse",
         gate_margin=1.0,
     )
-    return Deployment(world, settings, metadata.version, live_version)
 
 
 @pytest.fixture()
 def stump_deployment(production_models: dict[str, tuple[Path, ModelMetadata]]) -> Iterator[Deployment]:
     with mock_aws():
-        yield deploy(*production_models["stump"])
+        yield deployed(*production_models["stump"])
 
 
 @pytest.fixture()
 def ridge_deployment(production_models: dict[str, tuple[Path, ModelMetadata]]) -> Iterator[Deployment]:
     with mock_aws():
-        yield deploy(*production_models["ridge"])
+        yield deployed(*production_models["ridge"])
 
 
 def write_feedback(d: Deployment, *, n: int) -> None:
@@ -142,42 +104,6 @@ def write_feedback(d: Deployment, *, n: int) -> None:
         labels.append(Feedback(request_id, 0, repr(float(base.y[index]))))
     put_records(d.s3, FEEDBACK_BUCKET, records)
     put_feedback(d.s3, FEEDBACK_BUCKET, labels, received_at=at + timedelta(minutes=1))
-
-
-def run_until_gate(d: Deployment, settings: RetrainSettings) -> dict[str, Any]:
-    production = find_production(d.world.lambda_, settings.function_name, settings.alias_name)
-    key = f"models/{production.model_version}/metadata.json"
-    metadata = json.loads(d.s3.get_object(Bucket=d.world.bucket, Key=key)["Body"].read())
-    state: dict[str, Any] = {}
-    state["prepared"] = prepare(
-        s3=d.s3,
-        settings=settings,
-        feedback_source=labelled_predictions,
-        production=production,
-        production_features=metadata["feature_names"],
-        production_task=metadata["task"],
-        run_id="regression-1",
-        until=datetime.now(UTC),
-    )
-    state["candidate"] = train(s3=d.s3, settings=settings, prepared=state["prepared"])
-    state["evaluation"] = evaluate(
-        s3=d.s3, settings=settings, prepared=state["prepared"], candidate=state["candidate"]
-    )
-    state["gate"] = decide(settings, state["evaluation"], state["prepared"])
-    return state
-
-
-def do_register(d: Deployment, state: dict[str, Any]) -> dict[str, Any]:
-    return register(
-        s3=d.s3,
-        settings=d.settings,
-        prepared=state["prepared"],
-        candidate=state["candidate"],
-        evaluation=state["evaluation"],
-        gate=state["gate"],
-        execution=EXECUTION,
-        now="2026-12-07T14:00:00+00:00",
-    )
 
 
 def test_a_better_regressor_passes_the_gate(stump_deployment: Deployment) -> None:
@@ -212,14 +138,7 @@ def test_a_better_regressor_is_registered_and_shadowed(stump_deployment: Deploym
     assert stored["training_data"]["stratified"] is False
     assert stored["lineage"]["gate"]["metric"] == "rmse"
     store = RunStore(d.s3, d.world.bucket)
-    released = release(
-        settings=d.settings,
-        releaser=Release(d.settings, AwsClients(d.world.session), who=f"retraining:{EXECUTION}"),
-        registered=registered,
-        store=store,
-        prepared=prepared,
-        execution=EXECUTION,
-    )
+    released = do_release(d, d.settings, state, registered, who=f"retraining:{EXECUTION}", store=store)
     shadow = json.loads(d.s3.get_object(Bucket=FEEDBACK_BUCKET, Key="control/shadow.json")["Body"].read())
     assert shadow["active"] is True and shadow["candidate_model_version"] == version
     assert released["function_version"] != d.live_version

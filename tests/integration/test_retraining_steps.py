@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,70 +17,24 @@ from moto import mock_aws
 
 from common.model.metadata import ModelMetadata
 from common.observe.feedback import Feedback
-from common.observe.label_join import labelled_predictions
-from release.aws import AwsClients
 from retrain.errors import StepError
-from retrain.evaluate import evaluate
-from retrain.gate import decide
-from retrain.prepare import prepare
-from retrain.production import find_production
-from retrain.register import register
-from retrain.release import Release, release
 from retrain.runstore import WATERMARK_KEY, RunStore
-from retrain.settings import RetrainSettings
-from retrain.train import train
+from tests.integration.retraining_support import Deployment, deploy, do_register, do_release, run_until_gate
 from tests.monitoring_support import logged_record, put_feedback, put_records
-from tests.unit.modelctl.world import World, build_world, sample_metadata
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Retraining:run-1"
 FEEDBACK_BUCKET = "prediction-log"
 
 
-@dataclass
-class Deployment:
-    world: World
-    settings: RetrainSettings
-    live_model: str
-    live_version: str
-
-    @property
-    def s3(self) -> Any:
-        return self.world.s3
-
-    def keys(self, prefix: str) -> list[str]:
-        listed = self.s3.list_objects_v2(Bucket=self.world.bucket, Prefix=prefix)
-        return [o["Key"] for o in listed.get("Contents", [])]
-
-
 @pytest.fixture()
 def deployment(trained_model: tuple[Path, ModelMetadata]) -> Iterator[Deployment]:
-    artifact, metadata = trained_model
     with mock_aws():
-        world = build_world(sample_metadata(artifact))
-        for name in ("model.onnx", "metadata.json"):  # the live model, really servable
-            world.s3.put_object(
-                Bucket=world.bucket,
-                Key=f"models/{metadata.version}/{name}",
-                Body=(artifact / name).read_bytes(),
-            )
-        live_version = world.publish_model_version(metadata.version, sample_metadata(artifact))
-        world.s3.put_object(
-            Bucket=world.bucket,
-            Key=f"models/{metadata.version}/metadata.json",
-            Body=(artifact / "metadata.json").read_bytes(),
-        )
-        world.set_routing(live_version)
-        world.s3.create_bucket(Bucket=FEEDBACK_BUCKET)
-        settings = RetrainSettings(
-            model_bucket=world.bucket,
+        yield deploy(
+            *trained_model,
             feedback_bucket=FEEDBACK_BUCKET,
-            function_name=world.function,
-            alias_name=world.alias,
-            release_table=world.table,
-            shadow_config_uri=f"s3://{FEEDBACK_BUCKET}/control/shadow.json",
-            feedback_lookback_days=1,  # fewer hourly prefixes to list
+            execution=EXECUTION,
+            registered_at="2026-11-22T23:00:00+00:00",
         )
-        yield Deployment(world, settings, metadata.version, live_version)
 
 
 def training_only_ids(n: int) -> list[str]:
@@ -109,45 +62,6 @@ def write_feedback(d: Deployment, *, factor: float, wrong: bool, n: int = 160) -
         labels.append(Feedback(request_id, 0, label))
     put_records(d.s3, FEEDBACK_BUCKET, records)
     put_feedback(d.s3, FEEDBACK_BUCKET, labels, received_at=at + timedelta(minutes=1))
-
-
-def run_until_gate(d: Deployment, settings: RetrainSettings) -> dict[str, Any]:
-    lam = d.world.lambda_
-    production = find_production(lam, settings.function_name, settings.alias_name)
-    metadata = json.loads(
-        d.s3.get_object(Bucket=d.world.bucket, Key=f"models/{production.model_version}/metadata.json")[
-            "Body"
-        ].read()
-    )
-    state: dict[str, Any] = {}
-    state["prepared"] = prepare(
-        s3=d.s3,
-        settings=settings,
-        feedback_source=labelled_predictions,
-        production=production,
-        production_features=metadata["feature_names"],
-        run_id="run-1",
-        until=datetime.now(UTC),
-    )
-    state["candidate"] = train(s3=d.s3, settings=settings, prepared=state["prepared"])
-    state["evaluation"] = evaluate(
-        s3=d.s3, settings=settings, prepared=state["prepared"], candidate=state["candidate"]
-    )
-    state["gate"] = decide(settings, state["evaluation"], state["prepared"])
-    return state
-
-
-def do_register(d: Deployment, state: dict[str, Any]) -> dict[str, Any]:
-    return register(
-        s3=d.s3,
-        settings=d.settings,
-        prepared=state["prepared"],
-        candidate=state["candidate"],
-        evaluation=state["evaluation"],
-        gate=state["gate"],
-        execution=EXECUTION,
-        now="2026-11-22T23:00:00+00:00",
-    )
 
 
 def test_a_better_candidate_is_registered_with_lineage_and_shadowed(deployment: Deployment) -> None:
@@ -178,16 +92,8 @@ def test_a_better_candidate_is_registered_with_lineage_and_shadowed(deployment: 
     # registering again never overwrites the entry
     assert do_register(d, state)["created"] is False
 
-    releaser = Release(d.settings, AwsClients(d.world.session), who=f"retraining:{EXECUTION}")
     store = RunStore(d.s3, d.world.bucket)
-    released = release(
-        settings=d.settings,
-        releaser=releaser,
-        registered=registered,
-        store=store,
-        prepared=prepared,
-        execution=EXECUTION,
-    )
+    released = do_release(d, d.settings, state, registered, who=f"retraining:{EXECUTION}", store=store)
     new_version = released["function_version"]
     config = d.world.lambda_.get_function_configuration(FunctionName=d.world.function, Qualifier=new_version)
     assert config["Environment"]["Variables"]["MODEL_URI"] == f"s3://{d.world.bucket}/models/{version}/"
@@ -224,14 +130,7 @@ def test_registered_mode_stops_after_the_registry_and_advances_the_watermark(dep
     registered = do_register(d, state)
     versions_before = d.world.lambda_.list_versions_by_function(FunctionName=d.world.function)["Versions"]
     store = RunStore(d.s3, d.world.bucket)
-    result = release(
-        settings=settings,
-        releaser=Release(settings, AwsClients(d.world.session), who="test"),
-        registered=registered,
-        store=store,
-        prepared=state["prepared"],
-        execution=EXECUTION,
-    )
+    result = do_release(d, settings, state, registered, who="test", store=store)
     assert result["mode"] == "registered" and "function_version" not in result
     after = d.world.lambda_.list_versions_by_function(FunctionName=d.world.function)["Versions"]
     assert len(after) == len(versions_before)
@@ -244,15 +143,7 @@ def test_canary_mode_publishes_and_sends_the_configured_weight_with_gates(deploy
     settings = replace(d.settings, release_mode="canary", canary_weight=20.0)
     state = run_until_gate(d, settings)
     registered = do_register(d, state)
-    releaser = Release(settings, AwsClients(d.world.session), who="retraining:test", invoker=d.world.invoker)
-    result = release(
-        settings=settings,
-        releaser=releaser,
-        registered=registered,
-        store=RunStore(d.s3, d.world.bucket),
-        prepared=state["prepared"],
-        execution=EXECUTION,
-    )
+    result = do_release(d, settings, state, registered, who="retraining:test", invoker=d.world.invoker)
     new_version = result["function_version"]
     assert d.world.alias_routing() == (d.live_version, {new_version: 0.2})
     assert (new_version, "GET /health") in d.world.invoker.calls  # the pre-traffic check ran first
@@ -284,15 +175,7 @@ def test_shift_mode_publishes_and_hands_a_multi_step_shift_to_the_release_contro
     )
     state = run_until_gate(d, settings)
     registered = do_register(d, state)
-    releaser = Release(settings, AwsClients(d.world.session), who="retraining:test", invoker=d.world.invoker)
-    result = release(
-        settings=settings,
-        releaser=releaser,
-        registered=registered,
-        store=RunStore(d.s3, d.world.bucket),
-        prepared=state["prepared"],
-        execution=EXECUTION,
-    )
+    result = do_release(d, settings, state, registered, who="retraining:test", invoker=d.world.invoker)
     new_version = result["function_version"]
     assert d.world.alias_routing() == (d.live_version, {})  # the controller moves the traffic
     (execution,) = sfn.list_executions(stateMachineArn=arn)["executions"]

@@ -31,6 +31,7 @@ from modelctl.cli import app
 from modelctl.factory import Factory
 from release.errors import ShadowError
 from shadow.writer import RecordWriter
+from tests.unit.modelctl.world import lambda_role
 
 REGION = "us-east-1"
 NOW = datetime(2026, 1, 2, 13, 30, tzinfo=UTC)
@@ -102,20 +103,7 @@ def stacks(
         for folder in (live_dir, candidate_dir):
             for name in ("model.onnx", "metadata.json"):
                 s3.upload_file(str(folder / name), model_bucket, f"models/{folder.name}/{name}")
-        role = boto3.client("iam").create_role(
-            RoleName=f"fn-{suffix}",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ]
-                }
-            ),
-        )["Role"]["Arn"]
+        role = lambda_role(boto3.client("iam"), f"fn-{suffix}")
         function = f"inference-{suffix}"
 
         def publish(model: Path) -> str:

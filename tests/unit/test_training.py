@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,12 @@ import pytest
 
 from common.model.metadata import REQUIRED_FIELDS, ModelMetadata, read_metadata
 from common.model.onnx_model import OnnxModel, sha256_file
+from tests.unit.training.csv_files import write_csv
 from training import export
 from training.data import DataError, Dataset, load_builtin, load_csv
 from training.export import ConversionError, ParityError, ParityReport, require_parity
 from training.pipelines import PipelineSpecError, build_pipeline
 from training.train import model_version_for, train_model
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -136,31 +136,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
-def _message_text(
-    *,
-    request_id: str,
-    part: int,
-    parts: int,
-    row_offset: int,
-    timestamp: str,
-    candidate_model_version: str | None,
-    inputs: np.ndarray,
-    live: dict[str, Any],
-) -> str:
-    head = _dumps(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "request_id": request_id,
-            "part": part,
-            "parts": parts,
-            "row_offset": row_offset,
-            "timestamp": timestamp,
-            "candidate_model_version": candidate_model_version,
-        }
-    )
-    return f'{head[:-1]},"inputs":{matrix_json(inputs)},"live":{_dumps(live)}}}'
-
-
 def encode_part(
     *,
     request_id: str,
@@ -168,12 +143,12 @@ def encode_part(
     parts: int,
     row_offset: int,
     timestamp: str,
-    candidate_model_version: str,
+    candidate_model_version: str | None,
     inputs_json: str,
     live: LiveResult,
 ) -> str:
-    """One message body from a part of a request as the recorder reads it from the log line: the
-    inputs already in their wire form (`matrix_json`), copied, not decoded and encoded again."""
+    """One message body from a part of a request, the inputs already in their wire form
+    (`matrix_json`): the recorder copies them from the log line, not decoded and encoded again."""
     head = _dumps(
         {
             "schema_version": SCHEMA_VERSION,
@@ -212,7 +187,7 @@ def encode_messages(
         "timestamp": timestamp,
         "candidate_model_version": candidate_model_version,
     }
-    whole = _message_text(**common, part=0, parts=1, row_offset=0, inputs=matrix, live=live.to_dict())
+    whole = encode_part(**common, part=0, parts=1, row_offset=0, inputs_json=matrix_json(matrix), live=live)
     if len(whole) <= max_bytes:  # ASCII only: characters are bytes
         return [whole]
     return _split(matrix, live, common, max_bytes)
@@ -247,8 +222,13 @@ def _split(matrix: np.ndarray, live: LiveResult, common: dict[str, Any], max_byt
             probabilities=live.probabilities[begin:end] if live.probabilities else [],
             inference_ms=live.inference_ms,
         )
-        text = _message_text(
-            **common, part=part, parts=parts, row_offset=begin, inputs=matrix[begin:end], live=piece.to_dict()
+        text = encode_part(
+            **common,
+            part=part,
+            parts=parts,
+            row_offset=begin,
+            inputs_json=matrix_json(matrix[begin:end]),
+            live=piece,
         )
         if len(text) > max_bytes:  # the estimate is conservative; this is a safety net
             raise MessageTooLargeError(f"part {part} is {len(text)} bytes; the limit is {max_bytes}")

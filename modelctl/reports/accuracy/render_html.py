@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -72,24 +73,32 @@ def _regression(version: dict[str, Any], labels: list[str]) -> list[str]:
         line_chart(labels, [w["rmse"] for w in windows], title="RMSE per window", colour=LIVE),
         line_chart(labels, [w["mae"] for w in windows], title="MAE per window", colour=ACCENT),
         line_chart(labels, [w["mean_error"] for w in windows], title="mean error per window", colour=SHADOW),
-        html_table(
-            ["window start", "logged", "labelled", "MAE", "RMSE", "mean error", "max PSI", "feature"],
-            [
-                [
-                    w["start"],
-                    w["predictions"],
-                    w["labelled"],
-                    fmt(w["mae"]),
-                    fmt(w["rmse"]),
-                    fmt(w["mean_error"]),
-                    fmt(w["max_psi"]),
-                    w["max_psi_feature"] or "",
-                ]
-                for w in windows
-                if w["predictions"]
-            ],
+        _windows_table(
+            windows,
+            ["MAE", "RMSE", "mean error"],
+            lambda w: [fmt(w["mae"]), fmt(w["rmse"]), fmt(w["mean_error"])],
         ),
     ]
+
+
+def _windows_table(
+    windows: list[dict[str, Any]], quality: list[str], cells: Callable[[dict[str, Any]], list[Any]]
+) -> str:
+    """One row per window with predictions: its start, logged and labelled rows, the `quality`
+    columns (`cells` of the window), then its largest PSI and that feature."""
+    rows = [
+        [
+            w["start"],
+            w["predictions"],
+            w["labelled"],
+            *cells(w),
+            fmt(w["max_psi"]),
+            w["max_psi_feature"] or "",
+        ]
+        for w in windows
+        if w["predictions"]
+    ]
+    return html_table(["window start", "logged", "labelled", *quality, "max PSI", "feature"], rows)
 
 
 def _version(version: dict[str, Any], metric: str) -> str:
@@ -113,20 +122,7 @@ def _version(version: dict[str, Any], metric: str) -> str:
         line_chart(labels, [w["accuracy"] for w in windows], title="accuracy per window", colour=LIVE),
         line_chart(labels, [w["metric"] for w in windows], title=f"{metric} per window", colour=ACCENT),
     ]
-    rows = [
-        [
-            w["start"],
-            w["predictions"],
-            w["labelled"],
-            pct(w["accuracy"]),
-            pct(w["metric"]),
-            fmt(w["max_psi"]),
-            w["max_psi_feature"] or "",
-        ]
-        for w in windows
-        if w["predictions"]
-    ]
-    table = html_table(["window start", "logged", "labelled", "accuracy", metric, "max PSI", "feature"], rows)
+    table = _windows_table(windows, ["accuracy", metric], lambda w: [pct(w["accuracy"]), pct(w["metric"])])
     return "".join([*parts, *_drift(version, labels, table)])
 
 

@@ -4,6 +4,7 @@ features that drifted most (PSI)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -80,22 +81,36 @@ def _regression_table(version: dict[str, Any], console: Console) -> None:
     highest = max((w["rmse"] for w in windows if w["rmse"] is not None), default=None)
     scaled = [None if w["rmse"] is None or not highest else w["rmse"] / highest for w in windows]
     console.print(f"RMSE per window (0 .. {fmt(highest)}): |{sparkline(scaled)}|", highlight=False)
+    _windows_table(
+        console,
+        windows,
+        [("MAE", "right"), ("RMSE", "right"), ("mean error", "right")],
+        lambda window: [fmt(window["mae"]), fmt(window["rmse"]), fmt(window["mean_error"])],
+    )
+
+
+def _windows_table(
+    console: Console,
+    windows: list[dict[str, Any]],
+    quality: list[tuple[str, str]],
+    cells: Callable[[dict[str, Any]], list[str]],
+) -> None:
+    """One row per window with predictions: its start, logged and labelled rows, the `quality`
+    columns (`cells` of the window), then its largest PSI and that feature."""
     table = Table(show_edge=False)
-    for name in ("window start", "logged", "labelled", "MAE", "RMSE", "mean error", "max PSI", "feature"):
-        table.add_column(name, justify="left" if name in ("window start", "feature") else "right")
+    columns = [("window start", "left"), ("logged", "right"), ("labelled", "right"), *quality]
+    for name, justify in (*columns, ("max PSI", "right"), ("feature", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for window in windows:
-        if not window["predictions"]:
-            continue
-        table.add_row(
-            window["start"],
-            str(window["predictions"]),
-            str(window["labelled"]),
-            fmt(window["mae"]),
-            fmt(window["rmse"]),
-            fmt(window["mean_error"]),
-            _psi(window["max_psi"]),
-            window["max_psi_feature"] or "",
-        )
+        if window["predictions"]:
+            table.add_row(
+                window["start"],
+                str(window["predictions"]),
+                str(window["labelled"]),
+                *cells(window),
+                _psi(window["max_psi"]),
+                window["max_psi_feature"] or "",
+            )
     console.print(table)
 
 
@@ -130,32 +145,12 @@ def _version(version: dict[str, Any], metric: str, console: Console) -> None:
         highlight=False,
     )
     console.print(f"accuracy per window: |{sparkline([w['accuracy'] for w in windows])}|", highlight=False)
-    table = Table(show_edge=False)
-    for name, justify in (
-        ("window start", "left"),
-        ("logged", "right"),
-        ("labelled", "right"),
-        ("accuracy", "right"),
-        ("", "left"),
-        (metric, "right"),
-        ("max PSI", "right"),
-        ("feature", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for window in windows:
-        if not window["predictions"]:
-            continue
-        table.add_row(
-            window["start"],
-            str(window["predictions"]),
-            str(window["labelled"]),
-            pct(window["accuracy"]),
-            _bar(window["accuracy"]),
-            pct(window["metric"]),
-            _psi(window["max_psi"]),
-            window["max_psi_feature"] or "",
-        )
-    console.print(table)
+    _windows_table(
+        console,
+        windows,
+        [("accuracy", "right"), ("", "left"), (metric, "right")],
+        lambda window: [pct(window["accuracy"]), _bar(window["accuracy"]), pct(window["metric"])],
+    )
     _drift(version, console)
 
 

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from common.business_metric import row_cost
 from common.observe.label_join import JoinStats
 from common.observe.live_quality import REGRESSION, ModelInfoSource, QualityAggregator
 from common.observe.regression_metrics import ErrorSums
 from modelctl.reports.query.sql import Tables, VersionBaseline, cells_query, drift_query
 from release.quality.arms import ArmSummary
-from release.quality.join import CostMatrix, Metric, VersionArm, row_cost
+from release.quality.join import CostMatrix, Metric, VersionArm
 
 
 class QueryRunner(Protocol):

@@ -28,7 +28,8 @@ from modelctl.reports.query.sql import (
     shadow_top_query,
     shadow_totals_query,
 )
-from modelctl.reports.shadow.stats import REPORT_SCHEMA_VERSION, label_key, wilson_interval
+from modelctl.reports.shadow.counts import REPORT_SCHEMA_VERSION, wilson_interval
+from modelctl.reports.shadow.stats import label_key
 from modelctl.reports.shadow.window import Window
 from release.errors import ShadowError
 

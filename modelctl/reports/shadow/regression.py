@@ -22,16 +22,20 @@ Definitions (also in docs/shadow.md), with d = shadow - live per row:
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from array import array
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from modelctl.reports.shadow.stats import REPORT_SCHEMA_VERSION, quantiles, wilson_interval
+from modelctl.reports.shadow.counts import (
+    REPORT_SCHEMA_VERSION,
+    HourCounts,
+    RecordCounts,
+    hour_sums,
+    wilson_interval,
+)
 from modelctl.reports.shadow.window import Window
 
 REGRESSION = "regression"
@@ -82,56 +86,26 @@ def _numbers(values: Any, rows: int) -> list[float]:
 
 
 @dataclass(slots=True)
-class _Hour:
-    requests: int = 0
-    rows: int = 0
+class _Hour(HourCounts):
     within: int = 0
     difference_sum: float = 0.0
     absolute_sum: float = 0.0
-    live_ms_sum: float = 0.0
-    live_ms_count: int = 0
-    shadow_ms_sum: float = 0.0
-    shadow_ms_count: int = 0
 
 
-class RegressionReportBuilder:
+class RegressionReportBuilder(RecordCounts[_Hour]):
     def __init__(
         self, window: Window, *, top: int = 10, bins: int = 20, tolerance: Tolerance | None = None
     ) -> None:
-        self.window = window
-        self._since = window.since_text
-        self._until = window.until_text
-        self._top_size = top
-        self._bins = bins
+        super().__init__(window, top=top, bins=bins, hour=_Hour)
         self.tolerance = tolerance or Tolerance()
-        self._seen: set[str] = set()
-        self._tiebreak = itertools.count()
-        self.records = 0
-        self.duplicates = 0
-        self.outside_window = 0
-        self.invalid = 0
-        self.requests = 0
-        self.request_minutes: Counter[tuple[str, str]] = Counter()
-        """Requests per (live function version, minute of the request): the report's coverage."""
-        self.rows = 0
         self.within = 0
         self._live: array[float] = array("d")
         self._shadow: array[float] = array("d")
-        self._live_ms: array[float] = array("d")
-        self._shadow_ms: array[float] = array("d")
-        self._hours: dict[str, _Hour] = {}
         self._top: list[tuple[float, int, dict[str, Any]]] = []
-        self._live_models: Counter[str] = Counter()
-        self._shadow_models: Counter[str] = Counter()
-        self._live_functions: Counter[str] = Counter()
 
     def add(self, record: dict[str, Any]) -> None:
-        timestamp = record.get("timestamp")
-        if not isinstance(timestamp, str):
-            self.invalid += 1
-            return
-        if not self._since <= timestamp < self._until:
-            self.outside_window += 1
+        timestamp = self._timestamp(record)
+        if timestamp is None:
             return
         try:
             record_id = str(record.get("record_id") or f"{record['request_id']}#{record['part']}")
@@ -146,29 +120,9 @@ class RegressionReportBuilder:
         except (KeyError, TypeError, ValueError):
             self.invalid += 1
             return
-        if record_id in self._seen:
-            self.duplicates += 1
-            return
-        self._seen.add(record_id)
-        self.records += 1
-        hour = self._hours.get(timestamp[:13])
+        hour = self._count(record_id, timestamp, first_part, live, shadow, rows, live_ms, shadow_ms)
         if hour is None:
-            hour = self._hours[timestamp[:13]] = _Hour()
-        if first_part:
-            self.requests += 1
-            hour.requests += 1
-            self.request_minutes[(str(live.get("function_version")), timestamp[:16])] += 1
-            self._live_ms.append(live_ms)
-            hour.live_ms_sum += live_ms
-            hour.live_ms_count += 1
-        self._shadow_ms.append(shadow_ms)
-        hour.shadow_ms_sum += shadow_ms
-        hour.shadow_ms_count += 1
-        self._live_models[str(live.get("model_version"))] += rows
-        self._shadow_models[str(shadow.get("model_version"))] += rows
-        self._live_functions[str(live.get("function_version"))] += rows
-        self.rows += rows
-        hour.rows += rows
+            return
         self._live.extend(live_values)
         self._shadow.extend(shadow_values)
         tolerance = self.tolerance
@@ -214,24 +168,10 @@ class RegressionReportBuilder:
         live = np.frombuffer(self._live, dtype=np.float64)
         shadow = np.frombuffer(self._shadow, dtype=np.float64)
         interval = wilson_interval(self.within, self.rows)
-        top = [entry for _, _, entry in sorted(self._top, key=lambda item: (item[0], -item[1]), reverse=True)]
         return {
             "schema_version": REPORT_SCHEMA_VERSION,
             "task": REGRESSION,
-            "window": {"since": self._since, "until": self._until},
-            "source": {
-                **(source or {}),
-                "records": self.records,
-                "duplicates_dropped": self.duplicates,
-                "outside_window": self.outside_window,
-                "invalid_records": self.invalid,
-            },
-            "counts": {"requests": self.requests, "messages": self.records, "rows": self.rows},
-            "models": {
-                "live": dict(self._live_models.most_common()),
-                "shadow": dict(self._shadow_models.most_common()),
-                "live_function_versions": dict(self._live_functions.most_common()),
-            },
+            **self._head(source, self._live_models, self._shadow_models, self._live_functions),
             "difference": difference_section(live, shadow, self._bins),
             "tolerance": {
                 "absolute": self.tolerance.absolute,
@@ -249,13 +189,9 @@ class RegressionReportBuilder:
                 "pearson": pearson(live, shadow),
             },
             "predictions": {"live": _spread(live), "shadow": _spread(shadow)},
-            "latency_ms": {
-                "measure": "model inference time as measured by each function",
-                "live": quantiles(self._live_ms, (0.5, 0.99)),
-                "shadow": quantiles(self._shadow_ms, (0.5, 0.99)),
-            },
+            "latency_ms": self._latency(),
             "hourly": [_hour_dict(name, hour) for name, hour in sorted(self._hours.items())],
-            "top_differences": top,
+            "top_differences": self._top_sorted(self._top),
         }
 
 
@@ -317,13 +253,10 @@ def _spread(values: np.ndarray) -> dict[str, float] | None:
 
 def _hour_dict(name: str, hour: _Hour) -> dict[str, Any]:
     rows = hour.rows
-    return {
-        "hour": f"{name}:00Z",
-        "requests": hour.requests,
-        "rows": rows,
-        "mean_difference": hour.difference_sum / rows if rows else None,
-        "mean_absolute_difference": hour.absolute_sum / rows if rows else None,
-        "within_tolerance": hour.within / rows if rows else None,
-        "live_mean_ms": hour.live_ms_sum / hour.live_ms_count if hour.live_ms_count else None,
-        "shadow_mean_ms": hour.shadow_ms_sum / hour.shadow_ms_count if hour.shadow_ms_count else None,
-    }
+    return hour_sums(
+        name,
+        hour,
+        mean_difference=hour.difference_sum / rows if rows else None,
+        mean_absolute_difference=hour.absolute_sum / rows if rows else None,
+        within_tolerance=hour.within / rows if rows else None,
+    )

@@ -6,11 +6,12 @@ import json
 from html import escape
 from typing import Any
 
-from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, line_chart
+from modelctl.render.charts import ACCENT, bar_chart, line_chart
 from modelctl.render.charts import fmt as _fmt
 from modelctl.render.charts import html_table as _table
 from modelctl.render.charts import pct as _pct
 from modelctl.reports import coverage
+from modelctl.reports.shadow import render_parts as parts
 from modelctl.reports.shadow import render_regression
 
 
@@ -34,28 +35,25 @@ def render(report: dict[str, Any]) -> str:
         return page.replace("</body>", coverage.render_html(report.get("record_coverage")) + "</body>", 1)
     window, counts, agreement = report["window"], report["counts"], report["agreement"]
     title = f"Shadow report {window['since']} .. {window['until']}"
-    out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"]
-    out.append(f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>")
+    out = parts.head(title)
     out.append(coverage.render_html(report.get("record_coverage")))
     models = report["models"]
     if counts["rows"] == 0:
-        out.append(
-            "<p>No shadow records in this window. Is a shadow running? "
-            "<code>modelctl shadow status</code></p>"
-        )
+        out.append(parts.NO_RECORDS)
     else:
         ci = agreement["ci95"]
-        cards = [
-            ("requests", str(counts["requests"])),
-            ("rows", str(counts["rows"])),
-            ("label agreement", _pct(agreement["rate"])),
-            ("95% CI", f"{_pct(ci[0])} .. {_pct(ci[1])}"),
-            ("live model", ", ".join(models["live"])),
-            ("shadow model", ", ".join(models["shadow"])),
-        ]
-        out.append('<div class="cards">')
-        out.extend(f'<div class="card">{escape(name)}<b>{escape(value)}</b></div>' for name, value in cards)
-        out.append("</div>")
+        out.extend(
+            parts.cards(
+                [
+                    ("requests", str(counts["requests"])),
+                    ("rows", str(counts["rows"])),
+                    ("label agreement", _pct(agreement["rate"])),
+                    ("95% CI", f"{_pct(ci[0])} .. {_pct(ci[1])}"),
+                    ("live model", ", ".join(models["live"])),
+                    ("shadow model", ", ".join(models["shadow"])),
+                ]
+            )
+        )
         out.append("<h2>Confusion matrix (rows: live label, columns: shadow label)</h2>")
         out.append(_confusion(report["confusion"]))
         difference = report["probability_difference"]
@@ -79,25 +77,10 @@ def render(report: dict[str, Any]) -> str:
                 left=0,
             )
         )
-        latency = report["latency_ms"]
-        out.append("<h2>Model inference time (ms)</h2>")
-        live, shadow = latency["live"] or {}, latency["shadow"] or {}
-        out.append(
-            bar_chart(
-                ["p50", "p99", "mean"],
-                [
-                    ("live", LIVE, [float(live.get(k, 0.0)) for k in ("p50", "p99", "mean")]),
-                    ("shadow", SHADOW, [float(shadow.get(k, 0.0)) for k in ("p50", "p99", "mean")]),
-                ],
-                title="inference time, live vs shadow",
-            )
-        )
+        out.extend(parts.latency(report))
         hours = report["hourly"]
-        labels = [hour["hour"][5:16].replace("T", " ") for hour in hours]
-        out.append("<h2>Per hour (UTC)</h2>")
-        out.append(
-            bar_chart(labels, [("requests", LIVE, [float(h["requests"]) for h in hours])], title="requests")
-        )
+        labels = parts.hour_labels(hours)
+        out.extend(parts.hourly_requests(hours, labels))
         out.append(
             line_chart(labels, [h["agreement"] for h in hours], title="agreement per hour", colour=ACCENT)
         )
@@ -137,13 +120,7 @@ def render(report: dict[str, Any]) -> str:
                 left=6,
             )
         )
-    source = report["source"]
-    out.append(
-        f'<p class="muted">{source["records"]} records from {source.get("objects", 0)} objects in '
-        f"s3://{escape(str(source.get('bucket', '')))}; {source['duplicates_dropped']} duplicates dropped, "
-        f"{source['invalid_records']} invalid, {source['outside_window']} outside the window. "
-        f"Generated {escape(str(source.get('generated_at', '')))}.</p></body></html>"
-    )
+    out.append(parts.footer(report["source"]))
     return "\n".join(out)
 
 

@@ -4,15 +4,18 @@ self-contained HTML page (inline SVG, no scripts, no network), from the report's
 from __future__ import annotations
 
 import json
-from html import escape
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from modelctl.render.charts import ACCENT, LIVE, SHADOW, STYLE, bar_chart, html_table, line_chart
+from modelctl.render.charts import ACCENT, bar_chart, html_table, line_chart
 from modelctl.render.charts import fmt as _num
 from modelctl.render.charts import pct as _pct
+from modelctl.reports.shadow import render_parts as parts
+
+HOUR_COLUMNS = ("requests", "rows", "mean diff", "mean |diff|", "within tol.", "live ms", "shadow ms")
+TOP_COLUMNS = ("request", "row", "time", "live", "shadow", "shadow - live", "relative")
 
 
 def _signed(value: float | None, digits: int = 4) -> str:
@@ -97,35 +100,17 @@ def render_terminal(report: dict[str, Any], console: Console) -> None:
     histogram.caption = "  ".join(f"{name} {_signed(stats.get(name))}" for name in (*QUANTILES, "min", "max"))
     console.print(histogram)
 
-    latency = Table(title="Model inference time (ms)")
-    for column in ("model", "p50", "p99", "mean", "samples"):
-        latency.add_column(column, justify="right" if column != "model" else "left")
-    for name in ("live", "shadow"):
-        timing = report["latency_ms"][name]
-        if timing:
-            latency.add_row(
-                name, _num(timing["p50"]), _num(timing["p99"]), _num(timing["mean"]), str(timing["count"])
-            )
-    console.print(latency)
+    console.print(parts.latency_table(report))
 
     hourly = Table(title="Per hour")
-    for column in (
-        "hour (UTC)",
-        "requests",
-        "rows",
-        "mean diff",
-        "mean |diff|",
-        "within tol.",
-        "live ms",
-        "shadow ms",
-    ):
+    for column in ("hour (UTC)", *HOUR_COLUMNS):
         hourly.add_column(column, justify="right")
     for hour in report["hourly"]:
         hourly.add_row(*_hour_cells(hour))
     console.print(hourly)
 
     top = Table(title="Rows that differ most")
-    for column in ("request", "row", "time", "live", "shadow", "shadow - live", "relative"):
+    for column in TOP_COLUMNS:
         top.add_column(column)
     for row in report["top_differences"]:
         top.add_row(*_top_cells(row))
@@ -160,27 +145,24 @@ def _top_cells(row: dict[str, Any]) -> list[str]:
 def render_html(report: dict[str, Any]) -> str:
     window, counts = report["window"], report["counts"]
     title = f"Shadow report (regression) {window['since']} .. {window['until']}"
-    out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"]
-    out.append(f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>")
+    out = parts.head(title)
     if counts["rows"] == 0:
-        out.append(
-            "<p>No shadow records in this window. Is a shadow running? "
-            "<code>modelctl shadow status</code></p>"
-        )
+        out.append(parts.NO_RECORDS)
     else:
         tolerance, difference = report["tolerance"], report["difference"]
         ci = tolerance["ci95"]
-        cards = [
-            ("requests", str(counts["requests"])),
-            ("rows", str(counts["rows"])),
-            ("within tolerance", _pct(tolerance["rate"])),
-            ("95% CI", f"{_pct(ci[0])} .. {_pct(ci[1])}"),
-            ("mean |shadow - live|", _g(difference["mean_absolute"])),
-            ("Pearson's r", _num(report["correlation"]["pearson"], 4)),
-        ]
-        out.append('<div class="cards">')
-        out.extend(f'<div class="card">{escape(name)}<b>{escape(value)}</b></div>' for name, value in cards)
-        out.append("</div>")
+        out.extend(
+            parts.cards(
+                [
+                    ("requests", str(counts["requests"])),
+                    ("rows", str(counts["rows"])),
+                    ("within tolerance", _pct(tolerance["rate"])),
+                    ("95% CI", f"{_pct(ci[0])} .. {_pct(ci[1])}"),
+                    ("mean |shadow - live|", _g(difference["mean_absolute"])),
+                    ("Pearson's r", _num(report["correlation"]["pearson"], 4)),
+                ]
+            )
+        )
         out.append(html_table(["what", "value"], _summary_rows(report)))
         bins = difference["histogram"]
         edges = bins["edges"]
@@ -206,25 +188,10 @@ def render_html(report: dict[str, Any]) -> str:
                 left=0,
             )
         )
-        latency = report["latency_ms"]
-        live, shadow = latency["live"] or {}, latency["shadow"] or {}
-        out.append("<h2>Model inference time (ms)</h2>")
-        out.append(
-            bar_chart(
-                ["p50", "p99", "mean"],
-                [
-                    ("live", LIVE, [float(live.get(k, 0.0)) for k in ("p50", "p99", "mean")]),
-                    ("shadow", SHADOW, [float(shadow.get(k, 0.0)) for k in ("p50", "p99", "mean")]),
-                ],
-                title="inference time, live vs shadow",
-            )
-        )
+        out.extend(parts.latency(report))
         hours = report["hourly"]
-        labels = [hour["hour"][5:16].replace("T", " ") for hour in hours]
-        out.append("<h2>Per hour (UTC)</h2>")
-        out.append(
-            bar_chart(labels, [("requests", LIVE, [float(h["requests"]) for h in hours])], title="requests")
-        )
+        labels = parts.hour_labels(hours)
+        out.extend(parts.hourly_requests(hours, labels))
         out.append(
             line_chart(
                 labels,
@@ -233,34 +200,14 @@ def render_html(report: dict[str, Any]) -> str:
                 colour=ACCENT,
             )
         )
-        out.append(
-            html_table(
-                [
-                    "hour",
-                    "requests",
-                    "rows",
-                    "mean diff",
-                    "mean |diff|",
-                    "within tol.",
-                    "live ms",
-                    "shadow ms",
-                ],
-                [_hour_cells(hour) for hour in hours],
-            )
-        )
+        out.append(html_table(["hour", *HOUR_COLUMNS], [_hour_cells(hour) for hour in hours]))
         out.append("<h2>Rows that differ most</h2>")
         out.append(
             html_table(
-                ["request", "row", "time", "live", "shadow", "shadow - live", "relative", "inputs"],
+                [*TOP_COLUMNS, "inputs"],
                 [[*_top_cells(row), json.dumps(row["inputs"])] for row in report["top_differences"]],
                 left=7,
             )
         )
-    source = report["source"]
-    out.append(
-        f'<p class="muted">{source["records"]} records from {source.get("objects", 0)} objects in '
-        f"s3://{escape(str(source.get('bucket', '')))}; {source['duplicates_dropped']} duplicates dropped, "
-        f"{source['invalid_records']} invalid, {source['outside_window']} outside the window. "
-        f"Generated {escape(str(source.get('generated_at', '')))}.</p></body></html>"
-    )
+    out.append(parts.footer(report["source"]))
     return "\n".join(out)

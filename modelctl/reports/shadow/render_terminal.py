@@ -7,16 +7,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from modelctl.render.charts import fmt as _num
+from modelctl.render.charts import pct as _pct
 from modelctl.reports import coverage
+from modelctl.reports.shadow import render_parts as parts
 from modelctl.reports.shadow import render_regression
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _bar(count: int, largest: int, width: int = 30) -> str:
@@ -88,16 +83,7 @@ def render(report: dict[str, Any], console: Console) -> None:
     )
     console.print(histogram)
 
-    latency = Table(title="Model inference time (ms)")
-    for column in ("model", "p50", "p99", "mean", "samples"):
-        latency.add_column(column, justify="right" if column != "model" else "left")
-    for name in ("live", "shadow"):
-        stats = report["latency_ms"][name]
-        if stats:
-            latency.add_row(
-                name, _num(stats["p50"]), _num(stats["p99"]), _num(stats["mean"]), str(stats["count"])
-            )
-    console.print(latency)
+    console.print(parts.latency_table(report))
 
     hourly = Table(title="Per hour")
     for column in ("hour (UTC)", "requests", "rows", "agreement", "mean |dp|", "live ms", "shadow ms"):

@@ -21,8 +21,6 @@ Definitions (also in docs/shadow.md):
 from __future__ import annotations
 
 import heapq
-import itertools
-import math
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -31,35 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelctl.reports.shadow.counts import (
+    REPORT_SCHEMA_VERSION,
+    HourCounts,
+    RecordCounts,
+    hour_sums,
+    quantiles,
+    wilson_interval,
+)
 from modelctl.reports.shadow.records import ReportRecord, load_line
 from modelctl.reports.shadow.window import Window
 
 if TYPE_CHECKING:
     from modelctl.reports.shadow.typed_records import TypedRecord
-
-REPORT_SCHEMA_VERSION = 1
-Z_95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
-    """The Wilson score interval of a binomial proportion; None when there are no trials."""
-    if trials <= 0:
-        return None
-    p = successes / trials
-    z2 = z * z
-    denominator = 1 + z2 / trials
-    centre = (p + z2 / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def quantiles(values: array[float], points: tuple[float, ...]) -> dict[str, float] | None:
-    if len(values) == 0:
-        return None
-    data = np.frombuffer(values, dtype=np.float64)
-    found = np.percentile(data, [q * 100 for q in points])
-    named = {f"p{round(q * 100):d}": float(v) for q, v in zip(points, found, strict=True)}
-    return {**named, "mean": float(data.mean()), "max": float(data.max()), "count": len(values)}
 
 
 def label_key(label: Any) -> tuple[int, float, str]:
@@ -72,48 +54,22 @@ def label_key(label: Any) -> tuple[int, float, str]:
 
 
 @dataclass(slots=True)
-class _Hour:
-    requests: int = 0
-    rows: int = 0
+class _Hour(HourCounts):
     agree: int = 0
     difference_sum: float = 0.0
     differences: int = 0
-    live_ms_sum: float = 0.0
-    live_ms_count: int = 0
-    shadow_ms_sum: float = 0.0
-    shadow_ms_count: int = 0
 
 
-class ReportBuilder:
+class ReportBuilder(RecordCounts[_Hour]):
     def __init__(self, window: Window, *, top: int = 10, bins: int = 20) -> None:
-        self.window = window
-        self._since = window.since_text
-        self._until = window.until_text
-        self._top_size = top
-        self._bins = bins
-        self._seen: set[str] = set()
-        self._tiebreak = itertools.count()
-        self.records = 0
-        self.duplicates = 0
-        self.outside_window = 0
-        self.invalid = 0
-        self.requests = 0
-        self.request_minutes: Counter[tuple[str, str]] = Counter()
-        """Requests per (live function version, minute of the request): the report's coverage."""
-        self.rows = 0
+        super().__init__(window, top=top, bins=bins, hour=_Hour)
         self.agree = 0
         self.incomparable_rows = 0
         self._confusion: Counter[tuple[str, str]] = Counter()
         self._differences: array[float] = array("d")
         self._signed_sum = 0.0
         self._signed_count = 0
-        self._live_ms: array[float] = array("d")
-        self._shadow_ms: array[float] = array("d")
-        self._hours: dict[str, _Hour] = {}
         self._top: list[tuple[tuple[int, float], int, dict[str, Any]]] = []
-        self._live_models: Counter[str] = Counter()
-        self._shadow_models: Counter[str] = Counter()
-        self._live_functions: Counter[str] = Counter()
         # Typed records count raw values, turned into the text keys above by `result` (one dict
         # update per record instead of three, no `str()` per label); the text keys are still
         # inserted when first seen (`_first_versions`), so ties in `most_common` keep their order.
@@ -132,12 +88,8 @@ class ReportBuilder:
                 add_typed(typed, payload)
 
     def add(self, record: dict[str, Any]) -> None:
-        timestamp = record.get("timestamp")
-        if not isinstance(timestamp, str):
-            self.invalid += 1
-            return
-        if not self._since <= timestamp < self._until:
-            self.outside_window += 1
+        timestamp = self._timestamp(record)
+        if timestamp is None:
             return
         try:
             record_id = str(record.get("record_id") or f"{record['request_id']}#{record['part']}")
@@ -154,29 +106,9 @@ class ReportBuilder:
         except (KeyError, TypeError, ValueError):
             self.invalid += 1
             return
-        if record_id in self._seen:
-            self.duplicates += 1
-            return
-        self._seen.add(record_id)
-        self.records += 1
-        hour = self._hours.get(timestamp[:13])
+        hour = self._count(record_id, timestamp, first_part, live, shadow, rows, live_ms, shadow_ms)
         if hour is None:
-            hour = self._hours[timestamp[:13]] = _Hour()
-        if first_part:
-            self.requests += 1
-            hour.requests += 1
-            self.request_minutes[(str(live.get("function_version")), timestamp[:16])] += 1
-            self._live_ms.append(live_ms)
-            hour.live_ms_sum += live_ms
-            hour.live_ms_count += 1
-        self._shadow_ms.append(shadow_ms)
-        hour.shadow_ms_sum += shadow_ms
-        hour.shadow_ms_count += 1
-        self._live_models[str(live.get("model_version"))] += rows
-        self._shadow_models[str(shadow.get("model_version"))] += rows
-        self._live_functions[str(live.get("function_version"))] += rows
-        self.rows += rows
-        hour.rows += rows
+            return
         for index in range(rows):
             self._add_row(
                 record, index, hour, live_labels, shadow_labels, live_probabilities, shadow_probabilities
@@ -362,23 +294,9 @@ class ReportBuilder:
         counts, edges = np.histogram(
             np.frombuffer(self._differences, dtype=np.float64), bins=self._bins, range=(0.0, 1.0)
         )
-        top = [entry for _, _, entry in sorted(self._top, key=lambda item: (item[0], -item[1]), reverse=True)]
         return {
             "schema_version": REPORT_SCHEMA_VERSION,
-            "window": {"since": self._since, "until": self._until},
-            "source": {
-                **(source or {}),
-                "records": self.records,
-                "duplicates_dropped": self.duplicates,
-                "outside_window": self.outside_window,
-                "invalid_records": self.invalid,
-            },
-            "counts": {"requests": self.requests, "messages": self.records, "rows": self.rows},
-            "models": {
-                "live": dict(live_models.most_common()),
-                "shadow": dict(shadow_models.most_common()),
-                "live_function_versions": dict(live_functions.most_common()),
-            },
+            **self._head(source, live_models, shadow_models, live_functions),
             "agreement": {
                 "rows": self.rows,
                 "agree": self.agree,
@@ -397,25 +315,16 @@ class ReportBuilder:
                 "incomparable_rows": self.incomparable_rows,
                 "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
             },
-            "latency_ms": {
-                "measure": "model inference time as measured by each function",
-                "live": quantiles(self._live_ms, (0.5, 0.99)),
-                "shadow": quantiles(self._shadow_ms, (0.5, 0.99)),
-            },
+            "latency_ms": self._latency(),
             "hourly": [self._hour_dict(name, hour) for name, hour in sorted(self._hours.items())],
-            "top_disagreements": top,
+            "top_disagreements": self._top_sorted(self._top),
         }
 
     @staticmethod
     def _hour_dict(name: str, hour: _Hour) -> dict[str, Any]:
-        return {
-            "hour": f"{name}:00Z",
-            "requests": hour.requests,
-            "rows": hour.rows,
-            "agreement": hour.agree / hour.rows if hour.rows else None,
-            "mean_probability_difference": hour.difference_sum / hour.differences
-            if hour.differences
-            else None,
-            "live_mean_ms": hour.live_ms_sum / hour.live_ms_count if hour.live_ms_count else None,
-            "shadow_mean_ms": hour.shadow_ms_sum / hour.shadow_ms_count if hour.shadow_ms_count else None,
-        }
+        return hour_sums(
+            name,
+            hour,
+            agreement=hour.agree / hour.rows if hour.rows else None,
+            mean_probability_difference=hour.difference_sum / hour.differences if hour.differences else None,
+        )

@@ -7,30 +7,23 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from localcloud.worker import Worker
 from tests.integration.local_runtime.support import LogFunctions, MakeLogFunctions
-
-
-def process_state(pid: int) -> str:
-    """R, S, T (stopped), Z, ... from /proc/<pid>/stat; X when the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "X"
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
+from tests.integration.runtime_support import process_state, wait_until
 
 
 def ticks(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def frozen_after(functions: LogFunctions, name: str, event: bytes = b"{}") -> Worker:
+    """Invoke `name` (it must answer), then its one idle worker once it is frozen."""
+    assert functions.invoke(name, event).status == "ok"
+    (worker,) = functions.runtime.pools()[0].idle_workers()
+    wait_until(lambda: process_state(worker.pid) == "T", what="the worker to be frozen")
+    return worker
 
 
 def watch_ticks(functions: LogFunctions, path: Path, idle_s: float = 0.4) -> tuple[int, int, int]:
@@ -71,9 +64,7 @@ def test_no_record_is_lost_when_a_worker_is_frozen_right_after_answering_and_rec
     make_log_functions: MakeLogFunctions,
 ) -> None:
     functions: LogFunctions = make_log_functions()
-    assert functions.invoke("logger", json.dumps({"id": "r-1"}).encode()).status == "ok"
-    (worker,) = functions.runtime.pools()[0].idle_workers()
-    wait_until(lambda: process_state(worker.pid) == "T", what="the worker to be frozen")
+    worker = frozen_after(functions, "logger", json.dumps({"id": "r-1"}).encode())
 
     assert functions.runtime.reclaim_idle() == [worker.pid]
     assert process_state(worker.pid) == "X"
@@ -89,9 +80,7 @@ def test_a_record_left_to_a_background_thread_is_lost_when_the_frozen_worker_is_
 ) -> None:
     """What AWS does to a record a handler leaves to a thread: the runtime emulates the loss."""
     functions: LogFunctions = make_log_functions()
-    assert functions.invoke("deferred", json.dumps({"id": "d-1"}).encode()).status == "ok"
-    (worker,) = functions.runtime.pools()[0].idle_workers()
-    wait_until(lambda: process_state(worker.pid) == "T", what="the worker to be frozen")
+    frozen_after(functions, "deferred", json.dumps({"id": "d-1"}).encode())
     time.sleep(0.4)  # longer than the thread's delay: frozen, it cannot write
 
     functions.runtime.reclaim_idle()
@@ -104,10 +93,8 @@ def test_a_frozen_worker_is_killed_by_a_timeout_close_and_from_outside(
     make_log_functions: MakeLogFunctions,
 ) -> None:
     functions: LogFunctions = make_log_functions()
-    assert functions.invoke("logger").status == "ok"
+    worker = frozen_after(functions, "logger")
     pool = functions.runtime.pools()[0]
-    (worker,) = pool.idle_workers()
-    wait_until(lambda: process_state(worker.pid) == "T", what="the worker to be frozen")
     os.killpg(worker.pid, 9)  # killed from outside while stopped: the next request goes elsewhere
     wait_until(lambda: process_state(worker.pid) == "X", what="the killed worker to be reaped")
     assert functions.invoke("logger").status == "ok"

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.observe.feedback import Feedback
-from tests.monitoring_support import logged_record, put_feedback, put_records
+from modelctl.reports.ab.build import S3Task, build_ab_report
+from tests.monitoring_support import LOG_BUCKET, logged_record, put_feedback, put_records
 
-LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
+MODEL_BUCKET = "models"
 NOW = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
 START = NOW - timedelta(days=2)
 PRIMARY, NEW = "3", "4"
@@ -96,3 +97,16 @@ def classifier_stream(
         put_feedback(s3, LOG_BUCKET, [Feedback(f"never-logged-{i}", 0, 1) for i in range(unknown)], received)
         sent.unknown = unknown
     return sent
+
+
+def ab_report(s3: Any, **options: Any) -> dict[str, Any]:
+    """The A/B report of the stream's first day, with the feedback received until NOW."""
+    return build_ab_report(
+        s3=s3,
+        log_bucket=LOG_BUCKET,
+        task_of=S3Task(s3, MODEL_BUCKET),
+        since=START,
+        until=START + timedelta(days=1),
+        feedback_until=NOW,
+        **options,
+    )

@@ -3,19 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
+from common.business_metric import parse_cost_matrix
 from common.observe.feedback import Feedback
+from common.observe.label_join import JoinStats
 from common.observe.prediction_log import PredictionRow
 from release.quality import ArmSummary, Direction
-from release.quality.join import Metric, parse_cost_matrix, row_metric, version_arms, window_arms
-from tests.unit.ab.streams import LOG_BUCKET, NEW, NOW, PRIMARY, START, classifier_stream
+from release.quality.join import Metric, VersionArm, row_metric, version_arms, window_arms
+from tests.monitoring_support import LOG_BUCKET
+from tests.unit.ab.streams import NEW, NOW, PRIMARY, START, classifier_stream
 
 
 def row(version: str, index: int, predicted: Any, model: str = "m") -> PredictionRow:
@@ -90,12 +90,16 @@ def test_row_metric_and_cost_matrix() -> None:
             parse_cost_matrix(bad)
 
 
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=LOG_BUCKET)
-        yield client
+def first_day_arms(s3: Any, *, feedback_until: datetime) -> tuple[dict[str, VersionArm], JoinStats]:
+    """The accuracy arms of the stream's first day, with the feedback received until then."""
+    return window_arms(
+        s3,
+        LOG_BUCKET,
+        since=START,
+        until=START + timedelta(days=1),
+        metric=Metric.ACCURACY,
+        feedback_until=feedback_until,
+    )
 
 
 def test_counts_equal_the_feedback_sent_with_late_duplicate_and_unknown_labels(s3: Any) -> None:
@@ -109,14 +113,7 @@ def test_counts_equal_the_feedback_sent_with_late_duplicate_and_unknown_labels(s
         duplicates=10,
     )
     # WHEN the window's arms are built
-    arms, stats = window_arms(
-        s3,
-        LOG_BUCKET,
-        since=START,
-        until=START + timedelta(days=1),
-        metric=Metric.ACCURACY,
-        feedback_until=NOW,
-    )
+    arms, stats = first_day_arms(s3, feedback_until=NOW)
     # THEN each version's labelled rows equal the distinct labels sent for it, duplicates once
     for version in (PRIMARY, NEW):
         assert arms[version].predictions == sent.logged[version]
@@ -128,25 +125,11 @@ def test_counts_equal_the_feedback_sent_with_late_duplicate_and_unknown_labels(s
 
 def test_feedback_received_after_feedback_until_is_not_counted(s3: Any) -> None:
     classifier_stream(s3, rows={PRIMARY: 50}, labelled={PRIMARY: 50}, accuracy={PRIMARY: 1.0}, late_days=2)
-    arms, stats = window_arms(
-        s3,
-        LOG_BUCKET,
-        since=START,
-        until=START + timedelta(days=1),
-        metric=Metric.ACCURACY,
-        feedback_until=START + timedelta(days=1),
-    )
+    arms, stats = first_day_arms(s3, feedback_until=START + timedelta(days=1))
     assert arms[PRIMARY].labelled == 0 and stats.feedback_labels == 0
 
 
 def test_one_version_only(s3: Any) -> None:
     classifier_stream(s3, rows={PRIMARY: 40}, labelled={PRIMARY: 30}, accuracy={PRIMARY: 0.5})
-    arms, _ = window_arms(
-        s3,
-        LOG_BUCKET,
-        since=START,
-        until=START + timedelta(days=1),
-        metric=Metric.ACCURACY,
-        feedback_until=NOW,
-    )
+    arms, _ = first_day_arms(s3, feedback_until=NOW)
     assert list(arms) == [PRIMARY] and arms[PRIMARY].summary == ArmSummary.of_counts(15, 30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -14,15 +13,13 @@ from moto import mock_aws
 from rich.console import Console
 
 from modelctl.reports.ab import render_html, render_terminal
-from modelctl.reports.ab.build import S3Task, build_ab_report
 from release.alias import Routing
+from tests.monitoring_support import LOG_BUCKET
 from tests.unit.ab.streams import (
-    LOG_BUCKET,
     MODEL_BUCKET,
     NEW,
-    NOW,
     PRIMARY,
-    START,
+    ab_report,
     classifier_stream,
     put_metadata,
 )
@@ -95,15 +92,7 @@ def documents() -> Iterator[dict[str, dict[str, Any]]]:
         )
 
         def build(**options: Any) -> dict[str, Any]:
-            return build_ab_report(
-                s3=s3,
-                log_bucket=LOG_BUCKET,
-                task_of=S3Task(s3, MODEL_BUCKET),
-                since=START,
-                until=START + timedelta(days=1),
-                feedback_until=NOW,
-                **options,
-            )
+            return ab_report(s3, **options)
 
         yield {
             "two": build(routing=Routing(PRIMARY, NEW, 30.0), cost_matrix={"0": {"1": 2.0}}),

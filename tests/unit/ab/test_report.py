@@ -17,18 +17,17 @@ from moto import mock_aws
 from common.business_metric import BusinessMetric
 from common.layout import OBJECT_SUFFIX, PREDICTIONS_PREFIX, hour_prefix
 from common.observe.feedback import Feedback
-from modelctl.reports.ab.build import S3Task, build_ab_report, parse_versions
+from modelctl.reports.ab.build import parse_versions
 from release.alias import Routing
 from release.errors import ShadowError
 from release.quality import ArmSummary, Direction, compare, labels_needed
-from tests.monitoring_support import put_feedback
+from tests.monitoring_support import LOG_BUCKET, put_feedback
 from tests.unit.ab.streams import (
-    LOG_BUCKET,
     MODEL_BUCKET,
     NEW,
-    NOW,
     PRIMARY,
     START,
+    ab_report,
     classifier_stream,
     put_metadata,
 )
@@ -44,18 +43,6 @@ def s3() -> Iterator[Any]:
         yield client
 
 
-def report(s3: Any, **options: Any) -> dict[str, Any]:
-    return build_ab_report(
-        s3=s3,
-        log_bucket=LOG_BUCKET,
-        task_of=S3Task(s3, MODEL_BUCKET),
-        since=START,
-        until=START + timedelta(days=1),
-        feedback_until=NOW,
-        **options,
-    )
-
-
 def arm(document: dict[str, Any], version: str) -> dict[str, Any]:
     return next(a for a in document["arms"] if a["function_version"] == version)
 
@@ -67,7 +54,7 @@ def test_the_figures_are_release_quality_s_on_the_same_arms(s3: Any) -> None:
         labelled={PRIMARY: 800, NEW: 250},
         accuracy={PRIMARY: 0.9, NEW: 0.8},
     )
-    document = report(s3, routing=Routing(PRIMARY, NEW, 25.0))
+    document = ab_report(s3, routing=Routing(PRIMARY, NEW, 25.0))
     primary = ArmSummary.of_counts(sent.correct[PRIMARY], 800)
     new = ArmSummary.of_counts(sent.correct[NEW], 250)
     expected = compare(primary, new, direction=Direction.HIGHER_IS_BETTER)
@@ -94,7 +81,7 @@ def test_a_cost_matrix_gives_the_mean_cost_per_labelled_row(s3: Any) -> None:
         accuracy={PRIMARY: 0.9, NEW: 0.7},
         cost_of_error=costs,
     )
-    document = report(s3, named=(PRIMARY, NEW), cost_matrix={"0": {"1": 5.0}, "1": {"0": 1.0}})
+    document = ab_report(s3, named=(PRIMARY, NEW), cost_matrix={"0": {"1": 5.0}, "1": {"0": 1.0}})
     assert document["versions_from"] == "option"
     for version in (PRIMARY, NEW):
         assert arm(document, version)["mean_cost"] == pytest.approx(sent.costs[version] / 100)
@@ -109,7 +96,7 @@ def test_a_reward_sent_with_the_feedback_is_averaged_and_compared_per_version(s3
         accuracy={PRIMARY: 0.9, NEW: 0.9},
         reward={PRIMARY: 5.0, NEW: 3.0},
     )
-    document = report(s3, named=(PRIMARY, NEW), business=BusinessMetric.reward())
+    document = ab_report(s3, named=(PRIMARY, NEW), business=BusinessMetric.reward())
     assert arm(document, PRIMARY)["business_value"] == pytest.approx(5.0)
     assert arm(document, NEW)["business_value"] == pytest.approx(3.0)
     assert arm(document, NEW)["business_rows"] == 300
@@ -126,7 +113,7 @@ def test_the_users_own_function_is_computed_over_each_versions_rows(s3: Any) -> 
         accuracy={PRIMARY: 1.0, NEW: 0.5},
     )
     metric = BusinessMetric.user_function("tests.unit.business.user_metrics:revenue")
-    document = report(s3, named=(PRIMARY, NEW), business=metric)
+    document = ab_report(s3, named=(PRIMARY, NEW), business=metric)
     # revenue: 10 per true 1 predicted 1, -2 per 0 predicted 1; half the truths are 1
     assert arm(document, PRIMARY)["business_value"] == pytest.approx(10 * 100 / 200)
     assert arm(document, NEW)["business_value"] < arm(document, PRIMARY)["business_value"]
@@ -142,7 +129,7 @@ def test_coverage_counts_unjoined_and_duplicate_feedback(s3: Any) -> None:
         unknown=4,
         duplicates=3,
     )
-    document = report(s3, routing=Routing(PRIMARY, NEW, 50.0))
+    document = ab_report(s3, routing=Routing(PRIMARY, NEW, 50.0))
     assert document["coverage"] | {"unreadable_objects": 0} == {
         "predictions_logged": 120,
         "feedback_items": 90 + 4 + 3,
@@ -171,7 +158,7 @@ def test_a_version_with_no_labels(s3: Any) -> None:
     classifier_stream(
         s3, rows={PRIMARY: 50, NEW: 20}, labelled={PRIMARY: 50, NEW: 0}, accuracy={PRIMARY: 1.0, NEW: 0}
     )
-    document = report(s3, routing=Routing(PRIMARY, NEW, 10.0))
+    document = ab_report(s3, routing=Routing(PRIMARY, NEW, 10.0))
     assert arm(document, NEW)["labelled"] == 0 and arm(document, NEW)["metric"] is None
     assert document["comparison"]["difference"] is None and document["comparison"]["p_value"] == 1.0
     assert any(f"version {NEW} has no labelled rows" in w for w in document["warnings"])
@@ -179,7 +166,7 @@ def test_a_version_with_no_labels(s3: Any) -> None:
 
 def test_one_version_only_and_the_alias_without_an_extra_version(s3: Any) -> None:
     classifier_stream(s3, rows={PRIMARY: 30}, labelled={PRIMARY: 30}, accuracy={PRIMARY: 0.8})
-    document = report(s3, routing=Routing(PRIMARY))
+    document = ab_report(s3, routing=Routing(PRIMARY))
     assert document["new"] is None and document["comparison"] is None and document["labels_needed"] is None
     assert any("only one version" in w for w in document["warnings"])
 
@@ -188,7 +175,7 @@ def test_the_window_names_the_other_version_when_the_alias_serves_one(s3: Any) -
     classifier_stream(
         s3, rows={PRIMARY: 30, NEW: 10}, labelled={PRIMARY: 3, NEW: 3}, accuracy={PRIMARY: 1, NEW: 1}
     )
-    document = report(s3, routing=Routing(NEW))
+    document = ab_report(s3, routing=Routing(NEW))
     assert (document["primary"], document["new"], document["versions_from"]) == (NEW, PRIMARY, "window")
 
 
@@ -196,14 +183,14 @@ def test_no_feedback_at_all(s3: Any) -> None:
     classifier_stream(
         s3, rows={PRIMARY: 30, NEW: 30}, labelled={PRIMARY: 0, NEW: 0}, accuracy={PRIMARY: 0, NEW: 0}
     )
-    document = report(s3)
+    document = ab_report(s3)
     assert document["coverage"]["feedback_labels"] == 0 and document["versions_from"] == "window"
     assert document["warnings"][0].startswith("no feedback received")
     assert document["labels_needed"] is None
 
 
 def test_an_empty_window(s3: Any) -> None:
-    document = report(s3, named=(PRIMARY, NEW))
+    document = ab_report(s3, named=(PRIMARY, NEW))
     assert [a["predictions"] for a in document["arms"]] == [0, 0]
     assert any("no logged predictions" in w for w in document["warnings"])
 
@@ -240,14 +227,14 @@ def test_a_regressor_is_compared_on_absolute_error(s3: Any) -> None:
     put_metadata(s3, task="regression")
     put_regression_log(s3, PRIMARY, [1.0 if i % 2 else -1.0 for i in range(120)])
     put_regression_log(s3, NEW, [0.5 if i % 2 else -0.5 for i in range(120)])
-    document = report(s3, named=(PRIMARY, NEW))
+    document = ab_report(s3, named=(PRIMARY, NEW))
     assert document["metric"] == "absolute_error" and document["direction"] == "lower_is_better"
     assert arm(document, PRIMARY)["metric"] == pytest.approx(1.0)
     assert arm(document, NEW)["metric"] == pytest.approx(0.5)
     assert document["comparison"]["difference"] == pytest.approx(-0.5)
     assert document["effect"] == pytest.approx(0.05)  # 5% of the primary's mean error
     with pytest.raises(ShadowError, match="classifiers only"):
-        report(s3, named=(PRIMARY, NEW), cost_matrix={"0": {"1": 1.0}})
+        ab_report(s3, named=(PRIMARY, NEW), cost_matrix={"0": {"1": 1.0}})
 
 
 def test_versions_option_is_checked() -> None:

@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 
 from monitor.business import BUSINESS_METRIC_ENV, BusinessPublisher
-from tests.unit.ab.streams import LOG_BUCKET, NEW, NOW, PRIMARY, classifier_stream
+from tests.monitoring_support import LOG_BUCKET
+from tests.unit.ab.streams import NEW, NOW, PRIMARY, classifier_stream
 
 
 @pytest.fixture

@@ -6,55 +6,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.api import ManualArgs, lint
 
-from infra import nag
-from infra.config.runtime import RuntimeConfig
-from infra.constructs.release_controller import HANDLER, ReleaseController
+from tests.unit.infra.infra_support import release_controller_stack
+from tests.unit.infra.infra_support import state_machine_definition as definition
 
 TASKS = ("Begin", "Advance", "Check", "Finish", "RollBack", "Approved", "Decline")
 
 
 @pytest.fixture(scope="module")
 def stack() -> cdk.Stack:
-    app = cdk.App()
-    stack = cdk.Stack(app, "Controller", env=cdk.Environment(account="123456789012", region="eu-west-1"))
-    repository = ecr.Repository.from_repository_name(stack, "Repo", "retraining")
-    ReleaseController(
-        stack,
-        "ReleaseController",
-        runtime=RuntimeConfig(),
-        code=lambda_.DockerImageCode.from_ecr(repository, cmd=[HANDLER]),
-        model_bucket=s3.Bucket.from_bucket_name(stack, "Models", "models-bucket"),
-        function_name="serving-fn",
-        alias_name="live",
-        release_table_name="release-table",
-        fleet_alarm_names=["errors", "rate", "p99"],
-    )
-    nag.add_checks(app)
-    app.synth()
-    return stack
+    return release_controller_stack(fleet_alarm_names=["errors", "rate", "p99"])
 
 
 @pytest.fixture(scope="module")
 def template(stack: cdk.Stack) -> Template:
     return Template.from_stack(stack)
-
-
-def definition(template: Template) -> dict[str, Any]:
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    body = machine["Properties"]["DefinitionString"]
-    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
-    document: dict[str, Any] = json.loads("".join(p if isinstance(p, str) else "ref" for p in parts))
-    return document
 
 
 def test_the_states_run_begin_then_steps_bakes_and_checks(template: Template) -> None:

@@ -13,30 +13,11 @@ from release.controller.steps import run_step
 from release.errors import LockHeldError, RefusedError
 from release.plan import shift_plan
 from release.target import TargetFlags
-from tests.unit.modelctl.world import World
-
-
-class Quiet:
-    def info(self, message: str) -> None:
-        pass
-
-    def warn(self, message: str) -> None:
-        pass
-
-    def bake(self, **_: Any) -> None:
-        pass
-
-    def bake_done(self) -> None:
-        pass
-
-
-class No:
-    def confirm(self, question: str) -> bool:
-        return False
+from tests.unit.modelctl.world import No, Notes, World
 
 
 def context(world: World) -> ReleaseContext:
-    return world.factory().context(TargetFlags(), reporter=Quiet(), prompt=No())
+    return world.factory().context(TargetFlags(), reporter=Notes(), prompt=No())
 
 
 def started(world: World, release_id: str = "r1", bake_s: float = 30.0) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Template
 
+from infra.stacks import ShadowStack
 from tests.unit.infra.infra_support import SynthesizedApp, synthesize
 
 
@@ -53,6 +54,12 @@ def synthesized(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def template(synthesized: SynthesizedApp) -> Template:
     return synthesized.serving_template
+
+
+@pytest.fixture(scope="session")
+def shadow(synthesized: SynthesizedApp) -> Template:
+    """The default configuration's shadow stack."""
+    return Template.from_stack(synthesized.stack(ShadowStack))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 
 from aws_cdk.assertions import Match, Template
 
-from tests.unit.infra.infra_support import SynthesizedApp
+from tests.unit.infra.infra_support import PRIVATE_ENCRYPTED_BUCKET, SynthesizedApp
 
 # Renaming any of these replaces a retained, stateful resource: change them only with a migration.
 STATEFUL_LOGICAL_IDS = {
@@ -32,17 +32,7 @@ def test_buckets_are_private_encrypted_and_retained(store_template: Template) ->
                 "UpdateReplacePolicy": "Retain",
                 "Properties": Match.object_like(
                     {
-                        "BucketEncryption": {
-                            "ServerSideEncryptionConfiguration": [
-                                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                            ]
-                        },
-                        "PublicAccessBlockConfiguration": {
-                            "BlockPublicAcls": True,
-                            "BlockPublicPolicy": True,
-                            "IgnorePublicAcls": True,
-                            "RestrictPublicBuckets": True,
-                        },
+                        **PRIVATE_ENCRYPTED_BUCKET,
                         "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
                     }
                 ),

@@ -13,17 +13,12 @@ from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
 from common.layout import FEEDBACK_PREFIX
-from infra.config import ConfigError, ServingConfig
 from infra.constructs import feedback as feedback_construct
-from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
-from tests.unit.infra.test_infra_shadow import only, shadow_stack, statements
+from infra.stacks import ShadowStack
+from tests.unit.infra.infra_support import SynthesizedApp, config_error, synthesize
+from tests.unit.infra.test_infra_shadow import only, statements
 
 LOG_BUCKET = {"Fn::ImportValue": "ModelServing-Shadow-LogBucketName"}
-
-
-@pytest.fixture(scope="module")
-def shadow(synthesized: SynthesizedApp) -> Template:
-    return Template.from_stack(shadow_stack(synthesized))
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +175,7 @@ def test_failed_monitor_runs_go_to_its_dead_letter_queue_with_an_alarm(shadow: T
 
 
 def test_config_reaches_the_monitor_and_feedback(tuned_app: SynthesizedApp) -> None:
-    tuned = Template.from_stack(shadow_stack(tuned_app))
+    tuned = Template.from_stack(tuned_app.stack(ShadowStack))
     tuned.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(15 minutes)"})
     tuned.has_resource_properties(
         "AWS::Lambda::Function",
@@ -211,7 +206,7 @@ def test_cfn_lint_and_cdk_nag_on_both_stacks(app_name: str, request: pytest.Fixt
     from infra import nag
 
     app: SynthesizedApp = request.getfixturevalue(app_name)
-    for stack in (shadow_stack(app), app.serving):
+    for stack in (app.stack(ShadowStack), app.serving):
         template = Template.from_stack(stack).to_json()
         problems = [
             f"{m.rule.id} {m.message}"
@@ -246,8 +241,4 @@ def test_the_infra_constants_match_the_functions() -> None:
 def test_invalid_monitoring_settings_name_the_key(
     artifacts_dir: Path, key: str, value: Any, expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as excinfo:
-        ServingConfig.from_context(
-            {"model_artifacts_dir": str(artifacts_dir), key: value}, base_dir=REPO_ROOT
-        )
-    assert expected in str(excinfo.value)
+    assert expected in config_error(artifacts_dir, **{key: value})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
@@ -16,24 +15,13 @@ from common.precompute import table as precompute_table
 from infra.constructs import precompute as construct
 from infra.stacks import PrecomputeStack
 from tests.unit.infra.infra_support import SynthesizedApp, synthesize
+from tests.unit.infra.infra_support import state_machine_definition as definition
 from tests.unit.infra.test_infra_compliance import ACCEPTED_CFN_LINT_WARNINGS
-
-
-def precompute_stack(app: SynthesizedApp) -> PrecomputeStack:
-    return next(child for child in app.app.node.children if isinstance(child, PrecomputeStack))
 
 
 @pytest.fixture(scope="module")
 def precompute_template(synthesized: SynthesizedApp) -> Template:
-    return Template.from_stack(precompute_stack(synthesized))
-
-
-def definition(template: Template) -> dict[str, Any]:
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    text = "".join(part if isinstance(part, str) else "REF" for part in parts)
-    document: dict[str, Any] = json.loads(text)
-    return document
+    return Template.from_stack(synthesized.stack(PrecomputeStack))
 
 
 def test_names_shared_with_the_functions_are_equal() -> None:
@@ -156,7 +144,7 @@ def test_serving_api_routes_predictions_with_the_same_key_and_throttling(templat
 
 
 def test_cfn_lint_finds_no_errors_in_the_precompute_template(synthesized: SynthesizedApp) -> None:
-    template = Template.from_stack(precompute_stack(synthesized)).to_json()
+    template = Template.from_stack(synthesized.stack(PrecomputeStack)).to_json()
     matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
     problems = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id not in ACCEPTED_CFN_LINT_WARNINGS]
     assert problems == []
@@ -179,7 +167,7 @@ def test_the_scoring_function_has_reserved_concurrency_unless_configured_off(
     precompute_template.has_resource_properties(
         "AWS::Lambda::Function", {"Handler": construct.SCORE_HANDLER, "ReservedConcurrentExecutions": 20}
     )
-    Template.from_stack(precompute_stack(open_app)).has_resource_properties(
+    Template.from_stack(open_app.stack(PrecomputeStack)).has_resource_properties(
         "AWS::Lambda::Function",
         {"Handler": construct.SCORE_HANDLER, "ReservedConcurrentExecutions": Match.absent()},
     )

@@ -10,16 +10,8 @@ from aws_cdk.assertions import Match, Template
 
 from common.layout import QUERY_RESULTS_PREFIX
 from infra.constructs.query import FEEDBACK_TABLE, PREDICTION_LOG_TABLE, SHADOW_RECORDS_TABLE
-from infra.stacks import ShadowStack
-from tests.unit.infra.infra_support import SynthesizedApp
 
 LOG_BUCKET = {"Ref": Match.string_like_regexp("ShadowLogBucket")}
-
-
-@pytest.fixture(scope="module")
-def shadow(synthesized: SynthesizedApp) -> Template:
-    stack = next(child for child in synthesized.app.node.children if isinstance(child, ShadowStack))
-    return Template.from_stack(stack)
 
 
 def _table(template: Template, name: str) -> dict[str, Any]:

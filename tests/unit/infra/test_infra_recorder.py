@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.constructs.recorder import SERVED_LINES
-from tests.unit.infra.infra_support import SynthesizedApp
-from tests.unit.infra.test_infra_shadow import shadow_stack
 
 RECORDER_ARN = {"Fn::ImportValue": "ModelServing-Shadow-RecorderFunctionArn"}
-
-
-@pytest.fixture(scope="module")
-def shadow(synthesized: SynthesizedApp) -> Template:
-    return Template.from_stack(shadow_stack(synthesized))
 
 
 def logical_id(template: Template, kind: str, properties: dict[str, object]) -> str:

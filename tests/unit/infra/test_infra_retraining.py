@@ -17,26 +17,14 @@ from infra.constructs.retraining_image import IMAGE_SOURCES, sagemaker_source_ar
 from infra.stacks import RetrainingStack
 from localcloud.image_functions import image_asset, task_root_copies
 from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
+from tests.unit.infra.infra_support import state_machine_definition as definition
 
 TASKS = ("Prepare", "Train", "Evaluate", "Gate", "Register", "Release")
 
 
-def retraining_stack(app: SynthesizedApp) -> RetrainingStack:
-    return next(child for child in app.app.node.children if isinstance(child, RetrainingStack))
-
-
-def definition(template: Template) -> dict[str, Any]:
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    body = machine["Properties"]["DefinitionString"]
-    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
-    text = "".join(part if isinstance(part, str) else "${ref}" for part in parts)
-    document: dict[str, Any] = json.loads(text)
-    return document
-
-
 @pytest.fixture(scope="module")
 def retraining(synthesized: SynthesizedApp) -> Template:
-    return Template.from_stack(retraining_stack(synthesized))
+    return Template.from_stack(synthesized.stack(RetrainingStack))
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +141,7 @@ def test_the_function_is_a_container_image_staged_without_docker(
     (function,) = retraining.find_resources("AWS::Lambda::Function").values()
     image = image_asset(
         Path(synthesized.app.outdir),
-        retraining_stack(synthesized).artifact_id,
+        synthesized.stack(RetrainingStack).artifact_id,
         function["Properties"]["Code"]["ImageUri"]["Fn::Sub"],
     )
     assert image.dockerfile == "functions/retraining/Dockerfile"
@@ -203,7 +191,7 @@ def test_the_topic_is_encrypted_and_tls_only(retraining: Template) -> None:
 
 
 def test_sagemaker_compute_swaps_the_train_step_for_a_training_job(sagemaker_app: SynthesizedApp) -> None:
-    template = Template.from_stack(retraining_stack(sagemaker_app))
+    template = Template.from_stack(sagemaker_app.stack(RetrainingStack))
     states = definition(template)["States"]
     assert "Train" not in states
     job = states["TrainOnSageMaker"]
@@ -222,7 +210,7 @@ def test_sagemaker_compute_swaps_the_train_step_for_a_training_job(sagemaker_app
 def test_an_accuracy_threshold_adds_an_alarm_whose_state_change_starts_the_workflow(
     sagemaker_app: SynthesizedApp,
 ) -> None:
-    template = Template.from_stack(retraining_stack(sagemaker_app))
+    template = Template.from_stack(sagemaker_app.stack(RetrainingStack))
     config = sagemaker_app.config
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -250,7 +238,7 @@ def test_an_accuracy_threshold_adds_an_alarm_whose_state_change_starts_the_workf
 def test_a_shift_release_starts_the_release_controller_it_imports(sagemaker_app: SynthesizedApp) -> None:
     """retrain_release shift: the release step may start the release controller (only it), named by
     the release stack's export, with the steps and bakes from the configuration."""
-    template = Template.from_stack(retraining_stack(sagemaker_app))
+    template = Template.from_stack(sagemaker_app.stack(RetrainingStack))
     controller = {"Fn::ImportValue": Match.string_like_regexp(".*-Release-ReleaseControllerArn")}
     template.has_resource_properties(
         "AWS::Lambda::Function",
@@ -290,7 +278,7 @@ def test_cfn_lint_finds_no_errors_in_the_retraining_templates(
 ) -> None:
     problems = []
     for app in (synthesized, sagemaker_app):
-        template = Template.from_stack(retraining_stack(app)).to_json()
+        template = Template.from_stack(app.stack(RetrainingStack)).to_json()
         matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-1"]))
         problems += [f"{m.rule.id} {m.message}" for m in matches if m.rule.id not in ("W3005", "W6001")]
     assert problems == []

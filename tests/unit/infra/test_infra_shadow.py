@@ -16,20 +16,17 @@ from common.layout import SHADOW_CONFIG_KEY as CONFIG_KEY
 from infra.config import ConfigError, ServingConfig
 from infra.constructs import shadow as shadow_construct
 from infra.stacks import ShadowStack
-from tests.unit.infra.infra_support import REPO_ROOT, SynthesizedApp, synthesize
+from tests.unit.infra.infra_support import (
+    PRIVATE_ENCRYPTED_BUCKET,
+    REPO_ROOT,
+    SynthesizedApp,
+    config_error,
+    synthesize,
+)
 
 MODEL_BUCKET = {"Fn::ImportValue": "ModelServing-ModelStore-ModelBucketName"}
 # Renaming these replaces a retained bucket holding records: change them only with a migration.
 STATEFUL_LOGICAL_IDS = {"ShadowLogBucket4D2C0A3B", "ShadowAccessLogsBucket52E4607F"}
-
-
-def shadow_stack(app: SynthesizedApp) -> ShadowStack:
-    return next(child for child in app.app.node.children if isinstance(child, ShadowStack))
-
-
-@pytest.fixture(scope="module")
-def shadow(synthesized: SynthesizedApp) -> Template:
-    return Template.from_stack(shadow_stack(synthesized))
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +146,7 @@ def test_the_shadow_function_has_reserved_concurrency_unless_configured_off(
     shadow.has_resource_properties(
         "AWS::Lambda::Function", {"Handler": shadow_construct.HANDLER, "ReservedConcurrentExecutions": 5}
     )
-    Template.from_stack(shadow_stack(open_app)).has_resource_properties(
+    Template.from_stack(open_app.stack(ShadowStack)).has_resource_properties(
         "AWS::Lambda::Function",
         {"Handler": shadow_construct.HANDLER, "ReservedConcurrentExecutions": Match.absent()},
     )
@@ -220,17 +217,7 @@ def test_log_bucket_is_private_encrypted_retained_and_expires_records(shadow: Te
             "UpdateReplacePolicy": "Retain",
             "Properties": Match.object_like(
                 {
-                    "BucketEncryption": {
-                        "ServerSideEncryptionConfiguration": [
-                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                        ]
-                    },
-                    "PublicAccessBlockConfiguration": {
-                        "BlockPublicAcls": True,
-                        "BlockPublicPolicy": True,
-                        "IgnorePublicAcls": True,
-                        "RestrictPublicBuckets": True,
-                    },
+                    **PRIVATE_ENCRYPTED_BUCKET,
                     "LoggingConfiguration": Match.object_like({"LogFilePrefix": "shadow-log-bucket/"}),
                     "LifecycleConfiguration": {
                         "Rules": [
@@ -375,12 +362,12 @@ def test_outputs_and_exports(synthesized: SynthesizedApp, shadow: Template) -> N
         "LogBucketName": "ModelServing-Shadow-LogBucketName",
         "RecorderFunctionArn": "ModelServing-Shadow-RecorderFunctionArn",
     }
-    stack = shadow_stack(synthesized)
+    stack = synthesized.stack(ShadowStack)
     assert [s.stack_name for s in stack.dependencies] == ["ModelServing-ModelStore"]
 
 
 def test_config_options_reach_the_stack(tuned_app: SynthesizedApp) -> None:
-    tuned = Template.from_stack(shadow_stack(tuned_app))
+    tuned = Template.from_stack(tuned_app.stack(ShadowStack))
     tuned.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
@@ -415,7 +402,7 @@ def test_cfn_lint_and_cdk_nag_on_the_shadow_stack(app_name: str, request: pytest
     from infra import nag
 
     app: SynthesizedApp = request.getfixturevalue(app_name)
-    template = Template.from_stack(shadow_stack(app)).to_json()
+    template = Template.from_stack(app.stack(ShadowStack)).to_json()
     problems = [
         f"{m.rule.id} {m.message}"
         for m in lint(json.dumps(template), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
@@ -425,7 +412,7 @@ def test_cfn_lint_and_cdk_nag_on_the_shadow_stack(app_name: str, request: pytest
     findings = [
         f"{violation.rule_name}: {[str(r.construct_path) for r in violation.violating_resources]}"
         for pack in nag.rule_packs()
-        for violation in pack.validate_scope(shadow_stack(app)).violations
+        for violation in pack.validate_scope(app.stack(ShadowStack)).violations
     ]
     assert findings == []
     acknowledged = {
@@ -457,11 +444,7 @@ def test_the_infra_constants_match_the_functions() -> None:
 def test_invalid_shadow_settings_name_the_key(
     artifacts_dir: Path, key: str, value: Any, expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as excinfo:
-        ServingConfig.from_context(
-            {"model_artifacts_dir": str(artifacts_dir), key: value}, base_dir=REPO_ROOT
-        )
-    assert expected in str(excinfo.value)
+    assert expected in config_error(artifacts_dir, **{key: value})
 
 
 def test_a_batch_above_ten_needs_a_batching_window(artifacts_dir: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,16 @@ def record(i: int) -> str:
     return json.dumps({"message": "prediction served", "request_id": i})
 
 
+@contextmanager
+def running(subs: LogSubscriptions) -> Iterator[LogSubscriptions]:
+    """The subscriptions started, then stopped (at most 2 s) whatever the test did."""
+    subs.start()
+    try:
+        yield subs
+    finally:
+        subs.stop(2)
+
+
 def delivery(destination: Destination, **kwargs: Any) -> LogSubscriptions:
     kwargs.setdefault("window_s", 0.05)
     return LogSubscriptions(
@@ -75,8 +87,7 @@ def delivery(destination: Destination, **kwargs: Any) -> LogSubscriptions:
 
 def test_matching_lines_of_the_source_are_batched_and_the_rest_ignored() -> None:
     destination = Destination()
-    subs = delivery(destination, max_events=4).start()
-    try:
+    with running(delivery(destination, max_events=4)) as subs:
         for i in range(10):
             subs.offer("api:3", record(i))
             subs.offer("api:3", f"END RequestId: {i}")
@@ -87,33 +98,29 @@ def test_matching_lines_of_the_source_are_batched_and_the_rest_ignored() -> None
         assert {b["logStream"] for b in destination.batches} == {destination.batches[0]["logStream"]}
         assert "[3]" in destination.batches[0]["logStream"]
         assert subs.report()["events_delivered"] == 10
-    finally:
-        subs.stop(2)
 
 
 def test_wait_delivered_waits_for_a_batch_in_flight() -> None:
     destination = Destination()
     destination.release.clear()
-    subs = delivery(destination).start()
-    try:
+    with running(delivery(destination)) as subs:
         subs.offer("api:1", record(1))
         assert not subs.wait_delivered(0.3)  # the destination has not answered yet
         destination.release.set()
         assert subs.wait_delivered(5)
         assert destination.messages() == [{"message": "prediction served", "request_id": 1}]
-    finally:
-        subs.stop(2)
 
 
 def test_a_batch_that_keeps_failing_goes_to_the_dead_letter_queue_after_its_retries() -> None:
     destination = Destination(failures=99)
     sent: list[tuple[str, str, dict[str, str]]] = []
-    subs = delivery(
-        destination,
-        policy={"retries": 1, "dead_letter": "arn:aws:sqs:us-east-1:1:dlq"},
-        send_dead_letter=lambda queue, body, attributes: sent.append((queue, body, attributes)),
-    ).start()
-    try:
+    with running(
+        delivery(
+            destination,
+            policy={"retries": 1, "dead_letter": "arn:aws:sqs:us-east-1:1:dlq"},
+            send_dead_letter=lambda queue, body, attributes: sent.append((queue, body, attributes)),
+        )
+    ) as subs:
         subs.offer("api:1", record(7))
         assert subs.wait_delivered(5)
         assert destination.calls == 2  # the first attempt and one retry
@@ -123,8 +130,6 @@ def test_a_batch_that_keeps_failing_goes_to_the_dead_letter_queue_after_its_retr
         assert "boom" in attributes["ErrorMessage"]
         report = subs.report()
         assert report["events_dead_lettered"] == 1 and report["failed_attempts"] == 2
-    finally:
-        subs.stop(2)
 
 
 def test_a_dead_letter_queue_that_fails_is_tried_again_until_it_takes_the_batch() -> None:
@@ -138,33 +143,27 @@ def test_a_dead_letter_queue_that_fails_is_tried_again_until_it_takes_the_batch(
             raise error
         sent.append(body)
 
-    subs = delivery(
-        destination, policy={"retries": 0, "dead_letter": "arn:aws:sqs:x:1:q"}, send_dead_letter=send
-    )
-    subs.start()
-    try:
+    with running(
+        delivery(
+            destination, policy={"retries": 0, "dead_letter": "arn:aws:sqs:x:1:q"}, send_dead_letter=send
+        )
+    ) as subs:
         subs.offer("api:1", record(1))
         assert subs.wait_delivered(10)
         assert len(sent) == 1
-    finally:
-        subs.stop(2)
 
 
 def test_without_a_dead_letter_queue_a_failed_batch_is_counted_as_discarded() -> None:
-    subs = delivery(Destination(failures=99), policy={"retries": 0}).start()
-    try:
+    with running(delivery(Destination(failures=99), policy={"retries": 0})) as subs:
         subs.offer("api:1", record(1))
         assert subs.wait_delivered(5)
         assert subs.report()["events_discarded"] == 1
-    finally:
-        subs.stop(2)
 
 
 def test_offer_never_waits_on_a_blocked_destination() -> None:
     destination = Destination()
     destination.release.clear()
-    subs = delivery(destination).start()
-    try:
+    with running(delivery(destination)) as subs:
         done = threading.Event()
 
         def offer_many() -> None:
@@ -177,8 +176,6 @@ def test_offer_never_waits_on_a_blocked_destination() -> None:
         destination.release.set()
         assert subs.wait_delivered(20)
         assert len(destination.messages()) == 2000
-    finally:
-        subs.stop(2)
 
 
 def test_stop_delivers_what_is_still_open() -> None:

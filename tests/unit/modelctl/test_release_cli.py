@@ -18,6 +18,9 @@ from tests.unit.modelctl.world import World, run_cli
 
 GATES = ("errors", "p99", "internal-errors")
 
+SHIFT_TO_HALF = ("shift", "--in-process", "2", "--steps", "50", "--bake", "1m")
+"""A shift of v2 to 50% then 100%, baking one minute at each step."""
+
 
 def count_alias_updates(factory: Factory) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
@@ -199,18 +202,7 @@ def test_a_progressive_release_completes_without_really_sleeping(world: World) -
 
 
 def test_every_history_entry_records_who_from_to_and_why(world: World) -> None:
-    run_cli(
-        world.factory(),
-        "shift",
-        "--in-process",
-        "2",
-        "--steps",
-        "50",
-        "--bake",
-        "1m",
-        "--reason",
-        "better recall",
-    )
+    run_cli(world.factory(), *SHIFT_TO_HALF, "--reason", "better recall")
     step = next(item for item in world.history_items() if item["action"] == "shift step 1/2")
     assert step["who"] == "arn:aws:sts::123456789012:user/moto"
     assert Routing.from_item(step["before"]) == Routing("1")
@@ -268,9 +260,7 @@ def test_metric_comparison_blocks_a_worse_version(world: World) -> None:
             return VersionStats(version, 100, errors, 10.0)
 
     factory = world.factory(metrics=Stats())
-    code, output, _ = run_cli(
-        factory, "shift", "--in-process", "2", "--steps", "50", "--bake", "1m", "--compare"
-    )
+    code, output, _ = run_cli(factory, *SHIFT_TO_HALF, "--compare")
     assert code == 2
     assert "metric comparison: error rate 9.00% of v2 exceeds v1's 1.00%" in output
     assert world.alias_routing() == ("1", {})
@@ -281,29 +271,27 @@ def test_metric_comparison_lets_a_version_that_is_no_worse_advance(world: World)
         def stats(self, version: str, **_: Any) -> VersionStats:
             return VersionStats(version, 100, 1.0, 10.0)
 
-    code, output, _ = run_cli(
-        world.factory(metrics=Stats()),
-        "shift",
-        "--in-process",
-        "2",
-        "--steps",
-        "50",
-        "--bake",
-        "1m",
-        "--compare",
-    )
+    code, output, _ = run_cli(world.factory(metrics=Stats()), *SHIFT_TO_HALF, "--compare")
     assert code == 0, output
     assert "no worse than the primary" in output
 
 
-def test_ctrl_c_during_a_bake_asks_and_rolls_back(world: World) -> None:
+def interrupted_shift(world: World, answer: str) -> tuple[int, str]:
+    """A shift to 10% then 50%, Ctrl-C pressed during the second bake and `answer` given to the
+    question that follows: (exit code, output)."""
+
     def interrupt() -> None:
         raise KeyboardInterrupt
 
     when_sleeping(world, interrupt, at_weight=0.5)
     code, output, _ = run_cli(
-        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="y\n"
+        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input=f"{answer}\n"
     )
+    return code, output
+
+
+def test_ctrl_c_during_a_bake_asks_and_rolls_back(world: World) -> None:
+    code, output = interrupted_shift(world, "y")
     assert code == 130
     assert "Roll back to v1?" in output
     assert world.alias_routing() == ("1", {})
@@ -311,13 +299,7 @@ def test_ctrl_c_during_a_bake_asks_and_rolls_back(world: World) -> None:
 
 
 def test_ctrl_c_answered_no_leaves_the_release_paused_and_it_resumes(world: World) -> None:
-    def interrupt() -> None:
-        raise KeyboardInterrupt
-
-    when_sleeping(world, interrupt, at_weight=0.5)
-    code, output, _ = run_cli(
-        world.factory(), "shift", "--in-process", "2", "--steps", "10,50", "--bake", "5m", input="n\n"
-    )
+    code, output = interrupted_shift(world, "n")
     assert code == 130
     assert "left at v1 50% + v2 50%" in output
     assert world.alias_routing() == ("1", {"2": 0.5})

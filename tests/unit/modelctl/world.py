@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from modelctl.cli import app
@@ -21,6 +22,7 @@ from modelctl.factory import Factory
 from release.errors import ReleaseError
 from release.lock import ReleaseLock
 from release.pretraffic import InvokeResult
+from release.shadow.resources import ShadowTarget
 
 REGION = "us-east-1"
 _SESSION: list[boto3.session.Session] = []
@@ -64,6 +66,32 @@ class FakeClock:
         self._now += timedelta(seconds=seconds)
 
 
+class Notes:
+    """A release reporter that keeps the lines it is told and ignores the bake's progress."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warn(self, message: str) -> None:
+        self.lines.append(f"warning: {message}")
+
+    def bake(self, **_: Any) -> None:
+        pass
+
+    def bake_done(self) -> None:
+        pass
+
+
+class No:
+    """A prompt that declines every question."""
+
+    def confirm(self, question: str) -> bool:
+        return False
+
+
 @dataclass
 class FakeInvoker:
     """Answers like the inference handler: the version invoked and the model its MODEL_URI pins."""
@@ -91,6 +119,17 @@ class FakeInvoker:
             }
         response = {"statusCode": 200, "headers": {"X-Function-Version": version}, "body": json.dumps(body)}
         return InvokeResult(json.dumps(response).encode(), None, version)
+
+
+def lambda_role(iam: Any, name: str) -> str:
+    """The ARN of a new role `name` that Lambda may assume."""
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    return arn
 
 
 def handler_zip() -> bytes:
@@ -320,3 +359,30 @@ def run_cli(factory: Factory, *args: str, input: str | None = None) -> tuple[int
 
 def sample_metadata(trained: Path) -> dict[str, Any]:
     return dict(json.loads((trained / "metadata.json").read_text()))
+
+
+def report_factory(
+    session: boto3.session.Session,
+    *,
+    log_bucket: str,
+    model_bucket: str,
+    now: Callable[[], datetime] | None = None,
+    env: dict[str, str] | None = None,
+) -> Factory:
+    """The CLI's factory for the report and shadow commands, its stacks' outputs given (function
+    `inference` on `live`, the two buckets) rather than looked up, printing 200 columns wide."""
+    factory = Factory(env=env or {}, session=session, now=now, console=Console(width=200))
+    factory.__dict__["shadow_target"] = ShadowTarget(
+        function_name="inference",
+        alias_name="live",
+        model_bucket=model_bucket,
+        log_bucket=log_bucket,
+        config_uri=f"s3://{log_bucket}/control/shadow.json",
+        queue_url="",
+        dead_letter_queue_url="",
+        shadow_function_name="shadow",
+        dead_letter_alarm_name="dlq",
+        serving_stack="ModelServing-Serving",
+        shadow_stack="ModelServing-Shadow",
+    )
+    return factory

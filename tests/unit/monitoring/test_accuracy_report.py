@@ -17,21 +17,25 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner
 
 from common.observe.feedback import Feedback
 from modelctl.cli import app
 from modelctl.factory import Factory
-from release.shadow.resources import ShadowTarget
-from tests.monitoring_support import logged_record, put_feedback, put_records
+from tests.monitoring_support import (
+    LOG_BUCKET,
+    MODEL_BUCKET,
+    create_buckets,
+    logged_record,
+    put_feedback,
+    put_records,
+    standard_normal_baseline,
+)
+from tests.unit.modelctl.world import report_factory
 
-LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
 MODEL = "m-synthetic0001"
 NOW = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
 DAYS, ROWS_PER_DAY = 10, 200
-# A standard normal's deciles: the training baseline of both features.
-DECILES = [-1.2816, -0.8416, -0.5244, -0.2533, 0.0, 0.2533, 0.5244, 0.8416, 1.2816]
 
 
 def accuracy_on(day: int) -> float:
@@ -49,13 +53,12 @@ class Stream:
 
 
 def metadata() -> dict[str, Any]:
-    baseline = {"edges": DECILES, "proportions": [0.1] * 10, "mean": 0.0, "std": 1.0}
     return {
         "version": MODEL,
         "feature_names": ["stable", "shifting"],
         "class_labels": [0, 1],
         "metrics": {"accuracy": 0.96, "f1_macro": 0.95},
-        "feature_baseline": {"bins": 10, "features": {"stable": baseline, "shifting": baseline}},
+        "feature_baseline": standard_normal_baseline("stable", "shifting"),
     }
 
 
@@ -64,10 +67,7 @@ def stream() -> Iterator[Stream]:
     rng = random.Random(7)
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
-        s3 = session.client("s3")
-        for bucket in (LOG_BUCKET, MODEL_BUCKET):
-            s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=MODEL_BUCKET, Key=f"models/{MODEL}/metadata.json", Body=json.dumps(metadata()))
+        s3 = create_buckets(session, metadata())
         start = NOW - timedelta(days=DAYS)
         for day in range(DAYS):
             correct = round(ROWS_PER_DAY * accuracy_on(day))
@@ -88,20 +88,7 @@ def stream() -> Iterator[Stream]:
                 [*labels, Feedback(f"unlogged-{day}", 0, 1)],
                 start + timedelta(days=day, hours=23),
             )
-        factory = Factory(env={}, session=session, now=lambda: NOW, console=Console(width=200))
-        factory.__dict__["shadow_target"] = ShadowTarget(
-            function_name="inference",
-            alias_name="live",
-            model_bucket=MODEL_BUCKET,
-            log_bucket=LOG_BUCKET,
-            config_uri=f"s3://{LOG_BUCKET}/control/shadow.json",
-            queue_url="",
-            dead_letter_queue_url="",
-            shadow_function_name="shadow",
-            dead_letter_alarm_name="dlq",
-            serving_stack="ModelServing-Serving",
-            shadow_stack="ModelServing-Shadow",
-        )
+        factory = report_factory(session, log_bucket=LOG_BUCKET, model_bucket=MODEL_BUCKET, now=lambda: NOW)
         yield Stream(factory=factory, s3=s3)
 
 

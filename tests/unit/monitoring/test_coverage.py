@@ -10,13 +10,13 @@ import json
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner
 
 from modelctl.cli import app
@@ -29,13 +29,12 @@ from modelctl.reports.coverage import (
     measure,
     served_counts,
 )
-from release.shadow.resources import ShadowTarget
-from tests.monitoring_support import log_row, put_log_rows
+from tests.monitoring_support import LOG_BUCKET, MODEL_BUCKET, log_row, put_log_rows
+from tests.unit.modelctl.world import report_factory
 
 NAMESPACE, SERVICE = "ModelServing", "inference"
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 SOURCE = CounterSource(NAMESPACE, SERVICE)
-LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
 
 
 @pytest.fixture
@@ -99,14 +98,15 @@ def test_measure_warns_when_records_and_the_counter_differ(aws: boto3.session.Se
         counter.add("1", T0 + timedelta(minutes=10, seconds=index))
     counter.add("2", T0 + timedelta(minutes=10))
 
-    section = measure(
+    measure_hour = partial(
+        measure,
         cloudwatch=cloudwatch,
         source=SOURCE,
         counter=counter,
         since=T0,
         until=T0 + timedelta(hours=1),
-        found_what="requests in the prediction log",
     )
+    section = measure_hour(found_what="requests in the prediction log")
 
     assert (section["served"], section["found"], section["complete"]) == (6, 5, False)
     assert section["versions"] == [
@@ -117,14 +117,7 @@ def test_measure_warns_when_records_and_the_counter_differ(aws: boto3.session.Se
         "requests in the prediction log differ from the requests the function counted: v2 2 counted, 1 found"
     )
     counter.add("2", T0 + timedelta(minutes=11))
-    whole = measure(
-        cloudwatch=cloudwatch,
-        source=SOURCE,
-        counter=counter,
-        since=T0,
-        until=T0 + timedelta(hours=1),
-        found_what="requests",
-    )
+    whole = measure_hour(found_what="requests")
     assert whole["complete"] and whole["warning"] is None
 
 
@@ -173,19 +166,8 @@ def _served_and_logged(aws: boto3.session.Session) -> Factory:
     ]
     put_log_rows(s3, LOG_BUCKET, rows)
     put_served(aws.client("cloudwatch"), "3", 10, T0 + timedelta(minutes=5))  # 2 records missing
-    factory = Factory(env={}, session=aws, now=lambda: T0 + timedelta(hours=1), console=Console(width=200))
-    factory.__dict__["shadow_target"] = ShadowTarget(
-        function_name="inference",
-        alias_name="live",
-        model_bucket=MODEL_BUCKET,
-        log_bucket=LOG_BUCKET,
-        config_uri="",
-        queue_url="",
-        dead_letter_queue_url="",
-        shadow_function_name="shadow",
-        dead_letter_alarm_name="dlq",
-        serving_stack="s",
-        shadow_stack="sh",
+    factory = report_factory(
+        aws, log_bucket=LOG_BUCKET, model_bucket=MODEL_BUCKET, now=lambda: T0 + timedelta(hours=1)
     )
     return factory
 

@@ -3,28 +3,15 @@ latest label wins, live-only and shadow records both count, and what cannot be j
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from common.observe.feedback import Feedback
 from common.observe.label_join import JoinStats, LabelledPrediction, labelled_predictions
-from tests.monitoring_support import logged_record, put_feedback, put_records
+from tests.monitoring_support import LOG_BUCKET, logged_record, put_feedback, put_records
 
-BUCKET = "prediction-log"
+BUCKET = LOG_BUCKET
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def test_a_label_joins_its_prediction_row_with_inputs_and_versions(s3: Any) -> None:

@@ -4,29 +4,18 @@ prediction, the lookback for labels of predictions made before the window, one l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from common.observe.feedback import Feedback
 from common.observe.label_join import DEFAULT_LOOKBACK, JoinStats, joined_rows, labelled_predictions
-from tests.monitoring_support import log_row, put_feedback, put_log_rows
+from tests.monitoring_support import LOG_BUCKET, log_row, put_feedback, put_log_rows
 
-BUCKET = "prediction-log"
+BUCKET = LOG_BUCKET
 SINCE = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)
 UNTIL = SINCE + timedelta(days=1)
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def test_a_label_sent_days_later_joins_its_prediction(s3: Any) -> None:

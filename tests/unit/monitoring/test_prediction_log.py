@@ -5,29 +5,16 @@ row, inputs for the sampled share only) and the older `records/` / `predictions/
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from common.layout import OBJECT_SUFFIX, PREDICTION_LOG_PREFIX, hour_prefix
 from common.observe.prediction_log import LogStats, prediction_rows
-from tests.monitoring_support import log_row, logged_record, put_log_rows, put_records
+from tests.monitoring_support import LOG_BUCKET, log_row, logged_record, put_log_rows, put_records
 
-BUCKET = "prediction-log"
+BUCKET = LOG_BUCKET
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 SINCE, UNTIL = T0, T0 + timedelta(hours=2)
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def test_row_records_are_read_with_and_without_inputs(s3: Any) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner
 
 from common.mirror.message import LiveResult, MirrorMessage
@@ -26,14 +25,19 @@ from common.observe.live_quality import S3ModelInfo
 from modelctl.cli import app
 from modelctl.factory import Factory
 from monitor.monitor import Monitor, MonitorSettings
-from release.shadow.resources import ShadowTarget
-from tests.monitoring_support import put_feedback, put_records
+from tests.monitoring_support import (
+    LOG_BUCKET,
+    MODEL_BUCKET,
+    create_buckets,
+    put_feedback,
+    put_records,
+    standard_normal_baseline,
+)
+from tests.unit.modelctl.world import report_factory
 
-LOG_BUCKET, MODEL_BUCKET = "prediction-log", "models"
 MODEL = "m-regressor0001"
 NOW = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
 DAYS, ROWS_PER_DAY = 4, 40
-DECILES = [-1.2816, -0.8416, -0.5244, -0.2533, 0.0, 0.2533, 0.5244, 0.8416, 1.2816]
 
 
 def bias(day: int) -> float:
@@ -62,14 +66,13 @@ def regression_record(request_id: str, moment: datetime, row: list[float], predi
 
 
 def metadata() -> dict[str, Any]:
-    baseline = {"edges": DECILES, "proportions": [0.1] * 10, "mean": 0.0, "std": 1.0}
     return {
         "version": MODEL,
         "task": "regression",
         "feature_names": ["x"],
         "class_labels": [],
         "metrics": {"mae": 1.5, "rmse": 2.0, "r2": 0.4},
-        "feature_baseline": {"bins": 10, "features": {"x": baseline}},
+        "feature_baseline": standard_normal_baseline("x"),
     }
 
 
@@ -84,10 +87,7 @@ class Stream:
 def stream() -> Iterator[Stream]:
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
-        s3 = session.client("s3")
-        for bucket in (LOG_BUCKET, MODEL_BUCKET):
-            s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=MODEL_BUCKET, Key=f"models/{MODEL}/metadata.json", Body=json.dumps(metadata()))
+        s3 = create_buckets(session, metadata())
         start = NOW - timedelta(days=DAYS)
         for day in range(DAYS):
             records, labels = [], []
@@ -100,20 +100,7 @@ def stream() -> Iterator[Stream]:
                 labels.append(Feedback(request_id, 0, truth))
             put_records(s3, LOG_BUCKET, records)
             put_feedback(s3, LOG_BUCKET, labels, start + timedelta(days=day, hours=23))
-        factory = Factory(env={}, session=session, now=lambda: NOW, console=Console(width=200))
-        factory.__dict__["shadow_target"] = ShadowTarget(
-            function_name="inference",
-            alias_name="live",
-            model_bucket=MODEL_BUCKET,
-            log_bucket=LOG_BUCKET,
-            config_uri=f"s3://{LOG_BUCKET}/control/shadow.json",
-            queue_url="",
-            dead_letter_queue_url="",
-            shadow_function_name="shadow",
-            dead_letter_alarm_name="dlq",
-            serving_stack="ModelServing-Serving",
-            shadow_stack="ModelServing-Shadow",
-        )
+        factory = report_factory(session, log_bucket=LOG_BUCKET, model_bucket=MODEL_BUCKET, now=lambda: NOW)
         yield Stream(factory=factory, s3=s3, cloudwatch=session.client("cloudwatch"))
 
 

@@ -8,37 +8,15 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
-from infra import nag
-from infra.config.runtime import RuntimeConfig
 from infra.constructs.monitor import LOG_PREFIXES
-from infra.constructs.release_controller import HANDLER, ReleaseController
+from tests.unit.infra.infra_support import release_controller_stack
 
 
 @pytest.fixture(scope="module")
 def stack() -> cdk.Stack:
-    app = cdk.App()
-    stack = cdk.Stack(app, "Controller", env=cdk.Environment(account="123456789012", region="eu-west-1"))
-    repository = ecr.Repository.from_repository_name(stack, "Repo", "retraining")
-    ReleaseController(
-        stack,
-        "ReleaseController",
-        runtime=RuntimeConfig(),
-        code=lambda_.DockerImageCode.from_ecr(repository, cmd=[HANDLER]),
-        model_bucket=s3.Bucket.from_bucket_name(stack, "Models", "models-bucket"),
-        function_name="serving-fn",
-        alias_name="live",
-        release_table_name="release-table",
-        fleet_alarm_names=["errors"],
-        log_bucket_name="logs-bucket",
-    )
-    nag.add_checks(app)
-    app.synth()
-    return stack
+    return release_controller_stack(fleet_alarm_names=["errors"], log_bucket_name="logs-bucket")
 
 
 def statements(template: Template) -> list[dict[str, Any]]:

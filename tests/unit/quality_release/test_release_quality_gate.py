@@ -17,31 +17,8 @@ from release.plan import bluegreen_plan, canary_plan, shift_plan, with_quality
 from release.quality.release_gate import QualityGateSpec
 from release.runner import ReleaseOptions, Releaser
 from release.target import TargetFlags
-from tests.unit.modelctl.world import World
+from tests.unit.modelctl.world import No, Notes, World
 from tests.unit.quality_release.labels import LabelStream
-
-
-class Notes:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def warn(self, message: str) -> None:
-        self.lines.append(f"warning: {message}")
-
-    def bake(self, **_: Any) -> None:
-        pass
-
-    def bake_done(self) -> None:
-        pass
-
-
-class No:
-    def confirm(self, question: str) -> bool:
-        return False
-
 
 SPEC = QualityGateSpec(metric="accuracy", margin=0.01, min_labels=200, max_wait_s=1800, log_bucket="logs")
 

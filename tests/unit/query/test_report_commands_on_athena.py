@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from rich.console import Console
 from typer.testing import CliRunner
 
 from modelctl.cli import app
@@ -21,7 +20,7 @@ from modelctl.commands import report
 from modelctl.factory import Factory
 from modelctl.reports.query import engine
 from modelctl.reports.query.sql import Tables
-from release.shadow.resources import ShadowTarget
+from tests.unit.modelctl.world import report_factory
 from tests.unit.query.duck import DATABASE, DuckRunner
 from tests.unit.query.sample import (
     FEEDBACK_UNTIL,
@@ -54,19 +53,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Facto
 
         monkeypatch.setattr(engine, "for_report", for_report)
         monkeypatch.setattr(report, "for_report", for_report)
-        factory = Factory(env={}, session=session, now=lambda: FEEDBACK_UNTIL, console=Console(width=200))
-        factory.__dict__["shadow_target"] = ShadowTarget(
-            function_name="inference",
-            alias_name="live",
-            model_bucket="model-bucket",
-            log_bucket="log-bucket",
-            config_uri="s3://log-bucket/control/shadow.json",
-            queue_url="",
-            dead_letter_queue_url="",
-            shadow_function_name="shadow",
-            dead_letter_alarm_name="dlq",
-            serving_stack="ModelServing-Serving",
-            shadow_stack="ModelServing-Shadow",
+        factory = report_factory(
+            session, log_bucket="log-bucket", model_bucket="model-bucket", now=lambda: FEEDBACK_UNTIL
         )
         yield factory, sample
 

@@ -5,38 +5,18 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
 from modelctl.cli import app
 from modelctl.factory import Factory
-from release.shadow.resources import ShadowTarget
+from tests.unit.modelctl.world import report_factory
 
 LOCAL_CLOUD = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
 
 
 def factory() -> Factory:
-    made = Factory(
-        env=LOCAL_CLOUD,
-        session=boto3.session.Session(
-            region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-        ),
-        console=Console(width=200),
-    )
-    made.__dict__["shadow_target"] = ShadowTarget(
-        function_name="inference",
-        alias_name="live",
-        model_bucket="models",
-        log_bucket="logs",
-        config_uri="s3://logs/control/shadow.json",
-        queue_url="",
-        dead_letter_queue_url="",
-        shadow_function_name="shadow",
-        dead_letter_alarm_name="dlq",
-        serving_stack="ModelServing-Serving",
-        shadow_stack="ModelServing-Shadow",
-    )
-    return made
+    session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return report_factory(session, log_bucket="logs", model_bucket="models", env=LOCAL_CLOUD)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from modelctl.reports.shadow import render_html, render_terminal
-from modelctl.reports.shadow.stats import ReportBuilder, quantiles, wilson_interval
+from modelctl.reports.shadow.counts import quantiles, wilson_interval
+from modelctl.reports.shadow.stats import ReportBuilder
 from modelctl.reports.shadow.window import Window
 
 WINDOW = Window(datetime(2026, 1, 2, 12, tzinfo=UTC), datetime(2026, 1, 2, 15, tzinfo=UTC))

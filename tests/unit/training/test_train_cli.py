@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,15 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from modelctl.cli import app
+from tests.unit.training.csv_files import write_csv
 from training.data import load_builtin, load_csv
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="module")

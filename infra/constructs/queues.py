@@ -1,11 +1,33 @@
-"""The alarm every dead-letter or failure queue here carries: one message waiting is one too many."""
+"""The queues here: SQS-managed encryption, TLS only; a dead-letter or failure queue keeps what
+failed for 14 days (SQS's maximum, time to look at it) and carries an alarm, since one message
+waiting there is one too many."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from infra.nag import SQS_MANAGED_SSE, checkov_skip
+
+DEAD_LETTER_RETENTION = cdk.Duration.days(14)
+
+
+def encrypted_queue(scope: Construct, construct_id: str, **props: Any) -> sqs.Queue:
+    """A queue with SQS-managed encryption that refuses plain HTTP; `props` are sqs.Queue's others."""
+    queue = sqs.Queue(
+        scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, **props
+    )
+    checkov_skip(queue, {"CKV_AWS_27": SQS_MANAGED_SSE})
+    return queue
+
+
+def dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """A queue for what failed every retry, kept for 14 days."""
+    return encrypted_queue(scope, construct_id, retention_period=DEAD_LETTER_RETENTION)
 
 
 def queue_not_empty_alarm(
