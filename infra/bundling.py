@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import Requirement
+from infra.target_requirements import target_requirements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -106,20 +106,6 @@ class BundleTarget:
     @property
     def slug(self) -> str:
         return f"{self.architecture}-py{self.python_version}"
-
-    @property
-    def marker_environment(self) -> dict[str, str]:
-        """What a requirement line's environment marker is evaluated against: Lambda, this target."""
-        return {
-            "implementation_name": "cpython",
-            "os_name": "posix",
-            "platform_machine": ARCHITECTURES[self.architecture],
-            "platform_python_implementation": "CPython",
-            "platform_system": "Linux",
-            "python_full_version": f"{self.python_version}.0",
-            "python_version": self.python_version,
-            "sys_platform": "linux",
-        }
 
 
 @dataclass(frozen=True)
@@ -227,24 +213,6 @@ def _requirements_file(function: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def target_requirements(path: Path, target: BundleTarget) -> list[str]:
-    """The requirements of a requirements file (one per line, `#` comments) that apply to the
-    target, without their markers. pip evaluates a line's environment marker against the
-    interpreter running it, not against `--python-version`, so a dependency with no wheel for
-    one target Python (`name==1.0; python_version < "3.14"`) is selected here instead."""
-    selected = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        requirement = Requirement(text)
-        if requirement.marker is not None and not requirement.marker.evaluate(target.marker_environment):
-            continue
-        requirement.marker = None
-        selected.append(str(requirement))
-    return selected
-
-
 def _deps_key(function: str, target: BundleTarget) -> str:
     digest = hashlib.sha256()
     requirements = _requirements_file(function)
@@ -314,7 +282,13 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=DEPS_CACHE))
     requirements = _requirements_file(function)
     try:
-        wanted = target_requirements(requirements, target) if requirements is not None else []
+        wanted = (
+            target_requirements(
+                requirements, python_version=target.python_version, machine=ARCHITECTURES[target.architecture]
+            )
+            if requirements is not None
+            else []
+        )
         if wanted:
             command = pip_command(target, staging, wanted)
             result = subprocess.run(command, capture_output=True, text=True, check=False)

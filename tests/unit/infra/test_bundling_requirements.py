@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.bundling import FUNCTIONS_DIR, BundleTarget, strip_debug_info, target_requirements
+from infra.bundling import FUNCTIONS_DIR, strip_debug_info
+from infra.target_requirements import target_requirements
 
 
 def test_markers_are_evaluated_for_the_target_not_this_interpreter(tmp_path: Path) -> None:
@@ -22,19 +23,22 @@ def test_markers_are_evaluated_for_the_target_not_this_interpreter(tmp_path: Pat
         "only-on-x86==1.0; platform_machine == 'x86_64'\n"
     )
     common = ["numpy==2.4.*", "aws-lambda-powertools[tracer]==3.37.0"]
-    assert target_requirements(requirements, BundleTarget("arm64", "3.13")) == [
+    assert target_requirements(requirements, python_version="3.13", machine="aarch64") == [
         "numpy==2.4.*",
         "pysimdjson==7.0.2",
         "aws-lambda-powertools[tracer]==3.37.0",
     ]
-    assert target_requirements(requirements, BundleTarget("arm64", "3.14")) == common
-    assert target_requirements(requirements, BundleTarget("x86_64", "3.14")) == [*common, "only-on-x86==1.0"]
+    assert target_requirements(requirements, python_version="3.14", machine="aarch64") == common
+    assert target_requirements(requirements, python_version="3.14", machine="x86_64") == [
+        *common,
+        "only-on-x86==1.0",
+    ]
 
 
 @pytest.mark.parametrize("python_version", ["3.12", "3.13", "3.14"])
 def test_the_inference_function_parses_large_bodies_where_a_wheel_exists(python_version: str) -> None:
     wanted = target_requirements(
-        FUNCTIONS_DIR / "inference" / "requirements.txt", BundleTarget("arm64", python_version)
+        FUNCTIONS_DIR / "inference" / "requirements.txt", python_version=python_version, machine="aarch64"
     )
     assert ("pysimdjson==7.0.2" in wanted) is (python_version != "3.14")
     assert "orjson==3.13.0" in wanted
