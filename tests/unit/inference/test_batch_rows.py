@@ -32,7 +32,7 @@ from inference.decode import BATCH_MIN_BYTES, JSON
 from localcloud.events import rest_proxy_event
 from tests.unit.inference.test_decode import answer, common_events, handler, numbers  # noqa: F401  (handler: a fixture)
 
-pytest.importorskip("simdjson", reason="pysimdjson has no wheel for this Python (requirements.txt)")
+pytest.importorskip("simdjson", reason="pysimdjson is not installed")
 from inference.batch_rows import BatchRows
 
 WIDTH = 3
