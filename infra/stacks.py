@@ -96,6 +96,19 @@ class ModelStoreStack(cdk.Stack):
             description="Artifact uploaded by this deployment",
         )
 
+    def imported_bucket(self, consumer: cdk.Stack) -> s3.IBucket:
+        """The model bucket as `consumer` sees it: through this stack's export, construct id
+        "ModelBucket"."""
+        return s3.Bucket.from_bucket_name(
+            consumer, "ModelBucket", cdk.Fn.import_value(self.model_bucket_export_name)
+        )
+
+
+def _bundle_target(config: ServingConfig) -> BundleTarget:
+    """The Lambda platform the stacks' function bundles are built for."""
+    runtime = config.runtime
+    return BundleTarget(architecture=runtime.architecture, python_version=runtime.python_version)
+
 
 class ShadowStack(cdk.Stack):
     """Shadow deployment: the mirror queue (+ DLQ and its alarm), the shadow function scoring mirrored
@@ -119,15 +132,11 @@ class ShadowStack(cdk.Stack):
             env=env,
             description="Shadow deployment: mirror queue -> shadow function (candidate model) -> S3 records",
         )
-        target = BundleTarget(
-            architecture=config.runtime.architecture, python_version=config.runtime.python_version
-        )
+        target = _bundle_target(config)
         if code is None:
             code = bundled_function_code(SHADOW_FUNCTION, target=target)
         self.add_stack_dependency(model_store, "the shadow function reads candidates from the model store")
-        model_bucket = s3.Bucket.from_bucket_name(
-            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
-        )
+        model_bucket = model_store.imported_bucket(self)
         self.shadow = ShadowLogging(
             self,
             "Shadow",
@@ -198,13 +207,9 @@ class PrecomputeStack(cdk.Stack):
             env=env,
             description="Precomputed predictions: batch scoring into DynamoDB, served by key",
         )
-        target = BundleTarget(
-            architecture=config.runtime.architecture, python_version=config.runtime.python_version
-        )
+        target = _bundle_target(config)
         self.add_stack_dependency(model_store, "the scoring workers read models from the model store")
-        model_bucket = s3.Bucket.from_bucket_name(
-            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
-        )
+        model_bucket = model_store.imported_bucket(self)
         self.precompute = Precompute(
             self,
             "Precompute",
@@ -258,15 +263,11 @@ class ServingStack(cdk.Stack):
             description="Model serving: REST API -> Lambda alias live -> ONNX inference function",
         )
         self.config = config
-        target = BundleTarget(
-            architecture=config.runtime.architecture, python_version=config.runtime.python_version
-        )
+        target = _bundle_target(config)
         if code is None:
             code = bundled_function_code(INFERENCE_FUNCTION, target=target)
         self.add_stack_dependency(model_store, "the model artifact is uploaded before a version can load it")
-        model_bucket = s3.Bucket.from_bucket_name(
-            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
-        )
+        model_bucket = model_store.imported_bucket(self)
         self.service = InferenceService(
             self,
             "Inference",
@@ -383,9 +384,7 @@ class RetrainingStack(cdk.Stack):
                 raise ValueError("retrain_release 'shift' needs the release controller stack")
             self.add_stack_dependency(release, "the workflow's release step starts the release controller")
             controller_arn = cdk.Fn.import_value(release.controller_export_name)
-        model_bucket = s3.Bucket.from_bucket_name(
-            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
-        )
+        model_bucket = model_store.imported_bucket(self)
         log_bucket_name = cdk.Fn.import_value(shadow.export_names["LogBucketName"])
         feedback_bucket = s3.Bucket.from_bucket_name(self, "FeedbackBucket", log_bucket_name)
         imported = {name: cdk.Fn.import_value(export) for name, export in serving.export_names.items()}
@@ -447,9 +446,7 @@ class ReleaseControllerStack(cdk.Stack):
         )
         for stack in (model_store, serving):
             self.add_stack_dependency(stack, "the controller releases into the serving stack")
-        model_bucket = s3.Bucket.from_bucket_name(
-            self, "ModelBucket", cdk.Fn.import_value(model_store.model_bucket_export_name)
-        )
+        model_bucket = model_store.imported_bucket(self)
         imported = {name: cdk.Fn.import_value(export) for name, export in serving.export_names.items()}
         self.controller = ReleaseController(
             self,
