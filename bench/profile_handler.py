@@ -1,6 +1,8 @@
 """Where a warm request's time goes: a deterministic profile (cProfile) of the real handler.
 
-`python -m bench.profile_handler` prints the share of each component of one warm 1-row request;
+`python -m bench.profile_handler [--rows N]` prints the share of each component of one warm
+request of N rows (1 by default; more rows are the bench model's holdout rows, as
+`bench.handler_compare` sends them);
 `--pyinstrument` prints pyinstrument's call tree instead when pyinstrument is importable (it is
 not a project dependency: `pip install --target /tmp/pyi pyinstrument` and PYTHONPATH=/tmp/pyi).
 
@@ -30,6 +32,7 @@ COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("    event to rows (Decoder.rows)", "inference/decode.py", "rows"),
     ("      is it common? (common_body)", "inference/decode.py", "common_body"),
     ("      JSON parse (orjson.loads)", "~", "<orjson.loads>"),
+    ("      large body: simdjson to float32 (BatchRows)", "inference/batch_rows.py", "__call__"),
     ("      rows to float32 (packed_rows)", "inference/decode.py", "packed_rows"),
     ("      general decoder (Decoder.general_rows)", "inference/decode.py", "general_rows"),
     ("    domain service: InferenceService.predict", "inference/service.py", "predict"),
@@ -97,16 +100,22 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rows", type=int, default=1, help="rows per request")
     parser.add_argument("--pyinstrument", action="store_true", help="print pyinstrument's call tree")
     args = parser.parse_args(argv)
 
     import json
 
     artifact = served_artifact_dir()
-    row = json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]
+    if args.rows == 1:
+        rows = [json.loads((artifact / METADATA_FILE).read_text())["sample_rows"][0]]
+    else:
+        from bench.model import load_bench_model
+
+        rows = load_bench_model(artifact).rows(args.rows).tolist()
     sink = devnull()
     module = load_handler(artifact, sink)
-    event = predict_event([row])
+    event = predict_event(rows)
     context = BenchContext()
 
     def call() -> object:

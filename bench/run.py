@@ -47,7 +47,7 @@ BENCHMARKS: dict[str, str] = {
     "shadow_report": "bench.shadow_report_throughput",
     "gateway": "bench.gateway",
     "rollback": "bench.rollback",
-    "mirroring": "bench.mirroring",
+    "recording": "bench.recording_cost",
     "quality_gate": "bench.quality_gate",
 }
 
@@ -132,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         command = "python -m bench.run" + (" --quick" if args.quick else "")
         command += (" --only " + " ".join(args.only)) if args.only else ""
-        document = results_document(machine, results, previous=read_results(args.out), command=command)
+        previous = read_results(args.out)
+        if previous is not None:  # entries of benchmarks the suite no longer has are dropped
+            kept = [entry for entry in previous.get("benchmarks", []) if entry.get("name") in BENCHMARKS]
+            previous = {**previous, "benchmarks": kept}
+        document = results_document(machine, results, previous=previous, command=command)
         write_results(args.out, document)
         log(f"wrote {args.out}")
     return 1 if any(r.status == "error" for r in results) else 0

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -141,7 +142,10 @@ def cpu_extra(seconds: list[float]) -> dict[str, float]:
 
 @dataclass
 class Reader:
-    """What build_report needs from modelctl's Factory: a record reader and the time."""
+    """What build_report needs from modelctl's Factory: a record reader, the time, and for the
+    report's coverage section a Lambda and a CloudWatch client and the serving function's name.
+    No serving function exists in the mock, so that section says it found no counter: its one
+    CloudWatch read, which a real report makes, is not part of these figures."""
 
     s3: Any
     bucket: str
@@ -154,6 +158,20 @@ class Reader:
 
     def time(self) -> datetime:
         return self.now
+
+    @property
+    def clients(self) -> Any:
+        import boto3
+
+        region = self.s3.meta.region_name
+        return SimpleNamespace(
+            lambda_=boto3.client("lambda", region_name=region),
+            cloudwatch=boto3.client("cloudwatch", region_name=region),
+        )
+
+    @property
+    def shadow_target(self) -> Any:
+        return SimpleNamespace(function_name="bench-no-serving-function")
 
 
 @contextlib.contextmanager

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.target_requirements import target_requirements
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 DEPS_CACHE = REPO_ROOT / ".build" / "deps"
@@ -48,6 +50,7 @@ SLIM_PATTERNS = (
     "**/*.pyx",
     "**/*.pxd",
     "**/*.h",
+    "simdjson/*.cpp",  # pysimdjson ships its C++ sources beside its extension
     "numpy/f2py",
     "numpy/_pyinstaller",
     "numpy/typing",
@@ -68,6 +71,10 @@ SLIM_PATTERNS = (
     "*.dist-info/licenses",
     "bin",
 )
+
+# Extensions whose wheels ship their debug information, most of their size. Only these are
+# `strip --strip-debug`ed: never libraries that auditwheel patched, which strip can break.
+DEBUG_INFO_SHIPPED = ("csimdjson*.so",)
 
 
 @dataclass(frozen=True)
@@ -211,7 +218,8 @@ def _deps_key(function: str, target: BundleTarget) -> str:
     requirements = _requirements_file(function)
     if requirements is not None:
         digest.update(requirements.read_bytes())
-    digest.update(repr((SLIM_PATTERNS, RUNTIME_PROVIDED, bytecode_choice(target))).encode())
+    stripped = (DEBUG_INFO_SHIPPED, shutil.which("strip") is not None)
+    digest.update(repr((SLIM_PATTERNS, RUNTIME_PROVIDED, bytecode_choice(target), stripped)).encode())
     return f"{function}-{target.slug}-{digest.hexdigest()[:12]}"
 
 
@@ -229,6 +237,18 @@ def slim(root: Path, patterns: Iterable[str] = SLIM_PATTERNS) -> None:
     for name in RUNTIME_PROVIDED:
         for match in list(root.glob(name)) + list(root.glob(f"{name}-*.dist-info")):
             _remove(match)
+
+
+def strip_debug_info(root: Path, patterns: Iterable[str] = DEBUG_INFO_SHIPPED) -> None:
+    """Removes the debug sections of the extensions matching `patterns` with this machine's
+    `strip`, where it reads the target's machine code (a bundle built on its own architecture);
+    elsewhere, or without binutils, they stay as the wheel has them (larger, the same code)."""
+    strip = shutil.which("strip")
+    if strip is None:
+        return
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            subprocess.run([strip, "--strip-debug", str(path)], capture_output=True, check=False)
 
 
 def pip_command(target: BundleTarget, destination: Path, requirements: list[str]) -> list[str]:
@@ -262,14 +282,22 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=DEPS_CACHE))
     requirements = _requirements_file(function)
     try:
-        if requirements is not None:
-            command = pip_command(target, staging, ["-r", str(requirements)])
+        wanted = (
+            target_requirements(
+                requirements, python_version=target.python_version, machine=ARCHITECTURES[target.architecture]
+            )
+            if requirements is not None
+            else []
+        )
+        if wanted:
+            command = pip_command(target, staging, wanted)
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise BundleError(
                     f"pip could not install {requirements} for {target.slug}:\n{result.stderr.strip()}"
                 )
         slim(staging)
+        strip_debug_info(staging)
         compile_bytecode(staging, target)
         try:
             os.replace(staging, cached)

@@ -2,10 +2,12 @@
 
 `Decoder.rows` answers the float32 matrix of a request, or raises the `RequestError` that names
 what is wrong with it. Inside, a fast decoder takes the request nearly every client sends (a plain
-ASCII JSON body `{"instances": [[number, ...], ...]}` with Content-Type exactly application/json)
-and packs its numbers straight into float32 bytes; whatever it cannot vouch for goes to the general
+ASCII JSON body `{"instances": [[number, ...], ...]}` with Content-Type exactly application/json):
+a small body through orjson, its numbers packed into float32 bytes; a large one through simdjson
+(`inference.batch_rows`, imported on the first large body), which writes the numbers into one
+buffer without a Python float per value. Whatever they cannot vouch for goes to the general
 decoder (common.http), which accepts the same requests with the same values and words every error.
-The fast decoder therefore never decides an error: it only answers rows or steps aside.
+The fast decoders therefore never decide an error: they only answer rows or step aside.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import struct
 import sys
 from collections.abc import Callable
 from itertools import starmap
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import orjson
@@ -27,7 +29,13 @@ from common.http.validation import (
     parse_json_object,
 )
 
+if TYPE_CHECKING:
+    from inference.batch_rows import BatchRows
+
 JSON = "application/json"
+BATCH_MIN_BYTES = 2048
+"""From this body size on, simdjson's decoder (`inference.batch_rows`) is faster than orjson's
+parse and the float32 packing; below it, orjson's."""
 _HIGH_BYTE = 3 if sys.byteorder == "little" else 0
 """Where a packed float32's sign and top seven exponent bits are (byte order of this machine)."""
 
@@ -116,8 +124,10 @@ class Decoder:
         self.limits = limits
         self.width = len(feature_names)
         self._pack = _row_packer(self.width)
+        self._batch: BatchRows | Literal[False] | None = None
+        """The large bodies' decoder once loaded; False where simdjson cannot be imported."""
         self.fast = True
-        """Whether common requests take the fast decoder; tests turn it off to compare."""
+        """Whether common requests take the fast decoders; tests turn it off to compare."""
 
     def rows(self, event: dict[str, Any]) -> np.ndarray:
         """The request's rows as a C-contiguous float32 matrix, one row per instance."""
@@ -131,7 +141,12 @@ class Decoder:
     def fast_rows(self, text: str) -> np.ndarray | None:
         """The rows of a common body (`common_body`), or None when the general decoder must
         decide: a body that is not an object whose only key is "instances" holding 1 to
-        `max_rows` rows that `packed_rows` packs. The matrix is a read-only view of the bytes."""
+        `max_rows` rows that `packed_rows` packs (a body from `BATCH_MIN_BYTES` on: that
+        `BatchRows` decodes). The matrix may be a read-only view of the bytes."""
+        if len(text) >= BATCH_MIN_BYTES:
+            batch = self._batch if self._batch is not None else self._load_batch()
+            if batch:
+                return batch(text)
         try:
             document = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -145,6 +160,17 @@ class Decoder:
         if packed is None:
             return None
         return np.ndarray((len(instances), self.width), _FLOAT32, packed)
+
+    def _load_batch(self) -> BatchRows | Literal[False]:
+        """The large bodies' decoder, imported on first use; False (orjson's decoder then takes
+        every body) where pysimdjson is not installed."""
+        try:
+            from inference.batch_rows import BatchRows
+        except ImportError:
+            self._batch = False
+        else:
+            self._batch = BatchRows(self.width, self.limits.max_rows)
+        return self._batch
 
     def general_rows(self, event: dict[str, Any]) -> np.ndarray:
         """Every check in turn: content type, body encoding and size, JSON, then the rows."""

@@ -36,7 +36,7 @@ from common.http.validation import FLOAT32_MAX, RequestLimits, parse_instances
 from common.mirror.config import ShadowConfig, ShadowConfigCache, ShadowConfigStore
 from common.mirror.request_mirror import MirrorSettings, RequestMirror
 from common.model.metadata import ModelMetadata
-from inference.decode import JSON, packed_rows
+from inference.decode import BATCH_MIN_BYTES, JSON, Decoder, packed_rows
 from localcloud.events import rest_proxy_event
 from tests.helpers import FakeLambdaContext
 from tests.unit.inference.test_handler_fuzz import N_FEATURES, predict_events
@@ -476,3 +476,14 @@ def test_other_streams_get_their_own_write_and_flush(tmp_path: Path) -> None:
     assert writer._raw is None and buffer.getvalue() == "line\n"
     with open(tmp_path / "latin", "w", encoding="latin-1") as latin:
         assert LineWriter(latin)._raw is None
+
+
+def test_without_simdjson_orjson_takes_the_large_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "inference.batch_rows", None)  # import fails
+    instances = [[0.125, 1, 2] * 10] * 100
+    decoder = Decoder([f"f{n}" for n in range(30)], RequestLimits())
+    body = json.dumps({"instances": instances})
+    assert len(body) >= BATCH_MIN_BYTES
+    rows = decoder.fast_rows(body)
+    assert decoder._batch is False
+    assert rows is not None and rows.tobytes() == np.asarray(instances, np.float32).tobytes()

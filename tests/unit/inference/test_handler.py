@@ -294,7 +294,7 @@ def test_serving_imports_neither_powertools_nor_the_xray_sdk(
     """Cold start: the hot path needs neither; Powertools loads on the first internal error and the
     X-Ray SDK only when TRACER_SDK_SUBSEGMENTS=true."""
     artifact_dir, _ = trained_model
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     probe = (
         "import json, sys; import inference.handler as h; "
         "print(json.dumps({'tracer': hasattr(h.handler, '__wrapped__'), "
