@@ -79,9 +79,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy .
 
 # tests/unit/infra/test_infra_checkov.py runs checkov from $(CHECKOV_VENV) on every synthesized template.
-# The e2e tier runs in a pytest process of its own: after the unit and integration tiers in one
-# process, the demo's shadow worker crashes on its first invocation (an open cross-test leak,
-# docs/reliability.md); each tier alone passes.
+# The e2e tier runs after the others, in pytest runs of its own: each e2e worker's local cloud
+# exports AWS_ENDPOINT_URL for the code it drives, which unit tests must never see.
 # tests/e2e/test_open_inference_local.py runs tritonclient and kserve from $(CLIENTS_VENV).
 # Each tier runs in TEST_WORKERS pytest-xdist workers (one per core, at most 4, by default). An e2e worker takes
 # whole files (their module fixtures share a local cloud) and starts its own session local cloud, so

@@ -46,15 +46,25 @@ def http(
         return HttpResponse(error.code, dict(error.headers), error.read())
 
 
+def serving_model_context(trained_model: tuple[Path, ModelMetadata]) -> dict[str, str]:
+    """The context that deploys exactly the session's model. Its folder is named, and so is its
+    version: other tests train more models into the same folder, and without a version the stacks
+    would serve the newest of them."""
+    artifact_dir, metadata = trained_model
+    return {
+        "serving.model_artifacts_dir": str(artifact_dir.parent),
+        "serving.model_version": metadata.version,
+    }
+
+
 @pytest.fixture(scope="session")
 def cloud_assembly(
     trained_model: tuple[Path, ModelMetadata], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """`cdk synth` of the real app (cdk.json context), function bundling skipped: the local cloud
     builds its own bundles for this machine from the same sources."""
-    artifact_dir, _ = trained_model
     outdir = tmp_path_factory.mktemp("cdk.out")
-    context = {**cdk_json_context(), **SKIP_BUNDLING, "serving.model_artifacts_dir": str(artifact_dir.parent)}
+    context = {**cdk_json_context(), **SKIP_BUNDLING, **serving_model_context(trained_model)}
     cdk_app.build_app(cdk.App(context=context, outdir=str(outdir))).synth()
     return outdir
 

@@ -15,7 +15,7 @@ import pytest
 import app as cdk_app
 from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud, LocalCloudSettings
-from tests.e2e.conftest import http
+from tests.e2e.conftest import http, serving_model_context
 from tests.unit.infra.infra_support import SKIP_BUNDLING, cdk_json_context
 
 SIGNED = {"Authorization": "AWS4-HMAC-SHA256 Credential=local/20261207/us-east-1/execute-api/aws4_request"}
@@ -27,12 +27,11 @@ def typed_cloud(
     trained_model: tuple[Path, ModelMetadata],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalCloud]:
-    artifact_dir, _ = trained_model
     outdir = tmp_path_factory.mktemp(f"{request.param}-cdk.out")
     context = {
         **cdk_json_context(),
         **SKIP_BUNDLING,
-        "serving.model_artifacts_dir": str(artifact_dir.parent),
+        **serving_model_context(trained_model),
         "serving.api_type": request.param,
         "serving.api_auth": "iam",
         "serving.precompute_enabled": "false",

@@ -78,23 +78,26 @@ def test_a_shift_completes_after_the_cli_that_started_it_is_killed_and_a_second_
     assert code == 0 and '"outcome": "completed"' in output, output
 
 
-def test_abort_from_another_process_rolls_back_a_running_release(
-    release: Release, candidate_model: Path
-) -> None:
+def interrupt_at_step_1(
+    release: Release, candidate_model: Path, command: list[str], *shift_flags: str
+) -> subprocess.CompletedProcess[str]:
+    """Start a 30% -> 100% shift in the background, run `modelctl <command>` from another process
+    once step 1 holds 30%, and check the shift's own process then ended with exit 3. Returns the
+    other process's result."""
     version = publish(release, candidate_model)
     cli = start_cli(
-        release, "shift", version, "--steps", "30,100", "--bake", "60s", "--poll", "1", "--controller", *GATES
+        release, "shift", version, "--steps", "30,100", "--bake", "60s", "--poll", "1", *shift_flags, *GATES
     )
     try:
         until(lambda: release.routing() == ("1", {version: 0.3}), "step 1 at 30%")
-        aborted = subprocess.run(
-            [sys.executable, "-m", "modelctl.cli", "abort", "--reason", "e2e abort"],
+        result = subprocess.run(
+            [sys.executable, "-m", "modelctl.cli", *command],
             env=cli_env(release),
             capture_output=True,
             text=True,
             timeout=DEADLINE_S,
         )
-        assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+        assert result.returncode == 0, result.stdout + result.stderr
         assert release.routing() == ("1", {})
         output, _ = cli.communicate(timeout=DEADLINE_S)
         assert cli.returncode == 3, output
@@ -102,6 +105,13 @@ def test_abort_from_another_process_rolls_back_a_running_release(
         if cli.poll() is None:
             cli.kill()
             cli.wait()
+    return result
+
+
+def test_abort_from_another_process_rolls_back_a_running_release(
+    release: Release, candidate_model: Path
+) -> None:
+    interrupt_at_step_1(release, candidate_model, ["abort", "--reason", "e2e abort"], "--controller")
 
 
 def test_a_gate_firing_at_step_2_rolls_back_within_a_gate_period_and_a_minute(
@@ -205,26 +215,8 @@ def test_a_release_nobody_approves_in_time_rolls_back(release: Release, candidat
 def test_rollback_while_the_controller_runs_a_release_aborts_it_and_rolls_back(
     release: Release, candidate_model: Path
 ) -> None:
-    version = publish(release, candidate_model)
-    cli = start_cli(release, "shift", version, "--steps", "30,100", "--bake", "60s", "--poll", "1", *GATES)
-    try:
-        until(lambda: release.routing() == ("1", {version: 0.3}), "step 1 at 30%")
-        rolled = subprocess.run(
-            [sys.executable, "-m", "modelctl.cli", "rollback", "--reason", "e2e rollback"],
-            env=cli_env(release),
-            capture_output=True,
-            text=True,
-            timeout=DEADLINE_S,
-        )
-        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-        said = " ".join(rolled.stdout.split())
-        assert "runs in the release controller" in said and "stopped its execution" in said, rolled.stdout
-        assert release.routing() == ("1", {})
-        output, _ = cli.communicate(timeout=DEADLINE_S)
-        assert cli.returncode == 3, output
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.wait()
+    rolled = interrupt_at_step_1(release, candidate_model, ["rollback", "--reason", "e2e rollback"])
+    said = " ".join(rolled.stdout.split())
+    assert "runs in the release controller" in said and "stopped its execution" in said, rolled.stdout
     report = controller_status(release)
     assert report["release"] is None and report["lock"] is None
