@@ -13,6 +13,7 @@ from localcloud.cloud import REPO_ROOT
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1260)  # the tour's own limit (1200 s) decides, with its output, not pytest's default
 def test_the_tour_passes_every_step(
     cloud_assembly: Path, trained_model: tuple[Path, ModelMetadata], tmp_path: Path
 ) -> None:

@@ -189,7 +189,49 @@ def assert_everything_stopped(run: Run) -> None:
     assert run.watch.ports, "no listening port was seen while the cloud ran"
     for port in run.watch.ports:
         with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                continue
+        # Something listens there again: a process of this run, or another test's (parallel test
+        # workers start local clouds too, and the kernel may hand a freed port to one of them).
+        holders = listeners(port)
+        ours = {pid for pid in holders if mentions(pid, run.state_dir)}
+        assert holders and not ours, f"port {port} still listening (processes {holders}, of this run {ours})"
+
+
+def listeners(port: int) -> set[int]:
+    """The processes holding a TCP socket that listens on `port`."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    holders = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                    holders.add(int(entry.name))
+            except OSError:
+                continue
+    return holders
+
+
+def mentions(pid: int, state_dir: Path) -> bool:
+    """Whether the process's command line or environment names the run's state dir, as moto's
+    (its TLS files) and the function workers' (AWS_CA_BUNDLE) do."""
+    needle = str(state_dir).encode()
+    for name in ("cmdline", "environ"):
+        try:
+            if needle in Path(f"/proc/{pid}/{name}").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def sigint_to_the_pipeline(run: Run) -> None:
