@@ -20,18 +20,12 @@ import pytest
 from common.layout import PREDICTION_LOG_PREFIX, hour_prefixes
 from common.model.metadata import ModelMetadata
 from localcloud.cloud import LocalCloud
+from reliability.accounting import config_ttl_seconds, settle_mirroring
 from tests.e2e.conftest import Api
 from tests.e2e.test_shadow_local import candidate, modelctl, records_since  # noqa: F401
 
 REQUESTS = 300
 CLIENTS = 8
-
-
-def wait_for(condition: Callable[[], bool], message: Callable[[], str], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, message()
-        time.sleep(0.5)
 
 
 STALL_S = 90
@@ -135,13 +129,21 @@ def test_300_requests_from_8_clients_at_100_percent_are_all_recorded_and_shadowe
     )
     assert started.exit_code == 0, started.output
     try:
-        probe_start = datetime.now(tz=UTC)
+        assert local_cloud.clients is not None and local_cloud.deployment is not None
 
-        def shadowed() -> bool:  # the workers read the configuration every few seconds
+        def probe() -> None:
             assert api.predict([rows[0]]).status == 200
-            return bool(records_since(local_cloud, probe_start))
 
-        wait_for(shadowed, lambda: "no request reached the shadow after `modelctl shadow start`", 60)
+        # Every worker draws once each has re-read the configuration (within its TTL of the start).
+        function, _ = local_cloud.serving_function()
+        settle_mirroring(
+            probe,
+            s3=local_cloud.clients.s3,
+            bucket=local_cloud.deployment.output("LogBucketName"),
+            sqs=local_cloud.clients.sqs,
+            queue_url=local_cloud.deployment.output("QueueUrl"),
+            config_ttl_s=config_ttl_seconds(local_cloud.clients.lambda_, function),
+        )
 
         window_start = datetime.now(tz=UTC)
         with ThreadPoolExecutor(CLIENTS) as clients:
