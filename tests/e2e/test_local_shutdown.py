@@ -55,18 +55,9 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def listening_ports(pids: set[int]) -> set[int]:
-    """TCP ports in LISTEN state on a socket one of `pids` holds (/proc/net/tcp and the fd links)."""
-    inodes: set[str] = set()
-    for pid in pids:
-        try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    ports = set()
+def listen_sockets() -> dict[str, int]:
+    """Every TCP socket in LISTEN state: its fd link target (`socket:[inode]`) -> its port."""
+    sockets = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -74,9 +65,23 @@ def listening_ports(pids: set[int]) -> set[int]:
             continue
         for line in lines:
             fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+            if fields[3] == "0A":
+                sockets[f"socket:[{fields[9]}]"] = int(fields[1].rsplit(":", 1)[1], 16)
+    return sockets
+
+
+def socket_links(pid: int) -> set[str]:
+    """The fd link targets of the process (`socket:[inode]` for its sockets); empty once it is gone."""
+    try:
+        return {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    except OSError:
+        return set()
+
+
+def listening_ports(pids: set[int]) -> set[int]:
+    """TCP ports in LISTEN state on a socket one of `pids` holds."""
+    sockets = listen_sockets()
+    return {sockets[link] for pid in pids for link in socket_links(pid) if link in sockets}
 
 
 def alive(pid: int) -> bool:
@@ -200,25 +205,9 @@ def assert_everything_stopped(run: Run) -> None:
 
 def listeners(port: int) -> set[int]:
     """The processes holding a TCP socket that listens on `port`."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    holders = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
-                    holders.add(int(entry.name))
-            except OSError:
-                continue
-    return holders
+    links = {link for link, listening in listen_sockets().items() if listening == port}
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return {pid for pid in pids if socket_links(pid) & links}
 
 
 def mentions(pid: int, state_dir: Path) -> bool:
