@@ -9,10 +9,14 @@ Each tree's handler runs in a worker process of its own (its `functions/` first 
 deployed environment, lines to /dev/null), on the same API Gateway events built here from the
 bench model's holdout rows. Rounds alternate between the two workers, which never run at the
 same time (the machine's load drifts; alternating spreads it over both). A round times `block`
-calls one by one after a warm-up; the medians are over every call of every round. Prints the
-medians and the ratio (this tree / base) per row count, and writes nothing. Beside them, in the
-same rounds: orjson.loads of the body and the session's own run on its rows, the two costs no
-decoder removes, and their sum over the base median ("floor_ratio").
+calls one by one after a warm-up. A process has a speed of its own (where its memory landed,
+what else ran when it started), so `pairs` pairs of workers are started one pair after another;
+the medians are over every call of every round of every pair, and each pair's own ratio is
+reported beside them ("pair_ratios"). Prints the medians and the ratio (this tree / base) per
+row count, and writes nothing. Beside them, in the same rounds: orjson.loads of the body (what
+the base decodes with), simdjson's parse of the body into its buffer of doubles (what this tree's
+large-body decoder cannot go below) and the session's own run on the rows; "floor_ratio" is the
+parse and the run over the base median.
 """
 
 from __future__ import annotations
@@ -66,6 +70,10 @@ for line in sys.stdin:
         call = lambda: handler(event, context)
     elif kind == "json":
         call = lambda: orjson.loads(event["body"])
+    elif kind == "parse":
+        import simdjson
+        parser, body = simdjson.Parser(), event["body"].encode()
+        call = lambda: parser.parse(body)["instances"].as_buffer(of_type="d")
     else:
         instances = json.loads(event["body"])["instances"]
         feed = {model.metadata.input_name: numpy.array(instances, dtype=numpy.float32)}
@@ -124,7 +132,7 @@ class Worker:
         self.process.wait(timeout=30)
 
 
-def compare(base: str, rows_list: list[int], rounds: int, block: int) -> dict[str, Any]:
+def compare(base: str, rows_list: list[int], rounds: int, block: int, pairs: int = 3) -> dict[str, Any]:
     model = load_bench_model()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -138,41 +146,67 @@ def compare(base: str, rows_list: list[int], rounds: int, block: int) -> dict[st
         events = {str(rows): predict_event(model.rows(rows).tolist()) for rows in rows_list}
         events_file.write_text(json.dumps(events))
         trees = {"base": base_tree(base, Path(scratch) / "base"), "this": REPO_ROOT}
-        workers = {name: Worker(name, root, events_file, env) for name, root in trees.items()}
-        try:
-            for rows in rows_list:
-                calls = max(5, block // max(1, rows // 10)) if rows > 10 else block
-                times: dict[str, list[float]] = {name: [] for name in workers}
-                floors: dict[str, list[float]] = {"json": [], "session": []}
-                for index in range(rounds):
-                    order = list(workers) if index % 2 == 0 else list(reversed(workers))
-                    for name in order:
-                        times[name].extend(workers[name].block(rows, calls))
-                    floors["json"].extend(workers["this"].block(rows, calls, "json"))
-                    floors["session"].extend(workers["this"].block(rows, calls, "session"))
-                medians = {name: statistics.median(values) for name, values in times.items()}
-                json_us, session_us = (statistics.median(values) for values in floors.values())
-                results[str(rows)] = {
-                    "base_median_us": round(medians["base"], 2),
-                    "this_median_us": round(medians["this"], 2),
-                    "ratio": round(medians["this"] / medians["base"], 4),
-                    "orjson_loads_us": round(json_us, 2),
-                    "session_run_us": round(session_us, 2),
-                    "floor_ratio": round((json_us + session_us) / medians["base"], 4),
-                    "calls_each": len(times["base"]),
-                    "body_bytes": len(events[str(rows)]["body"]),
-                }
-                log(f"{rows:>5} rows: {results[str(rows)]}")
-        finally:
-            for worker in workers.values():
-                worker.close()
+        runs = [_pair(trees, events_file, env, rows_list, rounds, block) for _ in range(pairs)]
+        for rows in rows_list:
+            key = str(rows)
+            pooled = {kind: [time for run in runs for time in run[key][kind]] for kind in runs[0][key]}
+            medians = {kind: statistics.median(values) for kind, values in pooled.items()}
+            parse_us = medians["parse"] if rows > 1 else None
+            floor_us = (parse_us if parse_us is not None else medians["json"]) + medians["session"]
+            results[key] = {
+                "base_median_us": round(medians["base"], 2),
+                "this_median_us": round(medians["this"], 2),
+                "ratio": round(medians["this"] / medians["base"], 4),
+                "pair_ratios": [
+                    round(statistics.median(run[key]["this"]) / statistics.median(run[key]["base"]), 4)
+                    for run in runs
+                ],
+                "orjson_loads_us": round(medians["json"], 2),
+                "simdjson_parse_us": None if parse_us is None else round(parse_us, 2),
+                "session_run_us": round(medians["session"], 2),
+                "floor_ratio": round(floor_us / medians["base"], 4),
+                "calls_each": len(pooled["base"]),
+                "pairs": pairs,
+                "body_bytes": len(events[key]["body"]),
+            }
+            log(f"{rows:>5} rows: {results[key]}")
     return results
+
+
+def _pair(
+    trees: dict[str, Path],
+    events_file: Path,
+    env: dict[str, str],
+    rows_list: list[int],
+    rounds: int,
+    block: int,
+) -> dict[str, dict[str, list[float]]]:
+    """One pair of workers through every row count: per row count, the per-call times of each
+    tree's handler and of the floor's parts ("json", "parse", "session", in this tree's worker)."""
+    workers = {name: Worker(name, root, events_file, env) for name, root in trees.items()}
+    times: dict[str, dict[str, list[float]]] = {}
+    try:
+        for rows in rows_list:
+            calls = max(5, block // max(1, rows // 10)) if rows > 10 else block
+            kinds = ["json", "session"] + (["parse"] if rows > 1 else [])
+            found: dict[str, list[float]] = {name: [] for name in [*workers, *kinds]}
+            for index in range(rounds):
+                order = list(workers) if index % 2 == 0 else list(reversed(workers))
+                for name in order:
+                    found[name].extend(workers[name].block(rows, calls))
+                for kind in kinds:
+                    found[kind].extend(workers["this"].block(rows, calls, kind))
+            times[str(rows)] = found
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return times
 
 
 def run(suite: Suite) -> BenchResult:
     started = now_iso()
-    rounds, block = (6, 200) if suite.quick else (20, 500)
-    results = compare(BASE_REF, [1, 100, 1000], rounds, block)
+    rounds, block, pairs = (6, 200, 1) if suite.quick else (10, 500, 5)
+    results = compare(BASE_REF, [1, 100, 1000], rounds, block, pairs)
     measurements = []
     for rows, figures in results.items():
         this, base = figures["this_median_us"], figures["base_median_us"]
@@ -192,7 +226,7 @@ def run(suite: Suite) -> BenchResult:
         title=TITLE,
         status="ok",
         measurements=tuple(measurements),
-        details={"base_ref": BASE_REF, "rounds": rounds, "block": block, "results": results},
+        details={"base_ref": BASE_REF, "rounds": rounds, "block": block, "pairs": pairs, "results": results},
         measured_at=started,
     )
 
@@ -203,13 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--base", required=True, help="a checkout (a folder with functions/) or a git ref")
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 100, 1000])
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10, help="rounds per pair of workers")
+    parser.add_argument("--pairs", type=int, default=5, help="pairs of worker processes, one after another")
     parser.add_argument(
         "--block", type=int, default=500, help="calls per round at 1 row (fewer for more rows)"
     )
     args = parser.parse_args(argv)
-    results = compare(args.base, args.rows, args.rounds, args.block)
-    print(json.dumps({"base": args.base, "rounds": args.rounds, "results": results}, indent=2))
+    results = compare(args.base, args.rows, args.rounds, args.block, args.pairs)
+    summary = {"base": args.base, "rounds": args.rounds, "pairs": args.pairs, "results": results}
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -103,7 +103,10 @@ class InferenceApi:
         metrics: list[Metric] = []
         allow: str | None = None
         try:
-            method, path = _method_and_path(event)
+            method = event.get("httpMethod")  # a REST API's event; else payload 2.0's
+            path = event["path"] if method is not None else event["rawPath"]
+            if method is None:
+                method = event["requestContext"]["http"]["method"]
             route = self._routes.get((path, method))
             if route is None:
                 route = self._routes.get((_template(path.rstrip("/")), method.upper()))
@@ -275,12 +278,11 @@ ROUTES: dict[tuple[str, str], str] = {
 _KNOWN_ROUTES = ", ".join(f"{method} {path}" for path, method in ROUTES)
 
 
-def _method_and_path(event: dict[str, Any]) -> tuple[str, str]:
-    """The request's method and path, from a REST API's event or a payload 2.0 event."""
-    method = event.get("httpMethod")
-    if method is not None:
-        return method, event["path"]
-    return event["requestContext"]["http"]["method"], event["rawPath"]
+def _path(event: dict[str, Any]) -> str:
+    """The request's path, from a REST API's event or a payload 2.0 event (`handle` reads the
+    method and the path the same way, inline: it runs on every request)."""
+    path: str = event["path"] if event.get("httpMethod") is not None else event["rawPath"]
+    return path
 
 
 def _template(path: str) -> str:
@@ -295,7 +297,7 @@ def _template(path: str) -> str:
 
 
 def _model_path(event: dict[str, Any]) -> ModelPath:
-    path = ModelPath.parse(_method_and_path(event)[1])
+    path = ModelPath.parse(_path(event))
     assert path is not None  # the route matched its template
     return path
 
