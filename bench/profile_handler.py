@@ -5,6 +5,9 @@ request of N rows (1 by default; more rows are the bench model's holdout rows, a
 `bench.handler_compare` sends them);
 `--pyinstrument` prints pyinstrument's call tree instead when pyinstrument is importable (it is
 not a project dependency: `pip install --target /tmp/pyi pyinstrument` and PYTHONPATH=/tmp/pyi).
+`--parts` times the request's parts without a profiler, one after another in the order the
+handler runs them (so each finds the caches as the previous part left them, as in the handler),
+then the whole handler, in the same loop: medians per part.
 
 A deterministic profiler adds a fixed cost to every Python call, so code made of many small
 calls (logging, per-value validation) looks a bit bigger than it is. Shares are a guide; the
@@ -94,6 +97,48 @@ def top_self_time(call: Callable[[], object], requests: int, limit: int = 15) ->
     return out
 
 
+PARTS = (
+    "event to rows (Decoder.rows)",
+    "domain service (InferenceService.predict: model run, outputs)",
+    "response JSON (orjson)",
+    "served line with its record + EMF line (InferenceApi._served)",
+    "write + response dict (InferenceApi._answer)",
+    "sum of the parts",
+    "whole handler, same loop",
+)
+
+
+def time_parts(app: Any, event: dict[str, Any], context: Any, requests: int) -> list[tuple[str, float]]:
+    """Median microseconds of each part of a /predict request (`PARTS`), timed in sequence with
+    `perf_counter_ns`, each loop also timing one whole handler call; the first tenth is warm-up."""
+    import statistics
+    import time
+
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in range(6)]
+    for index in range(requests):
+        t0 = clock()
+        rows = app.decoder.rows(event)
+        t1 = clock()
+        result = app.service.predict(rows)
+        t2 = clock()
+        body = result.body_json()
+        t3 = clock()
+        lines = app._served(result, body, context.aws_request_id)
+        t4 = clock()
+        app._answer(lines, 200, body, context.aws_request_id, context.function_version)
+        t5 = clock()
+        app.handle(event, context)
+        t6 = clock()
+        if index >= requests // 10:
+            for sample, spent in zip(
+                samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True
+            ):
+                sample.append(spent)
+    medians = [statistics.median(sample) / 1000.0 for sample in samples]
+    return list(zip(PARTS, [*medians[:5], sum(medians[:5]), medians[5]], strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench.inprocess import BenchContext, devnull, load_handler, predict_event
     from bench.model import served_artifact_dir
@@ -102,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rows", type=int, default=1, help="rows per request")
     parser.add_argument("--pyinstrument", action="store_true", help="print pyinstrument's call tree")
+    parser.add_argument("--parts", action="store_true", help="time the parts in sequence, no profiler")
     args = parser.parse_args(argv)
 
     import json
@@ -124,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.redirect_stdout(sink):
         for _ in range(500):
             call()
-        if args.pyinstrument:
+        if args.parts:
+            parts = time_parts(module.app, event, context, args.requests)
+            text = "\n".join(f"{us:8.2f} us  {label}" for label, us in parts)
+        elif args.pyinstrument:
             from pyinstrument import Profiler  # type: ignore[import-not-found]  # optional
 
             profiler = Profiler(interval=0.0001)

@@ -169,7 +169,7 @@ class InferenceApi:
         """POST /predict: (response body, the invocation's lines: the served line carrying the
         request's outcome record (inference.record_line), and the metrics line)."""
         result = self.service.predict(self.decoder.rows(event))
-        body = _dumps(result.body)
+        body = result.body_json()
         return body, self._served(result, body, request_id)
 
     def _served(self, result: PredictResult, outputs: str, request_id: str) -> str:
@@ -225,7 +225,7 @@ class InferenceApi:
         body = self.oip.answer(
             result, wanted, request_id=client_id or request_id, function_version=function_version
         )
-        return _dumps(body), self._served(result, _dumps(result.body), request_id)
+        return _dumps(body), self._served(result, result.body_json(), request_id)
 
     def _recorded(
         self, result: PredictResult, body: str, request_id: str, sample: Sample, counters: dict[str, int]
@@ -250,7 +250,7 @@ class InferenceApi:
         lines = record_lines(
             served,
             body=body,
-            outputs=result.body,
+            outputs=lambda: result.body,
             inputs=result.inputs,
             sample=sample,
             dumps=_dumps,

@@ -50,26 +50,28 @@ def record_lines(
     render: Render,
     *,
     body: str,
-    outputs: dict[str, Any],
+    outputs: Callable[[], dict[str, Any]],
     inputs: np.ndarray | None,
     sample: Sample,
     dumps: Callable[[Any], str],
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> str:
     """The served line(s) of a request: one line when it fits in `max_line_bytes`, else one per part
-    of the rows (halved until each part fits, or holds one row)."""
+    of the rows (halved until each part fits, or holds one row), each part's body cut from the
+    answer in Python lists (`outputs`, called only then)."""
     line = render(record_members(body, inputs, sample))
     if len(line) <= max_line_bytes:
         return line
-    rows = len(outputs["predictions"])
+    answer = outputs()
+    rows = len(answer["predictions"])
 
     def size(begin: int, end: int) -> int:
-        return len(_part(render, outputs, inputs, sample, dumps, begin, end))
+        return len(_part(render, answer, inputs, sample, dumps, begin, end))
 
     ranges = _ranges(0, rows, size, max_line_bytes)
     parts = len(ranges)
     return "".join(
-        _part(render, outputs, inputs, sample, dumps, begin, end, part=index, parts=parts)
+        _part(render, answer, inputs, sample, dumps, begin, end, part=index, parts=parts)
         for index, (begin, end) in enumerate(ranges)
     )
 

@@ -230,9 +230,7 @@ class BoundBatch:
             def run_bound() -> None:
                 run_with_iobinding(native_binding, None)
 
-            bound = cls(
-                run_bound, memoryview(inputs.data).cast("B"), outputs, regression=model.regression
-            )
+            bound = cls(run_bound, memoryview(inputs.data).cast("B"), outputs, regression=model.regression)
             bound._keep = (binding, values)  # the buffers the native binding points into stay alive
             answer = bound.run(memoryview(probe.tobytes()))
         except Exception:  # an onnxruntime without these internals: use predict

@@ -1,7 +1,8 @@
 """A model's answer for a batch of rows, one class per kind of model.
 
-Each kind knows the JSON-ready outputs it puts in a response body (`outputs`), whether every number
-it holds is finite (`finite`) and, when not, which rows are not (`unscorable_rows`). Both kinds also
+Each kind knows the JSON-ready outputs it puts in a response body (`outputs`, in Python lists;
+`array_outputs`, the same for an encoder that writes numpy arrays), whether every number it holds
+is finite (`finite`) and, when not, which rows are not (`unscorable_rows`). Both kinds also
 offer `labels` (the per-row answer) and `probabilities` (a row per input; no columns for a
 regressor), which is what the batch consumers of a model read.
 """
@@ -52,6 +53,15 @@ class Prediction:
         return {
             "predictions": self.labels,
             "probabilities": lists if lists is not None else self.probability_lists(),
+        }
+
+    def array_outputs(self) -> dict[str, Any]:
+        """`outputs` with the probabilities as a float64 array while no lists were built: what
+        orjson writes, with OPT_SERIALIZE_NUMPY, as the same text as `outputs` (`float64_view`)."""
+        lists = self._lists
+        return {
+            "predictions": self.labels,
+            "probabilities": lists if lists is not None else float64_view(self.probabilities),
         }
 
     def finite(self) -> bool:
@@ -107,6 +117,11 @@ class RegressionPrediction:
         values = self._list
         return {"predictions": values if values is not None else self.value_list()}
 
+    def array_outputs(self) -> dict[str, Any]:
+        """`outputs` with the values as a float64 array while no list was built (`float64_view`)."""
+        values = self._list
+        return {"predictions": values if values is not None else float64_view(self.values)}
+
     def finite(self) -> bool:
         """Whether every value is a finite number (large inputs can overflow a linear model)."""
         values = self._list
@@ -120,6 +135,15 @@ class RegressionPrediction:
         """The rows (0-based) whose value is NaN or infinite."""
         rows: list[int] = np.flatnonzero(~np.isfinite(self.values)).tolist()
         return rows
+
+
+def float64_view(values: np.ndarray) -> np.ndarray:
+    """A float32 array's values as a C-contiguous float64 array. A float32's Python float (what
+    `tolist` gives, and what the response body has always written) is its float64 value, so an
+    encoder given this array writes the digits it writes for those floats; given the float32
+    array itself, orjson would write float32's own shorter digits (0.1 for 0.1f, not
+    0.10000000149011612)."""
+    return np.ascontiguousarray(values, dtype=np.float64)
 
 
 Answer = Prediction | RegressionPrediction

@@ -44,7 +44,7 @@ def served_lines(
     text = record_lines(
         render,
         body=_dumps(outputs),
-        outputs=outputs,
+        outputs=lambda: outputs,
         inputs=np.asarray(inputs, dtype=np.float32),
         sample=sample,
         dumps=_dumps,
