@@ -146,7 +146,9 @@ def compare(base: str, rows_list: list[int], rounds: int, block: int, pairs: int
         events = {str(rows): predict_event(model.rows(rows).tolist()) for rows in rows_list}
         events_file.write_text(json.dumps(events))
         trees = {"base": base_tree(base, Path(scratch) / "base"), "this": REPO_ROOT}
-        runs = [_pair(trees, events_file, env, rows_list, rounds, block) for _ in range(pairs)]
+        runs = [
+            pair_times(trees, events_file, env, rows_list, rounds, block, floor=True) for _ in range(pairs)
+        ]
         for rows in rows_list:
             key = str(rows)
             pooled = {kind: [time for run in runs for time in run[key][kind]] for kind in runs[0][key]}
@@ -173,22 +175,26 @@ def compare(base: str, rows_list: list[int], rounds: int, block: int, pairs: int
     return results
 
 
-def _pair(
+def pair_times(
     trees: dict[str, Path],
     events_file: Path,
     env: dict[str, str],
     rows_list: list[int],
     rounds: int,
     block: int,
+    *,
+    floor: bool = False,
 ) -> dict[str, dict[str, list[float]]]:
-    """One pair of workers through every row count: per row count, the per-call times of each
-    tree's handler and of the floor's parts ("json", "parse", "session", in this tree's worker)."""
+    """One pair of workers (one per tree, "base" and "this") through every row count: per row
+    count, the per-call times (us) of each tree's handler, in rounds whose order of the two
+    alternates; with `floor`, also of the floor's parts ("json", "session", and "parse" above one
+    row), timed in this tree's worker after each round."""
     workers = {name: Worker(name, root, events_file, env) for name, root in trees.items()}
     times: dict[str, dict[str, list[float]]] = {}
     try:
         for rows in rows_list:
             calls = max(5, block // max(1, rows // 10)) if rows > 10 else block
-            kinds = ["json", "session"] + (["parse"] if rows > 1 else [])
+            kinds = (["json", "session"] + (["parse"] if rows > 1 else [])) if floor else []
             found: dict[str, list[float]] = {name: [] for name in [*workers, *kinds]}
             for index in range(rounds):
                 order = list(workers) if index % 2 == 0 else list(reversed(workers))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import REPO_ROOT, log
-from bench.handler_compare import Worker, base_tree
+from bench.handler_compare import base_tree, pair_times
 from bench.inprocess import function_environment, predict_event
 from bench.model import load_bench_model
 
@@ -87,7 +87,7 @@ def compare(base: str, rows_list: list[int], rounds: int, block: int) -> dict[st
                     "PREDICTION_LOG_SAMPLE_PERCENT": "10",
                 }
                 env.pop("PYTHONPATH", None)
-                results[setting] = _run(trees, events_file, env, rows_list, rounds, block)
+                results[setting] = _summary(pair_times(trees, events_file, env, rows_list, rounds, block))
     finally:
         server.stop()
     return results
@@ -103,43 +103,26 @@ def _client_kwargs(endpoint: str) -> dict[str, str]:
     }
 
 
-def _run(
-    trees: dict[str, Path],
-    events_file: Path,
-    env: dict[str, str],
-    rows_list: list[int],
-    rounds: int,
-    block: int,
-) -> dict[str, Any]:
-    workers = {name: Worker(name, root, events_file, env) for name, root in trees.items()}
+def _summary(times_by_rows: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """Per row count: the two trees' medians, means and p99s, and their ratios."""
     results: dict[str, Any] = {}
-    try:
-        for rows in rows_list:
-            calls = max(5, block // max(1, rows // 10)) if rows > 10 else block
-            times: dict[str, list[float]] = {name: [] for name in workers}
-            for index in range(rounds):
-                order = list(workers) if index % 2 == 0 else list(reversed(workers))
-                for name in order:
-                    times[name].extend(workers[name].block(rows, calls))
-            medians = {name: statistics.median(values) for name, values in times.items()}
-            means = {name: statistics.fmean(values) for name, values in times.items()}
-            p99 = {name: statistics.quantiles(values, n=100)[98] for name, values in times.items()}
-            results[str(rows)] = {
-                "base_median_us": round(medians["base"], 2),
-                "this_median_us": round(medians["this"], 2),
-                "ratio": round(medians["this"] / medians["base"], 4),
-                # The mean carries what runs beside the calls (a sender thread's bursts); p99 shows them.
-                "base_mean_us": round(means["base"], 2),
-                "this_mean_us": round(means["this"], 2),
-                "mean_ratio": round(means["this"] / means["base"], 4),
-                "base_p99_us": round(p99["base"], 2),
-                "this_p99_us": round(p99["this"], 2),
-                "calls_each": len(times["base"]),
-            }
-            log(f"{rows:>5} rows: {results[str(rows)]}")
-    finally:
-        for worker in workers.values():
-            worker.close()
+    for rows, times in times_by_rows.items():
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        means = {name: statistics.fmean(values) for name, values in times.items()}
+        p99 = {name: statistics.quantiles(values, n=100)[98] for name, values in times.items()}
+        results[rows] = {
+            "base_median_us": round(medians["base"], 2),
+            "this_median_us": round(medians["this"], 2),
+            "ratio": round(medians["this"] / medians["base"], 4),
+            # The mean carries what runs beside the calls (a sender thread's bursts); p99 shows them.
+            "base_mean_us": round(means["base"], 2),
+            "this_mean_us": round(means["this"], 2),
+            "mean_ratio": round(means["this"] / means["base"], 4),
+            "base_p99_us": round(p99["base"], 2),
+            "this_p99_us": round(p99["this"], 2),
+            "calls_each": len(times["base"]),
+        }
+        log(f"{rows:>5} rows: {results[rows]}")
     return results
 
 
