@@ -13,6 +13,7 @@ and print its sizes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import os
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,16 +280,15 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
     if cached.is_dir():
         return cached
     DEPS_CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=DEPS_CACHE))
     requirements = _requirements_file(function)
-    try:
-        wanted = (
-            target_requirements(
-                requirements, python_version=target.python_version, machine=ARCHITECTURES[target.architecture]
-            )
-            if requirements is not None
-            else []
+    wanted = (
+        target_requirements(
+            requirements, python_version=target.python_version, machine=ARCHITECTURES[target.architecture]
         )
+        if requirements is not None
+        else []
+    )
+    with _published(cached, prefix=".staging-", finished=Path.is_dir) as staging:
         if wanted:
             command = pip_command(target, staging, wanted)
             result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -299,16 +299,27 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
         slim(staging)
         strip_debug_info(staging)
         compile_bytecode(staging, target)
+    return cached
+
+
+@contextlib.contextmanager
+def _published(final: Path, *, prefix: str, finished: Callable[[Path], bool]) -> Iterator[Path]:
+    """A new folder beside `final` to build into, moved to `final` when the block ends. Processes
+    building the same `final` at once (parallel test workers) each build their own; when another
+    one's is already in place (`finished(final)`), it is kept and this one removed. A block that
+    raises leaves nothing behind."""
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    try:
+        yield staging
         try:
-            os.replace(staging, cached)
+            os.replace(staging, final)
         except OSError:
-            if not cached.is_dir():
+            if not finished(final):
                 raise
-            shutil.rmtree(staging, ignore_errors=True)  # another process (a parallel test worker) won
+            shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return cached
 
 
 def install_runtime_provided(target: BundleTarget) -> Path:
@@ -396,21 +407,11 @@ def shared_bundle(function: str, target: BundleTarget, *, cache_dir: Path = LOCA
     target beyond the newest `KEEP_SHARED_BUNDLES` are removed."""
     digest = source_digest(function, target)
     out_dir = cache_dir / f"{function}-{target.slug}-{digest[:16]}"
-    if (out_dir / DIGEST_FILE).is_file():
+    if _finished_bundle(out_dir):
         return out_dir
     cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{function}-", dir=cache_dir))
-    try:
+    with _published(out_dir, prefix=f".staging-{function}-", finished=_finished_bundle) as staging:
         _assemble(function, staging, target=target, digest=digest)
-        try:
-            os.replace(staging, out_dir)
-        except OSError:
-            if not (out_dir / DIGEST_FILE).is_file():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     _prune_shared(cache_dir, f"{function}-{target.slug}-", keep=out_dir)
     return out_dir
 
@@ -418,12 +419,17 @@ def shared_bundle(function: str, target: BundleTarget, *, cache_dir: Path = LOCA
 KEEP_SHARED_BUNDLES = 3
 
 
+def _finished_bundle(path: Path) -> bool:
+    """Whether `path` is a bundle laid out to the end (its digest is written last)."""
+    return (path / DIGEST_FILE).is_file()
+
+
 def _prune_shared(cache_dir: Path, prefix: str, *, keep: Path) -> None:
     """Remove all but the newest `KEEP_SHARED_BUNDLES` finished bundles named `prefix<digest>`."""
     finished = [
         path
         for path in cache_dir.glob(f"{prefix}*")
-        if len(path.name) == len(prefix) + 16 and (path / DIGEST_FILE).is_file()
+        if len(path.name) == len(prefix) + 16 and _finished_bundle(path)
     ]
     finished.sort(key=lambda path: (path / DIGEST_FILE).stat().st_mtime, reverse=True)
     for stale in finished[KEEP_SHARED_BUNDLES:]:
