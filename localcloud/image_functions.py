@@ -19,8 +19,9 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.bundling import DIGEST_FILE
+
 SYS_PATH_FILE = ".local-sys-path"
-DIGEST_FILE = ".bundle-digest"
 _COPY = re.compile(r"^COPY\s+(?P<args>.+)$", re.IGNORECASE)
 _TASK_ROOT = re.compile(r"^\$\{?LAMBDA_TASK_ROOT\}?/?")
 

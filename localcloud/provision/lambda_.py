@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from infra.bundling import DIGEST_FILE
 from localcloud.functions import SNAP_START_TAG
 from localcloud.image_functions import build_image_code, image_asset
 from localcloud.provision import ACCOUNT, Handler, ProvisionedResource, physical_name, recorded
@@ -123,7 +124,7 @@ def _zip_dir(directory: Path, zips: Path) -> Path:
 
     A finished bundle (its digest written) is never changed in place, so its zip is kept inside it
     and shared by every local cloud that uses the bundle; any other folder's zip goes to `zips`."""
-    marker = directory / ".bundle-digest"
+    marker = directory / DIGEST_FILE
     if marker.is_file():
         target = directory / BUNDLE_ZIP
     else:
@@ -156,7 +157,7 @@ BUNDLE_ZIP = ".bundle.zip"
 
 def _zip_leaves_out(name: str) -> bool:
     """The bundle's digest, its zip and a zip being written are not the function's code."""
-    return name in (".bundle-digest", BUNDLE_ZIP) or (name.startswith(".zip-") and name.endswith(".part"))
+    return name in (DIGEST_FILE, BUNDLE_ZIP) or (name.startswith(".zip-") and name.endswith(".part"))
 
 
 def _sha256_b64(path: Path) -> str:
