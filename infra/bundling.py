@@ -335,17 +335,12 @@ def install_runtime_provided(target: BundleTarget) -> Path:
     if cached.is_dir():
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cached.parent))
-    try:
+    with _published(cached, prefix=".staging-", finished=Path.is_dir) as staging:
         command = pip_command(target, staging, packages)
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             detail = result.stderr.strip()
             raise BundleError(f"pip could not install the runtime-provided packages:\n{detail}")
-        os.replace(staging, cached)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return cached
 
 

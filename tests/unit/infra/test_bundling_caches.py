@@ -110,3 +110,22 @@ def test_the_bundle_another_process_finished_first_is_kept(
     assert bundling.shared_bundle("fn", target, cache_dir=cache) == theirs
     assert (theirs / "theirs").is_file()
     assert [p.name for p in cache.iterdir()] == [theirs.name]
+
+
+def test_the_runtime_provided_folder_another_process_finished_first_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundling, "DEPS_CACHE", tmp_path / "deps")
+    monkeypatch.setattr(bundling, "pip_command", lambda target, destination, packages: ["true"])
+    real_replace = os.replace
+
+    def other_process_wins(source: str | Path, destination: str | Path) -> None:
+        Path(destination).mkdir(parents=True)
+        (Path(destination) / "theirs").write_text("built by the other worker")
+        real_replace(source, destination)  # a non-empty destination: OSError, as on Linux
+
+    monkeypatch.setattr(os, "replace", other_process_wins)
+    cached = bundling.install_runtime_provided(bundling.BundleTarget.host())
+
+    assert (cached / "theirs").read_text() == "built by the other worker"
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]
