@@ -6,7 +6,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
+import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -72,5 +74,9 @@ def sagemaker_source_archive(output_dir: Path) -> Path:
                 info = tarfile.TarInfo(key)
                 info.size, info.mtime, info.mode = len(members[key]), 0, 0o644
                 archive.addfile(info, io.BytesIO(members[key]))
-        target.write_bytes(buffer.getvalue())
+        # Written aside and moved in: a parallel synth never reads a half-written archive.
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".staging-", delete=False) as staging:
+            staging.write(buffer.getvalue())
+        os.chmod(staging.name, 0o644)
+        os.replace(staging.name, target)
     return target
