@@ -18,17 +18,21 @@ def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-def test_the_entry_another_process_finished_first_is_used_and_the_staging_removed(
-    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture()
+def other_process_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process puts its own folder in place just before this one moves its staging in."""
     real_replace = os.replace
 
-    def other_process_wins(source: str | Path, destination: str | Path) -> None:
+    def replace_after_theirs(source: str | Path, destination: str | Path) -> None:
         Path(destination).mkdir(parents=True)
         (Path(destination) / "theirs").write_text("built by the other worker")
         real_replace(source, destination)  # a non-empty destination: OSError, as on Linux
 
-    monkeypatch.setattr(os, "replace", other_process_wins)
+    monkeypatch.setattr(os, "replace", replace_after_theirs)
+
+
+@pytest.mark.usefixtures("other_process_wins")
+def test_the_entry_another_process_finished_first_is_used_and_the_staging_removed(empty_cache: Path) -> None:
     cached = bundling.install_dependencies("inference", bundling.BundleTarget.host())
 
     assert (cached / "theirs").read_text() == "built by the other worker"
@@ -112,19 +116,12 @@ def test_the_bundle_another_process_finished_first_is_kept(
     assert [p.name for p in cache.iterdir()] == [theirs.name]
 
 
+@pytest.mark.usefixtures("other_process_wins")
 def test_the_runtime_provided_folder_another_process_finished_first_is_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bundling, "DEPS_CACHE", tmp_path / "deps")
     monkeypatch.setattr(bundling, "pip_command", lambda target, destination, packages: ["true"])
-    real_replace = os.replace
-
-    def other_process_wins(source: str | Path, destination: str | Path) -> None:
-        Path(destination).mkdir(parents=True)
-        (Path(destination) / "theirs").write_text("built by the other worker")
-        real_replace(source, destination)  # a non-empty destination: OSError, as on Linux
-
-    monkeypatch.setattr(os, "replace", other_process_wins)
     cached = bundling.install_runtime_provided(bundling.BundleTarget.host())
 
     assert (cached / "theirs").read_text() == "built by the other worker"
