@@ -279,7 +279,6 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
     cached = DEPS_CACHE / _deps_key(function, target)
     if cached.is_dir():
         return cached
-    DEPS_CACHE.mkdir(parents=True, exist_ok=True)
     requirements = _requirements_file(function)
     wanted = (
         target_requirements(
@@ -290,12 +289,7 @@ def install_dependencies(function: str, target: BundleTarget) -> Path:
     )
     with _published(cached, prefix=".staging-", finished=Path.is_dir) as staging:
         if wanted:
-            command = pip_command(target, staging, wanted)
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                raise BundleError(
-                    f"pip could not install {requirements} for {target.slug}:\n{result.stderr.strip()}"
-                )
+            _pip_install(target, staging, wanted, what=f"{requirements} for {target.slug}")
         slim(staging)
         strip_debug_info(staging)
         compile_bytecode(staging, target)
@@ -308,6 +302,7 @@ def _published(final: Path, *, prefix: str, finished: Callable[[Path], bool]) ->
     building the same `final` at once (parallel test workers) each build their own; when another
     one's is already in place (`finished(final)`), it is kept and this one removed. A block that
     raises leaves nothing behind."""
+    final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
     try:
         yield staging
@@ -322,6 +317,16 @@ def _published(final: Path, *, prefix: str, finished: Callable[[Path], bool]) ->
         raise
 
 
+def _pip_install(target: BundleTarget, destination: Path, packages: list[str], *, what: str) -> None:
+    """pip-install `packages` for the target platform into `destination`; BundleError naming
+    `what` and carrying pip's message when it fails."""
+    result = subprocess.run(
+        pip_command(target, destination, packages), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise BundleError(f"pip could not install {what}:\n{result.stderr.strip()}")
+
+
 def install_runtime_provided(target: BundleTarget) -> Path:
     """What the Lambda Python runtime itself provides in /var/runtime: boto3 and the Runtime
     Interface Client that runs handlers.
@@ -334,13 +339,8 @@ def install_runtime_provided(target: BundleTarget) -> Path:
     cached = DEPS_CACHE.parent / "runtime" / f"{target.slug}-{key}"
     if cached.is_dir():
         return cached
-    cached.parent.mkdir(parents=True, exist_ok=True)
     with _published(cached, prefix=".staging-", finished=Path.is_dir) as staging:
-        command = pip_command(target, staging, packages)
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            detail = result.stderr.strip()
-            raise BundleError(f"pip could not install the runtime-provided packages:\n{detail}")
+        _pip_install(target, staging, packages, what="the runtime-provided packages")
     return cached
 
 
@@ -404,7 +404,6 @@ def shared_bundle(function: str, target: BundleTarget, *, cache_dir: Path = LOCA
     out_dir = cache_dir / f"{function}-{target.slug}-{digest[:16]}"
     if _finished_bundle(out_dir):
         return out_dir
-    cache_dir.mkdir(parents=True, exist_ok=True)
     with _published(out_dir, prefix=f".staging-{function}-", finished=_finished_bundle) as staging:
         _assemble(function, staging, target=target, digest=digest)
     _prune_shared(cache_dir, f"{function}-{target.slug}-", keep=out_dir)

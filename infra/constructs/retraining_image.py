@@ -75,8 +75,14 @@ def sagemaker_source_archive(output_dir: Path) -> Path:
                 info.size, info.mtime, info.mode = len(members[key]), 0, 0o644
                 archive.addfile(info, io.BytesIO(members[key]))
         # Written aside and moved in: a parallel synth never reads a half-written archive.
-        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".staging-", delete=False) as staging:
-            staging.write(buffer.getvalue())
-        os.chmod(staging.name, 0o644)
-        os.replace(staging.name, target)
+        handle, staging_name = tempfile.mkstemp(prefix=".staging-", dir=output_dir)
+        staging = Path(staging_name)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(buffer.getvalue())
+            staging.chmod(0o644)
+            staging.replace(target)
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
     return target
